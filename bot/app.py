@@ -1,0 +1,97 @@
+"""The composition root: builds every resource once, hands them to the bot, closes them after."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+from bot import __version__
+from bot.client import CameoBot
+from bot.discord_endpoints import discord_endpoints
+from bot.settings import Settings
+from storage.database import Database, open_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the bot's services share for the life of the process."""
+
+    settings: Settings
+    db: Database
+    http: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Open the database and the one HTTP client, and close both when the block ends."""
+    async with (
+        open_database(settings.database_path) as db,
+        httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0, connect=5.0),
+            headers={"User-Agent": f"Cameo/{__version__}"},
+            follow_redirects=False,
+        ) as http,
+    ):
+        yield Resources(settings=settings, db=db, http=http)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterator[CameoBot]:
+    """Start the bot in the background for the block; shut it down cleanly afterwards.
+
+    `serve()` uses this in production and the end-to-end tests use it against the loopback
+    Discord, so both exercise the same wiring. If the bot stops on its own (bad token, fatal
+    gateway close), the error is raised when the block exits.
+    """
+    assert settings.discord_token is not None
+    token = settings.discord_token.get_secret_value()
+    with discord_endpoints(settings.discord_api_base, settings.discord_gateway):
+        async with open_resources(settings) as resources:
+            bot = CameoBot(resources, **bot_options)
+            async with bot:
+                runner = asyncio.create_task(bot.start(token), name="cameo-discord-client")
+                bot.runner = runner
+                try:
+                    yield bot
+                finally:
+                    await bot.shutdown()
+                    await _finish(runner)
+
+
+async def _finish(runner: asyncio.Task[None]) -> None:
+    if not runner.done():
+        try:
+            await asyncio.wait_for(runner, timeout=10)
+        except TimeoutError:
+            log.warning("The Discord client did not stop within 10 s; cancelling it")
+            runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        runner.result()
+
+
+async def serve(settings: Settings) -> None:
+    """Run the bot until SIGTERM or SIGINT, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_bot(settings) as bot:
+            assert bot.runner is not None
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([bot.runner, stopping], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if stop.is_set():
+                log.info("Received a stop signal; shutting down")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("Cameo stopped cleanly")

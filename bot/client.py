@@ -1,0 +1,94 @@
+"""The Discord client: a typed `commands.Bot` that owns the services and loads the cogs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.command_sync import sync_if_changed
+from bot.interaction_errors import report_error, send_private
+
+if TYPE_CHECKING:
+    from bot.app import Resources
+
+log = logging.getLogger(__name__)
+
+# Feature cogs, loaded in this order in setup_hook.
+EXTENSIONS: tuple[str, ...] = ("cogs.help",)
+
+SHUTTING_DOWN_TEXT = "Cameo is restarting right now. Try again in a minute; nothing was charged."
+
+
+def required_intents() -> discord.Intents:
+    """Return the gateway intents Cameo needs: guilds only, no privileged intents.
+
+    Slash commands, buttons and autocomplete arrive as interactions whatever the intents, and each
+    interaction carries the member and their roles, so neither the members nor the message
+    content intent is needed.
+    """
+    return discord.Intents(guilds=True)
+
+
+class CameoTree(app_commands.CommandTree["CameoBot"]):
+    """The command tree with Cameo's single error handler and shutdown gate."""
+
+    async def interaction_check(self, interaction: discord.Interaction[CameoBot], /) -> bool:
+        if interaction.client.shutting_down:
+            if interaction.type is not discord.InteractionType.autocomplete:
+                await send_private(interaction, SHUTTING_DOWN_TEXT)
+            return False
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction[CameoBot], error: app_commands.AppCommandError, /
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class CameoBot(commands.Bot):
+    """Cameo's Discord client; everything it needs is opened outside and handed in."""
+
+    def __init__(self, resources: Resources, **options: object) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=required_intents(),
+            help_command=None,
+            tree_cls=CameoTree,
+            # Nothing the bot sends may ping anyone unless a message opts in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,  # type: ignore[arg-type]
+        )
+        self.resources = resources
+        self.settings = resources.settings
+        self.shutting_down = False
+        self.commands_synced = False
+        # The task running `start()`, set by the composition root so it can watch for a crash.
+        self.runner: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        assert self.application_id is not None  # login() fetched the application before this
+        self.commands_synced = await sync_if_changed(
+            self.tree,
+            self.resources.db,
+            application_id=self.application_id,
+            guild_id=self.settings.dev_guild_id,
+        )
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("Connected as %s (id %s) to %d servers", self.user, self.user.id, len(self.guilds))
+
+    async def shutdown(self) -> None:
+        """Stop taking new work, then close the gateway and Discord HTTP session."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        log.info("Shutting down: refusing new commands and closing the gateway")
+        await self.close()

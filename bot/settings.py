@@ -1,0 +1,154 @@
+"""Cameo's settings: one typed model, read from the environment or a `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Every image service Cameo can drive, in the default order of preference.
+KNOWN_PROVIDERS: tuple[str, ...] = ("segmind", "segmind-poses", "apiframe", "pixeldojo")
+
+# Which key setting each provider needs (the two Segmind endpoints share one account).
+PROVIDER_KEY_FIELDS: dict[str, str] = {
+    "segmind": "segmind_api_key",
+    "segmind-poses": "segmind_api_key",
+    "apiframe": "apiframe_api_key",
+    "pixeldojo": "pixeldojo_api_key",
+}
+
+# One credit is worth about one US cent of service spend; 100 a day is roughly six
+# default-speed character images per member.
+DEFAULT_DAILY_CREDITS = 100
+
+
+class SettingsError(Exception):
+    """The settings cannot be used; the message says which one and why (never its value)."""
+
+
+def _strip_trailing_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; see the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAMEO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    discord_token: SecretStr | None = None
+    data_dir: Path = Path("./data")
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway: str = "wss://gateway.discord.gg/"
+    dev_guild_id: int | None = Field(default=None, gt=0)
+    providers: Annotated[tuple[str, ...], NoDecode] = ()
+    segmind_api_key: SecretStr | None = None
+    apiframe_api_key: SecretStr | None = None
+    pixeldojo_api_key: SecretStr | None = None
+    segmind_base_url: str = "https://api.segmind.com"
+    apiframe_base_url: str = "https://api.apiframe.ai"
+    pixeldojo_base_url: str = "https://pixeldojo.ai/api/v1"
+    daily_credits: int = Field(default=DEFAULT_DAILY_CREDITS, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("dev_guild_id", mode="before")
+    @classmethod
+    def _blank_guild_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "discord_api_base", "segmind_base_url", "apiframe_base_url", "pixeldojo_base_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return _strip_trailing_slash(value)
+
+    @field_validator("discord_gateway")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip().lower() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in KNOWN_PROVIDERS]
+        if unknown:
+            raise ValueError(
+                f"unknown provider {', '.join(unknown)}; choose from {', '.join(KNOWN_PROVIDERS)}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("lists a provider twice")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "cameo.sqlite3"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    def provider_key(self, provider: str) -> SecretStr | None:
+        key: SecretStr | None = getattr(self, PROVIDER_KEY_FIELDS[provider])
+        return key
+
+    @property
+    def enabled_providers(self) -> tuple[str, ...]:
+        """Return the providers to use, in order: the configured list, else every one with a key."""
+        candidates = self.providers or KNOWN_PROVIDERS
+        return tuple(name for name in candidates if self.provider_key(name) is not None)
+
+    def secrets(self) -> list[str]:
+        """Return every secret value, so logging can redact them wherever they appear."""
+        values = (
+            self.discord_token,
+            self.segmind_api_key,
+            self.apiframe_api_key,
+            self.pixeldojo_api_key,
+        )
+        return [v.get_secret_value() for v in values if v is not None]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one readable message without values."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"CAMEO_{field.upper()}: {error['msg']}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,166 @@
+"""The SQLite connection: opened once per process, migrated at start, shared by repositories."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be used as it is; the message tells the operator what to do."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """Return the numbered migrations shipped in storage/migrations, in order."""
+    migrations = []
+    for entry in resources.files("storage").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            migrations.append(Migration(int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    migrations.sort(key=lambda m: m.version)
+    expected = list(range(1, len(migrations) + 1))
+    if [m.version for m in migrations] != expected:
+        raise StorageError("Migrations must be numbered 0001, 0002, … without gaps.")
+    return migrations
+
+
+class Database:
+    """One long-lived aiosqlite connection with serialised transactions.
+
+    A single connection is shared by every task, so two tasks must never interleave statements
+    inside one transaction: `transaction()` holds a lock for the whole BEGIN…COMMIT, and plain
+    reads take the same lock so they never observe another task's uncommitted writes.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._conn = connection
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating if needed) and migrate the database at `path`."""
+        _ensure_writable_dir(path.parent)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"Cannot open the database {path}: {exc}.") from exc
+        conn.row_factory = aiosqlite.Row
+        db = cls(conn, path)
+        try:
+            await db._configure()
+            await db._migrate(load_migrations())
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+    async def _configure(self) -> None:
+        try:
+            # WAL lets readers (and `sqlite3` in an operator's shell) work while the bot writes.
+            await self._conn.execute("PRAGMA journal_mode = WAL")
+            await self._conn.execute("PRAGMA foreign_keys = ON")
+            await self._conn.execute("PRAGMA synchronous = NORMAL")
+            await self._conn.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(
+                f"{self.path} is not a usable SQLite database ({exc}). Point CAMEO_DATA_DIR at the "
+                "right directory, or restore the file from a backup."
+            ) from exc
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self, migrations: list[Migration]) -> None:
+        current = await self.schema_version()
+        latest = migrations[-1].version if migrations else 0
+        if current > latest:
+            raise StorageError(
+                f"The database {self.path} was written by a newer version of Cameo (schema "
+                f"{current}; this version knows up to {latest}). Upgrade Cameo, or restore a "
+                "backup made before the upgrade."
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            log.info("Applying database migration %s", migration.name)
+            # One script, one transaction: the schema change and the version bump land together
+            # or not at all (user_version lives in the database header, which is transactional).
+            script = (
+                f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {migration.version};\n"
+                "COMMIT;"
+            )
+            try:
+                await self._conn.executescript(script)
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    await self._conn.rollback()
+                raise StorageError(f"Migration {migration.name} failed: {exc}.") from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run statements atomically: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            else:
+                await self._conn.commit()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run reads that must not see another task's half-finished transaction."""
+        async with self._lock:
+            yield self._conn
+
+
+def _ensure_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".cameo-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(
+            f"Cameo cannot write to its data directory {directory} ({exc.strerror or exc}). "
+            "Set CAMEO_DATA_DIR to a directory the bot's user can write to."
+        ) from exc
+
+
+@asynccontextmanager
+async def open_database(path: Path) -> AsyncIterator[Database]:
+    """Open the database for the lifetime of the block and close it cleanly afterwards."""
+    db = await Database.open(path)
+    try:
+        yield db
+    finally:
+        await db.close()
