@@ -1,0 +1,78 @@
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage import meta
+from storage.database import Database, StorageError, load_migrations, open_database
+
+
+async def test_a_new_database_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+        assert await db.schema_version() == load_migrations()[-1].version
+        async with db.read() as conn, conn.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone())[0] == "wal"
+        async with db.read() as conn, conn.execute("PRAGMA foreign_keys") as cur:
+            assert (await cur.fetchone())[0] == 1
+
+
+async def test_reopening_keeps_data_and_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    async with open_database(path) as db:
+        await meta.set_value(db, "greeting", "hello")
+    async with open_database(path) as db:
+        assert await meta.get_value(db, "greeting") == "hello"
+
+
+async def test_the_data_directory_is_created(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "nested" / "dir" / "cameo.sqlite3"):
+        pass
+    assert (tmp_path / "nested" / "dir" / "cameo.sqlite3").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+async def test_an_unwritable_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(StorageError, match="cannot write to its data directory"):
+        await Database.open(locked / "cameo.sqlite3")
+
+
+async def test_a_data_directory_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    # Works as root too: nobody can create a directory where a file stands.
+    (tmp_path / "data").write_text("not a directory")
+    with pytest.raises(StorageError, match="CAMEO_DATA_DIR"):
+        await Database.open(tmp_path / "data" / "cameo.sqlite3")
+
+
+async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE future (x)")
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(StorageError, match="newer version of Cameo"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 999
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    path.write_bytes(b"this is not sqlite, just some text that is long enough" * 20)
+    with pytest.raises(StorageError, match="not a usable SQLite database"):
+        await Database.open(path)
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+                raise RuntimeError("boom")
+        assert await meta.get_value(db, "k") is None
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    versions = [m.version for m in load_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
