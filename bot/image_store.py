@@ -1,0 +1,125 @@
+"""Content-addressed image files under CAMEO_DATA_DIR, kept consistent with the `images` table.
+
+The invariants, whatever crashes or fails part-way:
+- a row in `images` exists only after its file is fully on disk (write, fsync, rename, then row);
+- a file is removed only after its row is gone (commit, then unlink);
+- a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run at
+  start-up and periodically, removes it once it is older than a grace period.
+One lock orders every mutation, so "is this image still used?" and the unlink cannot race a new
+upload of the same content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.errors import CameoError
+from storage import images as image_rows
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {"png": "png", "jpeg": "jpg"}
+_TEMP_SUFFIX = ".partial"
+# Files younger than this are never swept: they may belong to an upload still in progress.
+ORPHAN_GRACE_SECONDS = 15 * 60
+
+
+class ImageMissing(CameoError):
+    """A stored file has gone (deleted by hand, disk restored from an old backup)."""
+
+
+class ImageStore:
+    def __init__(self, root: Path, db: Database) -> None:
+        self.root = root
+        self.db = db
+        self._lock = asyncio.Lock()
+
+    def path_for(self, sha256: str, image_format: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.{_EXTENSIONS[image_format]}"
+
+    @contextlib.asynccontextmanager
+    async def mutation(self) -> AsyncIterator[None]:
+        """Hold the store's lock while writing files and the rows that reference them."""
+        async with self._lock:
+            yield
+
+    async def write(self, sha256: str, image_format: str, data: bytes) -> Path:
+        """Put the bytes on disk durably under their hash (a no-op if already there).
+
+        Call inside `mutation()`, before inserting the row.
+        """
+        assert self._lock.locked(), "write files inside ImageStore.mutation()"
+        path = self.path_for(sha256, image_format)
+        await asyncio.to_thread(_write_atomically, path, data)
+        return path
+
+    async def read(self, sha256: str, image_format: str) -> bytes:
+        path = self.path_for(sha256, image_format)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            log.warning("Stored image %s is missing from %s", sha256, path)
+            raise ImageMissing(
+                "This character's reference image is missing from the bot's storage. Ask its owner "
+                "to set a new one with /character edit."
+            ) from None
+
+    async def discard(self, sha256: str, image_format: str) -> None:
+        """Remove a file whose row is gone (or was never written). Call inside `mutation()`."""
+        assert self._lock.locked(), "remove files inside ImageStore.mutation()"
+        await asyncio.to_thread(self.path_for(sha256, image_format).unlink, missing_ok=True)
+
+    async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
+        """Delete files (and leftover partial writes) that no row refers to; return how many."""
+        async with self._lock:
+            known = await image_rows.all_hashes(self.db)
+            removed = await asyncio.to_thread(_sweep, self.root, known, grace_seconds)
+        if removed:
+            log.info("Removed %d orphaned image files", removed)
+        return removed
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    if path.exists() and path.stat().st_size == len(data):
+        return  # same hash, same bytes: content addressing makes this a duplicate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+    try:
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory entry itself reaches the disk.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _sweep(root: Path, known: set[str], grace_seconds: float) -> int:
+    if not root.exists():
+        return 0
+    cutoff = time.time() - grace_seconds
+    removed = 0
+    for path in root.glob("*/*"):
+        if not path.is_file():
+            continue
+        is_partial = path.name.endswith(_TEMP_SUFFIX)
+        sha256 = path.name.split(".", 1)[0]
+        if (is_partial or sha256 not in known) and path.stat().st_mtime <= cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,53 @@
+"""The domain's data: frozen, Discord-free, named for what they mean."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Characters created in a DM belong to their owner alone; they are stored under this scope.
+PERSONAL_SCOPE = 0
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"  # only the owner sees and uses it
+    SERVER = "server"  # everyone in the server sees and uses it; only the owner edits
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking, where, and with which server permission (checked by Discord, per member)."""
+
+    user_id: int
+    guild_id: int | None
+    can_manage_guild: bool = False
+
+    @property
+    def scope(self) -> int:
+        return self.guild_id if self.guild_id is not None else PERSONAL_SCOPE
+
+
+@dataclass(frozen=True)
+class Character:
+    id: int
+    public_id: str
+    guild_id: int | None
+    owner_id: int
+    name: str
+    description: str
+    visibility: Visibility
+    image_sha256: str
+    image_format: str
+    image_width: int
+    image_height: int
+    original_sha256: str
+    original_format: str
+    original_width: int
+    original_height: int
+    scene_count: int
+    created_at: str
+    updated_at: str
+
+    @property
+    def is_personal(self) -> bool:
+        return self.guild_id is None

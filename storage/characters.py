@@ -1,0 +1,236 @@
+"""Repository for `characters`. Visibility and ownership rules live in the WHERE clauses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.models import PERSONAL_SCOPE, Character, Visibility
+from storage.database import Database
+
+_COLUMNS = """
+    c.id, c.public_id, c.guild_id, c.owner_id, c.name, c.description, c.visibility,
+    c.image_sha256, i.format AS image_format, i.width AS image_width, i.height AS image_height,
+    c.original_sha256, c.original_format, c.original_width, c.original_height, c.scene_count,
+    c.created_at, c.updated_at
+"""
+_FROM = "FROM characters c JOIN images i ON i.sha256 = c.image_sha256"
+
+# What a viewer may see: in a server, that server's characters that are theirs or shared, plus
+# their personal ones; in a DM (scope 0), every character they own.
+_VISIBLE = """
+    (
+        (:scope != 0 AND c.guild_id = :scope AND (c.owner_id = :user OR c.visibility = 'server'))
+        OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+    )
+"""
+
+
+@dataclass(frozen=True)
+class NewCharacter:
+    public_id: str
+    guild_id: int
+    owner_id: int
+    name: str
+    name_key: str
+    description: str
+    visibility: Visibility
+    image_sha256: str
+    original_sha256: str
+    original_format: str
+    original_width: int
+    original_height: int
+    created_at: str
+
+
+def _character(row: aiosqlite.Row) -> Character:
+    return Character(
+        id=row["id"],
+        public_id=row["public_id"],
+        guild_id=None if row["guild_id"] == PERSONAL_SCOPE else row["guild_id"],
+        owner_id=row["owner_id"],
+        name=row["name"],
+        description=row["description"],
+        visibility=Visibility(row["visibility"]),
+        image_sha256=row["image_sha256"],
+        image_format=row["image_format"],
+        image_width=row["image_width"],
+        image_height=row["image_height"],
+        original_sha256=row["original_sha256"],
+        original_format=row["original_format"],
+        original_width=row["original_width"],
+        original_height=row["original_height"],
+        scene_count=row["scene_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def insert(conn: aiosqlite.Connection, new: NewCharacter) -> int:
+    """Insert a character; raises sqlite3.IntegrityError if the owner already uses the name."""
+    cursor = await conn.execute(
+        "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, description, "
+        "visibility, image_sha256, original_sha256, original_format, original_width, "
+        "original_height, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.public_id,
+            new.guild_id,
+            new.owner_id,
+            new.name,
+            new.name_key,
+            new.description,
+            new.visibility.value,
+            new.image_sha256,
+            new.original_sha256,
+            new.original_format,
+            new.original_width,
+            new.original_height,
+            new.created_at,
+            new.created_at,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def public_id_taken(conn: aiosqlite.Connection, public_id: str) -> bool:
+    async with conn.execute("SELECT 1 FROM characters WHERE public_id = ?", (public_id,)) as cur:
+        return await cur.fetchone() is not None
+
+
+async def count_owned(conn: aiosqlite.Connection, owner_id: int, scope: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) FROM characters WHERE owner_id = ? AND guild_id = ?", (owner_id, scope)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def get_by_id(conn: aiosqlite.Connection, character_id: int) -> Character | None:
+    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE c.id = ?", (character_id,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else _character(row)
+
+
+async def find_visible(
+    db: Database, *, user_id: int, scope: int, public_id: str | None, name_key: str | None
+) -> list[Character]:
+    """Return visible characters with this public id, or else with this name (owner's first)."""
+    async with db.read() as conn:
+        if public_id is not None:
+            async with conn.execute(
+                f"SELECT {_COLUMNS} {_FROM} WHERE c.public_id = :public_id AND {_VISIBLE}",
+                {"public_id": public_id, "user": user_id, "scope": scope},
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if rows:
+                return [_character(row) for row in rows]
+        if name_key is None:
+            return []
+        async with conn.execute(
+            f"SELECT {_COLUMNS} {_FROM} WHERE c.name_key = :name_key AND {_VISIBLE} "
+            "ORDER BY (c.owner_id = :user) DESC, (c.guild_id = 0) ASC, c.id",
+            {"name_key": name_key, "user": user_id, "scope": scope},
+        ) as cur:
+            return [_character(row) for row in await cur.fetchall()]
+
+
+async def list_visible(
+    db: Database, *, user_id: int, scope: int, owner_id: int | None = None
+) -> list[Character]:
+    """Return every character the viewer may see (optionally only one owner's), by name."""
+    owner_clause = "AND c.owner_id = :owner" if owner_id is not None else ""
+    async with (
+        db.read() as conn,
+        conn.execute(
+            f"SELECT {_COLUMNS} {_FROM} WHERE {_VISIBLE} {owner_clause} "
+            "ORDER BY (c.owner_id = :user) DESC, c.name_key, c.id",
+            {"user": user_id, "scope": scope, "owner": owner_id},
+        ) as cur,
+    ):
+        return [_character(row) for row in await cur.fetchall()]
+
+
+async def suggest(
+    db: Database, *, user_id: int, scope: int, fragment_key: str, limit: int = 25
+) -> list[Character]:
+    """Return up to `limit` visible characters whose name contains the fragment.
+
+    The caller's own come first, then prefix matches before other substring matches.
+    """
+    escaped = _like_escape(fragment_key)
+    async with (
+        db.read() as conn,
+        conn.execute(
+            f"SELECT {_COLUMNS} {_FROM} WHERE {_VISIBLE} "
+            "AND (c.name_key LIKE :contains ESCAPE '\\' OR c.public_id = :exact) "
+            "ORDER BY (c.owner_id = :user) DESC, (c.name_key LIKE :prefix ESCAPE '\\') DESC, "
+            "c.name_key, c.id LIMIT :limit",
+            {
+                "user": user_id,
+                "scope": scope,
+                "contains": f"%{escaped}%",
+                "prefix": f"{escaped}%",
+                "exact": fragment_key,
+                "limit": limit,
+            },
+        ) as cur,
+    ):
+        return [_character(row) for row in await cur.fetchall()]
+
+
+async def update(
+    conn: aiosqlite.Connection,
+    character_id: int,
+    *,
+    fields: dict[str, object],
+    updated_at: str,
+) -> None:
+    """Update the given columns; raises sqlite3.IntegrityError on a name clash."""
+    allowed = {
+        "name",
+        "name_key",
+        "description",
+        "visibility",
+        "image_sha256",
+        "original_sha256",
+        "original_format",
+        "original_width",
+        "original_height",
+    }
+    unknown = set(fields) - allowed
+    assert not unknown, f"not updatable: {unknown}"
+    assignments = ", ".join(f"{column} = :{column}" for column in fields)
+    await conn.execute(
+        f"UPDATE characters SET {assignments}, updated_at = :updated_at WHERE id = :id",  # noqa: S608 (columns from the allow-list above)
+        {**fields, "updated_at": updated_at, "id": character_id},
+    )
+
+
+async def delete(conn: aiosqlite.Connection, character_id: int) -> None:
+    await conn.execute("DELETE FROM characters WHERE id = ?", (character_id,))
+
+
+async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = ? ORDER BY c.guild_id, c.name_key",
+        (owner_id,),
+    ) as cur:
+        return [_character(row) for row in await cur.fetchall()]
+
+
+async def increment_scene_count(conn: aiosqlite.Connection, character_id: int, by: int) -> None:
+    await conn.execute(
+        "UPDATE characters SET scene_count = scene_count + ? WHERE id = ?", (by, character_id)
+    )
+
+
+def image_hashes(characters: Sequence[Character]) -> set[str]:
+    return {character.image_sha256 for character in characters}

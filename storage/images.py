@@ -1,0 +1,51 @@
+"""Repository for `images`: one row per stored reference file."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.database import Database
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    sha256: str
+    format: str
+    width: int
+    height: int
+    byte_size: int
+
+
+async def insert(conn: aiosqlite.Connection, row: ImageRow, created_at: str) -> None:
+    """Record a stored file; a second record of the same content is a no-op (deduplication)."""
+    await conn.execute(
+        "INSERT INTO images (sha256, format, width, height, byte_size, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+        (row.sha256, row.format, row.width, row.height, row.byte_size, created_at),
+    )
+
+
+async def delete_if_unused(conn: aiosqlite.Connection, sha256: str) -> bool:
+    """Delete the row unless something still references it; return whether it was deleted.
+
+    Every table that points at an image does so with ON DELETE RESTRICT, so SQLite refuses the
+    delete while any reference remains: new kinds of reference are covered without changes here.
+    """
+    try:
+        cursor = await conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
+    except sqlite3.IntegrityError:
+        return False
+    return cursor.rowcount > 0
+
+
+async def exists(conn: aiosqlite.Connection, sha256: str) -> bool:
+    async with conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)) as cur:
+        return await cur.fetchone() is not None
+
+
+async def all_hashes(db: Database) -> set[str]:
+    async with db.read() as conn, conn.execute("SELECT sha256 FROM images") as cur:
+        return {row[0] for row in await cur.fetchall()}
