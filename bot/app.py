@@ -14,6 +14,7 @@ import httpx
 from bot import __version__
 from bot.client import CameoBot
 from bot.discord_endpoints import discord_endpoints
+from bot.services import Services, build_services
 from bot.settings import Settings
 from storage.database import Database, open_database
 
@@ -27,6 +28,7 @@ class Resources:
     settings: Settings
     db: Database
     http: httpx.AsyncClient
+    services: Services
 
 
 @contextlib.asynccontextmanager
@@ -40,7 +42,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             follow_redirects=False,
         ) as http,
     ):
-        yield Resources(settings=settings, db=db, http=http)
+        yield Resources(settings=settings, db=db, http=http, services=build_services(settings, db))
 
 
 @contextlib.asynccontextmanager

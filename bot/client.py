@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Feature cogs, loaded in this order in setup_hook.
-EXTENSIONS: tuple[str, ...] = ("cogs.help",)
+EXTENSIONS: tuple[str, ...] = ("cogs.help", "cogs.characters", "cogs.privacy")
+
+# How often stored images that nothing references (left by a crash) are looked for.
+ORPHAN_SWEEP_INTERVAL = 60 * 60
 
 SHUTTING_DOWN_TEXT = "Cameo is restarting right now. Try again in a minute; nothing was charged."
 
@@ -65,12 +68,17 @@ class CameoBot(commands.Bot):
         )
         self.resources = resources
         self.settings = resources.settings
+        self.services = resources.services
         self.shutting_down = False
         self.commands_synced = False
         # The task running `start()`, set by the composition root so it can watch for a crash.
         self.runner: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
+        # At start nothing is mid-upload, so any unreferenced file is an orphan from a crash.
+        await self.services.images.sweep_orphans(grace_seconds=0)
+        self._sweeper = asyncio.create_task(self._sweep_orphans_periodically(), name="orphan-sweep")
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         assert self.application_id is not None  # login() fetched the application before this
@@ -80,6 +88,14 @@ class CameoBot(commands.Bot):
             application_id=self.application_id,
             guild_id=self.settings.dev_guild_id,
         )
+
+    async def _sweep_orphans_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(ORPHAN_SWEEP_INTERVAL)
+            try:
+                await self.services.images.sweep_orphans()
+            except Exception:
+                log.exception("Sweeping orphaned image files failed; will retry")
 
     async def on_ready(self) -> None:
         assert self.user is not None
@@ -91,4 +107,6 @@ class CameoBot(commands.Bot):
             return
         self.shutting_down = True
         log.info("Shutting down: refusing new commands and closing the gateway")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.close()

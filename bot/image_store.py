@@ -36,6 +36,10 @@ class ImageMissing(CameoError):
     """A stored file has gone (deleted by hand, disk restored from an old backup)."""
 
 
+class StorageUnavailable(CameoError):
+    """The disk refused a write (full, read-only, out of quota)."""
+
+
 class ImageStore:
     def __init__(self, root: Path, db: Database) -> None:
         self.root = root
@@ -58,7 +62,14 @@ class ImageStore:
         """
         assert self._lock.locked(), "write files inside ImageStore.mutation()"
         path = self.path_for(sha256, image_format)
-        await asyncio.to_thread(_write_atomically, path, data)
+        try:
+            await asyncio.to_thread(_write_atomically, path, data)
+        except OSError:
+            log.exception("Could not write image %s", path)
+            raise StorageUnavailable(
+                "Cameo couldn't save the picture: its storage is full or unavailable. Nothing was "
+                "saved; please tell the server staff."
+            ) from None
         return path
 
     async def read(self, sha256: str, image_format: str) -> bytes:

@@ -62,7 +62,8 @@ async def test_create_stores_the_character_and_its_image(
     assert mira.name == "Mira"
     assert mira.description == "A mage."
     assert mira.visibility is Visibility.SERVER
-    assert mira.owner_id == ALICE.user_id and mira.guild_id == GUILD
+    assert mira.owner_id == ALICE.user_id
+    assert mira.guild_id == GUILD
     assert len(mira.public_id) == 6
     assert (mira.original_width, mira.original_height) == (512, 512)
     assert stored_files(store) == [store.path_for(mira.image_sha256, mira.image_format)]
@@ -169,8 +170,15 @@ async def test_suggestions_stay_within_25_and_fast_on_thousands(
             "image_sha256, original_sha256, original_format, original_width, original_height, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'server', ?, ?, 'png', 1, 1, '', '')",
             [
-                (f"p{i:05d}", GUILD, 10 + i % 50, f"Hero {i}", f"hero {i}", image.image_sha256,
-                 image.original_sha256)
+                (
+                    f"p{i:05d}",
+                    GUILD,
+                    10 + i % 50,
+                    f"Hero {i}",
+                    f"hero {i}",
+                    image.image_sha256,
+                    image.original_sha256,
+                )
                 for i in range(5000)
             ],
         )
@@ -269,9 +277,31 @@ async def test_a_database_failure_after_the_file_write_leaves_no_orphan(
         assert (await cur.fetchone())[0] == 0
 
 
-async def test_orphans_from_a_crash_are_swept(
-    service: CharacterService, store: ImageStore
+async def test_a_full_disk_is_a_clear_error_and_stores_nothing(
+    service: CharacterService, store: ImageStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import errno
+
+    import bot.image_store as module
+
+    real_write = module._write_atomically
+
+    def full_disk(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.x.partial")
+        partial.write_bytes(data[:100])
+        partial.unlink()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module, "_write_atomically", full_disk)
+    with pytest.raises(CameoError, match="storage is full"):
+        await service.create(ALICE, name="Mira", image=png())
+    monkeypatch.setattr(module, "_write_atomically", real_write)
+    assert stored_files(store) == []
+    assert await service.list_visible(ALICE) == []
+
+
+async def test_orphans_from_a_crash_are_swept(service: CharacterService, store: ImageStore) -> None:
     kept = await service.create(ALICE, name="Mira", image=png())
     # A crash between writing the file and inserting its row leaves a file nobody references.
     orphan = store.root / "ab" / ("ab" + "0" * 62 + ".png")
@@ -303,16 +333,20 @@ async def test_export_then_forget_then_import_restores_the_characters(
 ) -> None:
     await service.create(ALICE, name="Mira", image=png(seed=1), description="Mage")
     await service.create(ALICE, name="Nox", image=png(seed=2), visibility=Visibility.PRIVATE)
-    before = {(c.name, c.description, c.visibility, c.image_sha256, c.original_sha256)
-              for c in await service.list_visible(ALICE)}
+    before = {
+        (c.name, c.description, c.visibility, c.image_sha256, c.original_sha256)
+        for c in await service.list_visible(ALICE)
+    }
     parts = await service.export(ALICE.user_id, part_limit=10 * 1024 * 1024)
     assert len(parts) == 1
     await service.forget(ALICE.user_id)
     assert await service.list_visible(ALICE) == []
     report = await service.import_archive(ALICE, parts[0])
     assert report.skipped == []
-    after = {(c.name, c.description, c.visibility, c.image_sha256, c.original_sha256)
-             for c in await service.list_visible(ALICE)}
+    after = {
+        (c.name, c.description, c.visibility, c.image_sha256, c.original_sha256)
+        for c in await service.list_visible(ALICE)
+    }
     assert after == before
 
 
@@ -368,7 +402,8 @@ async def test_an_archive_with_a_bomb_image_imports_nothing_harmful(
 ) -> None:
     manifest = (
         b'{"format": "cameo-characters", "version": 1, "exported_at": "x", "characters": ['
-        b'{"name": "Bomb", "image": "images/bomb.png"}, {"name": "Fine", "image": "images/ok.png"}]}'
+        b'{"name": "Bomb", "image": "images/bomb.png"},'
+        b' {"name": "Fine", "image": "images/ok.png"}]}'
     )
     data = _zip(
         {

@@ -1,0 +1,14 @@
+"""The character registry's Discord commands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cogs.characters._cog import Characters
+
+if TYPE_CHECKING:
+    from bot.client import CameoBot
+
+
+async def setup(bot: CameoBot) -> None:
+    await bot.add_cog(Characters(bot))

@@ -1,0 +1,261 @@
+"""`/character …`: thin adapters from slash commands to the character service."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.character_text import DESCRIPTION_MAX, NAME_MAX
+from bot.errors import CameoError
+from bot.images import MAX_REFERENCE_BYTES, check_declared_size
+from bot.models import Character, Visibility
+from cogs.characters._render import (
+    CARD_IMAGE_NAME,
+    character_card,
+    choice_label,
+    import_summary,
+)
+from cogs.characters._views import ConfirmView, ListPager
+from cogs.common import NO_MENTIONS, safe, viewer_from
+
+if TYPE_CHECKING:
+    from bot.characters import CharacterService
+    from bot.client import CameoBot
+
+Interaction = discord.Interaction["CameoBot"]
+VisibilityChoice = Literal["server", "private"]
+
+# An export of many characters can be large; more than this is not a file we made.
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+# Leave room for multipart overhead under the interaction's upload limit.
+UPLOAD_MARGIN = 64 * 1024
+
+
+async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
+    """Download an attachment after checking the size Discord declares for it."""
+    check_declared_size(attachment.size, limit)
+    try:
+        return await attachment.read()
+    except (discord.HTTPException, discord.NotFound):
+        raise CameoError(
+            "I couldn't download that attachment from Discord. Attach it again and retry."
+        ) from None
+
+
+class Characters(
+    commands.GroupCog, group_name="character", group_description="Register and manage characters"
+):
+    def __init__(self, bot: CameoBot) -> None:
+        self.bot = bot
+        self.characters: CharacterService = bot.services.characters
+
+    async def card_file(self, character: Character) -> discord.File:
+        return discord.File(
+            io.BytesIO(await self.characters.card_image(character)), CARD_IMAGE_NAME
+        )
+
+    async def character_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        viewer = viewer_from(interaction)
+        found = await self.characters.suggest(viewer, current)
+        guild = interaction.guild
+        choices = []
+        for character in found:
+            member = guild.get_member(character.owner_id) if guild else None
+            label = choice_label(character, viewer.user_id, member.display_name if member else None)
+            choices.append(app_commands.Choice(name=label, value=character.public_id))
+        return choices
+
+    @app_commands.command(name="create")
+    @app_commands.describe(
+        name="What to call the character (1–32 characters)",
+        image="One clear picture of the character: PNG, JPEG or WebP, up to 10 MiB",
+        description="Who they are; shown on their card (up to 1000 characters)",
+        visibility="Who can see and use them: everyone in this server (default), or only you",
+    )
+    async def create(
+        self,
+        interaction: Interaction,
+        name: app_commands.Range[str, 1, NAME_MAX],
+        image: discord.Attachment,
+        description: app_commands.Range[str, 1, DESCRIPTION_MAX] | None = None,
+        visibility: VisibilityChoice = "server",
+    ) -> None:
+        """Register a character from one picture, to use in scenes."""
+        check_declared_size(image.size, MAX_REFERENCE_BYTES)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(image, MAX_REFERENCE_BYTES)
+        character = await self.characters.create(
+            viewer_from(interaction),
+            name=name,
+            image=data,
+            description=description,
+            visibility=Visibility(visibility),
+        )
+        await interaction.followup.send(
+            f"**{safe(character.name)}** is registered. Share the card with `/character show`.",
+            embed=character_card(character),
+            file=await self.card_file(character),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="list")
+    @app_commands.describe(member="Only this member's characters (that you can see)")
+    async def list_(self, interaction: Interaction, member: discord.User | None = None) -> None:
+        """List the characters you can use here, or one member's."""
+        viewer = viewer_from(interaction)
+        found = await self.characters.list_visible(viewer, member.id if member else None)
+        if not found:
+            whose = "that member has no characters you can see" if member else "no characters yet"
+            await interaction.response.send_message(
+                f"There are {whose}. Register one with `/character create`.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+            return
+        heading = (
+            f"{safe(member.display_name)}'s characters" if member else "Characters you can use"
+        )
+        pager = ListPager(viewer.user_id, found, heading)
+        response = await interaction.response.send_message(
+            embed=pager.embed,
+            view=pager if pager.pages > 1 else discord.utils.MISSING,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if isinstance(response.resource, discord.InteractionMessage):
+            pager.message = response.resource
+
+    @app_commands.command(name="show")
+    @app_commands.describe(character="The character to show")
+    async def show(self, interaction: Interaction, character: str) -> None:
+        """Show a character's card: picture, description, owner and scene count."""
+        found = await self.characters.resolve(viewer_from(interaction), character)
+        # A private or personal character is shown only to its owner, never posted publicly.
+        private = found.visibility is Visibility.PRIVATE or found.is_personal
+        await interaction.response.defer(ephemeral=private, thinking=True)
+        await interaction.followup.send(
+            embed=character_card(found),
+            file=await self.card_file(found),
+            ephemeral=private,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="edit")
+    @app_commands.describe(
+        character="The character to change (yours)",
+        name="A new name",
+        description="A new description",
+        visibility="Who can see and use them",
+        image="A new reference picture",
+    )
+    async def edit(
+        self,
+        interaction: Interaction,
+        character: str,
+        name: app_commands.Range[str, 1, NAME_MAX] | None = None,
+        description: app_commands.Range[str, 1, DESCRIPTION_MAX] | None = None,
+        visibility: VisibilityChoice | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        """Change your character's name, description, visibility or picture."""
+        if image is not None:
+            check_declared_size(image.size, MAX_REFERENCE_BYTES)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(image, MAX_REFERENCE_BYTES) if image is not None else None
+        updated = await self.characters.edit(
+            viewer_from(interaction),
+            character,
+            name=name,
+            description=description,
+            visibility=Visibility(visibility) if visibility else None,
+            image=data,
+        )
+        await interaction.followup.send(
+            f"**{safe(updated.name)}** is updated.",
+            embed=character_card(updated),
+            file=await self.card_file(updated),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="delete")
+    @app_commands.describe(character="The character to delete")
+    async def delete(self, interaction: Interaction, character: str) -> None:
+        """Delete a character (yours, or any in this server if you can Manage Server)."""
+        viewer = viewer_from(interaction)
+        found = await self.characters.resolve(viewer, character)
+        self.characters.check_can_delete(viewer, found)
+
+        async def confirmed(button_interaction: discord.Interaction[CameoBot]) -> str:
+            deleted = await self.characters.delete(viewer_from(button_interaction), found.id)
+            return f"Deleted **{safe(deleted.name)}**."
+
+        view = ConfirmView(
+            viewer.user_id,
+            confirm_label=f"Delete {found.name}",
+            on_confirm=confirmed,
+            cancelled_text=f"Kept **{safe(found.name)}**.",
+        )
+        response = await interaction.response.send_message(
+            f"Delete **{safe(found.name)}** (`{found.public_id}`, owned by <@{found.owner_id}>)? "
+            "Their picture and card go for good.",
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if isinstance(response.resource, discord.InteractionMessage):
+            view.message = response.resource
+
+    @app_commands.command(name="export")
+    async def export(self, interaction: Interaction) -> None:
+        """Download all your characters and their pictures as a file you can import later."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        parts = await self.characters.export(
+            interaction.user.id, part_limit=interaction.filesize_limit - UPLOAD_MARGIN
+        )
+        names = (
+            ["cameo-characters.zip"]
+            if len(parts) == 1
+            else [f"cameo-characters-{i}-of-{len(parts)}.zip" for i in range(1, len(parts) + 1)]
+        )
+        files = [
+            discord.File(io.BytesIO(part), name) for part, name in zip(parts, names, strict=True)
+        ]
+        intro = (
+            "Here are your characters. Keep the file: `/character import` brings them back."
+            if len(files) == 1
+            else f"Here are your characters in {len(files)} files; import each one to restore them."
+        )
+        for start in range(0, len(files), 10):  # Discord allows 10 files per message
+            await interaction.followup.send(
+                intro if start == 0 else "More of your characters:",
+                files=files[start : start + 10],
+                ephemeral=True,
+            )
+
+    @app_commands.command(name="import")
+    @app_commands.describe(file="A .zip made by /character export")
+    async def import_(self, interaction: Interaction, file: discord.Attachment) -> None:
+        """Bring back characters from a file made by /character export."""
+        check_declared_size(file.size, MAX_IMPORT_BYTES)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await read_attachment(file, MAX_IMPORT_BYTES)
+        report = await self.characters.import_archive(viewer_from(interaction), data)
+        await interaction.followup.send(
+            import_summary(report), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @show.autocomplete("character")
+    @edit.autocomplete("character")
+    @delete.autocomplete("character")
+    async def _character_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self.character_autocomplete(interaction, current)

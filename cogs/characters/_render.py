@@ -1,0 +1,83 @@
+"""Embeds and labels for characters; pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import discord
+
+from bot.characters import ImportReport
+from bot.models import Character, Visibility
+from cogs.common import safe
+from cogs.rendering import BRAND_COLOUR
+
+CARD_IMAGE_NAME = "reference.jpg"
+PAGE_SIZE = 15
+
+
+def visibility_text(character: Character) -> str:
+    if character.is_personal:
+        return "Personal (only you, from DMs)"
+    if character.visibility is Visibility.PRIVATE:
+        return "Private (only the owner)"
+    return "Everyone in this server"
+
+
+def character_card(character: Character) -> discord.Embed:
+    """The card: the reference image, name, description, owner, scene count and short id."""
+    embed = discord.Embed(
+        title=safe(character.name),
+        description=safe(character.description) if character.description else None,
+        colour=BRAND_COLOUR,
+    )
+    embed.set_image(url=f"attachment://{CARD_IMAGE_NAME}")
+    embed.add_field(name="Owner", value=f"<@{character.owner_id}>", inline=True)
+    embed.add_field(name="Visible to", value=visibility_text(character), inline=True)
+    embed.add_field(name="Scenes", value=str(character.scene_count), inline=True)
+    embed.set_footer(text=f"ID {character.public_id}")
+    return embed
+
+
+def choice_label(character: Character, viewer_id: int, owner_name: str | None) -> str:
+    """The autocomplete label: name plus whose it is (Discord caps labels at 100 characters)."""
+    if character.owner_id == viewer_id:
+        if character.is_personal:
+            whose = "personal"
+        elif character.visibility is Visibility.PRIVATE:
+            whose = "yours, private"
+        else:
+            whose = "yours"
+    else:
+        whose = f"by {owner_name}" if owner_name else "shared"
+    return f"{character.name} ({whose})"[:100]
+
+
+def list_page(
+    characters: Sequence[Character], page: int, heading: str
+) -> tuple[discord.Embed, int]:
+    """Return one page of a character list and the number of pages."""
+    pages = max(1, -(-len(characters) // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    shown = characters[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    lines = [
+        f"**{safe(c.name)}** · `{c.public_id}` · {visibility_text(c)} · <@{c.owner_id}>"
+        for c in shown
+    ]
+    embed = discord.Embed(title=heading, description="\n".join(lines), colour=BRAND_COLOUR)
+    if pages > 1:
+        embed.set_footer(text=f"Page {page + 1} of {pages} · {len(characters)} characters")
+    return embed, pages
+
+
+def import_summary(report: ImportReport) -> str:
+    lines = []
+    if report.imported:
+        names = ", ".join(f"**{safe(c.name)}**" for c in report.imported)
+        lines.append(f"Imported {len(report.imported)}: {names}.")
+    else:
+        lines.append("Nothing was imported.")
+    for name, reason in report.skipped[:10]:
+        lines.append(f"• Skipped **{safe(name)}**: {reason}")
+    if len(report.skipped) > 10:
+        lines.append(f"…and {len(report.skipped) - 10} more skipped.")
+    return "\n".join(lines)[:2000]

@@ -1,0 +1,59 @@
+"""`/privacy forget-me`: delete everything Cameo stores about you, after a confirmation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.privacy import ForgottenData
+from cogs.characters._views import ConfirmView
+from cogs.common import NO_MENTIONS
+
+if TYPE_CHECKING:
+    from bot.client import CameoBot
+
+
+def forgotten_summary(data: ForgottenData) -> str:
+    if data.nothing:
+        return "Done. Cameo had nothing stored about you."
+    return (
+        f"Done. Deleted {data.characters} character{'s' if data.characters != 1 else ''} and "
+        f"{data.images} stored picture{'s' if data.images != 1 else ''}. Cameo keeps nothing "
+        "else about you."
+    )
+
+
+class Privacy(commands.GroupCog, group_name="privacy", group_description="Your data in Cameo"):
+    def __init__(self, bot: CameoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="forget-me")
+    async def forget_me(self, interaction: discord.Interaction[CameoBot]) -> None:
+        """Delete everything Cameo stores about you, in every server (asks first)."""
+        user_id = interaction.user.id
+
+        async def confirmed(button_interaction: discord.Interaction[CameoBot]) -> str:
+            return forgotten_summary(await self.bot.services.privacy.forget(user_id))
+
+        view = ConfirmView(
+            user_id,
+            confirm_label="Delete everything",
+            on_confirm=confirmed,
+            cancelled_text="Nothing was deleted.",
+        )
+        response = await interaction.response.send_message(
+            "This deletes **all** your characters and their pictures, in every server and in DMs. "
+            "It can't be undone; `/character export` first if you may want them back.",
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        if isinstance(response.resource, discord.InteractionMessage):
+            view.message = response.resource
+
+
+async def setup(bot: CameoBot) -> None:
+    await bot.add_cog(Privacy(bot))
