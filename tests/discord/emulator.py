@@ -1,0 +1,443 @@
+"""``DiscordEmulator``: the loopback Discord server plus the test-driver API.
+
+One aiohttp app on 127.0.0.1 serves REST (``/api/v10``), the gateway (``/gateway``) and the CDN
+(``/cdn``). Point discord.py at it with::
+
+    discord.http.Route.BASE = emu.api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+
+Everything the bot does is checked against Discord's rules (``reference/discord.md``); each broken
+rule is answered with Discord's real error and appended to ``emu.violations``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from . import payloads
+from .cdn import Cdn
+from .clock import EmulatorClock
+from .driver import Driver
+from .gateway import GUILDS, Gateway
+from .interactions import InteractionHandle, InteractionService
+from .messages import MessageService
+from .models import (
+    Attachment,
+    Channel,
+    CommandInvocationError,
+    EmulatorError,
+    Guild,
+    Member,
+    Message,
+    Role,
+    Upload,
+    User,
+)
+from .permissions import bit
+from .ratelimit import RateLimiter
+from .rest import RestApi
+from .routing import Services
+from .state import EmulatorOptions, EmulatorState, RequestLogEntry, SyncRequest
+from .wire import json_response
+
+__all__ = [
+    "Attachment",
+    "Channel",
+    "CommandInvocationError",
+    "DiscordEmulator",
+    "EmulatorError",
+    "Guild",
+    "InteractionHandle",
+    "Member",
+    "Message",
+    "Role",
+    "Upload",
+    "User",
+]
+
+log = logging.getLogger(__name__)
+
+UserRef = User | Member | str | int
+ChannelRef = Channel | int | str
+
+
+class DiscordEmulator:
+    """A Discord-compatible server for one bot, one guild and a handful of users."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = EmulatorOptions(**options)
+        self._state = EmulatorState(self.options)
+        state = self._state
+        self.cdn = Cdn(
+            state.clock,
+            url_lifetime=lambda: self.options.cdn_url_lifetime,
+            report=state.violation,
+        )
+        self.gateway = Gateway(state)
+        self.limiter = RateLimiter(self.options.rate_limits)
+        self.limiter.set_global_limit(self.options.global_rate_limit)
+        self._messages = MessageService(state, self.cdn, self.gateway)
+        self._interactions = InteractionService(state, self._messages)
+        services = Services(
+            state=state,
+            cdn=self.cdn,
+            gateway=self.gateway,
+            messages=self._messages,
+            interactions=self._interactions,
+            limiter=self.limiter,
+        )
+        self.rest = RestApi(services)
+        self._driver = Driver(state, self.cdn, self.gateway, self._messages, self._interactions)
+        self._runner: web.AppRunner | None = None
+        self._resume_baseline: int | None = None
+        self.port = 0
+
+    # Lifecycle ------------------------------------------------------------------------------------
+
+    def _app(self) -> web.Application:
+        # Requests up to twice Discord's 25 MiB cap are read so the emulator, not aiohttp, answers
+        # oversized uploads with Discord's 413 40005.
+        app = web.Application(client_max_size=2 * self.options.request_size_limit + 1024 * 1024)
+        app.router.add_route("GET", "/gateway", self.gateway.handle)
+        app.router.add_route("GET", "/gateway/resume", self.gateway.handle)
+        app.router.add_route("*", "/api/{tail:.*}", self.rest.handle)
+        app.router.add_route("GET", "/cdn/{tail:.*}", self.cdn.handle)
+        app.router.add_route("HEAD", "/cdn/{tail:.*}", self.cdn.handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        self._state.violation(f"{request.method} {request.path}: 404 outside /api, /gateway, /cdn")
+        return json_response({"message": "404: Not Found", "code": 0}, 404)
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self._app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only through the server sockets
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner = runner
+        base = f"http://127.0.0.1:{self.port}"
+        self.cdn.base_url = base
+        self.gateway.url = f"ws://127.0.0.1:{self.port}/gateway"
+        self.gateway.resume_url = f"ws://127.0.0.1:{self.port}/gateway/resume"
+        log.info("Discord emulator listening on %s", base)
+
+    async def stop(self) -> None:
+        self._interactions.cancel_timers()
+        await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> DiscordEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # Addresses and identity -----------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def bot_token(self) -> str:
+        return self._state.bot_token
+
+    @property
+    def application_id(self) -> int:
+        return self._state.application_id
+
+    @property
+    def bot_user(self) -> User:
+        return self._state.bot_user
+
+    @property
+    def guild(self) -> Guild:
+        return self._state.guild
+
+    @property
+    def clock(self) -> EmulatorClock:
+        return self._state.clock
+
+    def channel(self, ref: ChannelRef) -> Channel:
+        """A text channel or thread by name or id ("general", "art", a thread's name)."""
+        return self._state.resolve_channel(ref)
+
+    def user(self, name: UserRef) -> User:
+        """A seeded user: alice, bob, carol (Moderator), dave (not in the guild), owner, bot."""
+        return self._state.resolve_user(name)
+
+    def member(self, user: UserRef) -> Member | None:
+        return self._state.guild.member(self._state.resolve_user(user).id)
+
+    def role(self, name: str) -> Role:
+        return self._state.guild.role_named(name)
+
+    def dm_channel(self, user: UserRef) -> Channel:
+        return self._state.dm_channel(self._state.resolve_user(user))
+
+    # Recorded state -------------------------------------------------------------------------------
+
+    @property
+    def violations(self) -> list[str]:
+        return self._state.violations
+
+    def take_violations(self) -> list[str]:
+        taken = list(self._state.violations)
+        self._state.violations.clear()
+        return taken
+
+    async def wait_for_violations(self, count: int = 1, timeout: float = 5) -> list[str]:
+        """Wait until at least ``count`` violations are recorded, then return (not clear) them."""
+        await self._state.wait_until(
+            lambda: len(self._state.violations) >= count, timeout, f"{count} violation(s)"
+        )
+        return list(self._state.violations)
+
+    @property
+    def request_log(self) -> list[RequestLogEntry]:
+        return self._state.request_log
+
+    @property
+    def stats(self) -> Counter[str]:
+        return self._state.stats
+
+    @property
+    def sync_requests(self) -> list[SyncRequest]:
+        return self._state.sync_requests
+
+    def commands(self, guild_id: Guild | int | None = None) -> list[dict[str, Any]]:
+        scope = guild_id.id if isinstance(guild_id, Guild) else guild_id
+        return self._state.commands.get(scope, [])
+
+    def messages(self, channel: ChannelRef, *, include_deleted: bool = False) -> list[Message]:
+        """Messages in a channel or thread, oldest first; ephemeral ones are never listed."""
+        return self._state.channel_history(
+            self._state.resolve_channel(channel), include_deleted=include_deleted
+        )
+
+    def message(self, message_id: int | Message) -> Message:
+        """Any message by id, ephemeral and deleted ones included."""
+        key = message_id.id if isinstance(message_id, Message) else int(message_id)
+        return self._state.messages[key]
+
+    @property
+    def threads(self) -> list[Channel]:
+        return list(self._state.threads)
+
+    def interaction(self, interaction_id: int) -> InteractionHandle:
+        return InteractionHandle(self._state, self._state.interactions[interaction_id])
+
+    # Waiting on the bot ---------------------------------------------------------------------------
+
+    async def wait_for_ready(self, timeout: float = 10) -> None:
+        """Wait for a connected session that has identified and received READY + GUILD_CREATE."""
+
+        def ready() -> bool:
+            session = self.gateway.live_session()
+            return bool(session and session.ready and session.connection is not None)
+
+        await self._state.wait_until(ready, timeout, "the bot to identify on the gateway")
+
+    async def wait_for_commands(self, timeout: float = 10, count: int = 1) -> None:
+        """Wait until at least ``count`` command-sync PUTs have arrived."""
+        await self._state.wait_until(
+            lambda: len(self._state.sync_requests) >= count, timeout, "a command sync (PUT)"
+        )
+
+    async def wait_for_resume(self, timeout: float = 10) -> None:
+        """Wait for a RESUME after the last injected gateway fault (or after now)."""
+        baseline = self._resume_baseline
+        if baseline is None:
+            baseline = self.stats["resumes"]
+        await self._state.wait_until(
+            lambda: self.stats["resumes"] > baseline, timeout, "the bot to RESUME"
+        )
+        self._resume_baseline = None
+
+    async def wait_for_message(
+        self, channel: ChannelRef, *, count: int = 1, timeout: float = 10
+    ) -> Message:
+        """Wait until a channel holds at least ``count`` messages; return the newest."""
+        target = self._state.resolve_channel(channel)
+        history: list[Message] = await self._state.wait_until(
+            lambda: (h := self._state.channel_history(target)) and len(h) >= count and h,
+            timeout,
+            f"{count} message(s) in {target.name or target.id}",
+        )
+        return history[-1]
+
+    async def wait_for_thread(
+        self, name: str | None = None, *, count: int = 1, timeout: float = 10
+    ) -> Channel:
+        """Wait until ``count`` threads (named ``name``, if given) exist; return the newest."""
+
+        def found() -> list[Channel]:
+            threads = [t for t in self._state.threads if name is None or t.name == name]
+            return threads if len(threads) >= count else []
+
+        threads: list[Channel] = await self._state.wait_until(
+            found, timeout, f"thread {name or ''} to be created"
+        )
+        return threads[-1]
+
+    # Gateway faults -------------------------------------------------------------------------------
+
+    def _mark_resume_baseline(self) -> None:
+        self._resume_baseline = self.stats["resumes"]
+
+    async def send_reconnect(self) -> None:
+        """Send op 7 RECONNECT; discord.py reconnects to resume_gateway_url and resumes."""
+        self._mark_resume_baseline()
+        self.gateway.send_reconnect()
+
+    async def invalidate_session(self, resumable: bool = False) -> None:
+        """Send op 9 INVALID_SESSION; with resumable=False the bot must identify again."""
+        if resumable:
+            self._mark_resume_baseline()
+        self.gateway.invalidate_session(resumable=resumable)
+
+    async def drop_gateway(self) -> None:
+        """Close the TCP connection without a close frame; the bot should reconnect and resume."""
+        self._mark_resume_baseline()
+        self.gateway.drop()
+
+    @property
+    def ack_heartbeats(self) -> bool:
+        return self.gateway.ack_heartbeats
+
+    @ack_heartbeats.setter
+    def ack_heartbeats(self, value: bool) -> None:
+        """False makes the gateway ignore heartbeats (a zombie connection)."""
+        self.gateway.ack_heartbeats = value
+
+    # Rate limits and permissions ------------------------------------------------------------------
+
+    def set_rate_limit(self, route_key: str, limit: int, per_seconds: float) -> None:
+        self.limiter.set_rate_limit(route_key, limit, per_seconds)
+
+    def inject_429(
+        self,
+        count: int = 1,
+        route_key: str | None = None,
+        global_: bool = False,
+        retry_after: float = 0.2,
+        scope: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` matching REST requests with 429 (any route if None)."""
+        self.limiter.inject_429(
+            count, route_key, global_=global_, retry_after=retry_after, scope=scope
+        )
+
+    def deny_bot_permission(self, channel: ChannelRef, *names: str) -> None:
+        """Add a member overwrite denying the bot these permissions in a channel (and its threads).
+
+        Routes they guard answer 403 50013, app_permissions reflect it, and a CHANNEL_UPDATE tells
+        discord.py's cache.
+        """
+        self._set_bot_overwrite(channel, deny=names, allow=())
+
+    def allow_bot_permission(self, channel: ChannelRef, *names: str) -> None:
+        """Undo ``deny_bot_permission`` for these permissions."""
+        self._set_bot_overwrite(channel, deny=(), allow=names)
+
+    def _set_bot_overwrite(
+        self, channel: ChannelRef, *, deny: tuple[str, ...], allow: tuple[str, ...]
+    ) -> None:
+        state = self._state
+        target = state.resolve_channel(channel)
+        deny_bits = sum({bit(n) for n in deny})
+        allow_bits = sum({bit(n) for n in allow})
+        overwrite = next(
+            (
+                o
+                for o in target.permission_overwrites
+                if o["type"] == 1 and o["id"] == state.bot_user.id
+            ),
+            None,
+        )
+        if overwrite is None:
+            overwrite = {"id": state.bot_user.id, "type": 1, "allow": 0, "deny": 0}
+            target.permission_overwrites.append(overwrite)
+        overwrite["deny"] = (overwrite["deny"] | deny_bits) & ~allow_bits
+        if not overwrite["deny"] and not overwrite["allow"]:
+            target.permission_overwrites.remove(overwrite)
+        if not target.is_thread and not target.is_dm:
+            self.gateway.dispatch("CHANNEL_UPDATE", payloads.channel(state, target), intents=GUILDS)
+        state.notify()
+
+    # Acting as users ------------------------------------------------------------------------------
+
+    async def slash(
+        self,
+        user: UserRef,
+        command: str,
+        /,
+        *,
+        channel: ChannelRef | None = None,
+        options: dict[str, Any] | None = None,
+        locale: str = "en-US",
+        **kwargs: Any,
+    ) -> InteractionHandle:
+        """Invoke ``/command`` ("a b" for a subcommand) as ``user``; returns right after dispatch.
+
+        Option values come as keyword arguments, or in ``options`` for names that clash with
+        ``channel``/``options``/``locale``.
+        """
+        return await self._driver.slash(
+            user, command, channel=channel, options=options, locale=locale, **kwargs
+        )
+
+    async def autocomplete(
+        self,
+        user: UserRef,
+        command: str,
+        option: str,
+        value: str,
+        /,
+        *,
+        channel: ChannelRef | None = None,
+        timeout: float = 5,
+        **others: Any,
+    ) -> list[dict[str, Any]]:
+        """Type ``value`` into an autocomplete option; returns the bot's choices."""
+        return await self._driver.autocomplete(
+            user, command, option, value, channel=channel, timeout=timeout, **others
+        )
+
+    async def click(
+        self, user: UserRef, message: Message | int, custom_id: str
+    ) -> InteractionHandle:
+        return await self._driver.click(user, message, custom_id)
+
+    async def select(
+        self, user: UserRef, message: Message | int, custom_id: str, values: list[Any]
+    ) -> InteractionHandle:
+        return await self._driver.select(user, message, custom_id, values)
+
+    async def submit_modal(
+        self,
+        user: UserRef,
+        custom_id: str,
+        values: dict[str, Any],
+        message: Message | int | None = None,
+    ) -> InteractionHandle:
+        return await self._driver.submit_modal(user, custom_id, values, message=message)
+
+    def delete_message(self, message: Message | int) -> None:
+        """Delete a message as a moderator would (the bot then gets 10008 for it)."""
+        self._messages.delete(self.message(message))
