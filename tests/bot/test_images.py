@@ -1,3 +1,4 @@
+import contextlib
 import io
 import resource
 
@@ -74,7 +75,7 @@ def test_bad_files_are_refused_with_a_clear_message(data: bytes, message: str) -
 
 
 def test_the_declared_size_is_checked_before_downloading() -> None:
-    with pytest.raises(ImageRejected, match="at most 10.0 MiB"):
+    with pytest.raises(ImageRejected, match=r"at most 10\.0 MiB"):
         check_declared_size(MAX_REFERENCE_BYTES + 1)
     with pytest.raises(ImageRejected, match="empty"):
         check_declared_size(0)
@@ -149,10 +150,8 @@ def _peak_rss_mb() -> float:
 
 
 def _only_user_facing_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ImageRejected):
         clean_reference(data)
-    except ImageRejected:
-        pass
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
