@@ -16,7 +16,7 @@ from bot.client import CameoBot
 from bot.discord_endpoints import discord_endpoints
 from bot.services import Services, build_services
 from bot.settings import Settings
-from storage.database import Database, open_database
+from storage.database import Database, exclusive_data_dir, open_database
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,13 @@ class Resources:
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Open the database and the one HTTP client, and close both when the block ends."""
+    with exclusive_data_dir(settings.data_dir):
+        async with _open_resources(settings) as resources:
+            yield resources
+
+
+@contextlib.asynccontextmanager
+async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
     async with (
         open_database(settings.database_path) as db,
         httpx.AsyncClient(

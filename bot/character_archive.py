@@ -8,7 +8,9 @@ declared and actual sizes, total bytes inflated) and every image is checked agai
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +25,9 @@ MANIFEST_MAX_BYTES = 2 * 1024 * 1024
 MAX_ENTRIES = 500
 # However the members are compressed, reading one archive never inflates more than this.
 MAX_TOTAL_BYTES = 120 * 1024 * 1024
+# Our manifests list at most 500 entries; a central directory this large is not one of ours.
+MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024
+_END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
 
 
 class ArchiveRejected(CameoError):
@@ -60,21 +65,31 @@ class ExportItem:
 
 
 def build_archives(items: list[ExportItem], exported_at: str, part_limit: int) -> list[bytes]:
-    """Pack the characters into as few zips as fit `part_limit` bytes each.
+    """Pack the characters into zips of at most `part_limit` bytes each (one item may exceed it).
 
     Each part is a complete archive on its own (its own manifest), so any part can be imported.
+    Parts are packed by estimate, then measured: one that came out too big is split in two.
     """
-    parts: list[list[ExportItem]] = [[]]
+    groups: list[list[ExportItem]] = [[]]
     size = 0
-    overhead = 4096  # manifest and zip headers, generously
     for item in items:
-        item_size = len(item.image) + 1024
-        if parts[-1] and size + item_size + overhead > part_limit:
-            parts.append([])
+        item_size = len(item.image) + len(item.character.model_dump_json()) + 512
+        if groups[-1] and size + item_size + 4096 > part_limit:
+            groups.append([])
             size = 0
-        parts[-1].append(item)
+        groups[-1].append(item)
         size += item_size
-    return [_zip(part, exported_at) for part in parts]
+    return [part for group in groups for part in _measured(group, exported_at, part_limit)]
+
+
+def _measured(items: list[ExportItem], exported_at: str, part_limit: int) -> list[bytes]:
+    archive = _zip(items, exported_at)
+    if len(archive) <= part_limit or len(items) == 1:
+        return [archive]
+    half = len(items) // 2
+    return _measured(items[:half], exported_at, part_limit) + _measured(
+        items[half:], exported_at, part_limit
+    )
 
 
 def _zip(items: list[ExportItem], exported_at: str) -> bytes:
@@ -99,6 +114,7 @@ class ArchiveReader:
     """Read an uploaded archive one bounded member at a time."""
 
     def __init__(self, data: bytes) -> None:
+        _check_central_directory(data)
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
@@ -129,7 +145,7 @@ class ArchiveReader:
             with self._zip.open(info) as member:
                 # Never trust the declared size: read at most one byte past the limit.
                 data = member.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError):
+        except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, RuntimeError):
             raise ArchiveRejected(f"That archive is damaged: {what} can't be read.") from None
         if len(data) > limit:
             raise ArchiveRejected(f"That archive is too large to import: {what} is too big.")
@@ -140,6 +156,21 @@ class ArchiveReader:
 
     def close(self) -> None:
         self._zip.close()
+
+
+def _check_central_directory(data: bytes) -> None:
+    """Refuse archives whose directory is too big, before Python parses all of it.
+
+    `zipfile` reads the whole central directory up front; a small upload listing a million
+    entries would hold the CPU (and the event loop's thread pool) for seconds.
+    """
+    tail = data[-(65535 + 22) :]
+    position = tail.rfind(_END_OF_CENTRAL_DIRECTORY)
+    if position == -1 or position + 22 > len(tail):
+        raise _not_an_export()
+    entries, directory_size = struct.unpack("<HI", tail[position + 10 : position + 16])
+    if entries > MAX_ENTRIES + 1 or directory_size > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ArchiveRejected(f"That archive has too many files (at most {MAX_ENTRIES}).")
 
 
 def _not_an_export() -> ArchiveRejected:

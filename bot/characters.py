@@ -7,13 +7,11 @@ repository's WHERE clauses), never by what the Discord UI happens to show.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import secrets
-import sqlite3
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-
-import aiosqlite
 
 from bot.character_archive import ArchivedCharacter, ArchiveReader, ExportItem, build_archives
 from bot.character_text import clean_description, clean_name, name_key
@@ -21,16 +19,14 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.image_store import ImageStore
 from bot.images import CleanImage, ImageWorkers
-from bot.models import Character, Viewer, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
 from storage import characters as repo
 from storage import images as image_rows
-from storage.database import Database
+from storage.database import Connection, Database
 
 log = logging.getLogger(__name__)
 
 MAX_CHARACTERS_PER_SCOPE = 200
-_PUBLIC_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i look-alikes
-_PUBLIC_ID_LENGTH = 6
 _PREVIEW_CACHE_SIZE = 64
 
 
@@ -85,7 +81,7 @@ class ImportReport:
 
 
 def looks_like_public_id(text: str) -> bool:
-    return len(text) == _PUBLIC_ID_LENGTH and all(ch in _PUBLIC_ID_ALPHABET for ch in text)
+    return len(text) == repo.PUBLIC_ID_LENGTH and all(ch in repo.PUBLIC_ID_ALPHABET for ch in text)
 
 
 class CharacterService:
@@ -99,6 +95,32 @@ class CharacterService:
         self._previews: OrderedDict[str, bytes] = OrderedDict()
 
     # -- creating ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _change(self, new_image: CleanImage | None = None) -> AsyncIterator[_Change]:
+        """Write `new_image` (if any) and open a transaction, under the image store's lock.
+
+        Everything that decides a change is read inside the transaction, so it cannot be stale.
+        If anything fails, the new file is removed unless another character already uses it;
+        after a commit, files whose rows were released are removed.
+        """
+        async with self.store.mutation():
+            if new_image is not None:
+                await self.store.write(new_image.sha256, new_image.format, new_image.data)
+            try:
+                async with self.db.transaction() as conn:
+                    change = _Change(conn)
+                    if new_image is not None:
+                        now = timestamp(self.clock.now())
+                        await image_rows.insert(conn, _image_row(new_image), now)
+                    yield change
+            except BaseException:
+                if new_image is not None:
+                    await self._discard_if_unused(new_image)
+                raise
+            for sha256, image_format in change.released:
+                await self.store.discard(sha256, image_format)
+                self._previews.pop(sha256, None)
 
     async def create(
         self,
@@ -120,54 +142,35 @@ class CharacterService:
             clean.original_width,
             clean.original_height,
         )
-        now = timestamp(self.clock.now())
-        async with self.store.mutation():
-            await self.store.write(clean.sha256, clean.format, clean.data)
-            try:
-                async with self.db.transaction() as conn:
-                    if await repo.count_owned(conn, viewer.user_id, viewer.scope) >= (
-                        MAX_CHARACTERS_PER_SCOPE
-                    ):
-                        raise TooManyCharacters()  # noqa: TRY301 (the handlers below clean up)
-                    await image_rows.insert(conn, _image_row(clean), now)
-                    character_id = await repo.insert(
-                        conn,
-                        repo.NewCharacter(
-                            public_id=await self._new_public_id(conn),
-                            guild_id=viewer.scope,
-                            owner_id=viewer.user_id,
-                            name=display,
-                            name_key=name_key(display),
-                            description=text,
-                            visibility=visibility,
-                            image_sha256=clean.sha256,
-                            original_sha256=facts.sha256,
-                            original_format=facts.format,
-                            original_width=facts.width,
-                            original_height=facts.height,
-                            created_at=now,
-                        ),
-                    )
-                    created = await repo.get_by_id(conn, character_id)
-            except sqlite3.IntegrityError:
-                await self._discard_if_unused(clean)
-                raise NameTaken() from None
-            except BaseException:
-                await self._discard_if_unused(clean)
-                raise
-        assert created is not None
+        try:
+            async with self._change(clean) as change:
+                if await repo.count_owned(change.conn, viewer.user_id, viewer.scope) >= (
+                    MAX_CHARACTERS_PER_SCOPE
+                ):
+                    raise TooManyCharacters()
+                created = await repo.insert(
+                    change.conn,
+                    repo.NewCharacter(
+                        guild_id=viewer.scope,
+                        owner_id=viewer.user_id,
+                        name=display,
+                        name_key=name_key(display),
+                        description=text,
+                        visibility=visibility,
+                        image_sha256=clean.sha256,
+                        original_sha256=facts.sha256,
+                        original_format=facts.format,
+                        original_width=facts.width,
+                        original_height=facts.height,
+                        created_at=timestamp(self.clock.now()),
+                    ),
+                )
+        except repo.NameConflict:
+            raise NameTaken() from None
         log.info(
             "Character %s created by %s in %s", created.public_id, viewer.user_id, viewer.scope
         )
         return created
-
-    async def _new_public_id(self, conn: aiosqlite.Connection) -> str:
-        while True:
-            candidate = "".join(
-                secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(_PUBLIC_ID_LENGTH)
-            )
-            if not await repo.public_id_taken(conn, candidate):
-                return candidate
 
     async def _discard_if_unused(self, clean: CleanImage) -> None:
         """After a failed write, remove the file unless another character already uses it."""
@@ -197,12 +200,9 @@ class CharacterService:
         )
         if not found:
             raise CharacterNotFound()
-        if found[0].owner_id == viewer.user_id or len(found) == 1:
+        if len(found) == 1 or found[0].public_id == lowered:
             return found[0]
-        raise CameoError(
-            "Several members have a character with that name. Pick the one you mean from the "
-            "suggestions as you type."
-        )
+        return _pick_by_name(viewer, found)
 
     async def list_visible(self, viewer: Viewer, owner_id: int | None = None) -> list[Character]:
         return await repo.list_visible(
@@ -251,20 +251,6 @@ class CharacterService:
             raise CameoError(
                 "Tell me what to change: a new name, description, visibility or image."
             )
-        return await self._apply_edit(character, fields, image)
-
-    async def replace_reference(self, viewer: Viewer, character_id: int, image: bytes) -> Character:
-        """Make `image` the character's new reference (owner only; the same checks as creating)."""
-        character = await self.get(character_id)
-        if character is None:
-            raise CharacterNotFound()
-        if character.owner_id != viewer.user_id:
-            raise NotAllowed("Only the character's owner can change its reference image.")
-        return await self._apply_edit(character, {}, image)
-
-    async def _apply_edit(
-        self, character: Character, fields: dict[str, object], image: bytes | None
-    ) -> Character:
         clean = await self.workers.clean_reference(image) if image is not None else None
         if clean is not None:
             fields.update(
@@ -274,31 +260,22 @@ class CharacterService:
                 original_width=clean.original_width,
                 original_height=clean.original_height,
             )
-        now = timestamp(self.clock.now())
-        released = False
-        async with self.store.mutation():
-            if clean is not None:
-                await self.store.write(clean.sha256, clean.format, clean.data)
-            try:
-                async with self.db.transaction() as conn:
-                    if clean is not None:
-                        await image_rows.insert(conn, _image_row(clean), now)
-                    await repo.update(conn, character.id, fields=fields, updated_at=now)
-                    if clean is not None and clean.sha256 != character.image_sha256:
-                        released = await image_rows.delete_if_unused(conn, character.image_sha256)
-                    updated = await repo.get_by_id(conn, character.id)
-            except sqlite3.IntegrityError:
-                if clean is not None:
-                    await self._discard_if_unused(clean)
-                raise NameTaken() from None
-            except BaseException:
-                if clean is not None:
-                    await self._discard_if_unused(clean)
-                raise
-            if released:
-                await self.store.discard(character.image_sha256, character.image_format)
-        if updated is None:
-            raise CharacterNotFound()
+        try:
+            async with self._change(clean) as change:
+                current = await repo.get_by_id(change.conn, character.id)
+                if current is None:
+                    raise CharacterNotFound()
+                if current.owner_id != viewer.user_id:
+                    raise NotAllowed("Only the character's owner can edit it.")
+                await repo.update(
+                    change.conn, current.id, fields=fields, updated_at=timestamp(self.clock.now())
+                )
+                if clean is not None and clean.sha256 != current.image_sha256:
+                    await change.release(current)
+                updated = await repo.get_by_id(change.conn, current.id)
+        except repo.NameConflict:
+            raise NameTaken() from None
+        assert updated is not None
         return updated
 
     def check_can_delete(self, viewer: Viewer, character: Character) -> None:
@@ -314,39 +291,25 @@ class CharacterService:
 
     async def delete(self, viewer: Viewer, character_id: int) -> Character:
         """Delete a character (re-checking permission) and its image if nothing else uses it."""
-        character = await self.get(character_id)
-        if character is None:
-            raise CharacterNotFound()
-        self.check_can_delete(viewer, character)
-        await self._delete_many([character])
-        log.info("Character %s deleted by %s", character.public_id, viewer.user_id)
-        return character
-
-    async def _delete_many(self, characters: list[Character]) -> int:
-        """Delete characters in one transaction; return how many image files were freed."""
-        freed: list[Character] = []
-        async with self.store.mutation():
-            async with self.db.transaction() as conn:
-                for character in characters:
-                    await repo.delete(conn, character.id)
-                seen: set[str] = set()
-                for character in characters:
-                    if character.image_sha256 in seen:
-                        continue
-                    seen.add(character.image_sha256)
-                    if await image_rows.delete_if_unused(conn, character.image_sha256):
-                        freed.append(character)
-            for character in freed:
-                await self.store.discard(character.image_sha256, character.image_format)
-                self._previews.pop(character.image_sha256, None)
-        return len(freed)
+        async with self._change() as change:
+            current = await repo.get_by_id(change.conn, character_id)
+            if current is None:
+                raise CharacterNotFound()
+            self.check_can_delete(viewer, current)
+            await repo.delete(change.conn, current.id)
+            await change.release(current)
+        log.info("Character %s deleted by %s", current.public_id, viewer.user_id)
+        return current
 
     async def forget(self, user_id: int) -> ForgetReport:
         """Delete every character the user owns, everywhere, and images nothing else uses."""
-        async with self.db.read() as conn:
-            owned = await repo.owned_by(conn, user_id)
-        freed = await self._delete_many(owned) if owned else 0
-        return ForgetReport(characters=len(owned), images=freed)
+        async with self._change() as change:
+            owned = await repo.owned_by(change.conn, user_id)
+            for character in owned:
+                await repo.delete(change.conn, character.id)
+            for character in owned:
+                await change.release(character)
+        return ForgetReport(characters=len(owned), images=len(change.released))
 
     # -- images -----------------------------------------------------------------------------
 
@@ -436,6 +399,36 @@ class CharacterService:
             return report
         finally:
             reader.close()
+
+
+def _pick_by_name(viewer: Viewer, found: list[Character]) -> Character:
+    """Choose among same-named characters: the viewer's own here, else refuse to guess."""
+    own = [c for c in found if c.owner_id == viewer.user_id]
+    here = [c for c in own if (c.guild_id or PERSONAL_SCOPE) == viewer.scope]
+    if len(here) == 1:
+        return here[0]
+    if len(own) == 1:
+        return own[0]
+    raise CameoError(
+        "More than one character has that name. Pick the one you mean from the suggestions "
+        "as you type (each shows its short id)."
+    )
+
+
+@dataclass
+class _Change:
+    """One transaction of the registry, and the images it released."""
+
+    conn: Connection
+    released: list[tuple[str, str]] = field(default_factory=list)
+
+    async def release(self, character: Character) -> None:
+        """Drop the character's image row if nothing else uses it; its file goes after commit."""
+        key = (character.image_sha256, character.image_format)
+        if key not in self.released and await image_rows.delete_if_unused(
+            self.conn, character.image_sha256
+        ):
+            self.released.append(key)
 
 
 def _image_row(clean: CleanImage) -> image_rows.ImageRow:

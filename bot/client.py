@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.command_sync import sync_if_changed
-from bot.interaction_errors import report_error, send_private
+from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
 
 if TYPE_CHECKING:
     from bot.app import Resources
@@ -23,8 +23,8 @@ EXTENSIONS: tuple[str, ...] = ("cogs.help", "cogs.characters", "cogs.privacy")
 
 # How often stored images that nothing references (left by a crash) are looked for.
 ORPHAN_SWEEP_INTERVAL = 60 * 60
-
-SHUTTING_DOWN_TEXT = "Cameo is restarting right now. Try again in a minute; nothing was charged."
+# How long a shutdown waits for commands already running to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def required_intents() -> discord.Intents:
@@ -45,6 +45,7 @@ class CameoTree(app_commands.CommandTree["CameoBot"]):
             if interaction.type is not discord.InteractionType.autocomplete:
                 await send_private(interaction, SHUTTING_DOWN_TEXT)
             return False
+        interaction.client.track_current_task()
         return True
 
     async def on_error(
@@ -74,6 +75,7 @@ class CameoBot(commands.Bot):
         # The task running `start()`, set by the composition root so it can watch for a crash.
         self.runner: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[object]] = set()
 
     async def setup_hook(self) -> None:
         # At start nothing is mid-upload, so any unreferenced file is an orphan from a crash.
@@ -101,12 +103,25 @@ class CameoBot(commands.Bot):
         assert self.user is not None
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user.id, len(self.guilds))
 
+    def track_current_task(self) -> None:
+        """Remember the running command or button handler, so shutdown lets it finish."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
     async def shutdown(self) -> None:
-        """Stop taking new work, then close the gateway and Discord HTTP session."""
+        """Stop taking new work, let running commands finish, then close the gateway."""
         if self.shutting_down:
             return
         self.shutting_down = True
         log.info("Shutting down: refusing new commands and closing the gateway")
         if self._sweeper is not None:
             self._sweeper.cancel()
+        running = {task for task in self._in_flight if task is not asyncio.current_task()}
+        if running:
+            log.info("Waiting for %d running commands to finish", len(running))
+            _, pending = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            if pending:
+                log.warning("%d commands did not finish in time; stopping anyway", len(pending))
         await self.close()

@@ -21,12 +21,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.errors import CameoError
+from bot.images import EXTENSIONS
 from storage import images as image_rows
 from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-_EXTENSIONS = {"png": "png", "jpeg": "jpg"}
 _TEMP_SUFFIX = ".partial"
 # Files younger than this are never swept: they may belong to an upload still in progress.
 ORPHAN_GRACE_SECONDS = 15 * 60
@@ -47,7 +47,7 @@ class ImageStore:
         self._lock = asyncio.Lock()
 
     def path_for(self, sha256: str, image_format: str) -> Path:
-        return self.root / sha256[:2] / f"{sha256}.{_EXTENSIONS[image_format]}"
+        return self.root / sha256[:2] / f"{sha256}.{EXTENSIONS[image_format]}"
 
     @contextlib.asynccontextmanager
     async def mutation(self) -> AsyncIterator[None]:
@@ -91,6 +91,9 @@ class ImageStore:
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete files (and leftover partial writes) that no row refers to; return how many."""
         async with self._lock:
+            # Rows first: a row nothing references (say, a failed commit half-cleaned) would
+            # otherwise keep its file forever.
+            await image_rows.delete_unreferenced(self.db)
             known = await image_rows.all_hashes(self.db)
             removed = await asyncio.to_thread(_sweep, self.root, known, grace_seconds)
         if removed:

@@ -31,6 +31,7 @@ STORED_MAX_BYTES = 8 * 1024 * 1024
 
 SniffedFormat = Literal["png", "jpeg", "webp"]
 StoredFormat = Literal["png", "jpeg"]
+EXTENSIONS: dict[str, str] = {"png": "png", "jpeg": "jpg"}
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, never a grey half-image
 
@@ -55,23 +56,19 @@ class CleanImage:
     original_width: int
     original_height: int
 
-    @property
-    def extension(self) -> str:
-        return "png" if self.format == "png" else "jpg"
 
-    @property
-    def content_type(self) -> str:
-        return f"image/{self.format}"
+def check_declared_size(size: int, limit: int = MAX_REFERENCE_BYTES, *, what: str = "") -> None:
+    """Refuse by the size Discord declares, before a single byte is downloaded.
 
-
-def check_declared_size(size: int, limit: int = MAX_REFERENCE_BYTES) -> None:
-    """Refuse by the size Discord declares, before a single byte is downloaded."""
+    `what` names the kind of file for the message; by default a reference picture.
+    """
     if size <= 0:
-        raise ImageRejected("That file is empty. Attach a PNG, JPEG or WebP picture.")
+        raise ImageRejected(f"That file is empty. Attach {what or 'a PNG, JPEG or WebP picture'}.")
     if size > limit:
+        advice = "" if what else " Export it smaller or as a JPEG and try again."
         raise ImageRejected(
-            f"That file is {_mib(size)}; reference images can be at most {_mib(limit)}. "
-            "Export it smaller or as a JPEG and try again."
+            f"That file is {_mib(size)}; {what or 'reference pictures'} can be at most "
+            f"{_mib(limit)}.{advice}"
         )
 
 
@@ -134,10 +131,11 @@ def _clean(data: bytes, sniffed: SniffedFormat) -> CleanImage:
             # Let libjpeg decode at a reduced scale when the result will be downscaled anyway.
             opened.draft("RGB", (MAX_LONG_SIDE, MAX_LONG_SIDE))
         opened.load()
-        if _already_clean(data, sniffed, opened):
+        # Judged on the header's dimensions: JPEG draft mode may have decoded at a smaller size.
+        if _already_clean(data, sniffed, opened.mode, width, height):
             # Re-encoding a JPEG loses quality each time; an image that already meets every rule
             # (our own exports, re-imported) keeps its exact bytes and therefore its hash.
-            return _as_clean(data, sniffed, opened.width, opened.height)
+            return _as_clean(data, sniffed, width, height)
         icc = opened.info.get("icc_profile")
         image = ImageOps.exif_transpose(opened)
     image = _to_srgb(image, icc)
@@ -187,14 +185,14 @@ _PIXEL_ONLY_PNG_CHUNKS = {b"IHDR", b"IDAT", b"IEND"}
 _PIXEL_ONLY_JPEG_MARKERS = {0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD, 0xDA, 0xE0}
 
 
-def _already_clean(data: bytes, sniffed: SniffedFormat, image: Image.Image) -> bool:
+def _already_clean(data: bytes, sniffed: SniffedFormat, mode: str, width: int, height: int) -> bool:
     """Return whether the bytes already are what `clean_reference` would produce."""
-    if len(data) > STORED_MAX_BYTES or max(image.size) > MAX_LONG_SIDE:
+    if len(data) > STORED_MAX_BYTES or max(width, height) > MAX_LONG_SIDE:
         return False
     if sniffed == "png":
-        return image.mode == "RGBA" and _png_has_only_pixels(data)
+        return mode == "RGBA" and _png_has_only_pixels(data)
     if sniffed == "jpeg":
-        return image.mode == "RGB" and _jpeg_has_only_pixels(data)
+        return mode == "RGB" and _jpeg_has_only_pixels(data)
     return False
 
 
@@ -256,6 +254,9 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         image.mode == "P" and "transparency" in image.info
     )
     target = "RGBA" if has_alpha else "RGB"
+    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
+        # 16-bit greyscale: converting straight to RGB clips; scale to 8 bits first.
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))

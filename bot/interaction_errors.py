@@ -11,6 +11,8 @@ from bot.errors import CameoError, new_error_id
 
 log = logging.getLogger(__name__)
 
+SHUTTING_DOWN_TEXT = "Cameo is restarting right now. Try again in a minute; nothing was charged."
+
 
 def unwrap(error: BaseException) -> BaseException:
     """Return the exception a command actually raised, without discord.py's wrappers."""
@@ -71,10 +73,25 @@ async def report_error(
     await send_private(interaction, text)
 
 
+PUBLIC_DEFERRAL = "cameo.public_deferral"
+
+
+async def defer_publicly(interaction: discord.Interaction[discord.Client]) -> None:
+    """Defer with a public "thinking…" message, remembering it so errors stay private.
+
+    The first follow-up after a deferral edits that message and keeps its visibility, so an error
+    sent then would be public; `send_private` deletes the public placeholder first instead.
+    """
+    interaction.extras[PUBLIC_DEFERRAL] = True
+    await interaction.response.defer(thinking=True)
+
+
 async def send_private(interaction: discord.Interaction[discord.Client], text: str) -> None:
     """Send an ephemeral message whether or not the interaction was already acknowledged."""
     try:
         if interaction.response.is_done():
+            if interaction.extras.pop(PUBLIC_DEFERRAL, False):
+                await interaction.delete_original_response()
             await interaction.followup.send(
                 text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
             )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
-from bot.interaction_errors import report_error
+from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error
 from bot.models import Viewer
 
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -36,6 +38,14 @@ class OwnerOnlyView(discord.ui.View):
         self.message: discord.InteractionMessage | discord.WebhookMessage | None = None
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        client = interaction.client
+        if getattr(client, "shutting_down", False):
+            await interaction.response.send_message(
+                SHUTTING_DOWN_TEXT, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return False
+        if hasattr(client, "track_current_task"):
+            client.track_current_task()
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message(
                 "These buttons belong to someone else's command.",
@@ -54,3 +64,55 @@ class OwnerOnlyView(discord.ui.View):
         for child in self.children:
             if isinstance(child, discord.ui.Button | discord.ui.Select):
                 child.disabled = True
+
+
+TIMED_OUT_TEXT = "No answer in time, so nothing was changed."
+
+
+class ConfirmView(OwnerOnlyView):
+    """Ask once; run `on_confirm` (which re-checks permissions) only if the owner agrees."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        *,
+        confirm_label: str,
+        on_confirm: Callable[[discord.Interaction[Any]], Awaitable[str]],
+        cancelled_text: str,
+    ) -> None:
+        super().__init__(owner_id, timeout=120)
+        self._on_confirm = on_confirm
+        self._cancelled_text = cancelled_text
+        self.confirm.label = confirm_label[:80]
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[ConfirmView]
+    ) -> None:
+        # Finish before the first await, so a double click cannot run the action twice.
+        self._finish()
+        await interaction.response.defer()
+        text = await self._on_confirm(interaction)
+        await interaction.edit_original_response(
+            content=text, embed=None, attachments=[], view=self, allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[ConfirmView]
+    ) -> None:
+        self._finish()
+        await interaction.response.edit_message(
+            content=self._cancelled_text, embed=None, attachments=[], view=self
+        )
+
+    def _finish(self) -> None:
+        self.disable_all()
+        self.stop()
+
+    async def on_timeout(self) -> None:
+        self.disable_all()
+        if self.message is not None:
+            # The ephemeral message may be gone already; nothing was changed either way.
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.edit(content=TIMED_OUT_TEXT, embed=None, view=self)

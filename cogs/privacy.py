@@ -9,8 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.privacy import ForgottenData
-from cogs.characters._views import ConfirmView
-from cogs.common import NO_MENTIONS
+from cogs.common import NO_MENTIONS, ConfirmView
 
 if TYPE_CHECKING:
     from bot.client import CameoBot

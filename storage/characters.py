@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import secrets
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
@@ -28,9 +29,20 @@ _VISIBLE = """
 """
 
 
+PUBLIC_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i look-alikes
+PUBLIC_ID_LENGTH = 6
+
+
+class NameConflict(Exception):
+    """The owner already has a character with that name in that scope."""
+
+
+def _name_conflict(error: sqlite3.IntegrityError) -> bool:
+    return "characters.guild_id, characters.owner_id, characters.name_key" in str(error)
+
+
 @dataclass(frozen=True)
 class NewCharacter:
-    public_id: str
     guild_id: int
     owner_id: int
     name: str
@@ -72,15 +84,37 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def insert(conn: aiosqlite.Connection, new: NewCharacter) -> int:
-    """Insert a character; raises sqlite3.IntegrityError if the owner already uses the name."""
-    cursor = await conn.execute(
+async def _new_public_id(conn: aiosqlite.Connection) -> str:
+    while True:
+        candidate = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
+        if not await public_id_taken(conn, candidate):
+            return candidate
+
+
+async def insert(conn: aiosqlite.Connection, new: NewCharacter) -> Character:
+    """Insert a character with a fresh short id; raises NameConflict if the name is taken."""
+    try:
+        cursor = await _insert(conn, new, await _new_public_id(conn))
+    except sqlite3.IntegrityError as error:
+        if _name_conflict(error):
+            raise NameConflict from None
+        raise
+    assert cursor.lastrowid is not None
+    created = await get_by_id(conn, cursor.lastrowid)
+    assert created is not None
+    return created
+
+
+async def _insert(
+    conn: aiosqlite.Connection, new: NewCharacter, public_id: str
+) -> aiosqlite.Cursor:
+    return await conn.execute(
         "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, description, "
         "visibility, image_sha256, original_sha256, original_format, original_width, "
         "original_height, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            new.public_id,
+            public_id,
             new.guild_id,
             new.owner_id,
             new.name,
@@ -96,8 +130,6 @@ async def insert(conn: aiosqlite.Connection, new: NewCharacter) -> int:
             new.created_at,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
 
 
 async def public_id_taken(conn: aiosqlite.Connection, public_id: str) -> bool:
@@ -193,7 +225,7 @@ async def update(
     fields: dict[str, object],
     updated_at: str,
 ) -> None:
-    """Update the given columns; raises sqlite3.IntegrityError on a name clash."""
+    """Update the given columns; raises NameConflict on a name clash."""
     allowed = {
         "name",
         "name_key",
@@ -208,10 +240,15 @@ async def update(
     unknown = set(fields) - allowed
     assert not unknown, f"not updatable: {unknown}"
     assignments = ", ".join(f"{column} = :{column}" for column in fields)
-    await conn.execute(
-        f"UPDATE characters SET {assignments}, updated_at = :updated_at WHERE id = :id",  # noqa: S608 (columns from the allow-list above)
-        {**fields, "updated_at": updated_at, "id": character_id},
-    )
+    try:
+        await conn.execute(
+            f"UPDATE characters SET {assignments}, updated_at = :updated_at WHERE id = :id",  # noqa: S608 (columns from the allow-list above)
+            {**fields, "updated_at": updated_at, "id": character_id},
+        )
+    except sqlite3.IntegrityError as error:
+        if _name_conflict(error):
+            raise NameConflict from None
+        raise
 
 
 async def delete(conn: aiosqlite.Connection, character_id: int) -> None:
@@ -224,13 +261,3 @@ async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]
         (owner_id,),
     ) as cur:
         return [_character(row) for row in await cur.fetchall()]
-
-
-async def increment_scene_count(conn: aiosqlite.Connection, character_id: int, by: int) -> None:
-    await conn.execute(
-        "UPDATE characters SET scene_count = scene_count + ? WHERE id = ?", (by, character_id)
-    )
-
-
-def image_hashes(characters: Sequence[Character]) -> set[str]:
-    return {character.image_sha256 for character in characters}

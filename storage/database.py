@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,10 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+# What repositories receive inside a transaction; the domain names it without importing aiosqlite.
+Connection = aiosqlite.Connection
 
 
 class StorageError(Exception):
@@ -133,8 +139,14 @@ class Database:
             except BaseException:
                 await self._conn.rollback()
                 raise
-            else:
+            try:
                 await self._conn.commit()
+            except BaseException:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open, and every
+                # later BEGIN would fail until a restart; roll it back so the next one can run.
+                if self._conn.in_transaction:
+                    await self._conn.rollback()
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -154,6 +166,28 @@ def _ensure_writable_dir(directory: Path) -> None:
             f"Cameo cannot write to its data directory {directory} ({exc.strerror or exc}). "
             "Set CAMEO_DATA_DIR to a directory the bot's user can write to."
         ) from exc
+
+
+@contextmanager
+def exclusive_data_dir(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory for the life of the process.
+
+    Two bots sharing one directory would each sweep the other's half-written images and race
+    on the database; the second one is refused with a clear message instead.
+    """
+    _ensure_writable_dir(directory)
+    handle = os.open(directory / ".cameo.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(
+                f"Another Cameo process is already using the data directory {directory}. Stop it "
+                "first, or give this one its own CAMEO_DATA_DIR."
+            ) from None
+        yield
+    finally:
+        os.close(handle)  # closing the descriptor releases the lock
 
 
 @asynccontextmanager

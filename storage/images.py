@@ -46,6 +46,17 @@ async def exists(conn: aiosqlite.Connection, sha256: str) -> bool:
         return await cur.fetchone() is not None
 
 
+async def delete_unreferenced(db: Database) -> int:
+    """Delete every row nothing references any more; return how many went."""
+    async with db.transaction() as conn:
+        async with conn.execute("SELECT sha256 FROM images") as cur:
+            hashes = [row[0] for row in await cur.fetchall()]
+        deleted = 0
+        for sha256 in hashes:
+            deleted += await delete_if_unused(conn, sha256)
+    return deleted
+
+
 async def all_hashes(db: Database) -> set[str]:
     async with db.read() as conn, conn.execute("SELECT sha256 FROM images") as cur:
         return {row[0] for row in await cur.fetchall()}

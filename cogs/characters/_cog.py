@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Literal
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,6 +13,7 @@ from discord.ext import commands
 from bot.character_text import DESCRIPTION_MAX, NAME_MAX
 from bot.errors import CameoError
 from bot.images import MAX_REFERENCE_BYTES, check_declared_size
+from bot.interaction_errors import defer_publicly
 from bot.models import Character, Visibility
 from cogs.characters._render import (
     CARD_IMAGE_NAME,
@@ -19,8 +21,8 @@ from cogs.characters._render import (
     choice_label,
     import_summary,
 )
-from cogs.characters._views import ConfirmView, ListPager
-from cogs.common import NO_MENTIONS, safe, viewer_from
+from cogs.characters._views import ListPager
+from cogs.common import NO_MENTIONS, ConfirmView, safe, viewer_from
 
 if TYPE_CHECKING:
     from bot.characters import CharacterService
@@ -29,21 +31,39 @@ if TYPE_CHECKING:
 Interaction = discord.Interaction["CameoBot"]
 VisibilityChoice = Literal["server", "private"]
 
-# An export of many characters can be large; more than this is not a file we made.
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
+# Exports are split to fit one upload, so an import file is never larger than this.
+MAX_IMPORT_BYTES = 25 * 1024 * 1024
+IMPORT_WHAT = "Cameo export files"
 # Leave room for multipart overhead under the interaction's upload limit.
 UPLOAD_MARGIN = 64 * 1024
+# Discord refuses a message request over 25 MiB, however many files it carries.
+REQUEST_LIMIT = 25 * 1024 * 1024 - UPLOAD_MARGIN
 
 
 async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
-    """Download an attachment after checking the size Discord declares for it."""
-    check_declared_size(attachment.size, limit)
+    """Download an attachment whose declared size the caller has already checked."""
     try:
-        return await attachment.read()
-    except (discord.HTTPException, discord.NotFound):
+        data = await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
         raise CameoError(
             "I couldn't download that attachment from Discord. Attach it again and retry."
         ) from None
+    if len(data) > limit:  # Discord declared one size and sent another
+        raise CameoError("That attachment is larger than it claimed to be; attach it again.")
+    return data
+
+
+def message_batches(files: list[discord.File], sizes: list[int]) -> list[list[discord.File]]:
+    """Group files into messages of at most 10 files and one request's worth of bytes."""
+    batches: list[list[discord.File]] = [[]]
+    total = 0
+    for file, size in zip(files, sizes, strict=True):
+        if batches[-1] and (len(batches[-1]) == 10 or total + size > REQUEST_LIMIT):
+            batches.append([])
+            total = 0
+        batches[-1].append(file)
+        total += size
+    return batches
 
 
 class Characters(
@@ -109,11 +129,12 @@ class Characters(
     @app_commands.describe(member="Only this member's characters (that you can see)")
     async def list_(self, interaction: Interaction, member: discord.User | None = None) -> None:
         """List the characters you can use here, or one member's."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
         viewer = viewer_from(interaction)
         found = await self.characters.list_visible(viewer, member.id if member else None)
         if not found:
             whose = "that member has no characters you can see" if member else "no characters yet"
-            await interaction.response.send_message(
+            await interaction.followup.send(
                 f"There are {whose}. Register one with `/character create`.",
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
@@ -123,14 +144,13 @@ class Characters(
             f"{safe(member.display_name)}'s characters" if member else "Characters you can use"
         )
         pager = ListPager(viewer.user_id, found, heading)
-        response = await interaction.response.send_message(
+        pager.message = await interaction.followup.send(
             embed=pager.embed,
             view=pager if pager.pages > 1 else discord.utils.MISSING,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
+            wait=True,
         )
-        if isinstance(response.resource, discord.InteractionMessage):
-            pager.message = response.resource
 
     @app_commands.command(name="show")
     @app_commands.describe(character="The character to show")
@@ -139,7 +159,10 @@ class Characters(
         found = await self.characters.resolve(viewer_from(interaction), character)
         # A private or personal character is shown only to its owner, never posted publicly.
         private = found.visibility is Visibility.PRIVATE or found.is_personal
-        await interaction.response.defer(ephemeral=private, thinking=True)
+        if private:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        else:
+            await defer_publicly(interaction)
         await interaction.followup.send(
             embed=character_card(found),
             file=await self.card_file(found),
@@ -220,6 +243,7 @@ class Characters(
         parts = await self.characters.export(
             interaction.user.id, part_limit=interaction.filesize_limit - UPLOAD_MARGIN
         )
+        sizes = [len(part) for part in parts]
         names = (
             ["cameo-characters.zip"]
             if len(parts) == 1
@@ -233,18 +257,16 @@ class Characters(
             if len(files) == 1
             else f"Here are your characters in {len(files)} files; import each one to restore them."
         )
-        for start in range(0, len(files), 10):  # Discord allows 10 files per message
+        for index, batch in enumerate(message_batches(files, sizes)):
             await interaction.followup.send(
-                intro if start == 0 else "More of your characters:",
-                files=files[start : start + 10],
-                ephemeral=True,
+                intro if index == 0 else "More of your characters:", files=batch, ephemeral=True
             )
 
     @app_commands.command(name="import")
     @app_commands.describe(file="A .zip made by /character export")
     async def import_(self, interaction: Interaction, file: discord.Attachment) -> None:
         """Bring back characters from a file made by /character export."""
-        check_declared_size(file.size, MAX_IMPORT_BYTES)
+        check_declared_size(file.size, MAX_IMPORT_BYTES, what=IMPORT_WHAT)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(file, MAX_IMPORT_BYTES)
         report = await self.characters.import_archive(viewer_from(interaction), data)

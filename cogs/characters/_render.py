@@ -39,7 +39,11 @@ def character_card(character: Character) -> discord.Embed:
 
 
 def choice_label(character: Character, viewer_id: int, owner_name: str | None) -> str:
-    """The autocomplete label: name plus whose it is (Discord caps labels at 100 characters)."""
+    """The autocomplete label: name, short id and whose it is (Discord caps labels at 100).
+
+    The id tells apart same-named characters: without the members intent Cameo rarely knows
+    other owners' names.
+    """
     if character.owner_id == viewer_id:
         if character.is_personal:
             whose = "personal"
@@ -49,7 +53,8 @@ def choice_label(character: Character, viewer_id: int, owner_name: str | None) -
             whose = "yours"
     else:
         whose = f"by {owner_name}" if owner_name else "shared"
-    return f"{character.name} ({whose})"[:100]
+    suffix = f" · {character.public_id} ({whose})"
+    return character.name[: 100 - len(suffix)] + suffix
 
 
 def list_page(

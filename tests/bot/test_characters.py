@@ -141,7 +141,7 @@ async def test_resolve_prefers_the_viewers_own_character_and_refuses_ambiguity(
     bobs = await service.create(BOB, name="Mira", image=png())
     assert (await service.resolve(BOB, "mira")).id == bobs.id
     carol = Viewer(user_id=4, guild_id=GUILD)
-    with pytest.raises(CameoError, match="Several members"):
+    with pytest.raises(CameoError, match="More than one character"):
         await service.resolve(carol, "Mira")
     assert (await service.resolve(carol, bobs.public_id)).id == bobs.id
 
@@ -429,3 +429,87 @@ async def test_each_member_has_a_character_limit(
     with pytest.raises(CameoError, match="the most one member can keep"):
         await service.create(ALICE, name="Three", image=png())
     assert MAX_CHARACTERS_PER_SCOPE == 200
+
+
+async def test_an_edit_racing_a_delete_leaves_no_image_behind(
+    service: CharacterService, store: ImageStore, db: Database
+) -> None:
+    mira = await service.create(ALICE, name="Mira", image=png(seed=1))
+    results = await asyncio.gather(
+        service.edit(ALICE, mira.public_id, image=png(seed=2)),
+        service.delete(ALICE, mira.id),
+        return_exceptions=True,
+    )
+    assert any(isinstance(r, CharacterNotFound) for r in results) or all(
+        not isinstance(r, BaseException) for r in results
+    )
+    assert await service.list_visible(ALICE) == []
+    assert stored_files(store) == []
+    async with db.read() as conn, conn.execute("SELECT COUNT(*) FROM images") as cur:
+        assert (await cur.fetchone())[0] == 0
+
+
+async def test_in_a_dm_two_own_characters_with_one_name_are_not_guessed(
+    service: CharacterService,
+) -> None:
+    await service.create(ALICE, name="Mira", image=png(seed=1))
+    await service.create(ALICE_ELSEWHERE, name="Mira", image=png(seed=2))
+    with pytest.raises(CameoError, match="More than one character"):
+        await service.resolve(ALICE_DM, "Mira")
+    # In a server, the one that belongs to that server is meant.
+    assert (await service.resolve(ALICE, "Mira")).guild_id == GUILD
+
+
+async def test_a_large_jpeg_is_scaled_even_if_otherwise_clean(service: CharacterService) -> None:
+    from tests.imagefactory import make_image
+
+    big = await service.create(ALICE, name="Big", image=make_image(4096, 3072, "JPEG"))
+    assert (big.original_width, big.original_height) == (4096, 3072)
+    stored = await service.reference_image(big)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (2048, 1536)
+
+
+async def test_a_corrupt_compressed_member_is_a_clear_error(service: CharacterService) -> None:
+    await service.create(ALICE, name="Mira", image=png(seed=1))
+    [archive] = await service.export(ALICE.user_id, part_limit=10 * 1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+        info = zipped.getinfo(MANIFEST_NAME)
+    data = bytearray(archive)
+    start = info.header_offset + 30 + len(info.filename)  # local header, then the deflate stream
+    data[start : start + 40] = b"\xff" * 40
+    await service.forget(ALICE.user_id)
+    with pytest.raises(CameoError, match="damaged"):
+        await service.import_archive(ALICE, bytes(data))
+
+
+async def test_an_archive_declaring_a_huge_directory_is_refused_before_parsing(
+    service: CharacterService,
+) -> None:
+    import struct
+
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 60000, 60000, 50_000_000, 0, 0)
+    with pytest.raises(CameoError, match="too many files"):
+        await service.import_archive(ALICE, b"PK\x03\x04" + b"\x00" * 100 + end)
+
+
+def test_parts_are_measured_and_split_to_fit() -> None:
+    from bot.character_archive import ArchivedCharacter, ExportItem, build_archives
+
+    items = [
+        ExportItem(
+            ArchivedCharacter(name=f"C{i}", description="d" * 1000, image=f"images/{i}.png"),
+            png(300, 300, seed=i),
+        )
+        for i in range(12)
+    ]
+    limit = 3 * len(items[0].image)
+    parts = build_archives(items, "now", limit)
+    assert all(len(part) <= limit for part in parts)
+    total = 0
+    for part in parts:
+        with zipfile.ZipFile(io.BytesIO(part)) as zipped:
+            total += len(zipped.namelist()) - 1
+    assert total == 12

@@ -13,8 +13,9 @@ import pytest
 from discord import app_commands
 
 from bot.app import running_bot
-from bot.client import SHUTTING_DOWN_TEXT, CameoBot
+from bot.client import CameoBot
 from bot.errors import CameoError
+from bot.interaction_errors import SHUTTING_DOWN_TEXT
 from bot.settings import Settings
 from tests.discord.emulator import DiscordEmulator
 
@@ -203,3 +204,26 @@ async def test_sigterm_shuts_the_bot_down_cleanly_with_status_0(
     assert "Cameo stopped cleanly" in log
     assert "Traceback" not in log
     assert emulator.bot_token not in log
+
+
+async def test_shutdown_lets_a_running_command_finish(
+    emulator: DiscordEmulator, settings: Settings
+) -> None:
+    started = asyncio.Event()
+
+    @app_commands.command(name="slow")
+    async def slow(interaction) -> None:  # type: ignore[no-untyped-def]
+        """Takes a moment."""
+        await interaction.response.defer(ephemeral=True)
+        started.set()
+        await asyncio.sleep(0.5)
+        await interaction.followup.send("finished", ephemeral=True)
+
+    async with running_bot(settings, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), 15)
+        bot.tree.add_command(slow, guild=emulator.guild)
+        await bot.tree.sync(guild=emulator.guild)
+        ix = await emulator.slash(emulator.user("alice"), "slow")
+        await asyncio.wait_for(started.wait(), 5)
+        await bot.shutdown()
+        assert (await ix.response()).content == "finished"

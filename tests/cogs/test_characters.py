@@ -23,6 +23,12 @@ from tests.imagefactory import (
 )
 
 
+def label(choice: dict[str, str]) -> str:
+    """An autocomplete label without its short id: "Mira · k7m2q9 (yours)" → "Mira (yours)"."""
+    name, rest = choice["name"].rsplit(" · ", 1)
+    return f"{name} {rest.split(' ', 1)[1]}"
+
+
 def stored_images(settings: Settings) -> list[Path]:
     return [p for p in settings.images_dir.glob("*/*") if p.is_file()]
 
@@ -94,7 +100,8 @@ async def test_autocomplete_lists_own_first_and_matches_substrings(
     choices = await emulator.autocomplete(
         emulator.user("alice"), "character show", "character", "mir"
     )
-    assert [c["name"] for c in choices] == ["Zmira (yours)", "Mirabel (shared)", "Amira (shared)"]
+    assert [label(c) for c in choices] == ["Zmira (yours)", "Mirabel (shared)", "Amira (shared)"]
+    assert all(c["name"].split(" · ")[1].startswith(c["value"]) for c in choices)
     assert all(len(c["value"]) == 6 for c in choices)
     chosen = await emulator.slash(
         emulator.user("alice"), "character show", character=choices[1]["value"]
@@ -108,7 +115,7 @@ async def test_autocomplete_works_on_edit_and_delete_too(
     await create(emulator, "alice", "Mira")
     for command in ("character edit", "character delete"):
         choices = await emulator.autocomplete(emulator.user("alice"), command, "character", "m")
-        assert [c["name"] for c in choices] == ["Mira (yours)"]
+        assert [label(c) for c in choices] == ["Mira (yours)"]
 
 
 async def test_list_shows_what_you_can_use_and_filters_by_member(
@@ -295,7 +302,7 @@ async def _personal_characters_from_dms(emulator: DiscordEmulator) -> None:
     card = (await ix.response()).embeds[0]
     assert {f["name"]: f["value"] for f in card["fields"]}["Visible to"].startswith("Personal")
     in_server = await emulator.autocomplete(alice, "character show", "character", "so")
-    assert [c["name"] for c in in_server] == ["Solo (personal)"]
+    assert [label(c) for c in in_server] == ["Solo (personal)"]
     bobs = await emulator.autocomplete(emulator.user("bob"), "character show", "character", "so")
     assert bobs == []
     refused = await emulator.slash(emulator.user("carol"), "character delete", character="Solo")
@@ -379,3 +386,35 @@ async def test_export_with_nothing_to_export_says_so(
 ) -> None:
     ix = await emulator.slash(emulator.user("bob"), "character export")
     assert "no characters to export" in (await ix.response()).content
+
+
+async def test_an_error_after_a_public_deferral_stays_private(
+    emulator: DiscordEmulator, cameo: CameoBot, settings: Settings
+) -> None:
+    await create(emulator, "alice", "Mira")
+    for stored in stored_images(settings):  # an operator deleted the file by hand
+        stored.unlink()
+    cameo.services.characters._previews.clear()
+    ix = await emulator.slash(emulator.user("bob"), "character show", character="Mira")
+    reply = await ix.wait_followup()
+    assert reply.ephemeral
+    assert "missing" in reply.content
+    public = [m for m in emulator.messages(emulator.channel("general")) if not m.deleted]
+    assert all("missing" not in m.content for m in public)
+
+
+def test_export_files_are_batched_under_discords_request_limit() -> None:
+    import discord
+
+    from cogs.characters._cog import REQUEST_LIMIT, message_batches
+
+    sizes = [9 * 1024 * 1024] * 5 + [1000] * 12
+    files = [discord.File(io.BytesIO(b"x"), f"part{i}.zip") for i in range(len(sizes))]
+    batches = message_batches(files, sizes)
+    flat = [file for batch in batches for file in batch]
+    assert flat == files
+    position = 0
+    for batch in batches:
+        assert len(batch) <= 10
+        assert sum(sizes[position : position + len(batch)]) <= REQUEST_LIMIT
+        position += len(batch)

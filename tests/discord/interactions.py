@@ -283,9 +283,15 @@ class InteractionService:
         thread_id: int | None,
     ) -> Message:
         original = self._state.messages.get(record.original_message_id or 0)
-        if record.ack_type == 5 and original is not None and original.loading:
+        if (
+            record.ack_type == 5
+            and original is not None
+            and original.loading
+            and not original.deleted
+        ):
             # Discord: the first follow-up after a deferred response edits the loading message
-            # (its ephemeral flag cannot change any more).
+            # (its ephemeral flag cannot change any more). Once that message has been deleted,
+            # a follow-up is a new message again.
             message = self._messages.edit(original, payload, files, finish_loading=True)
         else:
             channel = self._state.channel(thread_id) if thread_id else self._channel_of(record)

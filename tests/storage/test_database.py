@@ -76,3 +76,14 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> Non
 def test_migrations_are_numbered_without_gaps() -> None:
     versions = [m.version for m in load_migrations()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+def test_a_second_process_cannot_use_the_same_data_directory(tmp_path: Path) -> None:
+    from storage.database import exclusive_data_dir
+
+    with exclusive_data_dir(tmp_path), pytest.raises(StorageError, match="Another Cameo process"):
+        # flock locks belong to open file descriptions: a second open behaves like another process.
+        with exclusive_data_dir(tmp_path):
+            pass
+    with exclusive_data_dir(tmp_path):  # released when the first holder is done
+        pass
