@@ -83,6 +83,18 @@ def _invite(settings: Settings, application_id: int | None) -> int:
     return EXIT_OK
 
 
+def _generate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.generate_command import generate
+
+    return asyncio.run(generate(settings, args))
+
+
+def _check(settings: Settings) -> int:
+    from bot.generate_command import check
+
+    return asyncio.run(check(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cameo",
@@ -99,22 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="your application's id (default: read from CAMEO_DISCORD_TOKEN)",
     )
+    from bot.generate_command import add_generate_arguments
+
+    add_generate_arguments(
+        commands.add_parser(
+            "generate", help="make one scene through an image service, without Discord"
+        )
+    )
+    commands.add_parser(
+        "check", help="validate the settings and make one cheap call to each image service"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {
+        "run": _run,
+        "invite": lambda settings: _invite(settings, args.application_id),
+        "generate": lambda settings: _generate(settings, args),
+        "check": _check,
+    }
     try:
-        settings = load_settings()
-        if args.command == "run":
-            return _run(settings)
-        if args.command == "invite":
-            return _invite(settings, args.application_id)
+        return commands[args.command](load_settings())
     except SettingsError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except CameoError as exc:
-        return _fail(exc.message, EXIT_USAGE)
-    return _fail(f"unknown command {args.command}", EXIT_USAGE)
+        # Usage-level mistakes (bad file, nothing configured, service refused) from any command.
+        return _fail(exc.message, EXIT_FAILED if args.command == "generate" else EXIT_USAGE)
 
 
 def entry_point() -> None:

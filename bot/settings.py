@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     pixeldojo_base_url: str = "https://pixeldojo.ai/api/v1"
     daily_credits: int = Field(default=DEFAULT_DAILY_CREDITS, ge=0)
     log_level: str = "INFO"
+    # How long to wait before the first status poll of an asynchronous job; later polls wait
+    # half as long again each time, up to 5 s (or this value, if larger).
+    provider_poll_seconds: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
     @classmethod

@@ -14,7 +14,7 @@ from bot.client import CameoBot
 from bot.settings import Settings
 from tests.discord.emulator import DiscordEmulator
 
-pytest_plugins = ["tests.discord.fixtures"]
+pytest_plugins = ["tests.discord.fixtures", "tests.fakes.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,265 @@
+"""Apiframe v2: Ideogram Character as an asynchronous job.
+
+Auth is `X-API-Key`. The reference is uploaded to `/v2/uploads` first (files live an hour or
+two, long enough for one job), then `POST /v2/images/generate` with an `Idempotency-Key`: a
+replay within 24 h returns the original job, so this is the one paid submission that may be
+retried after a timeout or 5xx. The job is polled at `GET /v2/jobs/{id}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import uuid
+from typing import Any
+
+import httpx
+
+from bot.providers.base import (
+    Balance,
+    Capabilities,
+    Cost,
+    GenerationResult,
+    OnSubmitted,
+    Provider,
+    checked_image,
+)
+from bot.providers.errors import (
+    BadCredentials,
+    ContentRejected,
+    InsufficientCredits,
+    InvalidRequest,
+    JobFailed,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+)
+from bot.providers.polling import PollPolicy, poll_until
+from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
+from bot.providers.transport import Deadline, download_image, retry_after_seconds, send
+
+# The aspect ratios Apiframe's Ideogram Character page lists.
+APIFRAME_RATIOS = frozenset(
+    {"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "16:10", "10:16", "3:1", "1:3"}
+)
+# Ideogram's own spelling; Apiframe's schema takes a free string and passes it on.
+_STYLES = {
+    "auto": "AUTO",
+    "realistic": "REALISTIC",
+    "fiction": "FICTION",
+    "general": "GENERAL",
+    "design": "DESIGN",
+}
+_MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
+CREDITS = {"turbo": 10, "default": 15, "quality": 20}
+_TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+_CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
+
+
+def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  # noqa: PLR0911 (one return per status)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = str(body.get("error") or response.reason_phrase) if isinstance(body, dict) else ""
+    details = body.get("details") if isinstance(body, dict) else None
+    status = response.status_code
+    if status in {401, 403}:
+        return BadCredentials(provider, f"HTTP {status}: {message}")
+    if status == 402:
+        return InsufficientCredits(
+            provider,
+            f"needs {body.get('creditsRequired')} credits, has {body.get('creditsAvailable')}",
+        )
+    if status == 429:
+        return RateLimited(provider, "429 after retries", retry_after_seconds(response))
+    if status == 400:
+        if details:
+            message = f"{message}: " + "; ".join(f"{k} {v}" for k, v in dict(details).items())
+        return InvalidRequest(provider, message)
+    if status == 409:
+        return JobFailed(provider, f"idempotency key reused with a different body: {message}")
+    if status == 404:
+        return JobFailed(provider, f"job not found: {message}")
+    return Unavailable(provider, f"HTTP {status}: {message}")
+
+
+def verify_webhook_signature(api_key: str, body: bytes, signature: str) -> bool:
+    """Check `X-Webhook-Signature` (HMAC-SHA256 keyed by the SHA-256 of the API key)."""
+    key = hashlib.sha256(api_key.encode()).digest()
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest()
+    given = signature.removeprefix("sha256=").strip().lower()
+    return hmac.compare_digest(expected, given)
+
+
+def result_urls(result: object) -> list[str]:
+    """Accept every documented shape of `result`: a URL, a list, or `{"images": [...]}`."""
+    if isinstance(result, str):
+        return [result]
+    if isinstance(result, list):
+        return [item for item in result if isinstance(item, str)]
+    if isinstance(result, dict):
+        return result_urls(result.get("images") or result.get("image") or [])
+    return []
+
+
+class ApiframeCharacter(Provider):
+    """`apiframe`: Ideogram Character, one image per job."""
+
+    name = "apiframe"
+    capabilities = Capabilities(
+        kind=SceneRequest,
+        styles=frozenset(_STYLES),
+        aspect_ratios=APIFRAME_RATIOS,
+        negative_prompt=True,
+        region_edit=True,
+        resolution=True,
+        asynchronous=True,
+    )
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        poll: PollPolicy | None = None,
+    ) -> None:
+        super().__init__(client, base_url, api_key)
+        self.poll = poll or PollPolicy()
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-API-Key": self._api_key}
+
+    async def upload(self, image: ImageInput, deadline: Deadline) -> str:
+        """Upload an image to Apiframe's short-lived storage; return its URL (free to retry)."""
+        response = await send(
+            self.name,
+            lambda: self.client.post(
+                f"{self.base_url}/v2/uploads",
+                headers=self._headers(),
+                files={"file": (image.filename, image.data, image.content_type)},
+            ),
+            idempotent=True,
+            deadline=deadline,
+        )
+        if response.status_code not in {200, 201}:
+            raise apiframe_error(self.name, response)
+        url = response.json().get("url")
+        if not isinstance(url, str):
+            raise Unavailable(self.name, "upload answered without a url")
+        return url
+
+    async def body(self, request: SceneRequest, seed: int, deadline: Deadline) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "character_reference_image": await self.upload(request.reference, deadline),
+            "style_type": _STYLES[request.style.value],
+            "magic_prompt_option": _MAGIC[request.magic_prompt.value],
+            "rendering_speed": request.speed.value,  # Apiframe spells speeds in lower case
+            "seed": seed,
+        }
+        if request.resolution:
+            params["resolution"] = request.resolution
+        else:
+            params["aspect_ratio"] = request.aspect_ratio or "1:1"
+        if request.negative_prompt:
+            params["negative_prompt"] = request.negative_prompt
+        if request.edit_image is not None and request.edit_mask is not None:
+            params["image"] = await self.upload(request.edit_image, deadline)
+            params["mask"] = await self.upload(request.edit_mask, deadline)
+        return {"prompt": request.prompt, "model": "ideogram-character", "ideogramParams": params}
+
+    async def _generate(
+        self, request: GenerationRequest, on_submitted: OnSubmitted | None, deadline: Deadline
+    ) -> GenerationResult:
+        assert isinstance(request, SceneRequest)
+        seed = request.seed if request.seed is not None else random.randint(1, 2_147_483_647)  # noqa: S311
+        body = await self.body(request, seed, deadline)
+        # One key per submission, reused across retries: Apiframe returns the original job for a
+        # replay, so a retry after a timeout or 5xx can never pay twice.
+        key = str(uuid.uuid4())
+        response = await send(
+            self.name,
+            lambda: self.client.post(
+                f"{self.base_url}/v2/images/generate",
+                headers={**self._headers(), "Idempotency-Key": key},
+                json=body,
+            ),
+            idempotent=True,
+            deadline=deadline,
+        )
+        if response.status_code not in {200, 202}:
+            raise apiframe_error(self.name, response)
+        job_id = response.json().get("jobId")
+        if not isinstance(job_id, str) or not job_id:
+            raise Unavailable(self.name, "submission answered without a jobId")
+        if on_submitted is not None:
+            await on_submitted(job_id)
+        return await self._finish(job_id, seed, deadline)
+
+    async def resume(self, service_job_id: str, request: GenerationRequest) -> GenerationResult:
+        assert isinstance(request, SceneRequest)
+        return await self._finish(service_job_id, request.seed, Deadline(self.job_deadline))
+
+    async def fetch_job(self, job_id: str, deadline: Deadline) -> dict[str, Any]:
+        response = await send(
+            self.name,
+            lambda: self.client.get(f"{self.base_url}/v2/jobs/{job_id}", headers=self._headers()),
+            idempotent=True,
+            deadline=deadline,
+        )
+        if response.status_code != 200:
+            raise apiframe_error(self.name, response)
+        job: dict[str, Any] = response.json()
+        return job
+
+    async def _finish(self, job_id: str, seed: int | None, deadline: Deadline) -> GenerationResult:
+        async def check() -> dict[str, Any] | None:
+            job = await self.fetch_job(job_id, deadline)
+            return job if job.get("status") in _TERMINAL else None
+
+        job = await poll_until(self.name, check, policy=self.poll, deadline=deadline)
+        if job["status"] != "COMPLETED":
+            error = str(job.get("error") or job["status"].lower())
+            if any(word in error.lower() for word in _CONTENT_WORDS):
+                raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
+            raise JobFailed(self.name, f"job {job_id} {job['status']}: {error}")
+        if job.get("expired"):
+            raise JobFailed(self.name, f"job {job_id} finished but its images have expired")
+        urls = result_urls(job.get("result"))
+        if not urls:
+            raise JobFailed(self.name, f"job {job_id} completed without images")
+        images = [
+            await checked_image(
+                self.name, await download_image(self.name, self.client, url, deadline=deadline)
+            )
+            for url in urls
+        ]
+        credit_cost = job.get("creditCost")
+        return GenerationResult(
+            provider=self.name,
+            images=images,
+            seed=seed,
+            cost=Cost(float(credit_cost), "Apiframe credits")
+            if isinstance(credit_cost, int | float)
+            else None,
+            balance=None,
+            service_job_id=job_id,
+            elapsed=0.0,
+        )
+
+    async def balance(self) -> Balance | None:
+        response = await send(
+            self.name,
+            lambda: self.client.get(f"{self.base_url}/v2/me", headers=self._headers()),
+            idempotent=True,
+            deadline=Deadline(30),
+        )
+        if response.status_code != 200:
+            raise apiframe_error(self.name, response)
+        credits = (response.json().get("team") or {}).get("credits")
+        return (
+            Balance(float(credits), "Apiframe credits")
+            if isinstance(credits, int | float)
+            else None
+        )

@@ -1,0 +1,180 @@
+"""What every service client offers, and what it hands back."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import io
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from bot.providers.errors import JobFailed, Unsupported
+from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
+from bot.providers.transport import Deadline
+
+# Called with the service's job id as soon as a paid asynchronous submission is accepted, so the
+# caller can persist it and resume polling after a restart instead of paying again.
+OnSubmitted = Callable[[str], Awaitable[None]]
+
+# The SDKs give up on a job after ten minutes; so do we.
+JOB_DEADLINE_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What the service reported (or published) for a call, in its own unit."""
+
+    amount: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Balance:
+    amount: float
+    unit: str
+
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.unit}"
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return {"image/jpeg": "jpg", "image/webp": "webp"}.get(self.content_type, "png")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    provider: str
+    images: list[GeneratedImage]
+    seed: int | None
+    cost: Cost | None
+    balance: Balance | None
+    service_job_id: str | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a service can honour; the router never sends a request that breaks these."""
+
+    kind: type[SceneRequest] | type[PoseRequest]
+    styles: frozenset[str] = frozenset()
+    aspect_ratios: frozenset[str] = frozenset()
+    seed_range: tuple[int, int] = (0, 2_147_483_647)
+    negative_prompt: bool = False
+    region_edit: bool = False
+    resolution: bool = False
+    images_per_submission: int = 1
+    asynchronous: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def refusal(self, request: GenerationRequest) -> str | None:  # noqa: PLR0911 (one check a line)
+        """Return why a request can't be honoured here, or None if it can."""
+        if not isinstance(request, self.kind):
+            return (
+                "it makes pose sheets, not scenes"
+                if self.kind is PoseRequest
+                else ("it makes scenes, not pose sheets")
+            )
+        if isinstance(request, PoseRequest):
+            return None
+        if request.style.value not in self.styles:
+            return f"style {request.style.value} (it knows {', '.join(sorted(self.styles))})"
+        if request.aspect_ratio and request.aspect_ratio not in self.aspect_ratios:
+            return f"aspect ratio {request.aspect_ratio}"
+        if request.resolution and not self.resolution:
+            return "an exact resolution"
+        low, high = self.seed_range
+        if request.seed is not None and not low <= request.seed <= high:
+            return f"seed {request.seed} (its seeds go from {low} to {high})"
+        if request.negative_prompt and not self.negative_prompt:
+            return "a negative prompt"
+        if request.is_edit and not self.region_edit:
+            return "editing a region with an image and a mask"
+        return None
+
+
+class Provider(abc.ABC):
+    """One image service. Subclasses map the request onto the service's documented fields."""
+
+    name: str
+    capabilities: Capabilities
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.job_deadline = JOB_DEADLINE_SECONDS
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    def check(self, request: GenerationRequest) -> None:
+        """Raise Unsupported, before any money is spent, if this service can't honour it."""
+        reason = self.refusal(request)
+        if reason is not None:
+            raise Unsupported(self.name, reason)
+
+    def refusal(self, request: GenerationRequest) -> str | None:
+        return self.capabilities.refusal(request)
+
+    @property
+    def asynchronous(self) -> bool:
+        return self.capabilities.asynchronous
+
+    async def generate(
+        self, request: GenerationRequest, on_submitted: OnSubmitted | None = None
+    ) -> GenerationResult:
+        """Make one submission's worth of images (see `images_per_submission`)."""
+        self.check(request)
+        started = time.monotonic()
+        result = await self._generate(request, on_submitted, Deadline(self.job_deadline))
+        return replace(result, elapsed=time.monotonic() - started)
+
+    @abc.abstractmethod
+    async def _generate(
+        self, request: GenerationRequest, on_submitted: OnSubmitted | None, deadline: Deadline
+    ) -> GenerationResult: ...
+
+    async def resume(self, service_job_id: str, request: GenerationRequest) -> GenerationResult:
+        """Finish a job submitted before a restart, by polling (never by submitting again)."""
+        raise JobFailed(self.name, "this service has no jobs to resume (it answers synchronously)")
+
+    @abc.abstractmethod
+    async def balance(self) -> Balance | None:
+        """Make one cheap authenticated call; return the balance where the service reports one."""
+
+
+def _inspect(data: bytes) -> tuple[str, int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        content_type = Image.MIME.get(image.format or "", "")
+        return content_type, image.width, image.height
+
+
+async def checked_image(provider: str, data: bytes) -> GeneratedImage:
+    """Check downloaded bytes really are an image (by content, whatever the headers said)."""
+    try:
+        content_type, width, height = await asyncio.to_thread(_inspect, data)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise JobFailed(
+            provider, f"the service returned something that is not an image: {exc}"
+        ) from None
+    if content_type not in {"image/png", "image/jpeg", "image/webp"}:
+        raise JobFailed(provider, f"the service returned an unexpected image type {content_type!r}")
+    return GeneratedImage(data=data, content_type=content_type, width=width, height=height)

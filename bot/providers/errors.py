@@ -1,0 +1,103 @@
+"""Every way an image service can fail, each with a sentence for members and one for operators."""
+
+from __future__ import annotations
+
+from bot.errors import CameoError
+
+
+class ProviderError(CameoError):
+    """A service call failed. `message` is for members; `detail` is for operators' logs."""
+
+    # Whether the router may try the next service: true only when this one did not do the work.
+    fail_over = False
+    # Whether this counts against the service's health (opens its circuit when repeated).
+    unhealthy = False
+    user_text = "The image service couldn't make that picture. Nothing was charged."
+
+    def __init__(self, provider: str, detail: str, *, user_text: str | None = None) -> None:
+        super().__init__(user_text or self.user_text)
+        self.provider = provider
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.detail}"
+
+
+class Unsupported(ProviderError):
+    """The service cannot honour this request; found before any money is spent."""
+
+    fail_over = True
+    user_text = "No image service can do that combination of options."
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(provider, reason, user_text=f"{provider} can't do that: {reason}.")
+        self.reason = reason
+
+
+class BadCredentials(ProviderError):
+    fail_over = True
+    unhealthy = True
+    user_text = "The image service refused Cameo's key. The server staff have to fix it."
+
+
+class InsufficientCredits(ProviderError):
+    fail_over = True
+    unhealthy = True
+    user_text = "The image service account is out of credits. The server staff have to top it up."
+
+
+class RateLimited(ProviderError):
+    fail_over = True
+    user_text = "The image service is busy right now. Try again in a minute."
+
+    def __init__(self, provider: str, detail: str, retry_after: float | None) -> None:
+        super().__init__(provider, detail)
+        self.retry_after = retry_after
+
+
+class InvalidRequest(ProviderError):
+    user_text = "The image service didn't accept those settings."
+
+    def __init__(self, provider: str, service_message: str) -> None:
+        super().__init__(
+            provider,
+            f"invalid request: {service_message}",
+            user_text=f"The image service didn't accept those settings: {service_message[:300]}",
+        )
+        self.service_message = service_message
+
+
+class ContentRejected(ProviderError):
+    user_text = (
+        "The image service declined that prompt or picture under its content rules. "
+        "Nothing was charged; try wording it differently."
+    )
+
+
+class Unavailable(ProviderError):
+    fail_over = True
+    unhealthy = True
+    user_text = "The image service is having trouble. Try again in a few minutes."
+
+
+class TimedOut(ProviderError):
+    unhealthy = True
+    user_text = "The image service took too long to answer."
+
+
+class JobFailed(ProviderError):
+    user_text = "The image service couldn't finish that picture. Try again."
+
+
+class NoProviderAvailable(CameoError):
+    """Every configured service was skipped or failed over; `reasons` says why for each."""
+
+    def __init__(self, reasons: list[str], user_text: str | None = None) -> None:
+        super().__init__(
+            user_text
+            or "No image service can take this request right now. Try again in a few minutes."
+        )
+        self.reasons = reasons
+
+    def __str__(self) -> str:
+        return "; ".join(self.reasons) or "no providers configured"

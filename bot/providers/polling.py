@@ -1,0 +1,39 @@
+"""Polling asynchronous jobs: start at about 2 s, grow by half each time, cap at 5 s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.providers.errors import TimedOut
+from bot.providers.transport import Deadline
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    initial: float = 2.0
+    factor: float = 1.5
+    cap: float = 5.0
+
+
+async def poll_until(
+    provider: str,
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    policy: PollPolicy,
+    deadline: Deadline,
+) -> T:
+    """Call `check` until it returns a value (the job's terminal state), within the deadline."""
+    delay = policy.initial
+    while True:
+        outcome = await check()
+        if outcome is not None:
+            return outcome
+        if delay >= deadline.remaining():
+            raise TimedOut(provider, "the job did not finish before the deadline")
+        await asyncio.sleep(delay)
+        delay = min(policy.cap, delay * policy.factor)

@@ -1,0 +1,57 @@
+"""Build the configured service clients, in the operator's order of preference."""
+
+from __future__ import annotations
+
+import httpx
+
+from bot.providers.apiframe import ApiframeCharacter
+from bot.providers.base import Provider
+from bot.providers.pixeldojo import PixelDojoCharacter
+from bot.providers.polling import PollPolicy
+from bot.providers.router import ProviderRouter
+from bot.providers.segmind import SegmindCharacter, SegmindPoses
+from bot.settings import Settings
+
+
+def build_providers(
+    settings: Settings, client: httpx.AsyncClient, poll: PollPolicy | None = None
+) -> list[Provider]:
+    """Return a client for every enabled provider (each needs its key), in preference order."""
+
+    def key(name: str) -> str:
+        secret = settings.provider_key(name)
+        assert secret is not None  # enabled_providers only lists providers with a key
+        return secret.get_secret_value()
+
+    # PixelDojo takes references only as URLs; Apiframe's uploads host them when we can.
+    apiframe_key = settings.provider_key("apiframe")
+    uploader = (
+        ApiframeCharacter(client, settings.apiframe_base_url, apiframe_key.get_secret_value(), poll)
+        if apiframe_key is not None
+        else None
+    )
+    providers: list[Provider] = []
+    for name in settings.enabled_providers:
+        if name == "segmind":
+            providers.append(SegmindCharacter(client, settings.segmind_base_url, key(name)))
+        elif name == "segmind-poses":
+            providers.append(SegmindPoses(client, settings.segmind_base_url, key(name), poll))
+        elif name == "apiframe":
+            providers.append(ApiframeCharacter(client, settings.apiframe_base_url, key(name), poll))
+        elif name == "pixeldojo":
+            providers.append(
+                PixelDojoCharacter(
+                    client,
+                    settings.pixeldojo_base_url,
+                    key(name),
+                    uploader.upload if uploader is not None else None,
+                    poll,
+                )
+            )
+    return providers
+
+
+def build_router(
+    settings: Settings, client: httpx.AsyncClient, poll: PollPolicy | None = None
+) -> ProviderRouter:
+    return ProviderRouter(build_providers(settings, client, poll))

@@ -1,0 +1,212 @@
+"""Choosing a service: preference order, capability checks, failover and circuit breakers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from bot.providers.base import Balance, Cost, GenerationResult, Provider
+from bot.providers.errors import NoProviderAvailable, ProviderError
+from bot.providers.request import GenerationRequest, PoseRequest
+
+log = logging.getLogger(__name__)
+
+Monotonic = Callable[[], float]
+# Awaited with (provider name, service job id) when an asynchronous service accepts a paid job.
+OnJobSubmitted = Callable[[str, str], Awaitable[None]]
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"  # healthy: requests flow
+    OPEN = "open"  # failing: skipped until the cool-down ends
+    HALF_OPEN = "half-open"  # cooled down: the next request is a trial
+
+
+@dataclass
+class ProviderHealth:
+    """What operators see in `/admin providers`: circuit, recent latency and errors, balance."""
+
+    state: CircuitState = CircuitState.CLOSED
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=20))
+    recent_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    successes: int = 0
+    failures: int = 0
+    last_balance: Balance | None = None
+
+
+class CircuitBreaker:
+    """Open after `threshold` consecutive unhealthy failures; allow a trial after `cooldown`."""
+
+    def __init__(self, threshold: int = 3, cooldown: float = 60.0, now: Monotonic = time.monotonic):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._now = now
+
+    def allows(self, health: ProviderHealth) -> bool:
+        if health.state is CircuitState.OPEN:
+            assert health.opened_at is not None
+            if self._now() - health.opened_at < self.cooldown:
+                return False
+            health.state = CircuitState.HALF_OPEN
+        return True
+
+    def record_success(self, health: ProviderHealth) -> None:
+        health.state = CircuitState.CLOSED
+        health.consecutive_failures = 0
+        health.opened_at = None
+
+    def record_failure(self, health: ProviderHealth) -> None:
+        health.consecutive_failures += 1
+        if health.state is CircuitState.HALF_OPEN or health.consecutive_failures >= self.threshold:
+            health.state = CircuitState.OPEN
+            health.opened_at = self._now()
+
+
+class ProviderRouter:
+    """Tries services in the configured order and fails over only when that is safe."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.providers = list(providers)
+        self.breaker = breaker or CircuitBreaker()
+        self.health: dict[str, ProviderHealth] = {p.name: ProviderHealth() for p in providers}
+
+    def get(self, name: str) -> Provider | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+    def supporting(self, request: GenerationRequest) -> list[Provider]:
+        return [p for p in self.providers if p.refusal(request) is None]
+
+    def candidates(
+        self, request: GenerationRequest, preferred: str | None = None
+    ) -> tuple[list[Provider], list[str]]:
+        """Return the services to try in order, and why each other one was skipped."""
+        skipped: list[str] = []
+        chosen: list[Provider] = []
+        pool = self.providers
+        if preferred is not None:
+            named = self.get(preferred)
+            if named is None:
+                raise NoProviderAvailable(
+                    [f"{preferred}: not configured"],
+                    user_text=f"The image service {preferred} isn't set up on this bot.",
+                )
+            pool = [named]
+        for provider in pool:
+            reason = provider.refusal(request)
+            if reason is not None:
+                skipped.append(f"{provider.name}: can't do {reason}")
+            elif not self.breaker.allows(self.health[provider.name]):
+                skipped.append(f"{provider.name}: circuit open after repeated failures")
+            else:
+                chosen.append(provider)
+        return chosen, skipped
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        preferred: str | None = None,
+        on_submitted: OnJobSubmitted | None = None,
+    ) -> GenerationResult:
+        """Make every image the request asks for, failing over between services when safe.
+
+        `on_submitted(provider, job_id)` is awaited when an asynchronous service accepts a paid
+        submission. A service that did the work and then failed (content rejected, invalid
+        request, job failed, timed out after a paid call) is never retried elsewhere: the member
+        gets that answer rather than a second charge.
+        """
+        chosen, reasons = self.candidates(request, preferred)
+        if not chosen:
+            raise _nothing_can(request, reasons)
+        for provider in chosen:
+            health = self.health[provider.name]
+            try:
+                result = await self._run(provider, request, on_submitted)
+            except ProviderError as error:
+                health.failures += 1
+                health.recent_errors.append(error.detail[:200])
+                if error.unhealthy:
+                    self.breaker.record_failure(health)
+                log.warning("%s failed: %s", provider.name, error.detail)
+                if not error.fail_over:
+                    raise
+                reasons.append(f"{provider.name}: {error.detail}")
+                continue
+            self.breaker.record_success(health)
+            health.successes += 1
+            health.latencies.append(result.elapsed)
+            if result.balance is not None:
+                health.last_balance = result.balance
+            return result
+        raise NoProviderAvailable(reasons)
+
+    async def _run(
+        self,
+        provider: Provider,
+        request: GenerationRequest,
+        on_submitted: OnJobSubmitted | None,
+    ) -> GenerationResult:
+        """Run as many submissions as the request's count needs on one service."""
+
+        async def submitted(job_id: str) -> None:
+            if on_submitted is not None:
+                await on_submitted(provider.name, job_id)
+
+        if isinstance(request, PoseRequest):
+            return await provider.generate(request, submitted)
+        per_submission = provider.capabilities.images_per_submission
+        submissions = math.ceil(request.count / per_submission)
+        results: list[GenerationResult] = []
+        for index in range(submissions):
+            count = min(per_submission, request.count - index * per_submission)
+            # Later submissions get their own seed so the images differ; the first keeps the
+            # member's seed so a given seed reproduces the first image.
+            seed = request.seed if index == 0 else None
+            part = request.model_copy(update={"count": count, "seed": seed})
+            results.append(await provider.generate(part, submitted))
+        first = results[0]
+        return replace(
+            first,
+            images=[image for result in results for image in result.images],
+            cost=_sum_costs(results),
+            balance=results[-1].balance or first.balance,
+            elapsed=sum(result.elapsed for result in results),
+        )
+
+    async def check(self, provider: Provider) -> Balance | None:
+        """Make the service's cheapest authenticated call and remember the balance."""
+        balance = await provider.balance()
+        if balance is not None:
+            self.health[provider.name].last_balance = balance
+        return balance
+
+
+def _sum_costs(results: list[GenerationResult]) -> Cost | None:
+    costs = [r.cost for r in results if r.cost is not None]
+    if not costs:
+        return None
+    return replace(costs[0], amount=sum(c.amount for c in costs))
+
+
+def _nothing_can(request: GenerationRequest, reasons: list[str]) -> NoProviderAvailable:
+    unsupported = [r for r in reasons if ": can't do " in r]
+    if unsupported and len(unsupported) == len(reasons):
+        kind = "pose sheets" if isinstance(request, PoseRequest) else "that"
+        detail = "; ".join(r.replace(": can't do ", " can't do ") for r in unsupported)
+        return NoProviderAvailable(
+            reasons, user_text=f"No image service here can do {kind}: {detail}."
+        )
+    if not reasons:
+        return NoProviderAvailable([], user_text="No image service is set up on this bot yet.")
+    return NoProviderAvailable(reasons)

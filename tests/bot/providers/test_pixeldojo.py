@@ -1,0 +1,142 @@
+import pytest
+
+from bot.providers.apiframe import ApiframeCharacter
+from bot.providers.errors import (
+    BadCredentials,
+    ContentRejected,
+    InsufficientCredits,
+    InvalidRequest,
+    JobFailed,
+    RateLimited,
+    Unavailable,
+    Unsupported,
+)
+from bot.providers.pixeldojo import PixelDojoCharacter
+from tests.bot.providers.conftest import FAST_POLL, scene
+from tests.fakes import FakeApiframe, FakePixelDojo
+
+
+@pytest.fixture
+def pixeldojo(  # type: ignore[no-untyped-def]
+    pixeldojo_fake: FakePixelDojo, apiframe_fake: FakeApiframe, http
+) -> PixelDojoCharacter:
+    uploads = ApiframeCharacter(http, apiframe_fake.base_url, apiframe_fake.api_key, FAST_POLL)
+    return PixelDojoCharacter(
+        http, pixeldojo_fake.base_url, pixeldojo_fake.api_key, uploads.upload, FAST_POLL
+    )
+
+
+async def test_the_reference_is_rehosted_and_several_images_come_from_one_job(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo, apiframe_fake: FakeApiframe
+) -> None:
+    result = await pixeldojo.generate(scene(count=3))
+    assert len(result.images) == 3
+    assert pixeldojo_fake.billed == 1
+    run = next(r for r in pixeldojo_fake.requests if r.method == "POST")
+    assert run.body["numberOfImages"] == 3
+    assert run.headers["Authorization"] == f"Bearer {pixeldojo_fake.api_key}"
+    # The fake downloaded the reference from the uploaded URL, as PixelDojo would.
+    assert run.body["character_reference_image"].startswith(apiframe_fake.base_url)
+    assert str(result.cost).endswith("PixelDojo credits")
+    assert apiframe_fake.billed == 0  # uploads are free
+
+
+async def test_without_an_image_host_pixeldojo_is_skipped_before_spending(
+    pixeldojo_fake: FakePixelDojo,
+    http,  # type: ignore[no-untyped-def]
+) -> None:
+    alone = PixelDojoCharacter(http, pixeldojo_fake.base_url, pixeldojo_fake.api_key, None)
+    with pytest.raises(Unsupported, match="public URL"):
+        await alone.generate(scene())
+    assert pixeldojo_fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, BadCredentials), (402, InsufficientCredits), (400, InvalidRequest)],
+)
+async def test_submission_errors(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo, status: int, error: type
+) -> None:
+    pixeldojo_fake.fail_next(status)
+    with pytest.raises(error):
+        await pixeldojo.generate(scene())
+
+
+async def test_insufficient_credits_in_the_legacy_403_shape(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.fail_next(
+        403, {"error": {"code": "insufficient_credits", "message": "Top up", "status": 403}}
+    )
+    with pytest.raises(InsufficientCredits):
+        await pixeldojo.generate(scene())
+
+
+async def test_429_retried_and_5xx_never_resent(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.fail_next(429, headers={"Retry-After": "0"})
+    assert (await pixeldojo.generate(scene())).images
+    pixeldojo_fake.fail_next(429, headers={"Retry-After": "0"}, count=4)  # every attempt
+    with pytest.raises(RateLimited):
+        await pixeldojo.generate(scene())
+    posts = len([r for r in pixeldojo_fake.requests if r.method == "POST"])
+    pixeldojo_fake.fail_next(500, processed=True)
+    with pytest.raises(Unavailable):
+        await pixeldojo.generate(scene())
+    assert len([r for r in pixeldojo_fake.requests if r.method == "POST"]) == posts + 1
+
+
+async def test_failed_and_rejected_jobs(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.fail_jobs = True
+    with pytest.raises(JobFailed):
+        await pixeldojo.generate(scene())
+    pixeldojo_fake.fail_jobs = False
+    pixeldojo_fake.reject_content = True
+    with pytest.raises(ContentRejected):
+        await pixeldojo.generate(scene())
+
+
+async def test_a_job_resumes_without_paying_again(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.polls_before_done = 100
+    saved: list[str] = []
+
+    async def crash(job_id: str) -> None:
+        saved.append(job_id)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await pixeldojo.generate(scene(), crash)
+    pixeldojo_fake.polls_before_done = 0
+    assert (await pixeldojo.resume(saved[0], scene())).images
+    assert pixeldojo_fake.billed == 1
+
+
+async def test_expired_results(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    saved: list[str] = []
+
+    async def remember(job_id: str) -> None:
+        saved.append(job_id)
+
+    await pixeldojo.generate(scene(), remember)
+    pixeldojo_fake.expire_results()
+    with pytest.raises(JobFailed, match="expired"):
+        await pixeldojo.resume(saved[0], scene())
+
+
+async def test_check_authenticates_with_the_job_list(
+    pixeldojo: PixelDojoCharacter,
+    pixeldojo_fake: FakePixelDojo,
+    http,  # type: ignore[no-untyped-def]
+) -> None:
+    assert await pixeldojo.balance() is None
+    wrong = PixelDojoCharacter(http, pixeldojo_fake.base_url, "pd_wrong", None)
+    with pytest.raises(BadCredentials):
+        await wrong.balance()

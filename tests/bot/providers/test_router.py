@@ -1,0 +1,167 @@
+import pytest
+
+from bot.providers.apiframe import ApiframeCharacter
+from bot.providers.errors import ContentRejected, InvalidRequest, NoProviderAvailable
+from bot.providers.request import PoseRequest
+from bot.providers.router import CircuitBreaker, CircuitState, ProviderRouter
+from bot.providers.segmind import SegmindCharacter, SegmindPoses
+from tests.bot.providers.conftest import FAST_POLL, reference, scene
+from tests.fakes import FakeApiframe, FakeSegmind
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def router(  # type: ignore[no-untyped-def]
+    segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe, http, clock: Clock
+) -> ProviderRouter:
+    return ProviderRouter(
+        [
+            SegmindCharacter(http, segmind_fake.base_url, segmind_fake.api_key),
+            ApiframeCharacter(http, apiframe_fake.base_url, apiframe_fake.api_key, FAST_POLL),
+            SegmindPoses(http, segmind_fake.base_url, segmind_fake.api_key, FAST_POLL),
+        ],
+        CircuitBreaker(threshold=3, cooldown=60, now=clock),
+    )
+
+
+async def test_the_first_service_in_order_is_used(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    result = await router.generate(scene())
+    assert result.provider == "segmind"
+    assert (segmind_fake.billed, apiframe_fake.billed) == (1, 0)
+
+
+async def test_services_that_cannot_honour_a_request_are_skipped_for_free(
+    router: ProviderRouter, segmind_fake: FakeSegmind
+) -> None:
+    result = await router.generate(scene(negative_prompt="blurry"))
+    assert result.provider == "apiframe"
+    assert segmind_fake.requests == []
+
+
+async def test_poses_go_to_the_pose_service(router: ProviderRouter) -> None:
+    result = await router.generate(PoseRequest(subject=reference(), prompt="hero", outputs=2))
+    assert result.provider == "segmind-poses"
+    assert len(result.images) == 2
+
+
+@pytest.mark.parametrize("status", [503, 401, 406])
+async def test_unavailability_bad_keys_and_empty_accounts_fail_over(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe, status: int
+) -> None:
+    segmind_fake.fail_next(status)
+    result = await router.generate(scene())
+    assert result.provider == "apiframe"
+    assert router.health["segmind"].recent_errors
+
+
+async def test_content_rejection_never_fails_over(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    segmind_fake.reject_content = True
+    with pytest.raises(ContentRejected):
+        await router.generate(scene())
+    assert apiframe_fake.billed == 0
+
+
+async def test_an_invalid_request_never_fails_over(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    segmind_fake.fail_next(400, {"error": "prompt too spicy for the parser"})
+    with pytest.raises(InvalidRequest, match="too spicy"):
+        await router.generate(scene())
+    assert apiframe_fake.requests == []
+
+
+async def test_a_failing_service_opens_its_circuit_then_gets_a_trial_after_cooling_down(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe, clock: Clock
+) -> None:
+    segmind_fake.fail_next(503, count=3)
+    for _ in range(3):
+        assert (await router.generate(scene())).provider == "apiframe"
+    assert router.health["segmind"].state is CircuitState.OPEN
+    calls = len(segmind_fake.requests)
+    assert (await router.generate(scene())).provider == "apiframe"
+    assert len(segmind_fake.requests) == calls  # skipped while open
+    clock.now += 61
+    assert (await router.generate(scene())).provider == "segmind"  # the trial succeeds
+    assert router.health["segmind"].state is CircuitState.CLOSED
+
+
+async def test_a_failed_trial_reopens_the_circuit(
+    router: ProviderRouter, segmind_fake: FakeSegmind, clock: Clock
+) -> None:
+    segmind_fake.fail_next(503, count=4)
+    for _ in range(3):
+        await router.generate(scene())
+    clock.now += 61
+    await router.generate(scene())
+    assert router.health["segmind"].state is CircuitState.OPEN
+
+
+async def test_when_everything_fails_the_reasons_are_kept(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    segmind_fake.fail_next(503)
+    apiframe_fake.fail_next(503, count=10)
+    with pytest.raises(NoProviderAvailable) as raised:
+        await router.generate(scene())
+    assert "segmind" in str(raised.value)
+    assert "apiframe" in str(raised.value)
+
+
+async def test_nothing_supports_the_request(router: ProviderRouter) -> None:
+    with pytest.raises(NoProviderAvailable) as raised:
+        await router.generate(scene(negative_prompt="x", aspect_ratio="4:5"))
+    assert raised.value.message.startswith("No image service here can do that")
+    assert "negative prompt" in raised.value.message
+
+
+async def test_a_named_provider_is_used_alone(
+    router: ProviderRouter, segmind_fake: FakeSegmind
+) -> None:
+    assert (await router.generate(scene(), preferred="apiframe")).provider == "apiframe"
+    with pytest.raises(NoProviderAvailable) as raised:
+        await router.generate(scene(), preferred="pixeldojo")
+    assert "isn't set up" in raised.value.message
+    segmind_fake.fail_next(503)
+    with pytest.raises(NoProviderAvailable):
+        await router.generate(scene(), preferred="segmind")  # no failover away from a choice
+
+
+async def test_a_count_makes_one_submission_per_image_where_needed(
+    router: ProviderRouter, segmind_fake: FakeSegmind
+) -> None:
+    submitted: list[tuple[str, str]] = []
+
+    async def remember(provider: str, job_id: str) -> None:
+        submitted.append((provider, job_id))
+
+    result = await router.generate(scene(count=3, seed=500), on_submitted=remember)
+    assert len(result.images) == 3
+    assert segmind_fake.billed == 3
+    assert result.seed == 500
+    assert result.cost is not None
+    assert result.cost.amount == pytest.approx(3 * 0.1875)
+    assert submitted == []  # Segmind answers synchronously: nothing to resume
+    await router.generate(scene(negative_prompt="x"), on_submitted=remember)
+    assert [p for p, _ in submitted] == ["apiframe"]
+
+
+async def test_check_records_the_balance(router: ProviderRouter) -> None:
+    segmind = router.providers[0]
+    balance = await router.check(segmind)
+    assert router.health["segmind"].last_balance == balance

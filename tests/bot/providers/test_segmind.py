@@ -1,0 +1,235 @@
+import pytest
+
+from bot.providers.errors import (
+    BadCredentials,
+    ContentRejected,
+    InsufficientCredits,
+    InvalidRequest,
+    JobFailed,
+    RateLimited,
+    TimedOut,
+    Unavailable,
+    Unsupported,
+)
+from bot.providers.request import ImageInput, PoseRequest, Speed, Style
+from bot.providers.segmind import SegmindCharacter, SegmindPoses
+from tests.bot.providers.conftest import FAST_POLL, reference, scene
+from tests.fakes import FakeSegmind
+
+
+@pytest.fixture
+def segmind(segmind_fake: FakeSegmind, http) -> SegmindCharacter:  # type: ignore[no-untyped-def]
+    return SegmindCharacter(http, segmind_fake.base_url, segmind_fake.api_key)
+
+
+@pytest.fixture
+def poses(segmind_fake: FakeSegmind, http) -> SegmindPoses:  # type: ignore[no-untyped-def]
+    return SegmindPoses(http, segmind_fake.base_url, segmind_fake.api_key, FAST_POLL)
+
+
+async def test_a_scene_comes_back_as_a_checked_image(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    result = await segmind.generate(scene(speed=Speed.TURBO, aspect_ratio="16:9", seed=4242))
+    [image] = result.images
+    assert image.content_type in {"image/png", "image/jpeg", "image/webp"}  # sniffed, not trusted
+    assert result.seed == 4242
+    assert str(result.cost) == "0.125 USD"
+    assert result.balance is not None
+    assert segmind_fake.billed == 1
+    method, path, headers, body = segmind_fake.requests[-1]
+    assert (method, path) == ("POST", "/v1/ideogram-character")
+    assert headers["x-api-key"] == segmind_fake.api_key
+    assert isinstance(body["character_reference_image"], bytes)  # the bytes, never a URL
+    assert body["rendering_speed"] == "Turbo"
+    assert body["aspect_ratio"] == "16:9"
+    assert body["resolution"] == "None"  # so the aspect ratio is honoured
+
+
+async def test_a_random_seed_in_segmind_range_is_chosen_and_reported(
+    segmind: SegmindCharacter,
+) -> None:
+    result = await segmind.generate(scene())
+    assert result.seed is not None
+    assert 100 <= result.seed <= 999_999
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"negative_prompt": "blurry"}, "negative prompt"),
+        ({"style": Style.DESIGN}, "style design"),
+        ({"seed": 5}, "seed 5"),
+    ],
+)
+async def test_options_segmind_lacks_are_refused_before_any_request(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind, options: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(Unsupported, match=reason):
+        await segmind.generate(scene(**options))
+    assert segmind_fake.requests == []
+
+
+async def test_region_edit_sends_image_and_mask_files(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    await segmind.generate(scene(edit_image=reference(2), edit_mask=reference(3)))
+    body = segmind_fake.requests[-1].body
+    assert isinstance(body["image"], bytes)
+    assert isinstance(body["mask"], bytes)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, BadCredentials),
+        (403, BadCredentials),
+        (406, InsufficientCredits),
+        (400, InvalidRequest),
+    ],
+)
+async def test_service_errors_become_typed_errors(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind, status: int, error: type[Exception]
+) -> None:
+    segmind_fake.fail_next(status)
+    with pytest.raises(error):
+        await segmind.generate(scene())
+    assert segmind_fake.billed == 0
+
+
+async def test_a_wrong_key_is_bad_credentials(segmind_fake: FakeSegmind, http) -> None:  # type: ignore[no-untyped-def]
+    wrong = SegmindCharacter(http, segmind_fake.base_url, "SG_0000000000000000")
+    with pytest.raises(BadCredentials):
+        await wrong.generate(scene())
+
+
+async def test_a_429_is_waited_out_and_retried(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    segmind_fake.fail_next(429, headers={"Retry-After": "0"})
+    result = await segmind.generate(scene())
+    assert result.images
+    assert segmind_fake.billed == 1
+
+
+async def test_persistent_429s_give_up_as_rate_limited(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    segmind_fake.fail_next(429, headers={"Retry-After": "0"}, count=10)
+    with pytest.raises(RateLimited):
+        await segmind.generate(scene())
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_5xx_on_a_paid_call_is_never_resent(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind, status: int
+) -> None:
+    segmind_fake.fail_next(status, processed=True)
+    with pytest.raises(Unavailable):
+        await segmind.generate(scene())
+    assert len(segmind_fake.requests) == 1
+    assert segmind_fake.billed == 1  # charged once, and not a second time
+
+
+async def test_a_timeout_on_a_paid_call_is_never_resent(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    segmind_fake.latency = 1.0
+    segmind.job_deadline = 0.3
+    with pytest.raises(TimedOut):
+        await segmind.generate(scene())
+    assert len([r for r in segmind_fake.requests if r.method == "POST"]) == 1
+
+
+async def test_content_rejection(segmind: SegmindCharacter, segmind_fake: FakeSegmind) -> None:
+    segmind_fake.reject_content = True
+    with pytest.raises(ContentRejected):
+        await segmind.generate(scene())
+
+
+async def test_balance_is_read_from_the_credits_endpoint(segmind: SegmindCharacter) -> None:
+    balance = await segmind.balance()
+    assert balance is not None
+    assert balance.unit == "USD"
+
+
+def _poses(**options: object) -> PoseRequest:
+    values: dict[str, object] = {"subject": reference(), "prompt": "a hero", "outputs": 3}
+    values.update(options)
+    return PoseRequest(**values)  # type: ignore[arg-type]
+
+
+async def test_a_pose_sheet_goes_through_the_v2_queue(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    submitted: list[str] = []
+
+    async def remember(job_id: str) -> None:
+        submitted.append(job_id)
+
+    result = await poses.generate(_poses(output_format="png"), remember)
+    assert len(result.images) == 3
+    assert submitted == [result.service_job_id]
+    assert segmind_fake.billed == 1
+    post = next(r for r in segmind_fake.requests if r.method == "POST")
+    assert post.path == "/v2/consistent-character"
+    assert isinstance(post.body["subject"], bytes)
+
+
+async def test_a_pose_job_resumes_by_polling_without_paying_again(
+    segmind_fake: FakeSegmind,
+    http,  # type: ignore[no-untyped-def]
+) -> None:
+    first = SegmindPoses(http, segmind_fake.base_url, segmind_fake.api_key, FAST_POLL)
+    segmind_fake.polls_before_done = 50
+    submitted: list[str] = []
+
+    async def crash_after_submit(job_id: str) -> None:
+        submitted.append(job_id)
+        raise KeyboardInterrupt  # the process dies right after the job id was saved
+
+    with pytest.raises(KeyboardInterrupt):
+        await first.generate(_poses(), crash_after_submit)
+    segmind_fake.polls_before_done = 1
+    restarted = SegmindPoses(http, segmind_fake.base_url, segmind_fake.api_key, FAST_POLL)
+    result = await restarted.resume(submitted[0], _poses())
+    assert len(result.images) == 3
+    assert segmind_fake.billed == 1
+
+
+async def test_pose_failures(poses: SegmindPoses, segmind_fake: FakeSegmind) -> None:
+    segmind_fake.fail_jobs = True
+    with pytest.raises(JobFailed):
+        await poses.generate(_poses())
+    segmind_fake.fail_jobs = False
+    segmind_fake.reject_content = True
+    with pytest.raises(ContentRejected):
+        await poses.generate(_poses())
+
+
+async def test_an_expired_pose_result_is_a_failed_job(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    submitted: list[str] = []
+
+    async def remember(job_id: str) -> None:
+        submitted.append(job_id)
+
+    await poses.generate(_poses(), remember)
+    segmind_fake.expire_results()
+    with pytest.raises(JobFailed, match="expired"):
+        await poses.resume(submitted[0], _poses())
+
+
+async def test_poses_refuse_scenes_and_scenes_refuse_poses(
+    poses: SegmindPoses, segmind: SegmindCharacter
+) -> None:
+    with pytest.raises(Unsupported):
+        await poses.generate(scene())
+    with pytest.raises(Unsupported):
+        await segmind.generate(_poses())
+
+
+def test_keys_never_show_in_reprs(segmind: SegmindCharacter, segmind_fake: FakeSegmind) -> None:
+    assert segmind_fake.api_key not in repr(segmind)
+    assert ImageInput(b"x").filename.endswith(".png")
