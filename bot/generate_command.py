@@ -14,7 +14,7 @@ from bot.errors import CameoError
 from bot.images import ImageRejected, clean_reference
 from bot.providers.errors import NoProviderAvailable, ProviderError
 from bot.providers.polling import PollPolicy
-from bot.providers.registry import build_router
+from bot.providers.registry import open_router
 from bot.providers.request import (
     ASPECT_RATIOS,
     MAX_SCENE_IMAGES,
@@ -81,8 +81,10 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.enabled_providers:
         raise CameoError("no image service is configured: set at least one CAMEO_*_API_KEY")
     args.out.mkdir(parents=True, exist_ok=True)
-    async with http_client() as client:
-        router = build_router(settings, client, poll_policy(settings))
+    async with (
+        http_client() as client,
+        open_router(settings, client, poll_policy(settings)) as router,
+    ):
         started = time.monotonic()
         try:
             result = await router.generate(request, preferred=args.provider)
@@ -113,8 +115,10 @@ async def check(settings: Settings) -> int:
         return EXIT_FAILED
     print(f"settings: OK; services in order: {', '.join(settings.enabled_providers)}")
     failures = 0
-    async with http_client() as client:
-        router = build_router(settings, client, poll_policy(settings))
+    async with (
+        http_client() as client,
+        open_router(settings, client, poll_policy(settings)) as router,
+    ):
         for provider in router.providers:
             try:
                 balance = await router.check(provider)

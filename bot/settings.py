@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # How long to wait before the first status poll of an asynchronous job; later polls wait
     # half as long again each time, up to 5 s (or this value, if larger).
     provider_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Optional: the public URL at which Apiframe can reach this bot's webhook listener (which
+    # serves /webhooks/apiframe on CAMEO_WEBHOOK_LISTEN). Unset: Cameo only polls.
+    apiframe_webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0:8080"
 
     @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
     @classmethod
@@ -81,6 +85,28 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return _strip_trailing_slash(value)
+
+    @field_validator("apiframe_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.strip()
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must look like HOST:PORT, for example 0.0.0.0:8080")
+        return value
+
+    @property
+    def webhook_host_port(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("discord_gateway")
     @classmethod

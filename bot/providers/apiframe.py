@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import random
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -38,6 +38,9 @@ from bot.providers.errors import (
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
 from bot.providers.transport import Deadline, download_image, retry_after_seconds, send
+
+if TYPE_CHECKING:
+    from bot.providers.webhooks import JobSignals
 
 # The aspect ratios Apiframe's Ideogram Character page lists.
 APIFRAME_RATIOS = frozenset(
@@ -124,9 +127,17 @@ class ApiframeCharacter(Provider):
         base_url: str,
         api_key: str,
         poll: PollPolicy | None = None,
+        *,
+        webhook_url: str | None = None,
+        signals: JobSignals | None = None,
     ) -> None:
         super().__init__(client, base_url, api_key)
         self.poll = poll or PollPolicy()
+        # With a webhook, events wake the poller; polls are then only a slow safety net.
+        self.webhook_url = webhook_url if signals is not None else None
+        self.signals = signals
+        if self.webhook_url:
+            self.poll = PollPolicy(self.poll.initial, self.poll.factor, max(self.poll.cap, 30.0))
 
     def _headers(self) -> dict[str, str]:
         return {"X-API-Key": self._api_key}
@@ -167,7 +178,15 @@ class ApiframeCharacter(Provider):
         if request.edit_image is not None and request.edit_mask is not None:
             params["image"] = await self.upload(request.edit_image, deadline)
             params["mask"] = await self.upload(request.edit_mask, deadline)
-        return {"prompt": request.prompt, "model": "ideogram-character", "ideogramParams": params}
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "model": "ideogram-character",
+            "ideogramParams": params,
+        }
+        if self.webhook_url:
+            body["webhookUrl"] = self.webhook_url
+            body["webhookEvents"] = ["completed", "failed"]
+        return body
 
     async def _generate(
         self, request: GenerationRequest, on_submitted: OnSubmitted | None, deadline: Deadline
@@ -218,7 +237,12 @@ class ApiframeCharacter(Provider):
             job = await self.fetch_job(job_id, deadline)
             return job if job.get("status") in _TERMINAL else None
 
-        job = await poll_until(self.name, check, policy=self.poll, deadline=deadline)
+        wake = self.signals.watch(job_id) if self.signals is not None else None
+        try:
+            job = await poll_until(self.name, check, policy=self.poll, deadline=deadline, wake=wake)
+        finally:
+            if self.signals is not None:
+                self.signals.forget(job_id)
         if job["status"] != "COMPLETED":
             error = str(job.get("error") or job["status"].lower())
             if any(word in error.lower() for word in _CONTENT_WORDS):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,8 +27,12 @@ async def poll_until(
     *,
     policy: PollPolicy,
     deadline: Deadline,
+    wake: asyncio.Event | None = None,
 ) -> T:
-    """Call `check` until it returns a value (the job's terminal state), within the deadline."""
+    """Call `check` until it returns a value (the job's terminal state), within the deadline.
+
+    `wake` (set by a webhook) cuts the current wait short; polling stays the source of truth.
+    """
     delay = policy.initial
     while True:
         outcome = await check()
@@ -35,5 +40,10 @@ async def poll_until(
             return outcome
         if delay >= deadline.remaining():
             raise TimedOut(provider, "the job did not finish before the deadline")
-        await asyncio.sleep(delay)
+        if wake is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            wake.clear()
         delay = min(policy.cap, delay * policy.factor)

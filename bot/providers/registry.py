@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
 
 from bot.providers.apiframe import ApiframeCharacter
@@ -10,11 +13,15 @@ from bot.providers.pixeldojo import PixelDojoCharacter
 from bot.providers.polling import PollPolicy
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
+from bot.providers.webhooks import JobSignals, WebhookReceiver
 from bot.settings import Settings
 
 
 def build_providers(
-    settings: Settings, client: httpx.AsyncClient, poll: PollPolicy | None = None
+    settings: Settings,
+    client: httpx.AsyncClient,
+    poll: PollPolicy | None = None,
+    signals: JobSignals | None = None,
 ) -> list[Provider]:
     """Return a client for every enabled provider (each needs its key), in preference order."""
 
@@ -37,7 +44,16 @@ def build_providers(
         elif name == "segmind-poses":
             providers.append(SegmindPoses(client, settings.segmind_base_url, key(name), poll))
         elif name == "apiframe":
-            providers.append(ApiframeCharacter(client, settings.apiframe_base_url, key(name), poll))
+            providers.append(
+                ApiframeCharacter(
+                    client,
+                    settings.apiframe_base_url,
+                    key(name),
+                    poll,
+                    webhook_url=settings.apiframe_webhook_url,
+                    signals=signals,
+                )
+            )
         elif name == "pixeldojo":
             providers.append(
                 PixelDojoCharacter(
@@ -55,3 +71,22 @@ def build_router(
     settings: Settings, client: httpx.AsyncClient, poll: PollPolicy | None = None
 ) -> ProviderRouter:
     return ProviderRouter(build_providers(settings, client, poll))
+
+
+@contextlib.asynccontextmanager
+async def open_router(
+    settings: Settings, client: httpx.AsyncClient, poll: PollPolicy | None = None
+) -> AsyncIterator[ProviderRouter]:
+    """Build the router and, when a webhook address is configured, run the webhook listener."""
+    apiframe_key = settings.provider_key("apiframe")
+    if settings.apiframe_webhook_url is None or apiframe_key is None:
+        yield build_router(settings, client, poll)
+        return
+    signals = JobSignals()
+    host, port = settings.webhook_host_port
+    receiver = WebhookReceiver(apiframe_key.get_secret_value(), signals, host, port)
+    await receiver.start()
+    try:
+        yield ProviderRouter(build_providers(settings, client, poll, signals))
+    finally:
+        await receiver.stop()

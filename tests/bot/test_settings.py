@@ -111,6 +111,18 @@ def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch)
     assert "lots" not in str(raised.value)  # values are never echoed, only names
 
 
+def test_webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().apiframe_webhook_url is None
+    monkeypatch.setenv("CAMEO_APIFRAME_WEBHOOK_URL", "https://bot.example.org/webhooks/apiframe")
+    monkeypatch.setenv("CAMEO_WEBHOOK_LISTEN", "127.0.0.1:9000")
+    settings = load_settings()
+    assert settings.apiframe_webhook_url == "https://bot.example.org/webhooks/apiframe"
+    assert settings.webhook_host_port == ("127.0.0.1", 9000)
+    monkeypatch.setenv("CAMEO_WEBHOOK_LISTEN", "8080")
+    with pytest.raises(SettingsError, match="HOST:PORT"):
+        load_settings()
+
+
 def test_settings_are_immutable() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):

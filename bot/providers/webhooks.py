@@ -1,0 +1,84 @@
+"""Optional webhooks: services tell us a job finished, so we need not wait for the next poll.
+
+Most bots have no public address, so polling is always the source of truth: a webhook only
+wakes the poller early. Its payload is never trusted beyond "look at job X now": the signature
+is checked on the raw body, and the job is then fetched from the service as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import web
+
+from bot.providers.apiframe import verify_webhook_signature
+
+log = logging.getLogger(__name__)
+
+APIFRAME_PATH = "/webhooks/apiframe"
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+class JobSignals:
+    """Per-job wake-up events shared by the webhook receiver and the pollers."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        return self._events.setdefault(job_id, asyncio.Event())
+
+    def forget(self, job_id: str) -> None:
+        self._events.pop(job_id, None)
+
+    def notify(self, job_id: str) -> bool:
+        event = self._events.get(job_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+class WebhookReceiver:
+    """A small HTTP server for Apiframe's signed job events."""
+
+    def __init__(self, apiframe_key: str, signals: JobSignals, host: str, port: int) -> None:
+        self._key = apiframe_key
+        self._signals = signals
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+        app.router.add_post(APIFRAME_PATH, self._apiframe)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        # aiohttp exposes the bound sockets only on the private server; needed for port 0.
+        sockets = getattr(site._server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        log.info("Listening for Apiframe webhooks on %s:%s%s", self._host, self.port, APIFRAME_PATH)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _apiframe(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        signature = request.headers.get("X-Webhook-Signature", "")
+        if not signature or not verify_webhook_signature(self._key, body, signature):
+            log.warning("Refused an Apiframe webhook with a bad signature")
+            return web.Response(status=401)
+        try:
+            job_id = json.loads(body).get("jobId")
+        except (ValueError, AttributeError):
+            return web.Response(status=400)
+        if isinstance(job_id, str):
+            self._signals.notify(job_id)
+        return web.Response(status=204)
