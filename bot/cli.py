@@ -83,15 +83,27 @@ def _invite(settings: Settings, application_id: int | None) -> int:
     return EXIT_OK
 
 
+def _quiet_logging(settings: Settings) -> None:
+    """Command-line tools print their own lines; logs only for errors, secrets redacted."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging("ERROR", settings.secrets())
+
+
 def _generate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.generate_command import generate
 
-    return asyncio.run(generate(settings, args))
+    _quiet_logging(settings)
+    try:
+        return asyncio.run(generate(settings, args))
+    except KeyboardInterrupt:
+        return _fail("interrupted; any job id printed above may still be running", EXIT_FAILED)
 
 
 def _check(settings: Settings) -> int:
     from bot.generate_command import check
 
+    _quiet_logging(settings)
     return asyncio.run(check(settings))
 
 

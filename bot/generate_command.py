@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
+import sys
 import time
 from pathlib import Path
 
@@ -11,10 +13,11 @@ import httpx
 
 from bot import __version__
 from bot.errors import CameoError
-from bot.images import ImageRejected, clean_reference
+from bot.images import MAX_REFERENCE_BYTES, ImageRejected, clean_reference
+from bot.providers.base import SubmittedJob
 from bot.providers.errors import NoProviderAvailable, ProviderError
 from bot.providers.polling import PollPolicy
-from bot.providers.registry import open_router
+from bot.providers.registry import build_router
 from bot.providers.request import (
     ASPECT_RATIOS,
     MAX_SCENE_IMAGES,
@@ -54,12 +57,34 @@ def http_client() -> httpx.AsyncClient:
     )
 
 
+def read_reference(path: Path) -> bytes:
+    """Read the reference file, refusing anything that is not a small regular file."""
+    try:
+        if not path.is_file():
+            raise CameoError(f"can't read {path}: not a regular file")
+        size = path.stat().st_size
+        if size > MAX_REFERENCE_BYTES:
+            raise CameoError(f"{path}: reference pictures can be at most 10 MiB")
+        with path.open("rb") as handle:
+            return handle.read(MAX_REFERENCE_BYTES + 1)
+    except OSError as exc:
+        raise CameoError(f"can't read {path}: {exc.strerror or exc}") from None
+
+
+def prepare_output(directory: Path) -> None:
+    """Make sure images can be written before anything is paid for."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".cameo-{secrets.token_hex(4)}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as exc:
+        raise CameoError(f"can't write to {directory}: {exc.strerror or exc}") from None
+
+
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
     """Run one generation and write its images; print what happened on one line each."""
-    try:
-        raw = args.reference.read_bytes()
-    except OSError as exc:
-        raise CameoError(f"can't read {args.reference}: {exc.strerror or exc}") from None
+    raw = read_reference(args.reference)
     try:
         clean = await asyncio.to_thread(clean_reference, raw)
     except ImageRejected as exc:
@@ -80,14 +105,18 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
         raise CameoError(f"invalid request: {_first_error(exc)}") from None
     if not settings.enabled_providers:
         raise CameoError("no image service is configured: set at least one CAMEO_*_API_KEY")
-    args.out.mkdir(parents=True, exist_ok=True)
-    async with (
-        http_client() as client,
-        open_router(settings, client, poll_policy(settings)) as router,
-    ):
+    prepare_output(args.out)
+
+    async def announce(provider: str, job: SubmittedJob) -> None:
+        # If this run is interrupted, the operator can still find the paid job by its id.
+        print(f"submitted {provider} job {job.job_id}", file=sys.stderr)
+
+    # Poll only: the command line never opens the bot's webhook listener.
+    async with http_client() as client:
+        router = build_router(settings, client, poll_policy(settings))
         started = time.monotonic()
         try:
-            result = await router.generate(request, preferred=args.provider)
+            result = await router.generate(request, preferred=args.provider, on_submitted=announce)
         except NoProviderAvailable as exc:
             raise CameoError(f"{exc.message} ({exc})") from None
         except ProviderError as exc:
@@ -95,8 +124,16 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for index, image in enumerate(result.images, start=1):
-        path = args.out / f"cameo-{stamp}-{result.provider}-{index}.{image.extension}"
-        path.write_bytes(image.data)
+        name = f"cameo-{stamp}-{result.provider}-{index}-{secrets.token_hex(3)}.{image.extension}"
+        path = args.out / name
+        try:
+            with path.open("xb") as handle:  # never overwrite, never follow a planted link
+                handle.write(image.data)
+        except OSError as exc:
+            raise CameoError(
+                f"the images were made by {result.provider} but {path} can't be written: "
+                f"{exc.strerror or exc}"
+            ) from None
         print(f"wrote {path} ({image.width}x{image.height})")
     cost = str(result.cost) if result.cost is not None else "not reported"
     print(
@@ -105,6 +142,10 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     )
     if result.balance is not None:
         print(f"balance left: {result.balance}")
+    if result.shortfall is not None:
+        raise CameoError(
+            f"only {len(result.images)} of {args.count} images were made: {result.shortfall}"
+        )
     return EXIT_OK
 
 
@@ -115,10 +156,8 @@ async def check(settings: Settings) -> int:
         return EXIT_FAILED
     print(f"settings: OK; services in order: {', '.join(settings.enabled_providers)}")
     failures = 0
-    async with (
-        http_client() as client,
-        open_router(settings, client, poll_policy(settings)) as router,
-    ):
+    async with http_client() as client:
+        router = build_router(settings, client, poll_policy(settings))
         for provider in router.providers:
             try:
                 balance = await router.check(provider)

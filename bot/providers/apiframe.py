@@ -23,7 +23,9 @@ from bot.providers.base import (
     GenerationResult,
     OnSubmitted,
     Provider,
+    SubmittedJob,
     checked_image,
+    paid_phase,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -31,13 +33,21 @@ from bot.providers.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     ProviderError,
     RateLimited,
     Unavailable,
 )
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
-from bot.providers.transport import Deadline, download_image, retry_after_seconds, send
+from bot.providers.transport import (
+    Deadline,
+    RetryPolicy,
+    download_image,
+    json_object,
+    retry_after_seconds,
+    send,
+)
 
 if TYPE_CHECKING:
     from bot.providers.webhooks import JobSignals
@@ -46,14 +56,9 @@ if TYPE_CHECKING:
 APIFRAME_RATIOS = frozenset(
     {"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "16:10", "10:16", "3:1", "1:3"}
 )
-# Ideogram's own spelling; Apiframe's schema takes a free string and passes it on.
-_STYLES = {
-    "auto": "AUTO",
-    "realistic": "REALISTIC",
-    "fiction": "FICTION",
-    "general": "GENERAL",
-    "design": "DESIGN",
-}
+# Apiframe's Ideogram Character page lists Auto, Fiction and Realistic (its seed page's
+# GENERAL/DESIGN conflict with it, per providers.md); the schema takes a free string.
+_STYLES = {"auto": "Auto", "realistic": "Realistic", "fiction": "Fiction"}
 _MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 CREDITS = {"turbo": 10, "default": 15, "quality": 20}
 _TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -91,8 +96,8 @@ def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  #
 def verify_webhook_signature(api_key: str, body: bytes, signature: str) -> bool:
     """Check `X-Webhook-Signature` (HMAC-SHA256 keyed by the SHA-256 of the API key)."""
     key = hashlib.sha256(api_key.encode()).digest()
-    expected = hmac.new(key, body, hashlib.sha256).hexdigest()
-    given = signature.removeprefix("sha256=").strip().lower()
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+    given = signature.removeprefix("sha256=").strip().lower().encode("utf-8", "replace")
     return hmac.compare_digest(expected, given)
 
 
@@ -133,11 +138,8 @@ class ApiframeCharacter(Provider):
     ) -> None:
         super().__init__(client, base_url, api_key)
         self.poll = poll or PollPolicy()
-        # With a webhook, events wake the poller; polls are then only a slow safety net.
         self.webhook_url = webhook_url if signals is not None else None
         self.signals = signals
-        if self.webhook_url:
-            self.poll = PollPolicy(self.poll.initial, self.poll.factor, max(self.poll.cap, 30.0))
 
     def _headers(self) -> dict[str, str]:
         return {"X-API-Key": self._api_key}
@@ -156,7 +158,7 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code not in {200, 201}:
             raise apiframe_error(self.name, response)
-        url = response.json().get("url")
+        url = json_object(self.name, response).get("url")
         if not isinstance(url, str):
             raise Unavailable(self.name, "upload answered without a url")
         return url
@@ -205,15 +207,18 @@ class ApiframeCharacter(Provider):
                 json=body,
             ),
             idempotent=True,
+            paid=True,
             deadline=deadline,
+            policy=RetryPolicy(attempts=6),
         )
         if response.status_code not in {200, 202}:
             raise apiframe_error(self.name, response)
-        job_id = response.json().get("jobId")
-        if not isinstance(job_id, str) or not job_id:
-            raise Unavailable(self.name, "submission answered without a jobId")
+        with paid_phase(self.name):
+            job_id = json_object(self.name, response).get("jobId")
+            if not isinstance(job_id, str) or not job_id:
+                raise OutcomeUnknown(self.name, "the submission was accepted without a jobId")
         if on_submitted is not None:
-            await on_submitted(job_id)
+            await on_submitted(SubmittedJob(job_id, seed))
         return await self._finish(job_id, seed, deadline)
 
     async def resume(self, service_job_id: str, request: GenerationRequest) -> GenerationResult:
@@ -229,17 +234,28 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code != 200:
             raise apiframe_error(self.name, response)
-        job: dict[str, Any] = response.json()
-        return job
+        return json_object(self.name, response)
 
     async def _finish(self, job_id: str, seed: int | None, deadline: Deadline) -> GenerationResult:
+        with paid_phase(self.name, job_id):
+            return await self._collect(job_id, seed, deadline)
+
+    def _policy(self) -> PollPolicy:
+        # Once webhooks are seen to arrive, polls are only a safety net and can be rare.
+        if self.signals is not None and self.signals.received_any:
+            return PollPolicy(self.poll.initial, self.poll.factor, max(self.poll.cap, 30.0))
+        return self.poll
+
+    async def _collect(self, job_id: str, seed: int | None, deadline: Deadline) -> GenerationResult:
         async def check() -> dict[str, Any] | None:
             job = await self.fetch_job(job_id, deadline)
             return job if job.get("status") in _TERMINAL else None
 
         wake = self.signals.watch(job_id) if self.signals is not None else None
         try:
-            job = await poll_until(self.name, check, policy=self.poll, deadline=deadline, wake=wake)
+            job = await poll_until(
+                self.name, check, policy=self._policy(), deadline=deadline, wake=wake
+            )
         finally:
             if self.signals is not None:
                 self.signals.forget(job_id)
@@ -281,7 +297,8 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code != 200:
             raise apiframe_error(self.name, response)
-        credits = (response.json().get("team") or {}).get("credits")
+        team = json_object(self.name, response).get("team")
+        credits = team.get("credits") if isinstance(team, dict) else None
         return (
             Balance(float(credits), "Apiframe credits")
             if isinstance(credits, int | float)

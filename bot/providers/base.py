@@ -4,24 +4,62 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import io
 import time
-from collections.abc import Awaitable, Callable
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from bot.providers.errors import JobFailed, Unsupported
+from bot.providers.errors import (
+    JobFailed,
+    OutcomeUnknown,
+    ProviderError,
+    TimedOut,
+    Unsupported,
+    after_payment,
+)
 from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
 from bot.providers.transport import Deadline
 
-# Called with the service's job id as soon as a paid asynchronous submission is accepted, so the
-# caller can persist it and resume polling after a restart instead of paying again.
-OnSubmitted = Callable[[str], Awaitable[None]]
-
 # The SDKs give up on a job after ten minutes; so do we.
 JOB_DEADLINE_SECONDS = 600.0
+# A paid call is not started with less time than this left: it could not finish anyway.
+MIN_SECONDS_FOR_PAID_CALL = 15.0
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    """A paid asynchronous submission the service accepted: enough to resume it later."""
+
+    job_id: str
+    seed: int | None
+
+
+# Awaited as soon as a paid asynchronous submission is accepted, so the caller can persist the
+# job id (and the seed we chose) and resume polling after a restart instead of paying again.
+OnSubmitted = Callable[[SubmittedJob], Awaitable[None]]
+
+
+@contextlib.contextmanager
+def paid_phase(provider: str, job_id: str | None = None) -> Iterator[None]:
+    """Wrap everything after a paid call was accepted: no error from here may fail over.
+
+    Unexpected shapes (a missing key, a body that isn't JSON) become OutcomeUnknown rather than
+    tracebacks, with the job id so an operator can look it up.
+    """
+    where = f" (job {job_id})" if job_id else ""
+    try:
+        yield
+    except ProviderError as error:
+        if job_id and job_id not in error.detail:
+            error.detail += where
+        raise after_payment(error) from None
+    except (ValueError, TypeError, KeyError, AttributeError, httpx.HTTPError) as exc:
+        raise OutcomeUnknown(provider, f"unexpected answer after payment{where}: {exc!r}") from None
 
 
 @dataclass(frozen=True)
@@ -65,6 +103,8 @@ class GenerationResult:
     balance: Balance | None
     service_job_id: str | None
     elapsed: float
+    # When only some of the requested images could be made: why the rest are missing.
+    shortfall: ProviderError | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +159,7 @@ class Provider(abc.ABC):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.job_deadline = JOB_DEADLINE_SECONDS
+        self.min_seconds_for_paid_call = MIN_SECONDS_FOR_PAID_CALL
 
     def __repr__(self) -> str:  # never show the key
         return f"<{type(self).__name__} {self.base_url}>"
@@ -137,12 +178,18 @@ class Provider(abc.ABC):
         return self.capabilities.asynchronous
 
     async def generate(
-        self, request: GenerationRequest, on_submitted: OnSubmitted | None = None
+        self,
+        request: GenerationRequest,
+        on_submitted: OnSubmitted | None = None,
+        deadline: Deadline | None = None,
     ) -> GenerationResult:
         """Make one submission's worth of images (see `images_per_submission`)."""
         self.check(request)
+        deadline = deadline or Deadline(self.job_deadline)
+        if deadline.remaining() < self.min_seconds_for_paid_call:
+            raise TimedOut(self.name, "not enough time left to start another paid call")
         started = time.monotonic()
-        result = await self._generate(request, on_submitted, Deadline(self.job_deadline))
+        result = await self._generate(request, on_submitted, deadline)
         return replace(result, elapsed=time.monotonic() - started)
 
     @abc.abstractmethod
@@ -160,18 +207,27 @@ class Provider(abc.ABC):
 
 
 def _inspect(data: bytes) -> tuple[str, int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        image.verify()
-    with Image.open(io.BytesIO(data)) as image:
-        content_type = Image.MIME.get(image.format or "", "")
-        return content_type, image.width, image.height
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            content_type = Image.MIME.get(image.format or "", "")
+            return content_type, image.width, image.height
 
 
 async def checked_image(provider: str, data: bytes) -> GeneratedImage:
     """Check downloaded bytes really are an image (by content, whatever the headers said)."""
     try:
         content_type, width, height = await asyncio.to_thread(_inspect, data)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise JobFailed(
             provider, f"the service returned something that is not an image: {exc}"
         ) from None

@@ -89,6 +89,25 @@ class JobFailed(ProviderError):
     user_text = "The image service couldn't finish that picture. Try again."
 
 
+class OutcomeUnknown(ProviderError):
+    """A paid request may have been carried out (and charged) but we could not see the result.
+
+    Never failed over: trying another service would pay twice for one picture.
+    """
+
+    unhealthy = True
+    user_text = (
+        "The image service had a problem while making your picture. Cameo won't pay for it a "
+        "second time elsewhere; try again in a few minutes."
+    )
+
+
+def after_payment(error: ProviderError) -> ProviderError:
+    """Mark an error raised once money may have been spent: it must not fail over."""
+    error.fail_over = False
+    return error
+
+
 class NoProviderAvailable(CameoError):
     """Every configured service was skipped or failed over; `reasons` says why for each."""
 

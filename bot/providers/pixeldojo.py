@@ -20,7 +20,9 @@ from bot.providers.base import (
     GenerationResult,
     OnSubmitted,
     Provider,
+    SubmittedJob,
     checked_image,
+    paid_phase,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -28,6 +30,7 @@ from bot.providers.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     ProviderError,
     RateLimited,
     Unavailable,
@@ -40,7 +43,13 @@ from bot.providers.request import (
     ImageInput,
     SceneRequest,
 )
-from bot.providers.transport import Deadline, download_image, retry_after_seconds, send
+from bot.providers.transport import (
+    Deadline,
+    download_image,
+    json_object,
+    retry_after_seconds,
+    send,
+)
 
 ReferenceHost = Callable[[ImageInput, Deadline], Awaitable[str]]
 
@@ -146,16 +155,18 @@ class PixelDojoCharacter(Provider):
                 json=body,
             ),
             idempotent=False,  # no idempotency key exists: never resend a paid submission
+            paid=True,
             deadline=deadline,
         )
         if response.status_code not in {200, 201, 202}:
             raise pixeldojo_error(self.name, response)
-        accepted = response.json()
-        job_id = accepted.get("jobId")
-        if not isinstance(job_id, str) or not job_id:
-            raise Unavailable(self.name, "submission answered without a jobId")
+        with paid_phase(self.name):
+            accepted = json_object(self.name, response)
+            job_id = accepted.get("jobId")
+            if not isinstance(job_id, str) or not job_id:
+                raise OutcomeUnknown(self.name, "the submission was accepted without a jobId")
         if on_submitted is not None:
-            await on_submitted(job_id)
+            await on_submitted(SubmittedJob(job_id, seed))
         balance = accepted.get("creditsRemaining")
         return await self._finish(
             job_id,
@@ -175,6 +186,12 @@ class PixelDojoCharacter(Provider):
     async def _finish(
         self, job_id: str, seed: int | None, deadline: Deadline, *, balance: Balance | None
     ) -> GenerationResult:
+        with paid_phase(self.name, job_id):
+            return await self._collect(job_id, seed, deadline, balance)
+
+    async def _collect(
+        self, job_id: str, seed: int | None, deadline: Deadline, balance: Balance | None
+    ) -> GenerationResult:
         async def check() -> dict[str, Any] | None:
             response = await send(
                 self.name,
@@ -184,7 +201,7 @@ class PixelDojoCharacter(Provider):
             )
             if response.status_code != 200:
                 raise pixeldojo_error(self.name, response)
-            job: dict[str, Any] = response.json()
+            job = json_object(self.name, response)
             return job if job.get("status") in {"completed", "failed"} else None
 
         job = await poll_until(self.name, check, policy=self.poll, deadline=deadline)
@@ -193,9 +210,15 @@ class PixelDojoCharacter(Provider):
             if any(word in error.lower() for word in _CONTENT_WORDS):
                 raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
             raise JobFailed(self.name, f"job {job_id} failed: {error}")
-        urls = [u for u in (job.get("output") or {}).get("images") or [] if isinstance(u, str)]
+        output = job.get("output")
+        images = output.get("images") if isinstance(output, dict) else None
+        urls = [u for u in images or [] if isinstance(u, str)]
         if not urls:
-            urls = [a["url"] for a in job.get("assets") or [] if isinstance(a, dict) and "url" in a]
+            urls = [
+                a["url"]
+                for a in job.get("assets") or []
+                if isinstance(a, dict) and isinstance(a.get("url"), str)
+            ]
         if not urls:
             raise JobFailed(self.name, f"job {job_id} completed without images")
         images = [

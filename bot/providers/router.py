@@ -10,15 +10,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from bot.providers.base import Balance, Cost, GenerationResult, Provider
-from bot.providers.errors import NoProviderAvailable, ProviderError
+from bot.providers.base import (
+    JOB_DEADLINE_SECONDS,
+    Balance,
+    Cost,
+    GenerationResult,
+    Provider,
+    SubmittedJob,
+)
+from bot.providers.errors import NoProviderAvailable, ProviderError, after_payment
 from bot.providers.request import GenerationRequest, PoseRequest
+from bot.providers.transport import Deadline
 
 log = logging.getLogger(__name__)
 
 Monotonic = Callable[[], float]
-# Awaited with (provider name, service job id) when an asynchronous service accepts a paid job.
-OnJobSubmitted = Callable[[str, str], Awaitable[None]]
+# Awaited with (provider name, job) when an asynchronous service accepts a paid submission.
+OnJobSubmitted = Callable[[str, SubmittedJob], Awaitable[None]]
 
 
 class CircuitState(StrEnum):
@@ -39,32 +47,50 @@ class ProviderHealth:
     successes: int = 0
     failures: int = 0
     last_balance: Balance | None = None
+    trial_in_flight: bool = False
 
 
 class CircuitBreaker:
-    """Open after `threshold` consecutive unhealthy failures; allow a trial after `cooldown`."""
+    """Open after `threshold` consecutive unhealthy failures; one trial after `cooldown`."""
 
     def __init__(self, threshold: int = 3, cooldown: float = 60.0, now: Monotonic = time.monotonic):
         self.threshold = threshold
         self.cooldown = cooldown
         self._now = now
 
-    def allows(self, health: ProviderHealth) -> bool:
-        if health.state is CircuitState.OPEN:
-            assert health.opened_at is not None
-            if self._now() - health.opened_at < self.cooldown:
-                return False
+    def would_allow(self, health: ProviderHealth) -> bool:
+        """Whether a request may be tried now, without claiming the half-open trial."""
+        if health.state is CircuitState.CLOSED:
+            return True
+        if health.state is CircuitState.HALF_OPEN:
+            return not health.trial_in_flight
+        assert health.opened_at is not None
+        return self._now() - health.opened_at >= self.cooldown
+
+    def begin(self, health: ProviderHealth) -> bool:
+        """Claim the right to send a request; a half-open circuit admits one trial at a time."""
+        if not self.would_allow(health):
+            return False
+        if health.state is not CircuitState.CLOSED:
             health.state = CircuitState.HALF_OPEN
+            health.trial_in_flight = True
         return True
 
     def record_success(self, health: ProviderHealth) -> None:
         health.state = CircuitState.CLOSED
         health.consecutive_failures = 0
         health.opened_at = None
+        health.trial_in_flight = False
 
-    def record_failure(self, health: ProviderHealth) -> None:
+    def record_failure(self, health: ProviderHealth, *, unhealthy: bool) -> None:
+        was_trial = health.trial_in_flight
+        health.trial_in_flight = False
+        if not unhealthy:
+            if was_trial:  # the service answered properly; the trial shows it is back
+                self.record_success(health)
+            return
         health.consecutive_failures += 1
-        if health.state is CircuitState.HALF_OPEN or health.consecutive_failures >= self.threshold:
+        if was_trial or health.consecutive_failures >= self.threshold:
             health.state = CircuitState.OPEN
             health.opened_at = self._now()
 
@@ -106,7 +132,7 @@ class ProviderRouter:
             reason = provider.refusal(request)
             if reason is not None:
                 skipped.append(f"{provider.name}: can't do {reason}")
-            elif not self.breaker.allows(self.health[provider.name]):
+            elif not self.breaker.would_allow(self.health[provider.name]):
                 skipped.append(f"{provider.name}: circuit open after repeated failures")
             else:
                 chosen.append(provider)
@@ -118,26 +144,30 @@ class ProviderRouter:
         *,
         preferred: str | None = None,
         on_submitted: OnJobSubmitted | None = None,
+        deadline: Deadline | None = None,
     ) -> GenerationResult:
         """Make every image the request asks for, failing over between services when safe.
 
-        `on_submitted(provider, job_id)` is awaited when an asynchronous service accepts a paid
-        submission. A service that did the work and then failed (content rejected, invalid
-        request, job failed, timed out after a paid call) is never retried elsewhere: the member
-        gets that answer rather than a second charge.
+        `on_submitted(provider, job)` is awaited when an asynchronous service accepts a paid
+        submission. Failover happens only while nothing has been paid: once a service accepted a
+        paid call, its errors (content rejected, failed, outcome unknown…) are the answer, and
+        images already made are returned with a `shortfall` rather than bought again elsewhere.
         """
+        deadline = deadline or Deadline(JOB_DEADLINE_SECONDS)
         chosen, reasons = self.candidates(request, preferred)
         if not chosen:
             raise _nothing_can(request, reasons)
         for provider in chosen:
             health = self.health[provider.name]
+            if not self.breaker.begin(health):
+                reasons.append(f"{provider.name}: circuit open after repeated failures")
+                continue
             try:
-                result = await self._run(provider, request, on_submitted)
+                result = await self._run(provider, request, on_submitted, deadline)
             except ProviderError as error:
                 health.failures += 1
                 health.recent_errors.append(error.detail[:200])
-                if error.unhealthy:
-                    self.breaker.record_failure(health)
+                self.breaker.record_failure(health, unhealthy=error.unhealthy)
                 log.warning("%s failed: %s", provider.name, error.detail)
                 if not error.fail_over:
                     raise
@@ -148,6 +178,8 @@ class ProviderRouter:
             health.latencies.append(result.elapsed)
             if result.balance is not None:
                 health.last_balance = result.balance
+            if result.shortfall is not None:
+                health.recent_errors.append(result.shortfall.detail[:200])
             return result
         raise NoProviderAvailable(reasons)
 
@@ -156,25 +188,34 @@ class ProviderRouter:
         provider: Provider,
         request: GenerationRequest,
         on_submitted: OnJobSubmitted | None,
+        deadline: Deadline,
     ) -> GenerationResult:
         """Run as many submissions as the request's count needs on one service."""
 
-        async def submitted(job_id: str) -> None:
+        async def submitted(job: SubmittedJob) -> None:
             if on_submitted is not None:
-                await on_submitted(provider.name, job_id)
+                await on_submitted(provider.name, job)
 
         if isinstance(request, PoseRequest):
-            return await provider.generate(request, submitted)
+            return await provider.generate(request, submitted, deadline)
         per_submission = provider.capabilities.images_per_submission
         submissions = math.ceil(request.count / per_submission)
         results: list[GenerationResult] = []
+        shortfall: ProviderError | None = None
         for index in range(submissions):
             count = min(per_submission, request.count - index * per_submission)
             # Later submissions get their own seed so the images differ; the first keeps the
             # member's seed so a given seed reproduces the first image.
             seed = request.seed if index == 0 else None
             part = request.model_copy(update={"count": count, "seed": seed})
-            results.append(await provider.generate(part, submitted))
+            try:
+                results.append(await provider.generate(part, submitted, deadline))
+            except ProviderError as error:
+                if not results:
+                    raise
+                # Some images are paid for already: keep them, never buy the rest elsewhere.
+                shortfall = after_payment(error)
+                break
         first = results[0]
         return replace(
             first,
@@ -182,6 +223,7 @@ class ProviderRouter:
             cost=_sum_costs(results),
             balance=results[-1].balance or first.balance,
             elapsed=sum(result.elapsed for result in results),
+            shortfall=shortfall,
         )
 
     async def check(self, provider: Provider) -> Balance | None:

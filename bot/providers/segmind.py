@@ -19,7 +19,9 @@ from bot.providers.base import (
     GenerationResult,
     OnSubmitted,
     Provider,
+    SubmittedJob,
     checked_image,
+    paid_phase,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -27,13 +29,21 @@ from bot.providers.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     ProviderError,
     RateLimited,
     Unavailable,
 )
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import ASPECT_RATIOS, GenerationRequest, PoseRequest, SceneRequest
-from bot.providers.transport import Deadline, download_image, retry_after_seconds, send
+from bot.providers.transport import (
+    Deadline,
+    download_image,
+    json_object,
+    read_capped,
+    retry_after_seconds,
+    send,
+)
 
 SEGMIND_SEED_RANGE = (100, 999_999)
 _SPEEDS = {"turbo": "Turbo", "default": "Default", "quality": "Quality"}
@@ -42,6 +52,8 @@ _MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 # Published prices in US dollars ("$0.125 – $0.250 per generation"; consistent-character ~$0.085).
 PRICES_USD = {"turbo": 0.125, "default": 0.1875, "quality": 0.25}
 POSES_PRICE_USD = 0.085
+# A pose sheet can hold up to 80 images; together they may not exceed this.
+MAX_POSE_SHEET_BYTES = 200 * 1024 * 1024
 _CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
 
 
@@ -52,6 +64,7 @@ def segmind_error(provider: str, response: httpx.Response) -> ProviderError:
         message = str(body.get("error") or body) if isinstance(body, dict) else str(body)
     except ValueError:
         message = response.text[:300] or response.reason_phrase
+    message = message[:300]
     status = response.status_code
     if status in {401, 403}:
         return BadCredentials(provider, f"HTTP {status}: {message}")
@@ -92,8 +105,11 @@ class _Segmind(Provider):
         )
         if response.status_code != 200:
             raise segmind_error(self.name, response)
-        body = response.json()
-        return Balance(float(body.get("credits", 0)) + float(body.get("free-credits", 0)), "USD")
+        body = json_object(self.name, response)
+        try:
+            return Balance(float(body["credits"]) + float(body.get("free-credits") or 0), "USD")
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class SegmindCharacter(_Segmind):
@@ -152,33 +168,40 @@ class SegmindCharacter(_Segmind):
     ) -> GenerationResult:
         assert isinstance(request, SceneRequest)
         seed = request.seed if request.seed is not None else _random_seed()
-        # A synchronous paid call: never resent after a timeout or 5xx (idempotent=False).
-        response = await send(
-            self.name,
-            lambda: self.client.post(
+
+        async def submit() -> httpx.Response:
+            outgoing = self.client.build_request(
+                "POST",
                 f"{self.base_url}/v1/ideogram-character",
                 headers=self._headers(),
                 data=self.fields(request, seed),
                 files=self.files(request),
                 timeout=httpx.Timeout(180.0, connect=5.0),
-            ),
-            idempotent=False,
-            deadline=deadline,
-        )
-        if response.status_code != 200:
-            raise segmind_error(self.name, response)
-        image = await checked_image(self.name, response.content)
+            )
+            return await self.client.send(outgoing, stream=True)
+
+        # A synchronous paid call: never resent after a timeout or an ambiguous 5xx.
+        response = await send(self.name, submit, idempotent=False, paid=True, deadline=deadline)
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                raise segmind_error(self.name, response)
+            with paid_phase(self.name):
+                image = await checked_image(
+                    self.name, await read_capped(self.name, response, deadline)
+                )
+        finally:
+            await response.aclose()
         consumed = response.headers.get("x-credits-consumed")
-        cost = (
-            Cost(float(consumed), "USD")
-            if consumed and consumed.replace(".", "", 1).isdigit()
-            else Cost(PRICES_USD[request.speed.value], "USD")
-        )
+        try:
+            cost = Cost(float(consumed), "USD") if consumed else None
+        except ValueError:
+            cost = None
         return GenerationResult(
             provider=self.name,
             images=[image],
             seed=seed,
-            cost=cost,
+            cost=cost or Cost(PRICES_USD[request.speed.value], "USD"),
             balance=self._balance_from(response),
             service_job_id=None,
             elapsed=0.0,
@@ -229,16 +252,17 @@ class SegmindPoses(_Segmind):
                 files={"subject": (subject.filename, subject.data, subject.content_type)},
             ),
             idempotent=False,
+            paid=True,
             deadline=deadline,
         )
         if response.status_code not in {200, 201, 202}:
             raise segmind_error(self.name, response)
-        body = response.json()
-        request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise Unavailable(self.name, f"submission answered without a request_id: {body}")
+        with paid_phase(self.name):
+            request_id = json_object(self.name, response).get("request_id")
+            if not isinstance(request_id, str) or not request_id:
+                raise OutcomeUnknown(self.name, "the submission was accepted without a request_id")
         if on_submitted is not None:
-            await on_submitted(request_id)
+            await on_submitted(SubmittedJob(request_id, seed))
         return await self._finish(request_id, seed, request, deadline)
 
     async def resume(self, service_job_id: str, request: GenerationRequest) -> GenerationResult:
@@ -249,6 +273,12 @@ class SegmindPoses(_Segmind):
 
     async def _finish(
         self, request_id: str, seed: int | None, request: PoseRequest, deadline: Deadline
+    ) -> GenerationResult:
+        with paid_phase(self.name, request_id):
+            return await self._collect(request_id, seed, deadline)
+
+    async def _collect(
+        self, request_id: str, seed: int | None, deadline: Deadline
     ) -> GenerationResult:
         status_url = f"{self.base_url}/v2/requests/{request_id}/status"
         result_url = f"{self.base_url}/v2/requests/{request_id}"
@@ -267,7 +297,7 @@ class SegmindPoses(_Segmind):
                 raise JobFailed(self.name, f"request {request_id} has expired or is unknown")
             if response.status_code != 200:
                 raise segmind_error(self.name, response)
-            status = response.json()
+            status = json_object(self.name, response)
             if status.get("status") == "FAILED":
                 raise self._failure(response)
             return status if status.get("status") == "COMPLETED" else None
@@ -279,23 +309,25 @@ class SegmindPoses(_Segmind):
             idempotent=True,
             deadline=deadline,
         )
+        if response.status_code in {404, 410}:
+            raise JobFailed(self.name, "the result expired before it was fetched")
         if response.status_code != 200:
-            if response.status_code in {404, 410}:
-                raise JobFailed(self.name, "the result expired before it was fetched")
             raise segmind_error(self.name, response)
-        body = response.json()
+        body = json_object(self.name, response)
         output = body.get("output")
         urls = (
             [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
         )
         if not urls:
-            raise JobFailed(self.name, f"the job completed without output: {body}")
-        images = [
-            await checked_image(
-                self.name, await download_image(self.name, self.client, url, deadline=deadline)
-            )
-            for url in urls
-        ]
+            raise JobFailed(self.name, "the job completed without output")
+        images = []
+        total = 0
+        for url in urls:
+            data = await download_image(self.name, self.client, url, deadline=deadline)
+            total += len(data)
+            if total > MAX_POSE_SHEET_BYTES:
+                raise JobFailed(self.name, "the pose sheet is larger than Cameo accepts")
+            images.append(await checked_image(self.name, data))
         reported = (body.get("metrics") or {}).get("cost")
         cost = Cost(float(reported), "USD") if isinstance(reported, int | float) else None
         return GenerationResult(

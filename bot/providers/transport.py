@@ -10,10 +10,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
-from bot.providers.errors import JobFailed, ProviderError, RateLimited, TimedOut, Unavailable
+from bot.providers.errors import (
+    JobFailed,
+    OutcomeUnknown,
+    ProviderError,
+    RateLimited,
+    TimedOut,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,48 +78,97 @@ async def send(
     *,
     idempotent: bool,
     deadline: Deadline,
+    paid: bool = False,
     policy: RetryPolicy | None = None,
 ) -> httpx.Response:
     """Send a request, retrying only when a repeat cannot cost money twice.
 
-    - 429: the service did not do the work, so waiting (Retry-After, else backoff) and retrying
-      is always safe, for paid submissions too.
-    - A connection that never opened: nothing was sent, so retrying is safe.
-    - 5xx, timeouts, broken connections: the service may have done (and charged for) the work,
-      so only idempotent requests (GETs, Apiframe submissions with an Idempotency-Key) retry.
-    Returns any other response for the caller to interpret.
+    - 429, and a connection that never opened: the service did no work, so waiting and
+      retrying is always safe (for paid submissions too), and so is failing over afterwards.
+    - 502 and 503 come from gateways in front of the service: treated as "not processed".
+    - 500, 504, timeouts and broken connections: the service may have done (and charged for)
+      the work. Only idempotent requests (GETs, keyed Apiframe submissions) retry; for a `paid`
+      request the final error is OutcomeUnknown, which the router never fails over.
+    Returns any response below 500 other than 429 for the caller to interpret.
     """
     policy = policy or RetryPolicy()
     attempt = 0
     while True:
         wait: float | None = None
+        retry_safe = idempotent
         error: ProviderError
         try:
             response = await asyncio.wait_for(call(), timeout=max(0.1, deadline.remaining()))
         except httpx.ConnectError as exc:
-            error = Unavailable(provider, f"cannot connect: {exc}")
+            error, retry_safe = Unavailable(provider, f"cannot connect: {exc}"), True
         except (TimeoutError, httpx.TimeoutException) as exc:
-            if not idempotent:
-                raise TimedOut(provider, f"no answer in time to a paid request ({exc!r})") from None
-            error = TimedOut(provider, f"no answer in time ({exc!r})")
+            error = (
+                OutcomeUnknown(provider, f"no answer in time to a paid request ({exc!r})")
+                if paid
+                else TimedOut(provider, f"no answer in time ({exc!r})")
+            )
         except httpx.TransportError as exc:
-            if not idempotent:
-                raise Unavailable(provider, f"connection broke on a paid request: {exc}") from None
-            error = Unavailable(provider, f"connection broke: {exc}")
+            error = (
+                OutcomeUnknown(provider, f"connection broke during a paid request: {exc!r}")
+                if paid
+                else Unavailable(provider, f"connection broke: {exc!r}")
+            )
         else:
-            if response.status_code == 429:
-                wait = retry_after_seconds(response)
-                error = RateLimited(provider, "429 Too Many Requests", wait)
-            elif response.status_code >= 500 and idempotent:
-                error = Unavailable(provider, f"HTTP {response.status_code}")
-            else:
+            status = response.status_code
+            if status < 500 and status != 429:
                 return response
+            await response.aclose()  # a streamed response must give its connection back
+            if status == 429:
+                wait = retry_after_seconds(response)
+                error, retry_safe = RateLimited(provider, "429 Too Many Requests", wait), True
+            elif status in {502, 503}:
+                error = Unavailable(provider, f"HTTP {status} from the service's gateway")
+            elif paid:
+                error = OutcomeUnknown(provider, f"HTTP {status} answering a paid request")
+            else:
+                error = Unavailable(provider, f"HTTP {status}")
         attempt += 1
         delay = wait if wait is not None else policy.backoff(attempt)
-        if attempt >= policy.attempts or delay >= deadline.remaining():
+        if not retry_safe or attempt >= policy.attempts or delay >= deadline.remaining():
             raise error
         log.info("%s: %s; retrying in %.1f s", provider, error.detail, delay)
         await asyncio.sleep(delay)
+
+
+def json_object(provider: str, response: httpx.Response) -> dict[str, Any]:
+    """Parse a JSON object body; anything else is the service misbehaving (Unavailable)."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise Unavailable(
+            provider, f"HTTP {response.status_code} with a body that is not JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise Unavailable(provider, f"HTTP {response.status_code} with unexpected JSON")
+    return body
+
+
+async def read_capped(
+    provider: str, response: httpx.Response, deadline: Deadline, max_bytes: int = MAX_RESULT_BYTES
+) -> bytes:
+    """Read a streamed body with a size cap, within the deadline."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise JobFailed(provider, f"result is {declared} bytes, over the {max_bytes} cap")
+    chunks = []
+    size = 0
+    try:
+        async with asyncio.timeout(max(0.1, deadline.remaining())):
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise JobFailed(provider, f"result is over the {max_bytes} byte cap")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise TimedOut(provider, "the result download did not finish in time") from None
+    except httpx.TransportError as exc:
+        raise Unavailable(provider, f"the result download broke: {exc!r}") from None
+    return b"".join(chunks)
 
 
 async def download_image(
@@ -122,28 +179,21 @@ async def download_image(
     deadline: Deadline,
     max_bytes: int = MAX_RESULT_BYTES,
 ) -> bytes:
-    """Fetch a result at once (service URLs expire), streaming with a size cap."""
+    """Fetch a result at once (service URLs expire), following CDN redirects, with a size cap."""
 
     async def fetch() -> httpx.Response:
         request = client.build_request("GET", url)
-        return await client.send(request, stream=True)
+        return await client.send(request, stream=True, follow_redirects=True)
 
-    response = await send(provider, fetch, idempotent=True, deadline=deadline)
+    try:
+        response = await send(provider, fetch, idempotent=True, deadline=deadline)
+    except httpx.InvalidURL:
+        raise JobFailed(provider, "the service gave a result URL that is not valid") from None
     try:
         if response.status_code in {403, 404, 410}:
-            raise JobFailed(provider, f"result {url} has expired (HTTP {response.status_code})")
+            raise JobFailed(provider, f"result has expired (HTTP {response.status_code})")
         if response.status_code != 200:
             raise Unavailable(provider, f"result download failed with HTTP {response.status_code}")
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise JobFailed(provider, f"result is {declared} bytes, over the {max_bytes} cap")
-        chunks = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise JobFailed(provider, f"result is over the {max_bytes} byte cap")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_capped(provider, response, deadline, max_bytes)
     finally:
         await response.aclose()

@@ -26,6 +26,8 @@ class JobSignals:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        # Whether a genuine webhook has ever arrived: proof the public address works.
+        self.received_any = False
 
     def watch(self, job_id: str) -> asyncio.Event:
         return self._events.setdefault(job_id, asyncio.Event())
@@ -34,6 +36,7 @@ class JobSignals:
         self._events.pop(job_id, None)
 
     def notify(self, job_id: str) -> bool:
+        self.received_any = True
         event = self._events.get(job_id)
         if event is None:
             return False

@@ -4,6 +4,7 @@ import hmac
 import pytest
 
 from bot.providers.apiframe import ApiframeCharacter, result_urls, verify_webhook_signature
+from bot.providers.base import SubmittedJob
 from bot.providers.errors import (
     BadCredentials,
     ContentRejected,
@@ -29,8 +30,8 @@ async def test_a_scene_uploads_the_reference_then_polls_the_job(
 ) -> None:
     submitted: list[str] = []
 
-    async def remember(job_id: str) -> None:
-        submitted.append(job_id)
+    async def remember(job: SubmittedJob) -> None:
+        submitted.append(job.job_id)
 
     result = await apiframe.generate(
         scene(speed=Speed.QUALITY, style=Style.REALISTIC, negative_prompt="blur", seed=7),
@@ -123,8 +124,8 @@ async def test_a_job_resumes_after_a_restart_without_a_second_submission(
     apiframe_fake.polls_before_done = 100
     saved: list[str] = []
 
-    async def crash(job_id: str) -> None:
-        saved.append(job_id)
+    async def crash(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -142,8 +143,8 @@ async def test_expired_results_are_a_failed_job(
 ) -> None:
     saved: list[str] = []
 
-    async def remember(job_id: str) -> None:
-        saved.append(job_id)
+    async def remember(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
 
     await apiframe.generate(scene(), remember)
     apiframe_fake.expire_results()

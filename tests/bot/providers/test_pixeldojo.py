@@ -1,14 +1,15 @@
 import pytest
 
 from bot.providers.apiframe import ApiframeCharacter
+from bot.providers.base import SubmittedJob
 from bot.providers.errors import (
     BadCredentials,
     ContentRejected,
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     RateLimited,
-    Unavailable,
     Unsupported,
 )
 from bot.providers.pixeldojo import PixelDojoCharacter
@@ -83,7 +84,7 @@ async def test_429_retried_and_5xx_never_resent(
         await pixeldojo.generate(scene())
     posts = len([r for r in pixeldojo_fake.requests if r.method == "POST"])
     pixeldojo_fake.fail_next(500, processed=True)
-    with pytest.raises(Unavailable):
+    with pytest.raises(OutcomeUnknown):
         await pixeldojo.generate(scene())
     assert len([r for r in pixeldojo_fake.requests if r.method == "POST"]) == posts + 1
 
@@ -106,8 +107,8 @@ async def test_a_job_resumes_without_paying_again(
     pixeldojo_fake.polls_before_done = 100
     saved: list[str] = []
 
-    async def crash(job_id: str) -> None:
-        saved.append(job_id)
+    async def crash(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -122,8 +123,8 @@ async def test_expired_results(
 ) -> None:
     saved: list[str] = []
 
-    async def remember(job_id: str) -> None:
-        saved.append(job_id)
+    async def remember(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
 
     await pixeldojo.generate(scene(), remember)
     pixeldojo_fake.expire_results()

@@ -1,7 +1,13 @@
 import pytest
 
 from bot.providers.apiframe import ApiframeCharacter
-from bot.providers.errors import ContentRejected, InvalidRequest, NoProviderAvailable
+from bot.providers.base import SubmittedJob
+from bot.providers.errors import (
+    ContentRejected,
+    InvalidRequest,
+    NoProviderAvailable,
+    ProviderError,
+)
 from bot.providers.request import PoseRequest
 from bot.providers.router import CircuitBreaker, CircuitState, ProviderRouter
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
@@ -147,8 +153,8 @@ async def test_a_count_makes_one_submission_per_image_where_needed(
 ) -> None:
     submitted: list[tuple[str, str]] = []
 
-    async def remember(provider: str, job_id: str) -> None:
-        submitted.append((provider, job_id))
+    async def remember(provider: str, job: SubmittedJob) -> None:
+        submitted.append((provider, job.job_id))
 
     result = await router.generate(scene(count=3, seed=500), on_submitted=remember)
     assert len(result.images) == 3
@@ -165,3 +171,78 @@ async def test_check_records_the_balance(router: ProviderRouter) -> None:
     segmind = router.providers[0]
     balance = await router.check(segmind)
     assert router.health["segmind"].last_balance == balance
+
+
+@pytest.fixture
+def apiframe_first(  # type: ignore[no-untyped-def]
+    segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe, http, clock: Clock
+) -> ProviderRouter:
+    return ProviderRouter(
+        [
+            ApiframeCharacter(http, apiframe_fake.base_url, apiframe_fake.api_key, FAST_POLL),
+            SegmindCharacter(http, segmind_fake.base_url, segmind_fake.api_key),
+        ],
+        CircuitBreaker(threshold=3, cooldown=60, now=clock),
+    )
+
+
+async def test_a_paid_job_whose_result_cannot_be_fetched_is_not_bought_again_elsewhere(
+    apiframe_first: ProviderRouter, apiframe_fake: FakeApiframe, segmind_fake: FakeSegmind
+) -> None:
+    apiframe_fake.fail_next(503, path=apiframe_fake.FILES_PREFIX, count=10)
+    with pytest.raises(ProviderError) as raised:
+        await apiframe_first.generate(scene())
+    assert not raised.value.fail_over
+    assert apiframe_fake.billed == 1
+    assert segmind_fake.requests == []
+
+
+async def test_a_garbled_answer_after_payment_is_not_bought_again_elsewhere(
+    apiframe_first: ProviderRouter, apiframe_fake: FakeApiframe, segmind_fake: FakeSegmind
+) -> None:
+    apiframe_fake.fail_next(200, "<html>maintenance</html>", path="/v2/jobs/", count=10)
+    with pytest.raises(ProviderError) as raised:
+        await apiframe_first.generate(scene())
+    assert not raised.value.fail_over
+    assert "job" in raised.value.detail  # the operator can look the paid job up
+    assert segmind_fake.requests == []
+
+
+async def test_a_later_part_failing_returns_the_paid_images_with_a_shortfall(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    first = await router.generate(scene())  # warm up: one call billed
+    assert first.shortfall is None
+    original = segmind_fake.billed
+
+    calls = 0
+    real_generate = router.providers[0].generate
+
+    async def second_call_runs_out(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            segmind_fake.credits = 0
+        return await real_generate(*args, **kwargs)
+
+    router.providers[0].generate = second_call_runs_out  # type: ignore[method-assign]
+    result = await router.generate(scene(count=3))
+    assert len(result.images) == 1
+    assert result.shortfall is not None
+    assert not result.shortfall.fail_over
+    assert segmind_fake.billed == original + 1
+    assert apiframe_fake.billed == 0  # the rest were not bought elsewhere
+
+
+def test_a_half_open_circuit_admits_one_trial_at_a_time(clock: Clock) -> None:
+    from bot.providers.router import ProviderHealth
+
+    breaker = CircuitBreaker(threshold=1, cooldown=10, now=clock)
+    health = ProviderHealth()
+    breaker.record_failure(health, unhealthy=True)
+    assert not breaker.would_allow(health)
+    clock.now += 11
+    assert breaker.begin(health)
+    assert not breaker.begin(health)  # the trial is still running
+    breaker.record_success(health)
+    assert breaker.begin(health)

@@ -1,11 +1,13 @@
 import pytest
 
+from bot.providers.base import SubmittedJob
 from bot.providers.errors import (
     BadCredentials,
     ContentRejected,
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     RateLimited,
     TimedOut,
     Unavailable,
@@ -120,15 +122,24 @@ async def test_persistent_429s_give_up_as_rate_limited(
         await segmind.generate(scene())
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize(
+    ("status", "error", "fails_over"),
+    [(500, OutcomeUnknown, False), (504, OutcomeUnknown, False), (502, Unavailable, True)],
+)
 async def test_a_5xx_on_a_paid_call_is_never_resent(
-    segmind: SegmindCharacter, segmind_fake: FakeSegmind, status: int
+    segmind: SegmindCharacter,
+    segmind_fake: FakeSegmind,
+    status: int,
+    error: type[Exception],
+    fails_over: bool,
 ) -> None:
     segmind_fake.fail_next(status, processed=True)
-    with pytest.raises(Unavailable):
+    with pytest.raises(error) as raised:
         await segmind.generate(scene())
     assert len(segmind_fake.requests) == 1
     assert segmind_fake.billed == 1  # charged once, and not a second time
+    # 500 and 504 may mean the work was done: never bought again elsewhere.
+    assert raised.value.fail_over is fails_over  # type: ignore[attr-defined]
 
 
 async def test_a_timeout_on_a_paid_call_is_never_resent(
@@ -136,9 +147,20 @@ async def test_a_timeout_on_a_paid_call_is_never_resent(
 ) -> None:
     segmind_fake.latency = 1.0
     segmind.job_deadline = 0.3
-    with pytest.raises(TimedOut):
+    segmind.min_seconds_for_paid_call = 0
+    with pytest.raises(OutcomeUnknown) as raised:
         await segmind.generate(scene())
+    assert not raised.value.fail_over
     assert len([r for r in segmind_fake.requests if r.method == "POST"]) == 1
+
+
+async def test_no_paid_call_starts_without_time_to_finish(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    segmind.job_deadline = 5
+    with pytest.raises(TimedOut, match="not enough time"):
+        await segmind.generate(scene())
+    assert segmind_fake.requests == []
 
 
 async def test_content_rejection(segmind: SegmindCharacter, segmind_fake: FakeSegmind) -> None:
@@ -164,8 +186,8 @@ async def test_a_pose_sheet_goes_through_the_v2_queue(
 ) -> None:
     submitted: list[str] = []
 
-    async def remember(job_id: str) -> None:
-        submitted.append(job_id)
+    async def remember(job: SubmittedJob) -> None:
+        submitted.append(job.job_id)
 
     result = await poses.generate(_poses(output_format="png"), remember)
     assert len(result.images) == 3
@@ -184,8 +206,8 @@ async def test_a_pose_job_resumes_by_polling_without_paying_again(
     segmind_fake.polls_before_done = 50
     submitted: list[str] = []
 
-    async def crash_after_submit(job_id: str) -> None:
-        submitted.append(job_id)
+    async def crash_after_submit(job: SubmittedJob) -> None:
+        submitted.append(job.job_id)
         raise KeyboardInterrupt  # the process dies right after the job id was saved
 
     with pytest.raises(KeyboardInterrupt):
@@ -212,8 +234,8 @@ async def test_an_expired_pose_result_is_a_failed_job(
 ) -> None:
     submitted: list[str] = []
 
-    async def remember(job_id: str) -> None:
-        submitted.append(job_id)
+    async def remember(job: SubmittedJob) -> None:
+        submitted.append(job.job_id)
 
     await poses.generate(_poses(), remember)
     segmind_fake.expire_results()
