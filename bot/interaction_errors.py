@@ -80,7 +80,7 @@ async def defer_publicly(interaction: discord.Interaction[discord.Client]) -> No
     """Defer with a public "thinking…" message, remembering it so errors stay private.
 
     The first follow-up after a deferral edits that message and keeps its visibility, so an error
-    sent then would be public; `send_private` deletes the public placeholder first instead.
+    sent then would be public; `send_private` deletes the public "thinking" message first.
     """
     interaction.extras[PUBLIC_DEFERRAL] = True
     await interaction.response.defer(thinking=True)

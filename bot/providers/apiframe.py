@@ -24,7 +24,7 @@ from bot.providers.base import (
     OnSubmitted,
     Provider,
     SubmittedJob,
-    checked_image,
+    fetch_results,
     paid_phase,
 )
 from bot.providers.errors import (
@@ -43,7 +43,6 @@ from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
 from bot.providers.transport import (
     Deadline,
     RetryPolicy,
-    download_image,
     json_object,
     retry_after_seconds,
     send,
@@ -266,15 +265,9 @@ class ApiframeCharacter(Provider):
             raise JobFailed(self.name, f"job {job_id} {job['status']}: {error}")
         if job.get("expired"):
             raise JobFailed(self.name, f"job {job_id} finished but its images have expired")
-        urls = result_urls(job.get("result"))
-        if not urls:
-            raise JobFailed(self.name, f"job {job_id} completed without images")
-        images = [
-            await checked_image(
-                self.name, await download_image(self.name, self.client, url, deadline=deadline)
-            )
-            for url in urls
-        ]
+        images = await fetch_results(
+            self.name, self.client, result_urls(job.get("result")), deadline
+        )
         credit_cost = job.get("creditCost")
         return GenerationResult(
             provider=self.name,

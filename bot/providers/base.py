@@ -23,10 +23,12 @@ from bot.providers.errors import (
     after_payment,
 )
 from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
-from bot.providers.transport import Deadline
+from bot.providers.transport import Deadline, download_image
 
 # The SDKs give up on a job after ten minutes; so do we.
 JOB_DEADLINE_SECONDS = 600.0
+# One request's results together (a pose sheet can hold 80 images) may not exceed this.
+MAX_RESULTS_BYTES = 200 * 1024 * 1024
 # A paid call is not started with less time than this left: it could not finish anyway.
 MIN_SECONDS_FOR_PAID_CALL = 15.0
 
@@ -214,6 +216,27 @@ def _inspect(data: bytes) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(data)) as image:
             content_type = Image.MIME.get(image.format or "", "")
             return content_type, image.width, image.height
+
+
+async def fetch_results(
+    provider: str,
+    client: httpx.AsyncClient,
+    urls: list[str],
+    deadline: Deadline,
+    max_total: int = MAX_RESULTS_BYTES,
+) -> list[GeneratedImage]:
+    """Download every result URL at once (they expire), checking each is a real image."""
+    if not urls:
+        raise JobFailed(provider, "the job completed without images")
+    images: list[GeneratedImage] = []
+    total = 0
+    for url in urls:
+        data = await download_image(provider, client, url, deadline=deadline)
+        total += len(data)
+        if total > max_total:
+            raise JobFailed(provider, "the results are larger than Cameo accepts")
+        images.append(await checked_image(provider, data))
+    return images
 
 
 async def checked_image(provider: str, data: bytes) -> GeneratedImage:

@@ -21,7 +21,7 @@ from bot.providers.base import (
     OnSubmitted,
     Provider,
     SubmittedJob,
-    checked_image,
+    fetch_results,
     paid_phase,
 )
 from bot.providers.errors import (
@@ -45,7 +45,6 @@ from bot.providers.request import (
 )
 from bot.providers.transport import (
     Deadline,
-    download_image,
     json_object,
     retry_after_seconds,
     send,
@@ -219,14 +218,7 @@ class PixelDojoCharacter(Provider):
                 for a in job.get("assets") or []
                 if isinstance(a, dict) and isinstance(a.get("url"), str)
             ]
-        if not urls:
-            raise JobFailed(self.name, f"job {job_id} completed without images")
-        images = [
-            await checked_image(
-                self.name, await download_image(self.name, self.client, url, deadline=deadline)
-            )
-            for url in urls
-        ]
+        images = await fetch_results(self.name, self.client, urls, deadline)
         credit_cost = job.get("creditCost")
         return GenerationResult(
             provider=self.name,

@@ -21,6 +21,7 @@ from bot.providers.base import (
     Provider,
     SubmittedJob,
     checked_image,
+    fetch_results,
     paid_phase,
 )
 from bot.providers.errors import (
@@ -38,7 +39,6 @@ from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import ASPECT_RATIOS, GenerationRequest, PoseRequest, SceneRequest
 from bot.providers.transport import (
     Deadline,
-    download_image,
     json_object,
     read_capped,
     retry_after_seconds,
@@ -52,8 +52,6 @@ _MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 # Published prices in US dollars ("$0.125 – $0.250 per generation"; consistent-character ~$0.085).
 PRICES_USD = {"turbo": 0.125, "default": 0.1875, "quality": 0.25}
 POSES_PRICE_USD = 0.085
-# A pose sheet can hold up to 80 images; together they may not exceed this.
-MAX_POSE_SHEET_BYTES = 200 * 1024 * 1024
 _CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
 
 
@@ -318,16 +316,7 @@ class SegmindPoses(_Segmind):
         urls = (
             [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
         )
-        if not urls:
-            raise JobFailed(self.name, "the job completed without output")
-        images = []
-        total = 0
-        for url in urls:
-            data = await download_image(self.name, self.client, url, deadline=deadline)
-            total += len(data)
-            if total > MAX_POSE_SHEET_BYTES:
-                raise JobFailed(self.name, "the pose sheet is larger than Cameo accepts")
-            images.append(await checked_image(self.name, data))
+        images = await fetch_results(self.name, self.client, urls, deadline)
         reported = (body.get("metrics") or {}).get("cost")
         cost = Cost(float(reported), "USD") if isinstance(reported, int | float) else None
         return GenerationResult(

