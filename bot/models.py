@@ -51,3 +51,53 @@ class Character:
     @property
     def is_personal(self) -> bool:
         return self.guild_id is None
+
+
+class JobKind(StrEnum):
+    SCENE = "scene"
+    POSES = "poses"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in {JobState.QUEUED, JobState.RUNNING}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request for images, from queue to delivery."""
+
+    id: int
+    kind: JobKind
+    state: JobState
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    character_id: int | None
+    character_name: str
+    reference_sha256: str | None
+    edit_image_sha256: str | None
+    edit_mask_sha256: str | None
+    options: dict[str, object]
+    image_count: int
+    preferred_provider: str | None
+    provider: str | None
+    service_job_id: str | None
+    seed: int | None
+    credits: int
+    cost: str | None
+    error: str | None
+    status_channel_id: int | None
+    status_message_id: int | None
+    thread_id: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    delivered_at: str | None
