@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -131,28 +132,53 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run statements atomically: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        """Run statements atomically: BEGIN IMMEDIATE … COMMIT, rolled back on any error.
+
+        Tasks get cancelled (a member cancels a job, the bot shuts down). aiosqlite runs each
+        statement in its own thread, which finishes even when the awaiting task is cancelled,
+        so BEGIN, COMMIT and ROLLBACK are shielded: the connection is never left inside a
+        transaction nobody owns.
+        """
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await _finish(self._conn.execute("BEGIN IMMEDIATE"), on_cancel=self._undo)
             try:
                 yield self._conn
             except BaseException:
-                await self._conn.rollback()
+                await _finish(self._undo())
                 raise
             try:
-                await self._conn.commit()
+                await _finish(self._conn.commit())
             except BaseException:
                 # A failed COMMIT (disk full, I/O error) leaves the transaction open, and every
                 # later BEGIN would fail until a restart; roll it back so the next one can run.
-                if self._conn.in_transaction:
-                    await self._conn.rollback()
+                await _finish(self._undo())
                 raise
+
+    async def _undo(self) -> None:
+        if self._conn.in_transaction:
+            await self._conn.rollback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run reads that must not see another task's half-finished transaction."""
         async with self._lock:
             yield self._conn
+
+
+async def _finish(
+    operation: Awaitable[object], on_cancel: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Await `operation` to its end even if this task is cancelled meanwhile; then re-raise the
+    cancellation (after `on_cancel`, which undoes what the operation did)."""
+    future = asyncio.ensure_future(operation)
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        if on_cancel is not None:
+            await asyncio.shield(on_cancel())
+        raise
 
 
 def _ensure_writable_dir(directory: Path) -> None:

@@ -41,6 +41,14 @@ async def delete_if_unused(conn: aiosqlite.Connection, sha256: str) -> bool:
     return cursor.rowcount > 0
 
 
+async def get(conn: aiosqlite.Connection, sha256: str) -> ImageRow | None:
+    async with conn.execute(
+        "SELECT sha256, format, width, height, byte_size FROM images WHERE sha256 = ?", (sha256,)
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else ImageRow(*row)
+
+
 async def exists(conn: aiosqlite.Connection, sha256: str) -> bool:
     async with conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)) as cur:
         return await cur.fetchone() is not None

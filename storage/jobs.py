@@ -98,8 +98,8 @@ async def get(conn: aiosqlite.Connection, job_id: int) -> Job | None:
 
 
 # Fair order: each member's queued jobs are ranked (0 for their oldest), and a member's running
-# jobs count against them, so everyone's first job comes before anyone's second. Ties go to
-# the oldest job.
+# jobs count against them, so everyone's first job comes before anyone's second. Among equals,
+# the member served longest ago (or never) goes first, then the oldest job.
 _FAIR_QUEUE = """
     WITH queued AS (
         SELECT j.*, ROW_NUMBER() OVER (PARTITION BY j.user_id ORDER BY j.id) - 1 AS user_rank
@@ -107,10 +107,16 @@ _FAIR_QUEUE = """
     ),
     running AS (
         SELECT user_id, COUNT(*) AS busy FROM jobs WHERE state = 'running' GROUP BY user_id
+    ),
+    served AS (
+        SELECT user_id, MAX(started_at) AS last_start FROM jobs
+        WHERE user_id IN (SELECT user_id FROM queued) AND started_at IS NOT NULL
+        GROUP BY user_id
     )
-    SELECT q.*, COALESCE(r.busy, 0) AS busy FROM queued q LEFT JOIN running r USING (user_id)
+    SELECT q.*, COALESCE(r.busy, 0) AS busy, s.last_start AS last_start
+    FROM queued q LEFT JOIN running r USING (user_id) LEFT JOIN served s USING (user_id)
 """
-_FAIR_ORDER = "ORDER BY user_rank + busy, id"
+_FAIR_ORDER = "ORDER BY user_rank + busy, last_start IS NOT NULL, last_start, id"
 
 
 async def next_runnable(conn: aiosqlite.Connection, per_user_limit: int) -> Job | None:

@@ -38,6 +38,7 @@ CREATE TABLE jobs (
 
 CREATE INDEX jobs_active ON jobs (state, id) WHERE state IN ('queued', 'running');
 CREATE INDEX jobs_by_user ON jobs (user_id, state);
+CREATE INDEX jobs_last_started ON jobs (user_id, started_at);
 CREATE INDEX jobs_undelivered ON jobs (state) WHERE state = 'succeeded' AND delivered_at IS NULL;
 
 CREATE TABLE job_images (

@@ -1,0 +1,356 @@
+"""The job runner: takes queued jobs in fair order and turns them into stored images.
+
+Discord-free. It bounds concurrency globally and per member, persists a service's job id the
+moment a paid submission is accepted, and on start resumes where the last process stopped:
+asynchronous jobs keep polling their stored job id (never resubmitted), synchronous ones that
+were in flight are failed and refunded honestly, and results not yet posted are posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import logging
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from bot.clock import Clock, timestamp
+from bot.errors import CameoError
+from bot.image_store import ImageStore
+from bot.models import Job, JobKind, JobState
+from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
+from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
+from bot.providers.router import ProviderRouter
+from bot.quota_hooks import QuotaHooks
+from storage import images as image_rows
+from storage import jobs as repo
+from storage.database import Connection, Database
+
+log = logging.getLogger(__name__)
+
+RESTART_LOST_TEXT = (
+    "Cameo restarted while this picture was being made, and the image service it used can't be "
+    "asked again for the result. You were not charged; please try again."
+)
+UNEXPECTED_TEXT = "Something went wrong on Cameo's side. You were not charged; please try again."
+
+
+@dataclass(frozen=True)
+class RunnerLimits:
+    running: int = 8  # jobs generating at once, across every member and service
+    per_member: int = 2  # jobs one member may have generating at once (the rest wait in line)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    sha256: str
+    format: str
+    data: bytes
+
+
+class JobListener(Protocol):
+    """What the Discord layer is told; each call may be slow or fail without harming the job."""
+
+    async def job_started(self, job: Job) -> None: ...
+
+    async def job_submitted(self, job: Job) -> None: ...
+
+    async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        """Show the results; return whether they were delivered (else retried on start)."""
+        ...
+
+    async def job_failed(self, job: Job) -> None: ...
+
+
+class JobRunner:
+    def __init__(
+        self,
+        db: Database,
+        store: ImageStore,
+        router: ProviderRouter,
+        quota: QuotaHooks,
+        listener: JobListener,
+        clock: Clock,
+        limits: RunnerLimits | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.router = router
+        self.quota = quota
+        self.listener = listener
+        self.clock = clock
+        self.limits = limits or RunnerLimits()
+        self._wake = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancelled: set[int] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what the last process left, then start taking queued jobs."""
+        await self._resume()
+        self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+
+    async def stop(self) -> None:
+        """Stop without failing anything: running asynchronous jobs resume on the next start."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """A job was queued or finished: look at the queue now."""
+        self._wake.set()
+
+    @property
+    def running_ids(self) -> set[int]:
+        return set(self._tasks)
+
+    async def cancel(self, job_id: int) -> None:
+        """Stop waiting for a running job (its state is already set by the caller)."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            self._cancelled.add(job_id)
+            task.cancel()
+
+    # -- the queue --------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._fill()
+            except Exception:
+                log.exception("The job runner could not start queued jobs; will retry")
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    async def _fill(self) -> None:
+        while len(self._tasks) < self.limits.running:
+            now = timestamp(self.clock.now())
+            async with self.db.transaction() as conn:
+                job = await repo.next_runnable(conn, self.limits.per_member)
+                if job is None:
+                    return
+                await repo.start(conn, job.id, now)
+                started = await repo.get(conn, job.id)
+            assert started is not None
+            self._spawn(started, self._run(started))
+
+    def _spawn(self, job: Job, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work, name=f"job-{job.id}")
+        self._tasks[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._tasks.pop(job.id, None)
+            self._cancelled.discard(job.id)
+            self._wake.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    # -- running one job --------------------------------------------------------------------
+
+    async def _run(self, job: Job) -> None:
+        await self._notify(self.listener.job_started(job))
+        try:
+            request = await self._request(job)
+
+            async def submitted(provider: str, submission: SubmittedJob) -> None:
+                async with self.db.transaction() as conn:
+                    await repo.record_submission(
+                        conn, job.id, provider, submission.job_id, submission.seed
+                    )
+                    current = await repo.get(conn, job.id)
+                if current is not None:
+                    await self._notify(self.listener.job_submitted(current))
+
+            result = await self.router.generate(
+                request, preferred=job.preferred_provider, on_submitted=submitted
+            )
+        except asyncio.CancelledError:
+            if job.id in self._cancelled:
+                return  # the member cancelled; the canceller set the state and refunded
+            raise  # shutting down: the job stays running and resumes on the next start
+        except CameoError as error:
+            await self._fail(job, error.message, str(error))
+            return
+        except Exception:
+            log.exception("Job %s failed unexpectedly", job.id)
+            await self._fail(job, UNEXPECTED_TEXT, "unexpected error")
+            return
+        await self._succeed(job, result)
+
+    async def _resume_polling(self, job: Job) -> None:
+        assert job.provider is not None
+        assert job.service_job_id is not None
+        provider = self.router.get(job.provider)
+        assert provider is not None  # _resume only resumes jobs whose service is configured
+        try:
+            request = await self._request(job, seed=job.seed)
+            result = await provider.resume(job.service_job_id, request)
+        except asyncio.CancelledError:
+            if job.id in self._cancelled:
+                return
+            raise
+        except CameoError as error:
+            await self._fail(job, error.message, str(error))
+            return
+        except Exception:
+            log.exception("Resuming job %s failed unexpectedly", job.id)
+            await self._fail(job, UNEXPECTED_TEXT, "unexpected error while resuming")
+            return
+        await self._succeed(job, result)
+
+    async def _request(self, job: Job, seed: int | None = None) -> GenerationRequest:
+        reference = await self._input(job.reference_sha256)
+        if reference is None:
+            raise CameoError("The character's picture is no longer stored. You were not charged.")
+        options = dict(job.options)
+        if seed is not None:
+            options["seed"] = seed
+        try:
+            if job.kind is JobKind.POSES:
+                return PoseRequest(subject=reference, **options)  # type: ignore[arg-type]
+            return SceneRequest(
+                reference=reference,
+                edit_image=await self._input(job.edit_image_sha256),
+                edit_mask=await self._input(job.edit_mask_sha256),
+                **options,  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            raise CameoError(f"This request can't be made: {exc}") from None
+
+    async def _input(self, sha256: str | None) -> ImageInput | None:
+        if sha256 is None:
+            return None
+        async with self.db.read() as conn:
+            row = await image_rows.get(conn, sha256)
+        if row is None:
+            return None
+        data = await self.store.read(sha256, row.format)
+        return ImageInput(data, f"image/{row.format}")
+
+    # -- finishing --------------------------------------------------------------------------
+
+    async def _succeed(self, job: Job, result: GenerationResult) -> None:
+        stored = [await asyncio.to_thread(_storable, image) for image in result.images]
+        now = timestamp(self.clock.now())
+        shortfall = result.shortfall.message if result.shortfall is not None else None
+        async with self.store.mutation():
+            for item in stored:
+                await self.store.write(item.sha256, item.format, item.data)
+            async with self.db.transaction() as conn:
+                for item, image in zip(stored, result.images, strict=True):
+                    await image_rows.insert(
+                        conn,
+                        image_rows.ImageRow(
+                            item.sha256, item.format, image.width, image.height, len(item.data)
+                        ),
+                        now,
+                    )
+                done = await repo.succeed(
+                    conn,
+                    job.id,
+                    provider=result.provider,
+                    seed=result.seed,
+                    cost=str(result.cost) if result.cost is not None else None,
+                    image_hashes=[item.sha256 for item in stored],
+                    error=shortfall,
+                    at=now,
+                )
+                if done:
+                    await self.quota.commit(conn, job_id=job.id, credits=job.credits)
+                    await self._release_inputs(conn, job.id)
+                finished = await repo.get(conn, job.id)
+        if not done or finished is None:
+            return  # cancelled meanwhile: nothing to show, the refund already happened
+        await self.deliver(finished, stored)
+
+    async def deliver(self, job: Job, stored: list[StoredResult] | None = None) -> None:
+        """Hand the results to the listener; remember delivery so it is never repeated."""
+        if stored is None:
+            stored = await self._stored_results(job)
+        delivered = await self._notify(self.listener.job_finished(job, stored))
+        if delivered:
+            async with self.db.transaction() as conn:
+                await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
+
+    async def _stored_results(self, job: Job) -> list[StoredResult]:
+        async with self.db.read() as conn:
+            hashes = await repo.images_of(conn, job.id)
+            rows = [await image_rows.get(conn, sha256) for sha256 in hashes]
+        return [
+            StoredResult(row.sha256, row.format, await self.store.read(row.sha256, row.format))
+            for row in rows
+            if row is not None
+        ]
+
+    async def _fail(self, job: Job, member_text: str, detail: str) -> None:
+        log.info("Job %s failed: %s", job.id, detail)
+        async with self.db.transaction() as conn:
+            if not await repo.fail(conn, job.id, member_text, timestamp(self.clock.now())):
+                return
+            await self.quota.refund(conn, job_id=job.id, reason=member_text)
+            await self._release_inputs(conn, job.id)
+            failed = await repo.get(conn, job.id)
+        if failed is not None:
+            await self._notify(self.listener.job_failed(failed))
+
+    async def _release_inputs(self, conn: Connection, job_id: int) -> None:
+        # The reference belongs to its character; only drop this job's hold. Files whose rows
+        # become unreferenced are removed by the store's sweep.
+        await repo.release_inputs(conn, job_id)
+
+    async def _notify(self, call: Awaitable[bool | None]) -> bool:
+        """Await a listener call; a failure there is logged, never fatal to the job."""
+        try:
+            outcome = await call
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("A job listener failed")
+            return False
+        return bool(outcome) if outcome is not None else True
+
+    # -- after a restart --------------------------------------------------------------------
+
+    async def _resume(self) -> None:
+        async with self.db.read() as conn:
+            running = await repo.in_state(conn, JobState.RUNNING)
+            undelivered = await repo.undelivered(conn)
+        for job in running:
+            provider = self.router.get(job.provider) if job.provider else None
+            if job.service_job_id and provider is not None and provider.asynchronous:
+                log.info("Resuming job %s on %s (%s)", job.id, job.provider, job.service_job_id)
+                self._spawn(job, self._resume_polling(job))
+            else:
+                await self._fail(job, RESTART_LOST_TEXT, "in flight at restart, not resumable")
+        for job in undelivered:
+            await self.deliver(job)
+        self.wake()
+
+
+def _storable(image: GeneratedImage) -> StoredResult:
+    """Keep PNG and JPEG as they came; turn WebP into PNG (lossless) so every image is stored
+    in a format Discord embeds and every service accepts as a reference."""
+    if image.content_type == "image/jpeg":
+        data, fmt = image.data, "jpeg"
+    elif image.content_type == "image/png":
+        data, fmt = image.data, "png"
+    else:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            out = io.BytesIO()
+            opened.save(out, "PNG")
+        data, fmt = out.getvalue(), "png"
+    return StoredResult(hashlib.sha256(data).hexdigest(), fmt, data)
