@@ -1,3 +1,4 @@
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -87,3 +88,27 @@ def test_a_second_process_cannot_use_the_same_data_directory(tmp_path: Path) -> 
             pass
     with exclusive_data_dir(tmp_path):  # released when the first holder is done
         pass
+
+
+async def test_cancelling_a_task_mid_transaction_never_leaves_the_connection_stuck(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+
+        async def write(key: str) -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES (?, 'v')", (key,))
+                await asyncio.sleep(0.01)
+
+        # Cancel at many points: during BEGIN, inside the body, during COMMIT.
+        for attempt in range(40):
+            task = asyncio.create_task(write(f"k{attempt}"))
+            for _ in range(attempt % 8):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await write(f"after{attempt}")  # would fail if a transaction were left open
+            assert await meta.get_value(db, f"after{attempt}") == "v"
