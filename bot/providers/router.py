@@ -138,6 +138,12 @@ class ProviderRouter:
                 chosen.append(provider)
         return chosen, skipped
 
+    def ensure_possible(self, request: GenerationRequest, preferred: str | None = None) -> None:
+        """Raise NoProviderAvailable (with member text) unless some service can take it now."""
+        chosen, reasons = self.candidates(request, preferred)
+        if not chosen:
+            raise _nothing_can(request, reasons)
+
     async def generate(
         self,
         request: GenerationRequest,
