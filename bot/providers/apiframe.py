@@ -19,13 +19,13 @@ import httpx
 from bot.providers.base import (
     Balance,
     Capabilities,
-    Cost,
     GenerationResult,
     OnSubmitted,
     Provider,
     SubmittedJob,
     fetch_results,
     paid_phase,
+    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -268,14 +268,11 @@ class ApiframeCharacter(Provider):
         images = await fetch_results(
             self.name, self.client, result_urls(job.get("result")), deadline
         )
-        credit_cost = job.get("creditCost")
         return GenerationResult(
             provider=self.name,
             images=images,
             seed=seed,
-            cost=Cost(float(credit_cost), "Apiframe credits")
-            if isinstance(credit_cost, int | float)
-            else None,
+            cost=reported_cost(job.get("creditCost"), "Apiframe credits"),
             balance=None,
             service_job_id=job_id,
             elapsed=0.0,

@@ -75,6 +75,13 @@ class Cost:
         return f"{self.amount:g} {self.unit}"
 
 
+def reported_cost(value: object, unit: str) -> Cost | None:
+    """The cost a service reported, when it reported a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Cost(float(value), unit)
+
+
 @dataclass(frozen=True)
 class Balance:
     amount: float

@@ -16,13 +16,13 @@ import httpx
 from bot.providers.base import (
     Balance,
     Capabilities,
-    Cost,
     GenerationResult,
     OnSubmitted,
     Provider,
     SubmittedJob,
     fetch_results,
     paid_phase,
+    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -219,14 +219,11 @@ class PixelDojoCharacter(Provider):
                 if isinstance(a, dict) and isinstance(a.get("url"), str)
             ]
         images = await fetch_results(self.name, self.client, urls, deadline)
-        credit_cost = job.get("creditCost")
         return GenerationResult(
             provider=self.name,
             images=images,
             seed=seed,
-            cost=Cost(float(credit_cost), "PixelDojo credits")
-            if isinstance(credit_cost, int | float)
-            else None,
+            cost=reported_cost(job.get("creditCost"), "PixelDojo credits"),
             balance=balance,
             service_job_id=job_id,
             elapsed=0.0,

@@ -23,6 +23,7 @@ from bot.providers.base import (
     checked_image,
     fetch_results,
     paid_phase,
+    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -317,8 +318,8 @@ class SegmindPoses(_Segmind):
             [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
         )
         images = await fetch_results(self.name, self.client, urls, deadline)
-        reported = (body.get("metrics") or {}).get("cost")
-        cost = Cost(float(reported), "USD") if isinstance(reported, int | float) else None
+        metrics = body.get("metrics")
+        cost = reported_cost(metrics.get("cost") if isinstance(metrics, dict) else None, "USD")
         return GenerationResult(
             provider=self.name,
             images=images,
