@@ -17,7 +17,7 @@ from bot.character_archive import ArchivedCharacter, ArchiveReader, ExportItem, 
 from bot.character_text import clean_description, clean_name, name_key
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
-from bot.image_store import ImageStore
+from bot.image_store import ImageStore, image_row
 from bot.images import CleanImage, ImageWorkers
 from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
 from storage import characters as repo
@@ -112,7 +112,7 @@ class CharacterService:
                     change = _Change(conn)
                     if new_image is not None:
                         now = timestamp(self.clock.now())
-                        await image_rows.insert(conn, _image_row(new_image), now)
+                        await image_rows.insert(conn, image_row(new_image), now)
                     yield change
             except BaseException:
                 if new_image is not None:
@@ -429,13 +429,3 @@ class _Change:
             self.conn, character.image_sha256
         ):
             self.released.append(key)
-
-
-def _image_row(clean: CleanImage) -> image_rows.ImageRow:
-    return image_rows.ImageRow(
-        sha256=clean.sha256,
-        format=clean.format,
-        width=clean.width,
-        height=clean.height,
-        byte_size=len(clean.data),
-    )

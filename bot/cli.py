@@ -8,12 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
+from bot.cli_status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from bot.errors import CameoError
 from bot.settings import Settings, SettingsError, load_settings
-
-# Exit statuses: 0 done, 1 failed while running, 2 the configuration or the command is wrong
-# (restarting will not help until an operator changes something).
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 DISCORD_SETUP_HELP = """\
 Cameo needs a Discord bot token to connect, and CAMEO_DISCORD_TOKEN is not set.

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from bot import __version__
+from bot.cli_status import EXIT_FAILED, EXIT_OK
 from bot.errors import CameoError
 from bot.images import MAX_REFERENCE_BYTES, ImageRejected, clean_reference
 from bot.providers.base import SubmittedJob
@@ -28,8 +29,6 @@ from bot.providers.request import (
     Style,
 )
 from bot.settings import KNOWN_PROVIDERS, Settings
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:

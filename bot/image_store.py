@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bot.errors import CameoError
-from bot.images import EXTENSIONS
+from bot.images import EXTENSIONS, CleanImage
 from storage import images as image_rows
 from storage.database import Database
 
@@ -99,6 +99,17 @@ class ImageStore:
         if removed:
             log.info("Removed %d orphaned image files", removed)
         return removed
+
+
+def image_row(clean: CleanImage) -> image_rows.ImageRow:
+    """The `images` row that records a cleaned image once its file is written."""
+    return image_rows.ImageRow(
+        sha256=clean.sha256,
+        format=clean.format,
+        width=clean.width,
+        height=clean.height,
+        byte_size=len(clean.data),
+    )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

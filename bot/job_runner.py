@@ -29,7 +29,7 @@ from bot.providers.router import ProviderRouter
 from bot.quota_hooks import QuotaHooks
 from storage import images as image_rows
 from storage import jobs as repo
-from storage.database import Connection, Database
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ class JobRunner:
                 )
                 if done:
                     await self.quota.commit(conn, job_id=job.id, credits=job.credits)
-                    await self._release_inputs(conn, job.id)
+                    await repo.release_inputs(conn, job.id)
                 finished = await repo.get(conn, job.id)
         if not done or finished is None:
             return  # cancelled meanwhile: nothing to show, the refund already happened
@@ -302,15 +302,10 @@ class JobRunner:
             if not await repo.fail(conn, job.id, member_text, timestamp(self.clock.now())):
                 return
             await self.quota.refund(conn, job_id=job.id, reason=member_text)
-            await self._release_inputs(conn, job.id)
+            await repo.release_inputs(conn, job.id)
             failed = await repo.get(conn, job.id)
         if failed is not None:
             await self._notify(self.listener.job_failed(failed))
-
-    async def _release_inputs(self, conn: Connection, job_id: int) -> None:
-        # The reference belongs to its character; only drop this job's hold. Files whose rows
-        # become unreferenced are removed by the store's sweep.
-        await repo.release_inputs(conn, job_id)
 
     async def _notify(self, call: Awaitable[bool | None]) -> bool:
         """Await a listener call; a failure there is logged, never fatal to the job."""

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from bot.characters import CharacterService
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
-from bot.image_store import ImageStore
+from bot.image_store import ImageStore, image_row
 from bot.images import CleanImage, ImageWorkers
 from bot.job_runner import JobRunner
 from bot.models import Character, Job, JobKind, Viewer
@@ -156,13 +156,7 @@ class JobService:
                         "finish (see /jobs) before asking for more."
                     )
                 for clean in edits or ():
-                    await image_rows.insert(
-                        conn,
-                        image_rows.ImageRow(
-                            clean.sha256, clean.format, clean.width, clean.height, len(clean.data)
-                        ),
-                        now,
-                    )
+                    await image_rows.insert(conn, image_row(clean), now)
                 job = await repo.insert(
                     conn,
                     repo.NewJob(

@@ -37,7 +37,9 @@ from bot.providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
+    mentions_content_rules,
 )
+from bot.providers.ideogram import MAGIC_PROMPT, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
 from bot.providers.transport import (
@@ -57,11 +59,8 @@ APIFRAME_RATIOS = frozenset(
 )
 # Apiframe's Ideogram Character page lists Auto, Fiction and Realistic (its seed page's
 # GENERAL/DESIGN conflict with it, per providers.md); the schema takes a free string.
-_STYLES = {"auto": "Auto", "realistic": "Realistic", "fiction": "Fiction"}
-_MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 CREDITS = {"turbo": 10, "default": 15, "quality": 20}
 _TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
-_CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
 
 
 def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  # noqa: PLR0911 (one return per status)
@@ -117,7 +116,7 @@ class ApiframeCharacter(Provider):
     name = "apiframe"
     capabilities = Capabilities(
         kind=SceneRequest,
-        styles=frozenset(_STYLES),
+        styles=frozenset(STYLES),
         aspect_ratios=APIFRAME_RATIOS,
         negative_prompt=True,
         region_edit=True,
@@ -165,8 +164,8 @@ class ApiframeCharacter(Provider):
     async def body(self, request: SceneRequest, seed: int, deadline: Deadline) -> dict[str, Any]:
         params: dict[str, Any] = {
             "character_reference_image": await self.upload(request.reference, deadline),
-            "style_type": _STYLES[request.style.value],
-            "magic_prompt_option": _MAGIC[request.magic_prompt.value],
+            "style_type": STYLES[request.style.value],
+            "magic_prompt_option": MAGIC_PROMPT[request.magic_prompt.value],
             "rendering_speed": request.speed.value,  # Apiframe spells speeds in lower case
             "seed": seed,
         }
@@ -260,7 +259,7 @@ class ApiframeCharacter(Provider):
                 self.signals.forget(job_id)
         if job["status"] != "COMPLETED":
             error = str(job.get("error") or job["status"].lower())
-            if any(word in error.lower() for word in _CONTENT_WORDS):
+            if mentions_content_rules(error):
                 raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
             raise JobFailed(self.name, f"job {job_id} {job['status']}: {error}")
         if job.get("expired"):

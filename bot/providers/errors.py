@@ -102,6 +102,17 @@ class OutcomeUnknown(ProviderError):
     )
 
 
+# Words services use when they refuse a prompt or picture on content grounds (their error
+# shapes differ; the wording is what they share).
+_CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
+
+
+def mentions_content_rules(message: str) -> bool:
+    """Whether a service's error text says the prompt or picture broke its content rules."""
+    lowered = message.lower()
+    return any(word in lowered for word in _CONTENT_WORDS)
+
+
 def after_payment(error: ProviderError) -> ProviderError:
     """Mark an error raised once money may have been spent: it must not fail over."""
     error.fail_over = False

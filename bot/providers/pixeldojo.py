@@ -34,7 +34,9 @@ from bot.providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
+    mentions_content_rules,
 )
+from bot.providers.ideogram import MAGIC_PROMPT, SPEEDS, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import (
     ASPECT_RATIOS,
@@ -52,11 +54,7 @@ from bot.providers.transport import (
 
 ReferenceHost = Callable[[ImageInput, Deadline], Awaitable[str]]
 
-_SPEEDS = {"turbo": "Turbo", "default": "Default", "quality": "Quality"}
-_STYLES = {"auto": "Auto", "realistic": "Realistic", "fiction": "Fiction"}
-_MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 CREDITS = {"turbo": 3, "default": 5, "quality": 7}
-_CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
 
 
 def _message(body: object) -> tuple[str, str]:
@@ -83,7 +81,7 @@ def pixeldojo_error(provider: str, response: httpx.Response) -> ProviderError:  
     if status == 429:
         return RateLimited(provider, "429 after retries", retry_after_seconds(response))
     if status == 400:
-        if any(word in message.lower() for word in _CONTENT_WORDS):
+        if mentions_content_rules(message):
             return ContentRejected(provider, message)
         return InvalidRequest(provider, message)
     if status == 404:
@@ -97,7 +95,7 @@ class PixelDojoCharacter(Provider):
     name = "pixeldojo"
     capabilities = Capabilities(
         kind=SceneRequest,
-        styles=frozenset(_STYLES),
+        styles=frozenset(STYLES),
         aspect_ratios=frozenset(ASPECT_RATIOS),
         resolution=True,
         images_per_submission=MAX_SCENE_IMAGES,
@@ -136,9 +134,9 @@ class PixelDojoCharacter(Provider):
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "character_reference_image": await self.reference_host(request.reference, deadline),
-            "rendering_speed": _SPEEDS[request.speed.value],
-            "style_type": _STYLES[request.style.value],
-            "magic_prompt_option": _MAGIC[request.magic_prompt.value],
+            "rendering_speed": SPEEDS[request.speed.value],
+            "style_type": STYLES[request.style.value],
+            "magic_prompt_option": MAGIC_PROMPT[request.magic_prompt.value],
             "seed": seed,
             "numberOfImages": request.count,
         }
@@ -206,7 +204,7 @@ class PixelDojoCharacter(Provider):
         job = await poll_until(self.name, check, policy=self.poll, deadline=deadline)
         if job["status"] == "failed":
             _, error = _message(job)
-            if any(word in error.lower() for word in _CONTENT_WORDS):
+            if mentions_content_rules(error):
                 raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
             raise JobFailed(self.name, f"job {job_id} failed: {error}")
         output = job.get("output")

@@ -35,7 +35,9 @@ from bot.providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
+    mentions_content_rules,
 )
+from bot.providers.ideogram import MAGIC_PROMPT, SPEEDS, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import ASPECT_RATIOS, GenerationRequest, PoseRequest, SceneRequest
 from bot.providers.transport import (
@@ -47,13 +49,9 @@ from bot.providers.transport import (
 )
 
 SEGMIND_SEED_RANGE = (100, 999_999)
-_SPEEDS = {"turbo": "Turbo", "default": "Default", "quality": "Quality"}
-_STYLES = {"auto": "Auto", "realistic": "Realistic", "fiction": "Fiction"}
-_MAGIC = {"auto": "Auto", "on": "On", "off": "Off"}
 # Published prices in US dollars ("$0.125 – $0.250 per generation"; consistent-character ~$0.085).
 PRICES_USD = {"turbo": 0.125, "default": 0.1875, "quality": 0.25}
 POSES_PRICE_USD = 0.085
-_CONTENT_WORDS = ("content", "policy", "safety", "nsfw", "moderation", "inappropriate")
 
 
 def segmind_error(provider: str, response: httpx.Response) -> ProviderError:
@@ -71,7 +69,7 @@ def segmind_error(provider: str, response: httpx.Response) -> ProviderError:
         return InsufficientCredits(provider, f"out of credits: {message}")
     if status == 429:
         return RateLimited(provider, "429 after retries", retry_after_seconds(response))
-    if status == 422 or any(word in message.lower() for word in _CONTENT_WORDS):
+    if status == 422 or mentions_content_rules(message):
         return ContentRejected(provider, f"HTTP {status}: {message}")
     if status == 400:
         return InvalidRequest(provider, message)
@@ -117,7 +115,7 @@ class SegmindCharacter(_Segmind):
     name = "segmind"
     capabilities = Capabilities(
         kind=SceneRequest,
-        styles=frozenset(_STYLES),
+        styles=frozenset(STYLES),
         aspect_ratios=frozenset(ASPECT_RATIOS),
         seed_range=SEGMIND_SEED_RANGE,
         region_edit=True,
@@ -127,9 +125,9 @@ class SegmindCharacter(_Segmind):
     def fields(self, request: SceneRequest, seed: int) -> dict[str, str]:
         fields = {
             "prompt": request.prompt,
-            "style_type": _STYLES[request.style.value],
-            "rendering_speed": _SPEEDS[request.speed.value],
-            "magic_prompt_option": _MAGIC[request.magic_prompt.value],
+            "style_type": STYLES[request.style.value],
+            "rendering_speed": SPEEDS[request.speed.value],
+            "magic_prompt_option": MAGIC_PROMPT[request.magic_prompt.value],
             "seed": str(seed),
         }
         if request.resolution:
@@ -335,6 +333,6 @@ class SegmindPoses(_Segmind):
             error = str(response.json().get("error") or "failed")
         except ValueError:
             error = "failed"
-        if any(word in error.lower() for word in _CONTENT_WORDS):
+        if mentions_content_rules(error):
             return ContentRejected(self.name, f"job failed: {error}")
         return JobFailed(self.name, f"job failed: {error}")
