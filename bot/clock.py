@@ -18,3 +18,8 @@ class SystemClock:
 def timestamp(moment: datetime) -> str:
     """Return the ISO 8601 form stored in the database (UTC, second precision, sortable)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read back a `timestamp()` string as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -300,6 +300,33 @@ class ImageWorkers:
         async with self._slots:
             return await asyncio.to_thread(preview, data)
 
+    async def fit_upload(self, data: bytes, image_format: str, limit: int) -> tuple[bytes, str]:
+        if len(data) <= limit:
+            return data, image_format
+        async with self._slots:
+            return await asyncio.to_thread(fit_upload, data, limit)
+
+
+def fit_upload(data: bytes, limit: int) -> tuple[bytes, str]:
+    """Re-encode an image that is too large to upload as a JPEG that fits under `limit`.
+
+    Quality goes down first (the picture keeps its size), then the picture shrinks by a
+    quarter at a time. Returns the bytes and their format.
+    """
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    while True:
+        for quality in (92, 85, 75):
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=quality, optimize=True)
+            if out.tell() <= limit:
+                return out.getvalue(), "jpeg"
+        if min(image.size) <= 64:
+            raise ValueError("the image cannot be made small enough to upload")
+        image = image.resize(
+            (image.width * 3 // 4, image.height * 3 // 4), Image.Resampling.LANCZOS
+        )
+
 
 def _too_many_pixels() -> ImageRejected:
     return ImageRejected(

@@ -27,6 +27,7 @@ from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
 from bot.providers.router import ProviderRouter
 from bot.quota_hooks import QuotaHooks
+from storage import characters as character_rows
 from storage import images as image_rows
 from storage import jobs as repo
 from storage.database import Database
@@ -67,6 +68,22 @@ class JobListener(Protocol):
     async def job_failed(self, job: Job) -> None: ...
 
 
+class UndeliveredListener:
+    """Shows nothing; finished results stay undelivered and are posted after the next start."""
+
+    async def job_started(self, job: Job) -> None:
+        return None
+
+    async def job_submitted(self, job: Job) -> None:
+        return None
+
+    async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        return False
+
+    async def job_failed(self, job: Job) -> None:
+        return None
+
+
 class JobRunner:
     def __init__(
         self,
@@ -74,7 +91,7 @@ class JobRunner:
         store: ImageStore,
         router: ProviderRouter,
         quota: QuotaHooks,
-        listener: JobListener,
+        listener: JobListener | None,
         clock: Clock,
         limits: RunnerLimits | None = None,
     ) -> None:
@@ -82,7 +99,8 @@ class JobRunner:
         self.store = store
         self.router = router
         self.quota = quota
-        self.listener = listener
+        # The Discord layer attaches its listener before `start`; until then nothing is shown.
+        self.listener: JobListener = listener or UndeliveredListener()
         self.clock = clock
         self.limits = limits or RunnerLimits()
         self._wake = asyncio.Event()
@@ -94,6 +112,8 @@ class JobRunner:
 
     async def start(self) -> None:
         """Resume what the last process left, then start taking queued jobs."""
+        if self._loop_task is not None:
+            return
         await self._resume()
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
 
@@ -103,6 +123,7 @@ class JobRunner:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+            self._loop_task = None
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -271,7 +292,9 @@ class JobRunner:
                 )
                 if done:
                     await self.quota.commit(conn, job_id=job.id, credits=job.credits)
-                    await repo.release_inputs(conn, job.id)
+                    if job.character_id is not None:
+                        await character_rows.count_scene(conn, job.character_id)
+                    await repo.release_reference(conn, job.id)
                 finished = await repo.get(conn, job.id)
         if not done or finished is None:
             return  # cancelled meanwhile: nothing to show, the refund already happened
@@ -302,7 +325,7 @@ class JobRunner:
             if not await repo.fail(conn, job.id, member_text, timestamp(self.clock.now())):
                 return
             await self.quota.refund(conn, job_id=job.id, reason=member_text)
-            await repo.release_inputs(conn, job.id)
+            await repo.release_reference(conn, job.id)
             failed = await repo.get(conn, job.id)
         if failed is not None:
             await self._notify(self.listener.job_failed(failed))

@@ -8,9 +8,12 @@ mask pass the same checks as a reference, and some configured service can honour
 from __future__ import annotations
 
 import logging
+import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -18,7 +21,7 @@ from bot.characters import CharacterService
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.image_store import ImageStore, image_row
-from bot.images import CleanImage, ImageWorkers
+from bot.images import CleanImage, ImageWorkers, StoredFormat
 from bot.job_runner import JobRunner
 from bot.models import Character, Job, JobKind, Viewer
 from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
@@ -33,11 +36,23 @@ T = TypeVar("T")
 
 # A member may have this many jobs waiting or running at once; more are refused, not queued.
 MAX_ACTIVE_JOBS_PER_MEMBER = 20
+# Discord's per-file upload limit in a server without boosts.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# Until a few jobs have finished, assume one takes this long (for the ETA on queued cards).
+ASSUMED_JOB_SECONDS = 30.0
 
 
 class JobNotFound(CameoError):
     def __init__(self) -> None:
         super().__init__("That job doesn't exist any more, or isn't yours.")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a job's card and results go, and the largest file accepted there."""
+
+    channel_id: int
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
 
 
 @dataclass(frozen=True)
@@ -77,13 +92,35 @@ class JobService:
         provider: str | None = None,
         edit_image: bytes | None = None,
         edit_mask: bytes | None = None,
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
         """Queue a scene of a character; nothing is queued or held if any check fails."""
         character = await self.characters.resolve(viewer, character_query)
+        edits = await self._clean_edit(edit_image, edit_mask)
+        return await self._queue_scene(
+            viewer,
+            Destination(channel_id, upload_limit),
+            character,
+            options,
+            provider,
+            edits,
+            rerolled_from=None,
+        )
+
+    async def _queue_scene(
+        self,
+        viewer: Viewer,
+        destination: Destination,
+        character: Character,
+        options: dict[str, object],
+        provider: str | None,
+        edits: tuple[CleanImage, CleanImage] | None,
+        *,
+        rerolled_from: int | None,
+    ) -> QueuedJob:
         reference = ImageInput(
             await self.characters.reference_image(character), f"image/{character.image_format}"
         )
-        edits = await self._clean_edit(edit_image, edit_mask)
         request: SceneRequest = _valid(
             lambda: SceneRequest(
                 reference=reference,
@@ -93,7 +130,15 @@ class JobService:
             )
         )
         return await self._queue(
-            viewer, channel_id, JobKind.SCENE, character, request, options, provider, edits
+            viewer,
+            destination,
+            JobKind.SCENE,
+            character,
+            request,
+            options,
+            provider,
+            edits,
+            rerolled_from=rerolled_from,
         )
 
     async def queue_poses(
@@ -102,9 +147,23 @@ class JobService:
         channel_id: int,
         character_query: str,
         options: dict[str, object],
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
         """Queue a pose sheet of a character (Segmind Consistent Character)."""
         character = await self.characters.resolve(viewer, character_query)
+        return await self._queue_poses(
+            viewer, Destination(channel_id, upload_limit), character, options, rerolled_from=None
+        )
+
+    async def _queue_poses(
+        self,
+        viewer: Viewer,
+        destination: Destination,
+        character: Character,
+        options: dict[str, object],
+        *,
+        rerolled_from: int | None,
+    ) -> QueuedJob:
         subject = ImageInput(
             await self.characters.reference_image(character), f"image/{character.image_format}"
         )
@@ -112,7 +171,15 @@ class JobService:
             lambda: PoseRequest(subject=subject, **options)  # type: ignore[arg-type]
         )
         return await self._queue(
-            viewer, channel_id, JobKind.POSES, character, request, options, None, None
+            viewer,
+            destination,
+            JobKind.POSES,
+            character,
+            request,
+            options,
+            None,
+            None,
+            rerolled_from=rerolled_from,
         )
 
     async def _clean_edit(
@@ -135,13 +202,15 @@ class JobService:
     async def _queue(
         self,
         viewer: Viewer,
-        channel_id: int,
+        destination: Destination,
         kind: JobKind,
         character: Character,
         request: GenerationRequest,
         options: dict[str, object],
         provider: str | None,
         edits: tuple[CleanImage, CleanImage] | None,
+        *,
+        rerolled_from: int | None,
     ) -> QueuedJob:
         self.router.ensure_possible(request, provider)
         now = timestamp(self.clock.now())
@@ -162,7 +231,7 @@ class JobService:
                     repo.NewJob(
                         kind=kind,
                         guild_id=viewer.scope,
-                        channel_id=channel_id,
+                        channel_id=destination.channel_id,
                         user_id=viewer.user_id,
                         character_id=character.id,
                         character_name=character.name,
@@ -174,6 +243,8 @@ class JobService:
                         preferred_provider=provider,
                         credits=0,  # priced by the quota rules once they are configured
                         created_at=now,
+                        upload_limit=destination.upload_limit,
+                        rerolled_from=rerolled_from,
                     ),
                 )
                 await self.quota.reserve(
@@ -198,7 +269,7 @@ class JobService:
                 raise CameoError("That job has already finished, so there is nothing to cancel.")
             await repo.cancel(conn, job.id, now)
             await self.quota.refund(conn, job_id=job.id, reason="cancelled")
-            await repo.release_inputs(conn, job.id)
+            await repo.release_reference(conn, job.id)
             cancelled = await repo.get(conn, job.id)
         await self.runner.cancel(job_id)
         assert cancelled is not None
@@ -210,6 +281,104 @@ class JobService:
             jobs = await repo.active_for_user(conn, viewer.user_id)
             positions = await repo.queue_positions(conn)
         return [QueuedJob(job, positions.get(job.id)) for job in jobs]
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self.db.read() as conn:
+            return await repo.get(conn, job_id)
+
+    async def reroll(self, viewer: Viewer, job_id: int, destination: Destination) -> QueuedJob:
+        """Queue the same request again with a new seed; only the member who asked may."""
+        async with self.db.read() as conn:
+            job = await repo.get(conn, job_id)
+            if job is not None and job.is_edit:
+                edit_rows = [
+                    await image_rows.get(conn, sha)
+                    for sha in (job.edit_image_sha256, job.edit_mask_sha256)
+                    if sha is not None
+                ]
+            else:
+                edit_rows = []
+        if job is None or job.user_id != viewer.user_id:
+            raise JobNotFound()
+        if job.character_id is None:
+            raise CameoError(
+                f"{job.character_name} has been deleted, so there is nothing to reroll."
+            )
+        character = await self.characters.get(job.character_id)
+        if character is None:
+            raise CameoError(
+                f"{job.character_name} has been deleted, so there is nothing to reroll."
+            )
+        # The member must still be allowed to use the character (it may have turned private).
+        character = await self.characters.resolve(viewer, character.public_id)
+        options = {key: value for key, value in job.options.items() if key != "seed"}
+        if job.kind is JobKind.POSES:
+            return await self._queue_poses(
+                viewer, destination, character, options, rerolled_from=job.id
+            )
+        edits = None
+        if job.is_edit:
+            if len(edit_rows) != 2 or any(row is None for row in edit_rows):
+                raise CameoError("The image and mask of that edit are gone; use /scene again.")
+            edits = tuple([await self._stored_clean(row) for row in edit_rows if row is not None])
+        return await self._queue_scene(
+            viewer,
+            destination,
+            character,
+            options,
+            job.preferred_provider,
+            edits,  # type: ignore[arg-type]
+            rerolled_from=job.id,
+        )
+
+    async def _stored_clean(self, row: image_rows.ImageRow) -> CleanImage:
+        data = await self.store.read(row.sha256, row.format)
+        fmt = cast("StoredFormat", row.format)
+        return CleanImage(
+            data, fmt, row.width, row.height, row.sha256, row.sha256, fmt, row.width, row.height
+        )
+
+    async def record_card(self, job_id: int, channel_id: int, message_id: int) -> None:
+        """Remember the message that shows the job's progress."""
+        async with self.db.transaction() as conn:
+            await repo.set_status_message(conn, job_id, channel_id, message_id)
+
+    async def record_thread(self, job_id: int, thread_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await repo.set_thread(conn, job_id, thread_id)
+
+    async def positions(self) -> dict[int, int]:
+        """Every queued job's place in line (1 = next)."""
+        async with self.db.read() as conn:
+            return await repo.queue_positions(conn)
+
+    async def estimated_start(self, position: int) -> datetime:
+        """When a job at this place in line should start, from how long recent jobs took."""
+        async with self.db.read() as conn:
+            durations = await repo.recent_durations(conn)
+        typical = statistics.median(durations) if durations else ASSUMED_JOB_SECONDS
+        rounds = math.ceil(position / self.runner.limits.running)
+        return self.clock.now() + timedelta(seconds=max(1.0, typical) * rounds)
+
+    async def forget(self, user_id: int) -> int:
+        """Cancel a member's jobs and delete every job and result of theirs; return how many."""
+        now = timestamp(self.clock.now())
+        async with self.store.mutation():
+            async with self.db.transaction() as conn:
+                active = await repo.active_for_user(conn, user_id)
+                for job in active:
+                    await repo.cancel(conn, job.id, now)
+                    await self.quota.refund(conn, job_id=job.id, reason="forgotten")
+                jobs = active + await repo.finished_for_user(conn, user_id)
+                held: list[str] = []
+                for job in jobs:
+                    held += await repo.delete(conn, job.id)
+                gone = await image_rows.release(conn, held)
+            for row in gone:
+                await self.store.discard(row.sha256, row.format)
+        for job in active:
+            await self.runner.cancel(job.id)
+        return len(jobs)
 
 
 def _may_manage(viewer: Viewer, job: Job) -> bool:

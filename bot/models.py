@@ -21,6 +21,7 @@ class Viewer:
     user_id: int
     guild_id: int | None
     can_manage_guild: bool = False
+    can_manage_messages: bool = False  # a moderator of the channel the request came from
 
     @property
     def scope(self) -> int:
@@ -101,3 +102,9 @@ class Job:
     started_at: str | None
     finished_at: str | None
     delivered_at: str | None
+    upload_limit: int  # the largest file the job's channel accepts, in bytes
+    rerolled_from: int | None
+
+    @property
+    def is_edit(self) -> bool:
+        return self.edit_image_sha256 is not None

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.characters import CharacterService
+from bot.jobs import JobService
 
 log = logging.getLogger(__name__)
 
@@ -16,20 +17,27 @@ class ForgottenData:
 
     characters: int
     images: int
+    jobs: int = 0  # scene requests, with their results
 
     @property
     def nothing(self) -> bool:
-        return self.characters == 0 and self.images == 0
+        return self.characters == 0 and self.images == 0 and self.jobs == 0
 
 
 class PrivacyService:
-    def __init__(self, characters: CharacterService) -> None:
+    def __init__(self, characters: CharacterService, jobs: JobService) -> None:
         self._characters = characters
+        self._jobs = jobs
 
     async def forget(self, user_id: int) -> ForgottenData:
+        # Jobs first: they hold the characters' references until they are gone.
+        jobs = await self._jobs.forget(user_id)
         characters = await self._characters.forget(user_id)
         # Only the counts are logged: the point is to keep nothing about the member.
         log.info(
-            "Forgot a member: %d characters, %d images", characters.characters, characters.images
+            "Forgot a member: %d characters, %d images, %d scene requests",
+            characters.characters,
+            characters.images,
+            jobs,
         )
-        return ForgottenData(characters=characters.characters, images=characters.images)
+        return ForgottenData(characters=characters.characters, images=characters.images, jobs=jobs)

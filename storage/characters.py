@@ -261,3 +261,10 @@ async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]
         (owner_id,),
     ) as cur:
         return [_character(row) for row in await cur.fetchall()]
+
+
+async def count_scene(conn: aiosqlite.Connection, character_id: int) -> None:
+    """One more finished scene of this character (shown on its card)."""
+    await conn.execute(
+        "UPDATE characters SET scene_count = scene_count + 1 WHERE id = ?", (character_id,)
+    )

@@ -68,3 +68,14 @@ async def delete_unreferenced(db: Database) -> int:
 async def all_hashes(db: Database) -> set[str]:
     async with db.read() as conn, conn.execute("SELECT sha256 FROM images") as cur:
         return {row[0] for row in await cur.fetchall()}
+
+
+async def release(conn: aiosqlite.Connection, hashes: list[str]) -> list[ImageRow]:
+    """Delete the rows of these images that nothing uses any more; return them, so their
+    files can be removed once the transaction has committed."""
+    gone = []
+    for sha256 in dict.fromkeys(hashes):
+        row = await get(conn, sha256)
+        if row is not None and await delete_if_unused(conn, sha256):
+            gone.append(row)
+    return gone

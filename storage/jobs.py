@@ -28,6 +28,8 @@ class NewJob:
     preferred_provider: str | None
     credits: int
     created_at: str
+    upload_limit: int = 10 * 1024 * 1024
+    rerolled_from: int | None = None
 
 
 def _job(row: aiosqlite.Row) -> Job:
@@ -59,6 +61,8 @@ def _job(row: aiosqlite.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         delivered_at=row["delivered_at"],
+        upload_limit=row["upload_limit"],
+        rerolled_from=row["rerolled_from"],
     )
 
 
@@ -66,8 +70,8 @@ async def insert(conn: aiosqlite.Connection, new: NewJob) -> Job:
     cursor = await conn.execute(
         "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
         "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
-        "image_count, preferred_provider, credits, created_at) "
-        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "image_count, preferred_provider, credits, created_at, upload_limit, rerolled_from) "
+        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new.kind.value,
             new.guild_id,
@@ -83,6 +87,8 @@ async def insert(conn: aiosqlite.Connection, new: NewJob) -> Job:
             new.preferred_provider,
             new.credits,
             new.created_at,
+            new.upload_limit,
+            new.rerolled_from,
         ),
     )
     assert cursor.lastrowid is not None
@@ -197,18 +203,17 @@ async def cancel(conn: aiosqlite.Connection, job_id: int, at: str) -> bool:
     return cursor.rowcount == 1
 
 
-async def release_inputs(conn: aiosqlite.Connection, job_id: int) -> list[str]:
-    """Drop a finished job's hold on its reference, edit image and mask; return their hashes."""
+async def release_reference(conn: aiosqlite.Connection, job_id: int) -> str | None:
+    """Drop a finished job's hold on the character's reference; return its hash.
+
+    A region edit's image and mask stay with the job, so Reroll can edit the same region again;
+    they go when the job row goes (Delete, or a member's request to be forgotten).
+    """
     job = await get(conn, job_id)
-    if job is None:
-        return []
-    held = [h for h in (job.reference_sha256, job.edit_image_sha256, job.edit_mask_sha256) if h]
-    await conn.execute(
-        "UPDATE jobs SET reference_sha256 = NULL, edit_image_sha256 = NULL, "
-        "edit_mask_sha256 = NULL WHERE id = ?",
-        (job_id,),
-    )
-    return held
+    if job is None or job.reference_sha256 is None:
+        return None
+    await conn.execute("UPDATE jobs SET reference_sha256 = NULL WHERE id = ?", (job_id,))
+    return job.reference_sha256
 
 
 async def set_status_message(
@@ -255,3 +260,74 @@ async def images_of(conn: aiosqlite.Connection, job_id: int) -> list[str]:
         "SELECT image_sha256 FROM job_images WHERE job_id = ? ORDER BY position", (job_id,)
     ) as cur:
         return [row[0] for row in await cur.fetchall()]
+
+
+async def image_at(conn: aiosqlite.Connection, job_id: int, position: int) -> str | None:
+    async with conn.execute(
+        "SELECT image_sha256 FROM job_images WHERE job_id = ? AND position = ?",
+        (job_id, position),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def toggle_favorite(conn: aiosqlite.Connection, job_id: int, position: int) -> bool | None:
+    """Flip an image's favourite mark; return the new mark, or None if the image is gone."""
+    async with conn.execute(
+        "UPDATE job_images SET favorite = 1 - favorite WHERE job_id = ? AND position = ? "
+        "RETURNING favorite",
+        (job_id, position),
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else bool(row[0])
+
+
+async def favorites_of(conn: aiosqlite.Connection, job_id: int) -> set[int]:
+    async with conn.execute(
+        "SELECT position FROM job_images WHERE job_id = ? AND favorite = 1", (job_id,)
+    ) as cur:
+        return {row[0] for row in await cur.fetchall()}
+
+
+async def forget_images(conn: aiosqlite.Connection, job_id: int, positions: list[int]) -> list[str]:
+    """Remove some of a job's results; return the hashes that were listed."""
+    removed: list[str] = []
+    for position in positions:
+        async with conn.execute(
+            "DELETE FROM job_images WHERE job_id = ? AND position = ? RETURNING image_sha256",
+            (job_id, position),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            removed.append(row[0])
+    return removed
+
+
+async def finished_for_user(conn: aiosqlite.Connection, user_id: int) -> list[Job]:
+    async with conn.execute(
+        f"SELECT * FROM jobs WHERE user_id = ? AND state NOT IN {_ACTIVE} ORDER BY id",  # noqa: S608
+        (user_id,),
+    ) as cur:
+        return [_job(row) for row in await cur.fetchall()]
+
+
+async def delete(conn: aiosqlite.Connection, job_id: int) -> list[str]:
+    """Delete a job and its result list; return every image hash it referred to."""
+    job = await get(conn, job_id)
+    if job is None:
+        return []
+    held = [h for h in (job.reference_sha256, job.edit_image_sha256, job.edit_mask_sha256) if h]
+    held += await images_of(conn, job_id)
+    await conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    return held
+
+
+async def recent_durations(conn: aiosqlite.Connection, limit: int = 20) -> list[float]:
+    """Seconds from start to finish of the latest successful jobs, newest first (for ETAs)."""
+    async with conn.execute(
+        "SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 FROM jobs "
+        "WHERE state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
+        "ORDER BY finished_at DESC LIMIT ?",
+        (limit,),
+    ) as cur:
+        return [float(row[0]) for row in await cur.fetchall() if row[0] is not None]

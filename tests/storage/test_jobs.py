@@ -122,5 +122,5 @@ async def test_a_finished_job_lets_go_of_its_reference(db: Database) -> None:
     async with db.transaction() as conn:
         job = await jobs.insert(conn, new_job(1))
         assert not await images.delete_if_unused(conn, SHA)  # held by the queued job
-        assert await jobs.release_inputs(conn, job.id) == [SHA]
+        assert await jobs.release_reference(conn, job.id) == SHA
         assert await images.delete_if_unused(conn, SHA)

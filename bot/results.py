@@ -1,0 +1,115 @@
+"""What members do with finished images: favourite, reuse as a reference, inspect, delete.
+
+Discord-free. Every rule is checked here against the stored job, so a button that outlives a
+restart (or is clicked by someone else) is judged by the same rules as the first click.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.characters import CharacterService
+from bot.errors import CameoError
+from bot.image_store import ImageStore
+from bot.jobs import JobNotFound
+from bot.models import Character, Job, Viewer
+from storage import images as image_rows
+from storage import jobs as repo
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class ImageGone(CameoError):
+    def __init__(self) -> None:
+        super().__init__("That picture has been deleted.")
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job: Job
+    show_cost: bool  # what a job cost is the requester's (and moderators') business
+
+
+class ResultService:
+    def __init__(self, db: Database, store: ImageStore, characters: CharacterService) -> None:
+        self.db = db
+        self.store = store
+        self.characters = characters
+
+    async def _job(self, job_id: int) -> Job:
+        async with self.db.read() as conn:
+            job = await repo.get(conn, job_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    async def info(self, viewer: Viewer, job_id: int) -> JobInfo:
+        """Anyone who sees the results may ask how they were made."""
+        job = await self._job(job_id)
+        return JobInfo(job, show_cost=job.user_id == viewer.user_id or _moderates(viewer, job))
+
+    async def toggle_favorite(self, viewer: Viewer, job_id: int, position: int) -> bool:
+        """Mark (or unmark) one of the requester's own results as a favourite."""
+        job = await self._job(job_id)
+        if job.user_id != viewer.user_id:
+            raise CameoError("Only the member who asked for these pictures can favourite them.")
+        async with self.db.transaction() as conn:
+            marked = await repo.toggle_favorite(conn, job_id, position)
+        if marked is None:
+            raise ImageGone()
+        return marked
+
+    async def favorites(self, job_id: int) -> set[int]:
+        async with self.db.read() as conn:
+            return await repo.favorites_of(conn, job_id)
+
+    async def use_as_reference(self, viewer: Viewer, job_id: int, position: int) -> Character:
+        """Make a result the character's new reference: its owner only, same checks as
+        registration (the image is cleaned again, exactly as an upload would be)."""
+        job = await self._job(job_id)
+        character = await self.characters.get(job.character_id) if job.character_id else None
+        if character is None:
+            raise CameoError(f"{job.character_name} has been deleted.")
+        if character.owner_id != viewer.user_id:
+            raise CameoError(
+                f"Only the owner of {character.name} can change their reference picture."
+            )
+        async with self.db.read() as conn:
+            sha256 = await repo.image_at(conn, job_id, position)
+            row = await image_rows.get(conn, sha256) if sha256 is not None else None
+        if row is None:
+            raise ImageGone()
+        data = await self.store.read(row.sha256, row.format)
+        owner_view = Viewer(viewer.user_id, character.guild_id)
+        return await self.characters.edit(owner_view, character.public_id, image=data)
+
+    async def delete(self, viewer: Viewer, job_id: int, positions: list[int]) -> None:
+        """Forget some results: the requester may, and so may a moderator of that server."""
+        job = await self._job(job_id)
+        if job.user_id != viewer.user_id and not _moderates(viewer, job):
+            raise CameoError(
+                "Only the member who asked for these pictures, or a moderator, can delete them."
+            )
+        async with self.store.mutation():
+            async with self.db.transaction() as conn:
+                hashes = await repo.forget_images(conn, job_id, positions)
+                gone = await image_rows.release(conn, hashes)
+            for row in gone:
+                await self.store.discard(row.sha256, row.format)
+        log.info("Results %s of job %s deleted by %s", positions, job_id, viewer.user_id)
+
+    async def image(self, job_id: int, position: int) -> tuple[bytes, str]:
+        async with self.db.read() as conn:
+            sha256 = await repo.image_at(conn, job_id, position)
+            row = await image_rows.get(conn, sha256) if sha256 is not None else None
+        if row is None:
+            raise ImageGone()
+        return await self.store.read(row.sha256, row.format), row.format
+
+
+def _moderates(viewer: Viewer, job: Job) -> bool:
+    if job.guild_id is None or viewer.guild_id != job.guild_id:
+        return False
+    return viewer.can_manage_guild or viewer.can_manage_messages
