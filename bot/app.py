@@ -14,6 +14,7 @@ import httpx
 from bot import __version__
 from bot.client import CameoBot
 from bot.discord_endpoints import discord_endpoints
+from bot.providers.registry import open_router, poll_policy
 from bot.services import Services, build_services
 from bot.settings import Settings
 from storage.database import Database, exclusive_data_dir, open_database
@@ -48,8 +49,11 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
             headers={"User-Agent": f"Cameo/{__version__}"},
             follow_redirects=False,
         ) as http,
+        open_router(settings, http, poll_policy(settings)) as router,
     ):
-        yield Resources(settings=settings, db=db, http=http, services=build_services(settings, db))
+        yield Resources(
+            settings=settings, db=db, http=http, services=build_services(settings, db, router)
+        )
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Feature cogs, loaded in this order in setup_hook.
-EXTENSIONS: tuple[str, ...] = ("cogs.help", "cogs.characters", "cogs.privacy")
+EXTENSIONS: tuple[str, ...] = ("cogs.help", "cogs.characters", "cogs.scenes", "cogs.privacy")
 
 # How often stored images that nothing references (left by a crash) are looked for.
 ORPHAN_SWEEP_INTERVAL = 60 * 60
@@ -102,6 +102,10 @@ class CameoBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user.id, len(self.guilds))
+        # Jobs start once the channel cache is filled, so results find their channels and
+        # permissions. A reconnect's READY finds the runner already started.
+        if not self.shutting_down:
+            await self.services.runner.start()
 
     def track_current_task(self) -> None:
         """Remember the running command or button handler, so shutdown lets it finish."""
@@ -124,4 +128,6 @@ class CameoBot(commands.Bot):
             _, pending = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
             if pending:
                 log.warning("%d commands did not finish in time; stopping anyway", len(pending))
+        # Jobs in flight stay "running" and resume on the next start; nothing is failed.
+        await self.services.runner.stop()
         await self.close()

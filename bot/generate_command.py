@@ -17,8 +17,7 @@ from bot.errors import CameoError
 from bot.images import MAX_REFERENCE_BYTES, ImageRejected, clean_reference
 from bot.providers.base import SubmittedJob
 from bot.providers.errors import NoProviderAvailable, ProviderError
-from bot.providers.polling import PollPolicy
-from bot.providers.registry import build_router
+from bot.providers.registry import build_router, poll_policy
 from bot.providers.request import (
     ASPECT_RATIOS,
     MAX_SCENE_IMAGES,
@@ -43,11 +42,6 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=1, choices=range(1, MAX_SCENE_IMAGES + 1))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("."), help="where to write the images")
-
-
-def poll_policy(settings: Settings) -> PollPolicy:
-    initial = settings.provider_poll_seconds
-    return PollPolicy(initial=initial, factor=1.5, cap=max(5.0, initial))
 
 
 def http_client() -> httpx.AsyncClient:

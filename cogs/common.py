@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 
@@ -12,6 +12,25 @@ from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error
 from bot.models import Viewer
 
 NO_MENTIONS = discord.AllowedMentions.none()
+T = TypeVar("T")
+
+# Leave room for multipart overhead under the interaction's upload limit.
+UPLOAD_MARGIN = 64 * 1024
+# Discord refuses a message request over 25 MiB, however many files it carries.
+REQUEST_LIMIT = 25 * 1024 * 1024 - UPLOAD_MARGIN
+
+
+def message_batches(files: list[T], sizes: list[int]) -> list[list[T]]:
+    """Group files into messages of at most 10 files and one request's worth of bytes."""
+    batches: list[list[T]] = [[]]
+    total = 0
+    for file, size in zip(files, sizes, strict=True):
+        if batches[-1] and (len(batches[-1]) == 10 or total + size > REQUEST_LIMIT):
+            batches.append([])
+            total = 0
+        batches[-1].append(file)
+        total += size
+    return batches
 
 
 def viewer_from(interaction: discord.Interaction[Any]) -> Viewer:

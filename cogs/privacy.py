@@ -19,9 +19,10 @@ def forgotten_summary(data: ForgottenData) -> str:
     if data.nothing:
         return "Done. Cameo had nothing stored about you."
     return (
-        f"Done. Deleted {data.characters} character{'s' if data.characters != 1 else ''} and "
-        f"{data.images} stored picture{'s' if data.images != 1 else ''}. Cameo keeps nothing "
-        "else about you."
+        f"Done. Deleted {data.characters} character{'s' if data.characters != 1 else ''}, "
+        f"{data.images} stored picture{'s' if data.images != 1 else ''} and "
+        f"{data.jobs} scene request{'s' if data.jobs != 1 else ''} with their results. Cameo "
+        "keeps nothing else about you."
     )
 
 
@@ -44,7 +45,8 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
             cancelled_text="Nothing was deleted.",
         )
         response = await interaction.response.send_message(
-            "This deletes **all** your characters and their pictures, in every server and in DMs. "
+            "This deletes **all** your characters, their pictures and your scenes, in every server "
+            "and in DMs. "
             "It can't be undone; `/character export` first if you may want them back.",
             view=view,
             ephemeral=True,

@@ -17,6 +17,12 @@ from bot.providers.webhooks import JobSignals, WebhookReceiver
 from bot.settings import Settings
 
 
+def poll_policy(settings: Settings) -> PollPolicy:
+    """Poll from the configured interval, growing by half each time, to at most 5 s."""
+    initial = settings.provider_poll_seconds
+    return PollPolicy(initial=initial, factor=1.5, cap=max(5.0, initial))
+
+
 def build_providers(
     settings: Settings,
     client: httpx.AsyncClient,

@@ -19,7 +19,7 @@ from bot.providers.base import (
     SubmittedJob,
 )
 from bot.providers.errors import NoProviderAvailable, ProviderError, after_payment
-from bot.providers.request import GenerationRequest, PoseRequest
+from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
 from bot.providers.transport import Deadline
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,10 @@ class ProviderRouter:
 
     def get(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def scene_provider_names(self) -> list[str]:
+        """The configured services that make scenes, in the operator's order."""
+        return [p.name for p in self.providers if p.capabilities.kind is SceneRequest]
 
     def supporting(self, request: GenerationRequest) -> list[Provider]:
         return [p for p in self.providers if p.refusal(request) is None]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cogs.characters._cog import Characters
+from cogs.characters._cog import Characters, character_choices, read_attachment
+
+__all__ = ["Characters", "character_choices", "read_attachment", "setup"]
 
 if TYPE_CHECKING:
     from bot.client import CameoBot

@@ -22,7 +22,14 @@ from cogs.characters._render import (
     import_summary,
 )
 from cogs.characters._views import ListPager
-from cogs.common import NO_MENTIONS, ConfirmView, safe, viewer_from
+from cogs.common import (
+    NO_MENTIONS,
+    UPLOAD_MARGIN,
+    ConfirmView,
+    message_batches,
+    safe,
+    viewer_from,
+)
 
 if TYPE_CHECKING:
     from bot.characters import CharacterService
@@ -34,10 +41,6 @@ VisibilityChoice = Literal["server", "private"]
 # Exports are split to fit one upload, so an import file is never larger than this.
 MAX_IMPORT_BYTES = 25 * 1024 * 1024
 IMPORT_WHAT = "Cameo export files"
-# Leave room for multipart overhead under the interaction's upload limit.
-UPLOAD_MARGIN = 64 * 1024
-# Discord refuses a message request over 25 MiB, however many files it carries.
-REQUEST_LIMIT = 25 * 1024 * 1024 - UPLOAD_MARGIN
 
 
 async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
@@ -53,17 +56,19 @@ async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
     return data
 
 
-def message_batches(files: list[discord.File], sizes: list[int]) -> list[list[discord.File]]:
-    """Group files into messages of at most 10 files and one request's worth of bytes."""
-    batches: list[list[discord.File]] = [[]]
-    total = 0
-    for file, size in zip(files, sizes, strict=True):
-        if batches[-1] and (len(batches[-1]) == 10 or total + size > REQUEST_LIMIT):
-            batches.append([])
-            total = 0
-        batches[-1].append(file)
-        total += size
-    return batches
+async def character_choices(
+    characters: CharacterService, interaction: Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """Autocomplete for every `character` option: the member's own first, labelled by owner."""
+    viewer = viewer_from(interaction)
+    found = await characters.suggest(viewer, current)
+    guild = interaction.guild
+    choices = []
+    for character in found:
+        member = guild.get_member(character.owner_id) if guild else None
+        label = choice_label(character, viewer.user_id, member.display_name if member else None)
+        choices.append(app_commands.Choice(name=label, value=character.public_id))
+    return choices
 
 
 class Characters(
@@ -81,15 +86,7 @@ class Characters(
     async def character_autocomplete(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        viewer = viewer_from(interaction)
-        found = await self.characters.suggest(viewer, current)
-        guild = interaction.guild
-        choices = []
-        for character in found:
-            member = guild.get_member(character.owner_id) if guild else None
-            label = choice_label(character, viewer.user_id, member.display_name if member else None)
-            choices.append(app_commands.Choice(name=label, value=character.public_id))
-        return choices
+        return await character_choices(self.characters, interaction, current)
 
     @app_commands.command(name="create")
     @app_commands.describe(

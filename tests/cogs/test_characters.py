@@ -406,7 +406,7 @@ async def test_an_error_after_a_public_deferral_stays_private(
 def test_export_files_are_batched_under_discords_request_limit() -> None:
     import discord
 
-    from cogs.characters._cog import REQUEST_LIMIT, message_batches
+    from cogs.common import REQUEST_LIMIT, message_batches
 
     sizes = [9 * 1024 * 1024] * 5 + [1000] * 12
     files = [discord.File(io.BytesIO(b"x"), f"part{i}.zip") for i in range(len(sizes))]

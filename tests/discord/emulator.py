@@ -26,6 +26,7 @@ from .gateway import GUILDS, Gateway
 from .interactions import InteractionHandle, InteractionService
 from .messages import MessageService
 from .models import (
+    GUILD_TEXT,
     Attachment,
     Channel,
     CommandInvocationError,
@@ -379,6 +380,40 @@ class DiscordEmulator:
         if not target.is_thread and not target.is_dm:
             self.gateway.dispatch("CHANNEL_UPDATE", payloads.channel(state, target), intents=GUILDS)
         state.notify()
+
+    # Growing the world ----------------------------------------------------------------------------
+
+    def add_member(self, name: str, *roles: str) -> User:
+        """A new guild member (with these roles, by name), known to the driver by ``name``.
+
+        Discord sends no event for this to a bot without the members intent; interactions carry
+        the member, as they do for Cameo.
+        """
+        state = self._state
+        user = User(id=state.ids.next(), username=name, global_name=name.title())
+        state.users[user.id] = user
+        state.users_by_name[name] = user
+        role_ids = [state.guild.role_named(role).id for role in roles]
+        state.guild.members.append(
+            Member(user=user, role_ids=role_ids, joined_at=state.clock.now())
+        )
+        return user
+
+    def add_text_channel(self, name: str) -> Channel:
+        """A new text channel, announced to the bot with CHANNEL_CREATE."""
+        state = self._state
+        channel = Channel(
+            id=state.ids.next(),
+            type=GUILD_TEXT,
+            name=name,
+            guild_id=state.guild.id,
+            position=len(state.guild.channels),
+        )
+        state.guild.channels.append(channel)
+        state.add_channel(channel)
+        self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(state, channel), intents=GUILDS)
+        state.notify()
+        return channel
 
     # Acting as users ------------------------------------------------------------------------------
 

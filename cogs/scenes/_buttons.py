@@ -1,0 +1,284 @@
+"""Buttons on scene cards and results. Each is a `DynamicItem`: its custom id says what it acts
+on (`cameo:<action>:<job>[:<image>]`), so it works after a restart, and every rule is checked
+again by the domain on each click."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import discord
+
+from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
+from bot.jobs import Destination
+from cogs.common import NO_MENTIONS, viewer_from
+from cogs.scenes._render import info_text
+
+if TYPE_CHECKING:
+    from cogs.scenes._cog import Scenes
+
+# discord.py types button callbacks for any client; ours is always a CameoBot.
+Interaction = discord.Interaction[Any]
+Button = discord.ui.Button[Any]
+
+
+def _scenes(interaction: Interaction) -> Scenes:
+    cog = interaction.client.get_cog("Scenes")
+    assert cog is not None
+    return cast("Scenes", cog)
+
+
+class _Guarded(discord.ui.Item[discord.ui.View]):
+    """Shared by every Cameo button: the shutdown gate, task tracking, friendly errors."""
+
+    async def interaction_check(self, interaction: Interaction) -> bool:
+        if interaction.client.shutting_down:
+            await send_private(interaction, SHUTTING_DOWN_TEXT)
+            return False
+        interaction.client.track_current_task()
+        return True
+
+    async def callback(self, interaction: Interaction) -> None:
+        try:
+            await self.run(interaction)
+        except Exception as error:  # every failure becomes a private message, never silence
+            await report_error(interaction, error)
+
+    async def run(self, interaction: Interaction) -> None:
+        raise NotImplementedError
+
+
+class CancelJob(
+    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:cancel:(?P<job>[0-9]{1,19})"
+):
+    def __init__(self, job_id: int, label: str = "Cancel") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=discord.ButtonStyle.secondary, custom_id=f"cameo:cancel:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CancelJob:
+        return cls(int(match["job"]))
+
+    async def run(self, interaction: Interaction) -> None:
+        scenes = _scenes(interaction)
+        viewer = viewer_from(interaction)
+        job = await scenes.jobs.cancel(viewer, self.job_id)
+        message = interaction.message
+        if message is not None and message.flags.ephemeral:
+            # Clicked in the /jobs list: show the list as it is now.
+            content, view = await scenes.jobs_list(viewer)
+            await interaction.response.edit_message(content=content, view=view)
+        else:
+            await interaction.response.send_message(
+                f"Cancelled job {job.id}. Nothing was charged.",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
+        await scenes.delivery.show(job)
+
+
+class Reroll(
+    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>[0-9]{1,19})"
+):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Reroll",
+                emoji="🔁",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"cameo:reroll:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Reroll:
+        return cls(int(match["job"]))
+
+    async def run(self, interaction: Interaction) -> None:
+        scenes = _scenes(interaction)
+        assert interaction.channel_id is not None
+        queued = await scenes.jobs.reroll(
+            viewer_from(interaction),
+            self.job_id,
+            Destination(interaction.channel_id, interaction.filesize_limit),
+        )
+        await scenes.post_card(interaction, queued)
+
+
+class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>[0-9]{1,19})"):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Info", style=discord.ButtonStyle.secondary, custom_id=f"cameo:info:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Info:
+        return cls(int(match["job"]))
+
+    async def run(self, interaction: Interaction) -> None:
+        info = await _scenes(interaction).results.info(viewer_from(interaction), self.job_id)
+        await interaction.response.send_message(
+            info_text(info), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+
+class DeleteResults(
+    _Guarded,
+    discord.ui.DynamicItem[Button],
+    template=r"cameo:del:(?P<job>[0-9]{1,19}):(?P<first>[0-9]{1,3}):(?P<last>[0-9]{1,3})",
+):
+    def __init__(self, job_id: int, first: int, last: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Delete",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"cameo:del:{job_id}:{first}:{last}",
+            )
+        )
+        self.job_id = job_id
+        self.positions = list(range(first, last + 1))
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DeleteResults:
+        return cls(int(match["job"]), int(match["first"]), int(match["last"]))
+
+    async def run(self, interaction: Interaction) -> None:
+        scenes = _scenes(interaction)
+        await scenes.results.delete(viewer_from(interaction), self.job_id, self.positions)
+        await interaction.response.defer()
+        if interaction.message is not None:
+            await scenes.delivery.delete_message(interaction.message)
+
+
+class Favorite(
+    _Guarded,
+    discord.ui.DynamicItem[Button],
+    template=r"cameo:fav:(?P<job>[0-9]{1,19}):(?P<image>[0-9]{1,3})",
+):
+    def __init__(self, job_id: int, position: int, *, label: str, marked: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji="★" if marked else "☆",
+                style=discord.ButtonStyle.success if marked else discord.ButtonStyle.secondary,
+                custom_id=f"cameo:fav:{job_id}:{position}",
+            )
+        )
+        self.job_id = job_id
+        self.position = position
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Favorite:
+        return cls(int(match["job"]), int(match["image"]), label="", marked=False)
+
+    async def run(self, interaction: Interaction) -> None:
+        scenes = _scenes(interaction)
+        await scenes.results.toggle_favorite(viewer_from(interaction), self.job_id, self.position)
+        favorites = await scenes.results.favorites(self.job_id)
+        first, last = _batch_of(interaction.message, self.job_id)
+        await interaction.response.edit_message(
+            view=result_view(self.job_id, first, last, favorites)
+        )
+
+
+class UseAsReference(
+    _Guarded,
+    discord.ui.DynamicItem[Button],
+    template=r"cameo:ref:(?P<job>[0-9]{1,19}):(?P<image>[0-9]{1,3})",
+):
+    def __init__(self, job_id: int, position: int, *, label: str = "Use as reference") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"cameo:ref:{job_id}:{position}",
+            )
+        )
+        self.job_id = job_id
+        self.position = position
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> UseAsReference:
+        return cls(int(match["job"]), int(match["image"]))
+
+    async def run(self, interaction: Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        character = await _scenes(interaction).results.use_as_reference(
+            viewer_from(interaction), self.job_id, self.position
+        )
+        await interaction.followup.send(
+            f"Done: picture {self.position + 1} is now the reference of "
+            f"**{discord.utils.escape_markdown(character.name)}**. New scenes will use it.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+
+DYNAMIC_ITEMS = (CancelJob, Reroll, Info, DeleteResults, Favorite, UseAsReference)
+
+
+def card_view(job_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelJob(job_id))
+    return view
+
+
+def result_view(job_id: int, first: int, last: int, favorites: set[int]) -> discord.ui.View:
+    """Buttons under one message of results (images `first`..`last` of the job)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(_at_row(Reroll(job_id), 0))
+    view.add_item(_at_row(Info(job_id), 0))
+    view.add_item(_at_row(DeleteResults(job_id, first, last), 0))
+    positions = range(first, last + 1)
+    if len(positions) == 1:
+        marked = first in favorites
+        view.add_item(_at_row(Favorite(job_id, first, label="Favorite", marked=marked), 0))
+        view.add_item(_at_row(UseAsReference(job_id, first), 0))
+        return view
+    for index, position in enumerate(positions):
+        marked = position in favorites
+        favorite = Favorite(job_id, position, label=str(position + 1), marked=marked)
+        view.add_item(_at_row(favorite, 1 + index // 5))
+    for index, position in enumerate(positions):
+        use = UseAsReference(job_id, position, label=f"Use {position + 1}")
+        view.add_item(_at_row(use, 3 + index // 5))
+    return view
+
+
+ItemT = TypeVar("ItemT", bound=discord.ui.Item[Any])
+
+
+def _at_row(item: ItemT, row: int) -> ItemT:
+    item.row = row
+    return item
+
+
+def _batch_of(message: discord.Message | None, job_id: int) -> tuple[int, int]:
+    """Read which images a result message holds from its Delete button."""
+    pattern = DeleteResults.__discord_ui_compiled_template__
+    for row in message.components if message is not None else ():
+        for component in getattr(row, "children", ()):
+            match = pattern.fullmatch(getattr(component, "custom_id", None) or "")
+            if match and int(match["job"]) == job_id:
+                return int(match["first"]), int(match["last"])
+    raise ValueError("a result message without its Delete button")

@@ -1,0 +1,219 @@
+"""`/scene`, `/poses` and `/jobs`: thin adapters from slash commands to the job service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.images import MAX_REFERENCE_BYTES, check_declared_size
+from bot.interaction_errors import defer_publicly
+from bot.jobs import JobService, QueuedJob
+from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
+from bot.results import ResultService
+from cogs.characters import character_choices, read_attachment
+from cogs.common import NO_MENTIONS, viewer_from
+from cogs.scenes._buttons import CancelJob, card_view
+from cogs.scenes._delivery import SceneDelivery
+from cogs.scenes._render import jobs_list, scene_card
+
+if TYPE_CHECKING:
+    from bot.client import CameoBot
+    from bot.models import Viewer
+
+Interaction = discord.Interaction["CameoBot"]
+StyleChoice = Literal["auto", "realistic", "fiction", "general", "design"]
+SpeedChoice = Literal["turbo", "default", "quality"]
+MagicChoice = Literal["auto", "on", "off"]
+FormatChoice = Literal["webp", "jpg", "png"]
+ASPECT_CHOICES = [app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS]
+
+
+class Scenes(commands.Cog):
+    def __init__(self, bot: CameoBot) -> None:
+        self.bot = bot
+        self.jobs: JobService = bot.services.jobs
+        self.results: ResultService = bot.services.results
+        self.delivery = SceneDelivery(bot)
+        bot.services.runner.listener = self.delivery
+
+    async def cog_unload(self) -> None:
+        await self.delivery.close()
+
+    async def character_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await character_choices(self.bot.services.characters, interaction, current)
+
+    async def provider_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        names = self.bot.services.router.scene_provider_names()
+        return [
+            app_commands.Choice(name=name, value=name)
+            for name in names
+            if current.lower() in name.lower()
+        ][:25]
+
+    @app_commands.command(name="scene")
+    @app_commands.describe(
+        character="Who is in the scene",
+        prompt="What happens: the place, the action, the mood",
+        style="The look of the picture",
+        aspect_ratio="The picture's shape",
+        speed="Faster is cheaper; quality takes longer",
+        count="How many pictures (1–4)",
+        seed="Repeat a picture exactly by giving its seed",
+        negative_prompt="What to leave out",
+        magic_prompt="Let the service expand your prompt",
+        image="To edit a region: the picture to change",
+        mask="To edit a region: white where the picture should change, the same size",
+        provider="Use this image service instead of the usual order",
+    )
+    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
+    @app_commands.autocomplete(character=character_autocomplete, provider=provider_autocomplete)
+    async def scene(
+        self,
+        interaction: Interaction,
+        character: str,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        style: StyleChoice | None = None,
+        aspect_ratio: str | None = None,
+        speed: SpeedChoice | None = None,
+        count: app_commands.Range[int, 1, 4] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        negative_prompt: app_commands.Range[str, 1, PROMPT_MAX] | None = None,
+        magic_prompt: MagicChoice | None = None,
+        image: discord.Attachment | None = None,
+        mask: discord.Attachment | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Picture a character in a scene; the images arrive in a thread."""
+        options = _given(
+            prompt=prompt,
+            style=style,
+            aspect_ratio=aspect_ratio,
+            speed=speed,
+            count=count,
+            seed=seed,
+            negative_prompt=negative_prompt,
+            magic_prompt=magic_prompt,
+        )
+        viewer = viewer_from(interaction)
+        channel_id = interaction.channel_id
+        assert channel_id is not None
+        if image is None and mask is None:
+            queued = await self.jobs.queue_scene(
+                viewer,
+                channel_id,
+                character,
+                options,
+                provider=provider or None,
+                upload_limit=interaction.filesize_limit,
+            )
+            await self.post_card(interaction, queued)
+            return
+        # Downloading and checking the pictures takes longer than Discord waits for an answer.
+        for attachment in (image, mask):
+            if attachment is not None:
+                check_declared_size(attachment.size, MAX_REFERENCE_BYTES)
+        await defer_publicly(interaction)
+        edit_image = await read_attachment(image, MAX_REFERENCE_BYTES) if image else None
+        edit_mask = await read_attachment(mask, MAX_REFERENCE_BYTES) if mask else None
+        queued = await self.jobs.queue_scene(
+            viewer,
+            channel_id,
+            character,
+            options,
+            provider=provider or None,
+            edit_image=edit_image,
+            edit_mask=edit_mask,
+            upload_limit=interaction.filesize_limit,
+        )
+        await self.post_card(interaction, queued)
+
+    @app_commands.command(name="poses")
+    @app_commands.describe(
+        character="Who to draw",
+        prompt="How to picture them (default: a headshot photo)",
+        count="How many poses (1–20)",
+        per_pose="Pictures of each pose (1–4)",
+        format="The file type of the pictures",
+    )
+    @app_commands.autocomplete(character=character_autocomplete)
+    async def poses(
+        self,
+        interaction: Interaction,
+        character: str,
+        prompt: app_commands.Range[str, 1, PROMPT_MAX] | None = None,
+        count: app_commands.Range[int, 1, 20] | None = None,
+        per_pose: app_commands.Range[int, 1, 4] | None = None,
+        format: FormatChoice | None = None,
+    ) -> None:
+        """Draw a sheet of poses of a character; the images arrive in a thread."""
+        assert interaction.channel_id is not None
+        queued = await self.jobs.queue_poses(
+            viewer_from(interaction),
+            interaction.channel_id,
+            character,
+            _given(prompt=prompt, outputs=count, images_per_pose=per_pose, output_format=format),
+            upload_limit=interaction.filesize_limit,
+        )
+        await self.post_card(interaction, queued)
+
+    @app_commands.command(name="jobs")
+    async def list_jobs(self, interaction: Interaction) -> None:
+        """Your queued and generating pictures, each with a Cancel button."""
+        content, view = await self.jobs_list(viewer_from(interaction))
+        await interaction.response.send_message(
+            content, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]:
+        active = await self.jobs.active(viewer)
+        view = discord.ui.View(timeout=None)
+        for entry in active[:25]:
+            view.add_item(CancelJob(entry.job.id, label=f"Cancel job {entry.job.id}"))
+        return jobs_list([(entry.job, entry.position) for entry in active]), view
+
+    async def post_card(self, interaction: Interaction, queued: QueuedJob) -> None:
+        """Answer with the job's scene card; if Discord won't take it, the job is cancelled."""
+        job = queued.job
+        self.delivery.expect_card(job.id)
+        eta = (
+            await self.jobs.estimated_start(queued.position)
+            if queued.position is not None
+            else None
+        )
+        embed = scene_card(job, position=queued.position, eta=eta)
+        try:
+            message = await _send_card(interaction, embed, card_view(job.id))
+        except (discord.HTTPException, TypeError):
+            # Nobody would see this job's progress or results: take it back and refund it.
+            self.delivery.card_failed(job.id)
+            await self.jobs.cancel(viewer_from(interaction), job.id)
+            raise
+        await self.delivery.card_posted(job, message, queued.position)
+
+
+async def _send_card(
+    interaction: Interaction, embed: discord.Embed, view: discord.ui.View
+) -> discord.InteractionMessage:
+    """Answer the interaction with the card (or fill in its public deferral) and return it."""
+    if interaction.response.is_done():
+        return await interaction.edit_original_response(
+            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+        )
+    response = await interaction.response.send_message(
+        embed=embed, view=view, allowed_mentions=NO_MENTIONS
+    )
+    if not isinstance(response.resource, discord.InteractionMessage):
+        raise TypeError("Discord did not return the card it posted")
+    return response.resource
+
+
+def _given(**options: object) -> dict[str, object]:
+    """Only the options the member set; the request model fills in the rest."""
+    return {name: value for name, value in options.items() if value is not None}

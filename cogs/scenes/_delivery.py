@@ -1,0 +1,331 @@
+"""The job runner's listener on Discord: keeps scene cards current and posts the results.
+
+Results go into a public thread started from the card; into the current thread when the
+command was used inside one; inline in DMs. When a permission is missing, the card says which
+one, and the results go where the bot can still post (the channel, then the member's DMs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import discord
+
+from bot.job_runner import StoredResult
+from bot.jobs import JobService
+from bot.models import Job, JobState
+from bot.pacing import KeyedSpacing, RatePacer
+from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches
+from cogs.scenes._buttons import card_view, result_view
+from cogs.scenes._cards import CardEditor, CardLook
+from cogs.scenes._render import result_caption, scene_card, title
+
+if TYPE_CHECKING:
+    from bot.client import CameoBot
+
+log = logging.getLogger(__name__)
+
+# Discord allows 50 requests a second per bot; leave room for everything else the bot does.
+REST_CALLS_PER_SECOND = 40.0
+REST_BURST = 20
+# Discord allows 5 edits, and 5 new threads, per 5 s in one channel.
+PER_CHANNEL_SPACING = 1.1
+# How long finished results wait for the card of a job queued by this process to be posted.
+CARD_WAIT_SECONDS = 10.0
+# How often queued cards refresh their place in line (only those whose place changed).
+QUEUE_REFRESH_SECONDS = 15.0
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day without messages
+
+Messageable = discord.abc.Messageable
+
+
+@dataclass
+class _Target:
+    """Where results go, and what the card should say about why it is not the usual place."""
+
+    channel: Messageable | None
+    notes: list[str] = field(default_factory=list)
+    thread_id: int | None = None
+    reply_to_card: bool = False
+
+
+class SceneDelivery:
+    def __init__(self, bot: CameoBot) -> None:
+        self.bot = bot
+        self.jobs: JobService = bot.services.jobs
+        self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST)
+        self.per_channel = KeyedSpacing(PER_CHANNEL_SPACING)
+        self.cards = CardEditor(bot, self.pacer, self.per_channel)
+        self._card_ready: dict[int, asyncio.Event] = {}
+        self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
+        self._refresher: asyncio.Task[None] | None = None
+
+    # -- cards ------------------------------------------------------------------------------
+
+    def expect_card(self, job_id: int) -> None:
+        """A card for this job is about to be posted; results wait for it briefly."""
+        self._card_ready.setdefault(job_id, asyncio.Event())
+
+    async def card_posted(
+        self, job: Job, message: discord.Message | discord.InteractionMessage, position: int | None
+    ) -> None:
+        await self.jobs.record_card(job.id, message.channel.id, message.id)
+        self.cards.posted(message.id)
+        if position is not None:
+            self._queued_shown[job.id] = position
+            self._ensure_refresher()
+        self._card_ready.setdefault(job.id, asyncio.Event()).set()
+        current = await self.jobs.get(job.id)
+        if current is not None and current.state is not JobState.QUEUED:
+            await self.show(current)  # it moved on while the card was being posted
+
+    def card_failed(self, job_id: int) -> None:
+        self._card_ready.setdefault(job_id, asyncio.Event()).set()
+
+    async def _with_card(self, job: Job) -> Job:
+        """The job as stored once its card exists (waiting briefly for a card being posted)."""
+        if job.status_message_id is not None:
+            return job
+        ready = self._card_ready.get(job.id)
+        if ready is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), CARD_WAIT_SECONDS)
+        return await self.jobs.get(job.id) or job
+
+    async def show(
+        self, job: Job, *, results_at: str | None = None, notes: list[str] | None = None
+    ) -> None:
+        """Bring the job's card up to date (throttled)."""
+        job = await self._with_card(job)
+        if job.status_channel_id is None or job.status_message_id is None:
+            return
+        final = not job.state.active
+        if final:
+            self._queued_shown.pop(job.id, None)
+            self._card_ready.pop(job.id, None)
+        look = CardLook(
+            embed=scene_card(job, results_at=results_at, notes=notes),
+            view=None if final else card_view(job.id),
+            final=final,
+        )
+        self.cards.show(job.status_channel_id, job.status_message_id, look)
+
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_queue(), name="queue-cards")
+
+    async def _refresh_queue(self) -> None:
+        """Now and then, tell queued cards whose place in line changed."""
+        while self._queued_shown:
+            await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+            try:
+                positions = await self.jobs.positions()
+                for job_id, shown in list(self._queued_shown.items()):
+                    position = positions.get(job_id)
+                    if position is None:
+                        self._queued_shown.pop(job_id, None)  # started, finished or cancelled
+                        continue
+                    if position == shown:
+                        continue
+                    job = await self.jobs.get(job_id)
+                    if (
+                        job is None
+                        or job.status_message_id is None
+                        or job.status_channel_id is None
+                    ):
+                        continue
+                    self._queued_shown[job_id] = position
+                    look = CardLook(
+                        embed=scene_card(
+                            job, position=position, eta=await self.jobs.estimated_start(position)
+                        ),
+                        view=card_view(job_id),
+                        final=False,
+                    )
+                    self.cards.show(job.status_channel_id, job.status_message_id, look)
+            except Exception:
+                log.exception("Refreshing queued cards failed; will try again")
+
+    # -- the runner's listener --------------------------------------------------------------
+
+    async def job_started(self, job: Job) -> None:
+        self._queued_shown.pop(job.id, None)
+        await self.show(job)
+
+    async def job_submitted(self, job: Job) -> None:
+        return None  # the card already says "generating"; the service's job id is for Info
+
+    async def job_failed(self, job: Job) -> None:
+        await self.show(job)
+
+    async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        job = await self._with_card(job)
+        target = await self._target(job)
+        posted = await self._post_results(job, images, target)
+        if posted is None and target.channel is not None:
+            target.notes.append("I couldn't post the pictures there.")
+        if posted is None:
+            posted = await self._post_to_member(job, images, target)
+        where = posted.jump_url if posted is not None else None
+        if target.thread_id is not None and posted is not None:
+            where = f"<#{target.thread_id}>"
+        await self.show(job, results_at=where, notes=target.notes)
+        # Nothing is retried after a restart when no place accepts them: the card says why.
+        return True
+
+    # -- where results go -------------------------------------------------------------------
+
+    async def _target(self, job: Job) -> _Target:
+        if job.thread_id is not None:
+            return _Target(self.bot.get_partial_messageable(job.thread_id), thread_id=job.thread_id)
+        if job.guild_id is None:
+            return _Target(self.bot.get_partial_messageable(job.channel_id))
+        channel = self.bot.get_channel(job.channel_id)
+        if channel is None:
+            try:
+                await self.pacer.wait()
+                channel = await self.bot.fetch_channel(job.channel_id)
+            except discord.HTTPException:
+                return _Target(None, ["I can't see this channel any more."])
+        if isinstance(channel, discord.Thread):
+            return _Target(channel)
+        if not isinstance(channel, discord.TextChannel):
+            return _Target(channel if isinstance(channel, Messageable) else None)
+        return await self._thread_from_card(job, channel)
+
+    async def _thread_from_card(self, job: Job, channel: discord.TextChannel) -> _Target:
+        no_threads = "I need the Create Public Threads permission here to put results in a thread."
+        if not channel.permissions_for(channel.guild.me).create_public_threads:
+            return _Target(channel, [no_threads], reply_to_card=True)
+        if job.status_message_id is None:
+            return _Target(channel)
+        try:
+            await self.per_channel.wait(("threads", channel.id))
+            await self.pacer.wait()
+            thread = await channel.get_partial_message(job.status_message_id).create_thread(
+                name=_thread_name(job), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+            )
+        except discord.Forbidden:
+            return _Target(channel, [no_threads], reply_to_card=True)
+        except discord.HTTPException as error:
+            log.warning("Could not start a thread for job %s: %s", job.id, error)
+            return _Target(channel, ["I couldn't start a thread, so the results are here."])
+        await self.jobs.record_thread(job.id, thread.id)
+        return _Target(thread, thread_id=thread.id)
+
+    async def _post_results(
+        self, job: Job, images: list[StoredResult], target: _Target
+    ) -> discord.Message | None:
+        if target.channel is None:
+            return None
+        missing = _missing_permissions(target.channel)
+        if missing:
+            target.notes.append(f"I need the {missing} permission to post the results here.")
+            return None
+        try:
+            return await self._send_batches(target.channel, job, images, target)
+        except discord.Forbidden as error:
+            target.notes.append(f"Discord refused my message: {error.text}")
+            return None
+
+    async def _post_to_member(
+        self, job: Job, images: list[StoredResult], target: _Target
+    ) -> discord.Message | None:
+        """The last resort: the member's DMs."""
+        if job.guild_id is None:
+            return None
+        try:
+            await self.pacer.wait()
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            dm = await user.create_dm()
+            posted = await self._send_batches(dm, job, images, _Target(dm))
+        except discord.HTTPException:
+            target.notes.append("Your DMs are closed too, so the pictures can't be shown.")
+            return None
+        target.notes.append("So I sent the pictures to your DMs.")
+        return posted
+
+    async def _send_batches(
+        self, channel: Messageable, job: Job, images: list[StoredResult], target: _Target
+    ) -> discord.Message | None:
+        per_file = max(1024, min(job.upload_limit, REQUEST_LIMIT))
+        workers = self.bot.services.jobs.workers
+        fitted = [await workers.fit_upload(image.data, image.format, per_file) for image in images]
+        sizes = [len(data) for data, _ in fitted]
+        numbered = list(enumerate(fitted))
+        favorites = await self.bot.services.results.favorites(job.id)
+        first_message: discord.Message | None = None
+        for batch in message_batches(numbered, sizes):
+            first, last = batch[0][0], batch[-1][0]
+            files = [
+                discord.File(io.BytesIO(data), f"{_file_stem(job)}-{position + 1}.{_ext(fmt)}")
+                for position, (data, fmt) in batch
+            ]
+            reference = None
+            if target.reply_to_card and job.status_message_id and first_message is None:
+                reference = discord.MessageReference(
+                    message_id=job.status_message_id,
+                    channel_id=job.status_channel_id or job.channel_id,
+                    fail_if_not_exists=False,
+                )
+            await self.pacer.wait()
+            message = await channel.send(
+                result_caption(job, first, len(batch)),
+                files=files,
+                view=result_view(job.id, first, last, favorites),
+                allowed_mentions=NO_MENTIONS,
+                reference=reference,  # type: ignore[arg-type]
+            )
+            first_message = first_message or message
+        return first_message
+
+    async def delete_message(self, message: discord.Message) -> None:
+        await self.pacer.wait()
+        with contextlib.suppress(discord.NotFound):
+            await message.delete()
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        await self.cards.close()
+
+
+def _missing_permissions(channel: Messageable) -> str | None:
+    """Name the permission the bot lacks to post results here, judged from the cache."""
+    if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return None
+    permissions = channel.permissions_for(channel.guild.me)
+    send = (
+        permissions.send_messages_in_threads
+        if isinstance(channel, discord.Thread)
+        else permissions.send_messages
+    )
+    needed = {
+        "View Channel": permissions.view_channel,
+        "Send Messages in Threads"
+        if isinstance(channel, discord.Thread)
+        else "Send Messages": send,
+        "Attach Files": permissions.attach_files,
+    }
+    missing = [name for name, granted in needed.items() if not granted]
+    return " and ".join(missing) if missing else None
+
+
+def _thread_name(job: Job) -> str:
+    prompt = " ".join(str(job.options.get("prompt", "")).split())
+    name = f"{title(job)}: {prompt}" if prompt else title(job)
+    return name[:97] + "…" if len(name) > 100 else name
+
+
+def _file_stem(job: Job) -> str:
+    safe_name = "".join(ch for ch in job.character_name.lower() if ch.isalnum())[:32]
+    return f"{safe_name or 'cameo'}-{job.id}"
+
+
+def _ext(fmt: str) -> str:
+    return "jpg" if fmt == "jpeg" else fmt

@@ -1,0 +1,157 @@
+"""What scene cards, result messages, Info and /jobs look like. Pure functions of the job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import discord
+
+from bot.clock import parse_timestamp
+from bot.models import Job, JobKind, JobState
+from bot.results import JobInfo
+from cogs.common import safe
+from cogs.rendering import BRAND_COLOUR
+
+_STATE_COLOUR = {
+    JobState.QUEUED: discord.Colour.light_grey(),
+    JobState.RUNNING: BRAND_COLOUR,
+    JobState.SUCCEEDED: discord.Colour.green(),
+    JobState.FAILED: discord.Colour.red(),
+    JobState.CANCELLED: discord.Colour.dark_grey(),
+}
+_PROMPT_SHOWN = 1000
+# Option names as members typed them in the command, for the card and Info.
+_SETTING_LABELS = {
+    "style": "Style",
+    "aspect_ratio": "Aspect ratio",
+    "speed": "Speed",
+    "count": "Images",
+    "magic_prompt": "Magic prompt",
+    "seed": "Seed",
+    "outputs": "Poses",
+    "images_per_pose": "Per pose",
+    "output_format": "Format",
+}
+
+
+def relative(moment: datetime) -> str:
+    """A Discord timestamp each reader sees in their own words ("in 2 minutes")."""
+    return discord.utils.format_dt(moment, "R")
+
+
+def title(job: Job) -> str:
+    what = "Pose sheet" if job.kind is JobKind.POSES else "Scene"
+    return f"{what} of {job.character_name}"[:256]
+
+
+def settings_line(job: Job) -> str:
+    parts = [
+        f"{label}: {safe(str(job.options[key]))}"
+        for key, label in _SETTING_LABELS.items()
+        if key in job.options
+    ]
+    if job.preferred_provider:
+        parts.append(f"Service: {job.preferred_provider}")
+    if job.is_edit:
+        parts.append("Region edit")
+    return " · ".join(parts) or "Default settings"
+
+
+def status_line(
+    job: Job,
+    *,
+    position: int | None = None,
+    eta: datetime | None = None,
+    results_at: str | None = None,
+) -> str:
+    """The live part of the card."""
+    match job.state:
+        case JobState.QUEUED:
+            place = f" · #{position} in line" if position else ""
+            when = f" · should start {relative(eta)}" if eta else ""
+            return f"⏳ Queued{place}{when}"
+        case JobState.RUNNING:
+            started = (
+                f" · started {relative(parse_timestamp(job.started_at))}" if job.started_at else ""
+            )
+            return f"🎨 Generating{started}"
+        case JobState.SUCCEEDED:
+            where = f": {results_at}" if results_at else ""
+            text = f"✅ Done{where}"
+            if job.error:
+                text += f"\n⚠️ {job.error}"
+            return text
+        case JobState.FAILED:
+            return f"❌ Failed: {job.error or 'the image service gave no reason.'}"
+        case JobState.CANCELLED:
+            return "✖️ Cancelled. Nothing was charged."
+
+
+def scene_card(
+    job: Job,
+    *,
+    position: int | None = None,
+    eta: datetime | None = None,
+    results_at: str | None = None,
+    notes: list[str] | None = None,
+) -> discord.Embed:
+    prompt = str(job.options.get("prompt", ""))
+    if len(prompt) > _PROMPT_SHOWN:
+        prompt = prompt[: _PROMPT_SHOWN - 1] + "…"
+    embed = discord.Embed(
+        title=title(job),
+        description=safe(prompt) if prompt else None,
+        colour=_STATE_COLOUR[job.state],
+    )
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    embed.add_field(name="Settings", value=settings_line(job)[:1024], inline=True)
+    status = status_line(job, position=position, eta=eta, results_at=results_at)
+    for note in notes or ():
+        status += f"\n⚠️ {note}"
+    embed.add_field(name="Status", value=status[:1024], inline=False)
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def result_caption(job: Job, first: int, count: int) -> str:
+    """The text above a batch of results: who, what, and the seed to reproduce it."""
+    seed = f" · seed {job.seed}" if job.seed is not None else ""
+    numbers = (
+        f" · {first + 1}–{first + count} of {job.image_count}" if job.image_count > count else ""
+    )
+    caption = f"**{safe(job.character_name)}** for <@{job.user_id}>{seed}{numbers}"
+    if job.error and first == 0:
+        caption += f"\n⚠️ {job.error}"
+    return caption
+
+
+def info_text(info: JobInfo) -> str:
+    job = info.job
+    lines = [
+        f"**{title(job)}** (job {job.id})",
+        f"Prompt: {safe(str(job.options.get('prompt', 'default')))[:1500]}",
+        f"Settings: {settings_line(job)}",
+        f"Negative prompt: {safe(str(job.options['negative_prompt']))[:300]}"
+        if job.options.get("negative_prompt")
+        else "",
+        f"Service: {job.provider or 'not chosen yet'}",
+        f"Seed: {job.seed if job.seed is not None else 'chosen by the service'}",
+    ]
+    if job.started_at and job.finished_at:
+        seconds = (parse_timestamp(job.finished_at) - parse_timestamp(job.started_at)).seconds
+        lines.append(f"Took about {seconds} s")
+    if info.show_cost:
+        lines.append(f"Cost reported by the service: {job.cost or 'not reported'}")
+        lines.append(f"Credits: {job.credits}")
+    return "\n".join(line for line in lines if line)
+
+
+def jobs_list(entries: list[tuple[Job, int | None]]) -> str:
+    if not entries:
+        return "You have no pictures on the way. Start one with `/scene`."
+    lines = ["Your pictures on the way:"]
+    for job, position in entries:
+        state = f"#{position} in line" if position else "generating"
+        prompt = str(job.options.get("prompt", ""))[:60]
+        lines.append(f"• Job {job.id}: {safe(title(job))}: {safe(prompt)} ({state})")
+    return "\n".join(lines)

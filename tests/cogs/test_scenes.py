@@ -1,0 +1,482 @@
+"""End to end: members ask for scenes through real discord.py, loopback Discord and the fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import running_bot
+from bot.client import CameoBot
+from bot.settings import Settings
+from tests.conftest import make_settings
+from tests.discord.emulator import DiscordEmulator, Message
+from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
+from tests.imagefactory import make_image, png
+
+FAST_POLL = 0.05
+
+
+def provider_settings(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    segmind: FakeSegmind,
+    apiframe: FakeApiframe,
+    pixeldojo: FakePixelDojo,
+    **overrides: object,
+) -> Settings:
+    values: dict[str, object] = {
+        "segmind_api_key": segmind.api_key,
+        "segmind_base_url": segmind.base_url,
+        "apiframe_api_key": apiframe.api_key,
+        "apiframe_base_url": apiframe.base_url,
+        "pixeldojo_api_key": pixeldojo.api_key,
+        "pixeldojo_base_url": pixeldojo.base_url,
+        "provider_poll_seconds": FAST_POLL,
+    }
+    values.update(overrides)
+    return make_settings(emulator, data_dir, **values)
+
+
+@pytest.fixture
+def scene_settings(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> Settings:
+    return provider_settings(emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake)
+
+
+@pytest.fixture
+async def bot(emulator: DiscordEmulator, scene_settings: Settings) -> AsyncIterator[CameoBot]:
+    async with running_bot(scene_settings, guild_ready_timeout=0.1) as running:
+        await asyncio.wait_for(running.wait_until_ready(), timeout=15)
+        yield running
+
+
+async def register(
+    emulator: DiscordEmulator, user: str = "alice", name: str = "Mira", **options: object
+) -> None:
+    ix = await emulator.slash(
+        emulator.user(user), "character create", name=name, image=png(seed=1), **options
+    )
+    message = await ix.response()
+    assert message.embeds, message.content
+    assert message.embeds[0]["title"] == name
+
+
+def status(card: Message) -> str:
+    return next(f["value"] for f in card.embeds[0]["fields"] if f["name"] == "Status")
+
+
+async def until_status(
+    emulator: DiscordEmulator, card_id: int, text: str, timeout: float = 20
+) -> Message:
+    """Wait until the card (edited through channel routes) shows `text` in its status."""
+
+    def shown() -> Message | None:
+        card = emulator.message(card_id)
+        return card if card.embeds and text in status(card) else None
+
+    found: Message = await emulator._state.wait_until(shown, timeout, f"card status {text!r}")
+    return found
+
+
+async def scene(
+    emulator: DiscordEmulator, user: str = "alice", **options: object
+) -> tuple[Message, object]:
+    options.setdefault("character", "Mira")
+    options.setdefault("prompt", "reading by a fireplace")
+    ix = await emulator.slash(emulator.user(user), "scene", **options)
+    card = await ix.response()
+    return card, ix
+
+
+async def results_in_thread(
+    emulator: DiscordEmulator, card: Message, count: int = 1, timeout: float = 20
+) -> list[Message]:
+    await until_status(emulator, card.id, "Done", timeout)
+    thread = next(t for t in emulator.threads if t.id == card.id)
+    await emulator.wait_for_message(thread, count=count, timeout=timeout)
+    return emulator.messages(thread)
+
+
+def button(message: Message, prefix: str) -> str:
+    return next(b["custom_id"] for b in message.buttons() if b["custom_id"].startswith(prefix))
+
+
+# -- a scene lands ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["segmind", "apiframe", "pixeldojo"])
+async def test_a_scene_lands_in_a_thread_started_from_its_card(
+    emulator: DiscordEmulator,
+    bot: CameoBot,
+    provider: str,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> None:
+    await register(emulator)
+    card, ix = await scene(emulator, provider=provider, count=2, style="fiction")
+    assert not ix.ephemeral  # type: ignore[attr-defined]
+    assert ix.ack_latency < 3  # type: ignore[attr-defined]
+    assert card.embeds[0]["title"] == "Scene of Mira"
+    assert "Queued" in status(card) or "Generating" in status(card)
+    assert any(b["label"] == "Cancel" for b in card.buttons())
+
+    results = await results_in_thread(emulator, card)
+    message = results[0]
+    assert len(message.attachments) == 2
+    for attachment in message.attachments:
+        assert attachment.data[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xdb")
+    assert "seed" in message.content
+    labels = {b["label"] for b in message.buttons()}
+    assert {"Reroll", "Info", "Delete", "1", "2", "Use 1", "Use 2"} <= labels
+    assert message.pinged_user_ids == set()
+    done = emulator.message(card.id)
+    assert done.buttons() == []  # no Cancel once finished
+    billed = {
+        "segmind": segmind_fake.billed,
+        "apiframe": apiframe_fake.billed,
+        "pixeldojo": pixeldojo_fake.billed,
+    }
+    assert billed[provider] >= 1
+    assert sum(billed.values()) == billed[provider]
+    show = await emulator.slash(emulator.user("alice"), "character show", character="Mira")
+    fields = {f["name"]: f["value"] for f in (await show.response()).embeds[0]["fields"]}
+    assert fields["Scenes"] == "1"
+
+
+async def test_inside_a_thread_results_stay_in_that_thread(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    await register(emulator)
+    first, _ = await scene(emulator)
+    await results_in_thread(emulator, first)
+    thread_channel = next(t for t in emulator.threads if t.id == first.id)
+    card, _ = await scene(emulator, channel=thread_channel, prompt="by the sea")
+    assert card.channel_id == thread_channel.id
+    await until_status(emulator, card.id, "Done")
+    assert len(emulator.threads) == 1  # no thread inside a thread
+    assert len(emulator.messages(thread_channel)) == 3  # results, the card, results
+
+
+async def test_in_dms_results_come_inline(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> None:
+    # Commands reach DMs only when synced globally, as on Discord.
+    settings = provider_settings(
+        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, dev_guild_id=None
+    )
+    async with running_bot(settings, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+        await emulator.wait_for_commands()
+        await _scene_in_dms(emulator)
+
+
+async def _scene_in_dms(emulator: DiscordEmulator) -> None:
+    dm = emulator.dm_channel("alice")
+    ix = await emulator.slash(
+        emulator.user("alice"), "character create", channel=dm, name="Mira", image=png(seed=1)
+    )
+    await ix.response()
+    card, _ = await scene(emulator, channel=dm)
+    await until_status(emulator, card.id, "Done")
+    posted = emulator.messages(dm)
+    assert posted[-1].attachments
+    assert posted[-1].id != card.id
+    assert emulator.threads == []
+
+
+async def test_poses_land_as_a_sheet(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    ix = await emulator.slash(
+        emulator.user("alice"), "poses", character="Mira", count=3, per_pose=1, format="png"
+    )
+    card = await ix.response()
+    assert card.embeds[0]["title"] == "Pose sheet of Mira"
+    results = await results_in_thread(emulator, card)
+    assert len(results[0].attachments) == 3
+    assert segmind_fake.billed == 1
+
+
+async def test_a_region_edit_with_image_and_mask_lands(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    picture = png(512, 512, seed=5)
+    mask = make_image(512, 512, colour=(255, 255, 255))
+    card, ix = await scene(emulator, prompt="add a hat", image=picture, mask=mask)
+    assert not ix.ephemeral  # type: ignore[attr-defined]
+    assert "Region edit" in card.embeds[0]["fields"][1]["value"]
+    results = await results_in_thread(emulator, card)
+    assert results[0].attachments
+    edit_request = segmind_fake.requests[-1]
+    files = [value for value in edit_request.body.values() if isinstance(value, bytes)]
+    assert len(files) >= 2  # the image and the mask went as our own bytes, never URLs
+
+
+async def test_a_mask_of_another_size_is_refused_privately(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    ix = await emulator.slash(
+        emulator.user("alice"),
+        "scene",
+        character="Mira",
+        prompt="add a hat",
+        image=png(512, 512, seed=5),
+        mask=png(400, 400, seed=6),
+    )
+    reply = await ix.wait_followup()
+    assert reply.ephemeral
+    assert "same size" in reply.content
+    assert segmind_fake.billed == 0
+    assert emulator.messages("general") == []  # the public "thinking" message was removed
+
+
+async def test_options_no_service_can_honour_are_refused_before_queueing(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    ix = await emulator.slash(
+        emulator.user("alice"), "scene", character="Mira", prompt="x", provider="nowhere"
+    )
+    reply = await ix.response()
+    assert ix.ephemeral
+    assert "nowhere" in reply.content
+    assert segmind_fake.requests == []
+    jobs = await emulator.slash(emulator.user("alice"), "jobs")
+    assert "no pictures on the way" in (await jobs.response()).content
+
+
+# -- buttons ---------------------------------------------------------------------------------
+
+
+async def test_result_buttons_work_for_the_right_member_and_refuse_others(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    card, _ = await scene(emulator, provider="segmind")
+    result = (await results_in_thread(emulator, card))[0]
+
+    # Favorite: the requester only; the button shows the mark.
+    refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:fav:"))
+    assert "Only the member who asked" in (await refused.response()).content
+    marked = await emulator.click(emulator.user("alice"), result, button(result, "cameo:fav:"))
+    await marked.wait_ack()
+    await emulator._state.wait_until(
+        lambda: any(b["style"] == 3 for b in emulator.message(result.id).buttons()),
+        5,
+        "the favourite mark",
+    )
+
+    # Info: anyone may ask; only the requester (or a moderator) sees the cost.
+    info = await emulator.click(emulator.user("bob"), result, button(result, "cameo:info:"))
+    text = (await info.response()).content
+    assert info.ephemeral
+    assert "segmind" in text
+    assert "Seed" in text
+    assert "Cost" not in text
+    own = await emulator.click(emulator.user("alice"), result, button(result, "cameo:info:"))
+    assert "Cost" in (await own.response()).content
+
+    # Use as reference: the character's owner only.
+    refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:ref:"))
+    assert "Only the owner" in (await refused.response()).content
+    used = await emulator.click(emulator.user("alice"), result, button(result, "cameo:ref:"))
+    assert "is now the reference" in (await used.wait_followup()).content
+    character = (await bot.services.characters.list_visible(_alice(emulator)))[0]
+    assert character.image_sha256 != character.original_sha256 or character.updated_at
+
+    # Reroll: the requester only; a new card and new results in the same thread.
+    refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:reroll:"))
+    assert "isn't yours" in (await refused.response()).content
+    reroll = await emulator.click(emulator.user("alice"), result, button(result, "cameo:reroll:"))
+    new_card = await reroll.response()
+    assert new_card.channel_id == card.id  # posted in the thread
+    await until_status(emulator, new_card.id, "Done")
+    assert segmind_fake.billed == 2
+
+    # Delete: the requester or a moderator; bob is neither, carol moderates.
+    refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:del:"))
+    assert "or a moderator" in (await refused.response()).content
+    deleted = await emulator.click(emulator.user("carol"), result, button(result, "cameo:del:"))
+    await deleted.wait_ack()
+    await emulator._state.wait_until(
+        lambda: emulator.message(result.id).deleted, 5, "the results to be deleted"
+    )
+
+
+def _alice(emulator: DiscordEmulator):  # type: ignore[no-untyped-def]
+    from bot.models import Viewer
+
+    return Viewer(emulator.user("alice").id, emulator.guild.id)
+
+
+async def test_cancel_works_for_the_requester_and_refuses_others(
+    emulator: DiscordEmulator, bot: CameoBot, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.polls_before_done = 10_000  # it stays generating until cancelled
+    await register(emulator)
+    card, _ = await scene(emulator, provider="apiframe")
+    await emulator._state.wait_until(lambda: apiframe_fake.billed == 1, 10, "a submission")
+    cancel = button(card, "cameo:cancel:")
+    refused = await emulator.click(emulator.user("bob"), card, cancel)
+    assert "isn't yours" in (await refused.response()).content
+    done = await emulator.click(emulator.user("alice"), card, cancel)
+    assert "Cancelled" in (await done.response()).content
+    cancelled = await until_status(emulator, card.id, "Cancelled")
+    assert cancelled.buttons() == []
+    jobs = await emulator.slash(emulator.user("alice"), "jobs")
+    assert "no pictures on the way" in (await jobs.response()).content
+
+
+async def test_jobs_lists_what_is_on_the_way_with_cancel_buttons(
+    emulator: DiscordEmulator, bot: CameoBot, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.polls_before_done = 10_000
+    await register(emulator)
+    await scene(emulator, provider="apiframe")
+    await scene(emulator, provider="apiframe", prompt="in the rain")
+    listing = await emulator.slash(emulator.user("alice"), "jobs")
+    message = await listing.response()
+    assert listing.ephemeral
+    assert "reading by a fireplace" in message.content
+    assert "in the rain" in message.content
+    buttons = message.buttons()
+    assert len(buttons) == 2
+    click = await emulator.click(emulator.user("alice"), message, buttons[0]["custom_id"])
+    updated = await click.response()
+    assert len(updated.buttons()) == 1
+
+
+# -- restarts, failures, load ----------------------------------------------------------------
+
+
+async def test_killed_mid_job_the_image_is_posted_after_restart_and_paid_once(
+    emulator: DiscordEmulator, scene_settings: Settings, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.polls_before_done = 10_000
+    async with running_bot(scene_settings, guild_ready_timeout=0.1) as first:
+        await asyncio.wait_for(first.wait_until_ready(), timeout=15)
+        await register(emulator)
+        card, _ = await scene(emulator, provider="apiframe")
+        await emulator._state.wait_until(lambda: apiframe_fake.billed == 1, 10, "a submission")
+    apiframe_fake.polls_before_done = 0
+    async with running_bot(scene_settings, guild_ready_timeout=0.1) as second:
+        await asyncio.wait_for(second.wait_until_ready(), timeout=15)
+        results = await results_in_thread(emulator, card)
+        assert results[0].attachments
+    assert apiframe_fake.billed == 1
+
+
+async def test_buttons_keep_working_after_a_restart(
+    emulator: DiscordEmulator, scene_settings: Settings
+) -> None:
+    async with running_bot(scene_settings, guild_ready_timeout=0.1) as first:
+        await asyncio.wait_for(first.wait_until_ready(), timeout=15)
+        await register(emulator)
+        card, _ = await scene(emulator, provider="segmind")
+        result = (await results_in_thread(emulator, card))[0]
+    async with running_bot(scene_settings, guild_ready_timeout=0.1) as second:
+        await asyncio.wait_for(second.wait_until_ready(), timeout=15)
+        info = await emulator.click(emulator.user("alice"), result, button(result, "cameo:info:"))
+        assert "segmind" in (await info.response()).content
+
+
+async def test_a_failing_service_fails_over_to_the_next(
+    emulator: DiscordEmulator,
+    bot: CameoBot,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+) -> None:
+    await register(emulator)
+    segmind_fake.fail_next(503, count=5)
+    card, _ = await scene(emulator)
+    result = (await results_in_thread(emulator, card))[0]
+    assert segmind_fake.billed == 0
+    assert apiframe_fake.billed == 1
+    info = await emulator.click(emulator.user("alice"), result, button(result, "cameo:info:"))
+    assert "apiframe" in (await info.response()).content
+
+
+async def test_a_content_rejection_fails_the_card_with_a_reason(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    segmind_fake.reject_content = True
+    card, _ = await scene(emulator, provider="segmind")
+    failed = await until_status(emulator, card.id, "Failed")
+    assert "content" in status(failed).lower()
+    assert emulator.threads == []
+
+
+async def test_without_thread_permission_results_come_in_the_channel_with_a_reason(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    await register(emulator)
+    emulator.deny_bot_permission("general", "create_public_threads")
+    await asyncio.sleep(0.2)  # let the CHANNEL_UPDATE reach the bot's cache
+    card, _ = await scene(emulator, provider="segmind")
+    done = await until_status(emulator, card.id, "Done")
+    assert "Create Public Threads" in status(done)
+    posted = emulator.messages("general")
+    assert posted[-1].attachments
+    reference = posted[-1].message_reference
+    assert reference is not None
+    assert int(reference["message_id"]) == card.id
+    assert emulator.threads == []
+
+
+async def test_without_send_permission_results_go_to_the_members_dms(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    await register(emulator)
+    emulator.deny_bot_permission("general", "create_public_threads", "send_messages")
+    await asyncio.sleep(0.2)
+    card, _ = await scene(emulator, provider="segmind")
+    done = await until_status(emulator, card.id, "Done")
+    assert "Send Messages" in status(done)
+    assert emulator.messages(emulator.dm_channel("alice"))[-1].attachments
+
+
+async def test_fifty_members_at_once_all_get_their_images(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    # A busy server: ten channels, five members asking in each, all at the same moment.
+    channels = [emulator.add_text_channel(f"room-{n}") for n in range(10)]
+    members = [f"member{n}" for n in range(50)]
+    for name in members:
+        emulator.add_member(name)
+    await asyncio.sleep(0.2)  # the CHANNEL_CREATEs reach the bot
+    asked = await asyncio.gather(
+        *(
+            emulator.slash(
+                emulator.user(name),
+                "scene",
+                channel=channels[n % 10],
+                character="Mira",
+                prompt=name,
+            )
+            for n, name in enumerate(members)
+        )
+    )
+    cards = [await ix.response(timeout=30) for ix in asked]
+    assert all(ix.ack_latency < 3 for ix in asked)
+    for card in cards:
+        await results_in_thread(emulator, card, timeout=120)
+    assert segmind_fake.billed == 50
+    assert emulator.stats["rate_limited_429s"] == 0
