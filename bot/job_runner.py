@@ -34,6 +34,9 @@ from storage.database import Database
 
 log = logging.getLogger(__name__)
 
+# How long a shutdown lets results that are being posted finish.
+DELIVERY_GRACE_SECONDS = 10.0
+
 RESTART_LOST_TEXT = (
     "Cameo restarted while this picture was being made, and the image service it used can't be "
     "asked again for the result. You were not charged; please try again."
@@ -49,6 +52,7 @@ class RunnerLimits:
 
 @dataclass(frozen=True)
 class StoredResult:
+    position: int  # the image's place in the job's results, which buttons refer to
     sha256: str
     format: str
     data: bytes
@@ -107,27 +111,53 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancelled: set[int] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._resume_task: asyncio.Task[None] | None = None
+        self._delivering: set[int] = set()
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume what the last process left, then start taking queued jobs."""
+        """Resume what the last process left, then keep taking queued jobs.
+
+        The jobs the last process left running are read before anything new starts; resuming
+        them and posting the backlog then happen in the background, so queued jobs do not wait
+        for a long backlog, and a second call (a reconnect's READY) changes nothing.
+        """
         if self._loop_task is not None:
             return
-        await self._resume()
+        async with self.db.read() as conn:
+            running = await repo.in_state(conn, JobState.RUNNING)
+            undelivered = await repo.undelivered(conn)
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+        self._resume_task = asyncio.create_task(
+            self._resume(running, undelivered), name="job-runner-resume"
+        )
+        self.wake()
 
     async def stop(self) -> None:
-        """Stop without failing anything: running asynchronous jobs resume on the next start."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
+        """Stop without failing anything: running asynchronous jobs resume on the next start.
+
+        Jobs already posting their results get a short grace to finish, so a shutdown does not
+        cut a delivery in half (which would post part of it twice after the restart).
+        """
+        for task in (self._loop_task, self._resume_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = self._resume_task = None
+        delivering = [self._tasks[i] for i in self._delivering if i in self._tasks]
+        if delivering:
+            await asyncio.wait(delivering, timeout=DELIVERY_GRACE_SECONDS)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def resumed(self) -> None:
+        """Wait until what the last process left has been resumed, failed or posted."""
+        if self._resume_task is not None:
+            await asyncio.shield(self._resume_task)
 
     def wake(self) -> None:
         """A job was queued or finished: look at the queue now."""
@@ -265,7 +295,10 @@ class JobRunner:
     # -- finishing --------------------------------------------------------------------------
 
     async def _succeed(self, job: Job, result: GenerationResult) -> None:
-        stored = [await asyncio.to_thread(_storable, image) for image in result.images]
+        stored = [
+            await asyncio.to_thread(_storable, position, image)
+            for position, image in enumerate(result.images)
+        ]
         now = timestamp(self.clock.now())
         shortfall = result.shortfall.message if result.shortfall is not None else None
         async with self.store.mutation():
@@ -302,20 +335,26 @@ class JobRunner:
 
     async def deliver(self, job: Job, stored: list[StoredResult] | None = None) -> None:
         """Hand the results to the listener; remember delivery so it is never repeated."""
-        if stored is None:
-            stored = await self._stored_results(job)
-        delivered = await self._notify(self.listener.job_finished(job, stored))
-        if delivered:
-            async with self.db.transaction() as conn:
-                await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
+        self._delivering.add(job.id)
+        try:
+            if stored is None:
+                stored = await self._stored_results(job)
+            delivered = await self._notify(self.listener.job_finished(job, stored))
+            if delivered:
+                async with self.db.transaction() as conn:
+                    await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
+        finally:
+            self._delivering.discard(job.id)
 
     async def _stored_results(self, job: Job) -> list[StoredResult]:
         async with self.db.read() as conn:
-            hashes = await repo.images_of(conn, job.id)
-            rows = [await image_rows.get(conn, sha256) for sha256 in hashes]
+            listed = await repo.positioned_images_of(conn, job.id)
+            rows = [(position, await image_rows.get(conn, sha256)) for position, sha256 in listed]
         return [
-            StoredResult(row.sha256, row.format, await self.store.read(row.sha256, row.format))
-            for row in rows
+            StoredResult(
+                position, row.sha256, row.format, await self.store.read(row.sha256, row.format)
+            )
+            for position, row in rows
             if row is not None
         ]
 
@@ -343,23 +382,25 @@ class JobRunner:
 
     # -- after a restart --------------------------------------------------------------------
 
-    async def _resume(self) -> None:
-        async with self.db.read() as conn:
-            running = await repo.in_state(conn, JobState.RUNNING)
-            undelivered = await repo.undelivered(conn)
+    async def _resume(self, running: list[Job], undelivered: list[Job]) -> None:
         for job in running:
-            provider = self.router.get(job.provider) if job.provider else None
-            if job.service_job_id and provider is not None and provider.asynchronous:
-                log.info("Resuming job %s on %s (%s)", job.id, job.provider, job.service_job_id)
-                self._spawn(job, self._resume_polling(job))
-            else:
-                await self._fail(job, RESTART_LOST_TEXT, "in flight at restart, not resumable")
+            try:
+                provider = self.router.get(job.provider) if job.provider else None
+                if job.service_job_id and provider is not None and provider.asynchronous:
+                    log.info("Resuming job %s on %s (%s)", job.id, job.provider, job.service_job_id)
+                    self._spawn(job, self._resume_polling(job))
+                else:
+                    await self._fail(job, RESTART_LOST_TEXT, "in flight at restart, not resumable")
+            except Exception:
+                log.exception("Could not resume job %s; it stays as it was", job.id)
         for job in undelivered:
-            await self.deliver(job)
-        self.wake()
+            try:
+                await self.deliver(job)
+            except Exception:
+                log.exception("Could not post the results of job %s; will retry on restart", job.id)
 
 
-def _storable(image: GeneratedImage) -> StoredResult:
+def _storable(position: int, image: GeneratedImage) -> StoredResult:
     """Keep PNG and JPEG as they came; turn WebP into PNG (lossless) so every image is stored
     in a format Discord embeds and every service accepts as a reference."""
     if image.content_type == "image/jpeg":
@@ -371,4 +412,4 @@ def _storable(image: GeneratedImage) -> StoredResult:
             out = io.BytesIO()
             opened.save(out, "PNG")
         data, fmt = out.getvalue(), "png"
-    return StoredResult(hashlib.sha256(data).hexdigest(), fmt, data)
+    return StoredResult(position, hashlib.sha256(data).hexdigest(), fmt, data)

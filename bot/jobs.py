@@ -7,9 +7,12 @@ mask pass the same checks as a reference, and some configured service can honour
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sqlite3
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +30,7 @@ from bot.models import Character, Job, JobKind, Viewer
 from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
 from bot.providers.router import ProviderRouter
 from bot.quota_hooks import QuotaHooks
+from bot.shared_result import SharedResult
 from storage import images as image_rows
 from storage import jobs as repo
 from storage.database import Database
@@ -40,6 +44,9 @@ MAX_ACTIVE_JOBS_PER_MEMBER = 20
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Until a few jobs have finished, assume one takes this long (for the ETA on queued cards).
 ASSUMED_JOB_SECONDS = 30.0
+# How stale a shared queue ranking, and the typical job duration, may be.
+POSITIONS_FRESH_SECONDS = 0.5
+DURATIONS_FRESH_SECONDS = 10.0
 
 
 class JobNotFound(CameoError):
@@ -81,6 +88,8 @@ class JobService:
         self.quota = quota
         self.runner = runner
         self.clock = clock
+        self._positions = SharedResult(self._rank_queue, POSITIONS_FRESH_SECONDS)
+        self._durations = SharedResult(self._typical_duration, DURATIONS_FRESH_SECONDS)
 
     async def queue_scene(
         self,
@@ -118,9 +127,7 @@ class JobService:
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        reference = ImageInput(
-            await self.characters.reference_image(character), f"image/{character.image_format}"
-        )
+        reference = _stand_in(character)
         request: SceneRequest = _valid(
             lambda: SceneRequest(
                 reference=reference,
@@ -164,9 +171,7 @@ class JobService:
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        subject = ImageInput(
-            await self.characters.reference_image(character), f"image/{character.image_format}"
-        )
+        subject = _stand_in(character)
         request: PoseRequest = _valid(
             lambda: PoseRequest(subject=subject, **options)  # type: ignore[arg-type]
         )
@@ -214,49 +219,58 @@ class JobService:
     ) -> QueuedJob:
         self.router.ensure_possible(request, provider)
         now = timestamp(self.clock.now())
-        async with self.store.mutation():
-            for clean in edits or ():
-                await self.store.write(clean.sha256, clean.format, clean.data)
-            async with self.db.transaction() as conn:
-                active = await repo.active_for_user(conn, viewer.user_id)
-                if len(active) >= MAX_ACTIVE_JOBS_PER_MEMBER:
-                    raise CameoError(
-                        f"You already have {len(active)} pictures on the way. Wait for some to "
-                        "finish (see /jobs) before asking for more."
-                    )
+        # The store's lock orders file writes against the orphan sweep; a plain scene writes
+        # no file (its reference is held by the job row's foreign key), so it skips the lock.
+        try:
+            lock = self.store.mutation() if edits else contextlib.nullcontext()
+            async with lock:
                 for clean in edits or ():
-                    await image_rows.insert(conn, image_row(clean), now)
-                job = await repo.insert(
-                    conn,
-                    repo.NewJob(
-                        kind=kind,
+                    await self.store.write(clean.sha256, clean.format, clean.data)
+                async with self.db.transaction() as conn:
+                    active = await repo.active_for_user(conn, viewer.user_id)
+                    if len(active) >= MAX_ACTIVE_JOBS_PER_MEMBER:
+                        raise CameoError(
+                            f"You already have {len(active)} pictures on the way. Wait for some to "
+                            "finish (see /jobs) before asking for more."
+                        )
+                    for clean in edits or ():
+                        await image_rows.insert(conn, image_row(clean), now)
+                    job = await repo.insert(
+                        conn,
+                        repo.NewJob(
+                            kind=kind,
+                            guild_id=viewer.scope,
+                            channel_id=destination.channel_id,
+                            user_id=viewer.user_id,
+                            character_id=character.id,
+                            character_name=character.name,
+                            reference_sha256=character.image_sha256,
+                            edit_image_sha256=edits[0].sha256 if edits else None,
+                            edit_mask_sha256=edits[1].sha256 if edits else None,
+                            options=options,
+                            image_count=request.count,
+                            preferred_provider=provider,
+                            credits=0,  # priced by the quota rules once they are configured
+                            created_at=now,
+                            upload_limit=destination.upload_limit,
+                            rerolled_from=rerolled_from,
+                        ),
+                    )
+                    await self.quota.reserve(
+                        conn,
+                        job_id=job.id,
                         guild_id=viewer.scope,
-                        channel_id=destination.channel_id,
                         user_id=viewer.user_id,
-                        character_id=character.id,
-                        character_name=character.name,
-                        reference_sha256=character.image_sha256,
-                        edit_image_sha256=edits[0].sha256 if edits else None,
-                        edit_mask_sha256=edits[1].sha256 if edits else None,
-                        options=options,
-                        image_count=request.count,
-                        preferred_provider=provider,
-                        credits=0,  # priced by the quota rules once they are configured
-                        created_at=now,
-                        upload_limit=destination.upload_limit,
-                        rerolled_from=rerolled_from,
-                    ),
-                )
-                await self.quota.reserve(
-                    conn,
-                    job_id=job.id,
-                    guild_id=viewer.scope,
-                    user_id=viewer.user_id,
-                    credits=job.credits,
-                )
-                positions = await repo.queue_positions(conn)
+                        credits=job.credits,
+                    )
+        except sqlite3.IntegrityError:
+            # The character's picture was replaced between reading it and queueing.
+            raise CameoError(
+                f"{character.name}'s picture changed just now. Please ask again."
+            ) from None
+        queued_at = time.monotonic()
         self.runner.wake()
-        return QueuedJob(job, positions.get(job.id))
+        return QueuedJob(job, (await self._positions.get(since=queued_at)).get(job.id))
 
     async def cancel(self, viewer: Viewer, job_id: int) -> Job:
         """Cancel a queued or running job: its owner, or Manage Server in its server, may."""
@@ -343,20 +357,30 @@ class JobService:
         async with self.db.transaction() as conn:
             await repo.set_status_message(conn, job_id, channel_id, message_id)
 
-    async def record_thread(self, job_id: int, thread_id: int) -> None:
+    async def record_thread(self, job_id: int, thread_id: int | None) -> None:
         async with self.db.transaction() as conn:
             await repo.set_thread(conn, job_id, thread_id)
 
     async def positions(self) -> dict[int, int]:
-        """Every queued job's place in line (1 = next)."""
+        """Every queued job's place in line (1 = next), at most a moment old.
+
+        When a whole server asks at once, each answer would otherwise rank the whole queue
+        again; one ranking is shared by every caller within POSITIONS_FRESH_SECONDS.
+        """
+        return await self._positions.get()
+
+    async def _rank_queue(self) -> dict[int, int]:
         async with self.db.read() as conn:
             return await repo.queue_positions(conn)
 
-    async def estimated_start(self, position: int) -> datetime:
-        """When a job at this place in line should start, from how long recent jobs took."""
+    async def _typical_duration(self) -> float:
         async with self.db.read() as conn:
             durations = await repo.recent_durations(conn)
-        typical = statistics.median(durations) if durations else ASSUMED_JOB_SECONDS
+        return statistics.median(durations) if durations else ASSUMED_JOB_SECONDS
+
+    async def estimated_start(self, position: int) -> datetime:
+        """When a job at this place in line should start, from how long recent jobs took."""
+        typical = await self._durations.get()
         rounds = math.ceil(position / self.runner.limits.running)
         return self.clock.now() + timedelta(seconds=max(1.0, typical) * rounds)
 
@@ -379,6 +403,12 @@ class JobService:
         for job in active:
             await self.runner.cancel(job.id)
         return len(jobs)
+
+
+def _stand_in(character: Character) -> ImageInput:
+    """The reference as far as checking a request goes: no service option depends on the
+    picture's bytes, so they are read from disk only when the job runs."""
+    return ImageInput(b"", f"image/{character.image_format}")
 
 
 def _may_manage(viewer: Viewer, job: Job) -> bool:

@@ -9,25 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 
 
 class RatePacer:
-    """A token bucket: on average `rate` calls a second, at most `burst` at once."""
+    """A token bucket: on average `rate` calls a second, at most `burst` at once.
 
-    def __init__(self, rate: float, burst: int) -> None:
+    Calls that can wait (a card's progress) leave `reserve` tokens for urgent ones (a member's
+    pictures), so a backlog of card edits never delays results.
+    """
+
+    def __init__(self, rate: float, burst: int, reserve: int = 0) -> None:
         self.rate = rate
         self.burst = burst
+        self.reserve = min(reserve, burst - 1)
         self._tokens = float(burst)
         self._updated = time.monotonic()
-        self._lock = asyncio.Lock()  # waiters take tokens first come, first served
 
-    async def wait(self) -> None:
-        async with self._lock:
+    async def wait(self, *, urgent: bool = True) -> None:
+        needed = 1.0 + (0 if urgent else self.reserve)
+        while True:
             self._refill()
-            if self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens -= 1
+            if self._tokens >= needed:
+                self._tokens -= 1  # no await between the check and this: no race
+                return
+            await asyncio.sleep((needed - self._tokens) / self.rate)
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -35,30 +42,42 @@ class RatePacer:
         self._updated = now
 
 
-class KeyedSpacing:
-    """At least `interval` seconds between calls that share a key (say, one Discord channel).
+class KeyedWindow:
+    """At most `limit` calls in any `per` seconds for one key (say, one Discord channel).
 
-    Slots are handed out in call order without a lock: each caller reserves the next free slot
-    and sleeps until it. Discord limits message edits and thread creation to 5 per 5 s per
-    channel; spacing them a little over a second apart stays under that in any window.
+    Discord allows 5 message edits, and 5 new threads, per 5 s in a channel, counted in windows
+    we cannot see; no more than 5 in any sliding 5.5 s is within that whatever the windows.
+    Calls for one key go one at a time, and each is recorded when it is sent (after `then`,
+    say a wait for the global pacer), so a late one can never crowd the next window.
     """
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._next_free: dict[object, float] = {}
+    def __init__(self, limit: int, per: float) -> None:
+        self.limit = limit
+        self.per = per
+        self._sent: dict[object, deque[float]] = {}
+        self._locks: dict[object, asyncio.Lock] = {}
 
-    async def wait(self, key: object) -> None:
+    async def wait(self, key: object, then: Callable[[], Awaitable[None]] | None = None) -> None:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            sent = self._sent.setdefault(key, deque(maxlen=self.limit))
+            if len(sent) == self.limit:
+                delay = sent[0] + self.per - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if then is not None:
+                await then()
+            sent.append(time.monotonic())
+        if len(self._sent) > _KEYS_KEPT:
+            self._forget_idle()
+
+    def _forget_idle(self) -> None:
         now = time.monotonic()
-        slot = max(now, self._next_free.get(key, now))
-        self._next_free[key] = slot + self.interval
-        if len(self._next_free) > _KEYS_KEPT:
-            self._forget_idle(now)
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    def _forget_idle(self, now: float) -> None:
-        for key in [key for key, free in self._next_free.items() if free <= now]:
-            del self._next_free[key]
+        for key in [k for k, sent in self._sent.items() if not sent or sent[-1] <= now - self.per]:
+            lock = self._locks.get(key)
+            if lock is None or not lock.locked():
+                self._sent.pop(key, None)
+                self._locks.pop(key, None)
 
 
 _KEYS_KEPT = 1_000

@@ -45,9 +45,18 @@ class ResultService:
             raise JobNotFound()
         return job
 
-    async def info(self, viewer: Viewer, job_id: int) -> JobInfo:
-        """Anyone who sees the results may ask how they were made."""
+    async def _visible_job(self, viewer: Viewer, job_id: int) -> Job:
+        """A job the viewer may see: theirs, or one from the server they are in."""
         job = await self._job(job_id)
+        if job.user_id != viewer.user_id and (
+            job.guild_id is None or job.guild_id != viewer.guild_id
+        ):
+            raise JobNotFound()
+        return job
+
+    async def info(self, viewer: Viewer, job_id: int) -> JobInfo:
+        """Anyone in the server where the results are may ask how they were made."""
+        job = await self._visible_job(viewer, job_id)
         return JobInfo(job, show_cost=job.user_id == viewer.user_id or _moderates(viewer, job))
 
     async def toggle_favorite(self, viewer: Viewer, job_id: int, position: int) -> bool:
@@ -68,7 +77,7 @@ class ResultService:
     async def use_as_reference(self, viewer: Viewer, job_id: int, position: int) -> Character:
         """Make a result the character's new reference: its owner only, same checks as
         registration (the image is cleaned again, exactly as an upload would be)."""
-        job = await self._job(job_id)
+        job = await self._visible_job(viewer, job_id)
         character = await self.characters.get(job.character_id) if job.character_id else None
         if character is None:
             raise CameoError(f"{job.character_name} has been deleted.")
@@ -95,6 +104,10 @@ class ResultService:
         async with self.store.mutation():
             async with self.db.transaction() as conn:
                 hashes = await repo.forget_images(conn, job_id, positions)
+                if not await repo.images_of(conn, job_id) and not job.state.active:
+                    # Nothing left to show: the request itself (prompt, edit image and mask)
+                    # goes too.
+                    hashes += await repo.delete(conn, job_id)
                 gone = await image_rows.release(conn, hashes)
             for row in gone:
                 await self.store.discard(row.sha256, row.format)

@@ -40,6 +40,7 @@ def viewer_from(interaction: discord.Interaction[Any]) -> Viewer:
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         can_manage_guild=in_guild and interaction.permissions.manage_guild,
+        can_manage_messages=in_guild and interaction.permissions.manage_messages,
     )
 
 

@@ -225,7 +225,7 @@ async def set_status_message(
     )
 
 
-async def set_thread(conn: aiosqlite.Connection, job_id: int, thread_id: int) -> None:
+async def set_thread(conn: aiosqlite.Connection, job_id: int, thread_id: int | None) -> None:
     await conn.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", (thread_id, job_id))
 
 
@@ -253,6 +253,14 @@ async def undelivered(conn: aiosqlite.Connection) -> list[Job]:
         "SELECT * FROM jobs WHERE state = 'succeeded' AND delivered_at IS NULL ORDER BY id"
     ) as cur:
         return [_job(row) for row in await cur.fetchall()]
+
+
+async def positioned_images_of(conn: aiosqlite.Connection, job_id: int) -> list[tuple[int, str]]:
+    async with conn.execute(
+        "SELECT position, image_sha256 FROM job_images WHERE job_id = ? ORDER BY position",
+        (job_id,),
+    ) as cur:
+        return [(row[0], row[1]) for row in await cur.fetchall()]
 
 
 async def images_of(conn: aiosqlite.Connection, job_id: int) -> list[str]:

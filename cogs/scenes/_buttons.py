@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import discord
 
-from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
+from bot.interaction_errors import (
+    SHUTTING_DOWN_TEXT,
+    defer_publicly,
+    report_error,
+    send_private,
+)
 from bot.jobs import Destination
 from cogs.common import NO_MENTIONS, viewer_from
 from cogs.scenes._render import info_text
@@ -106,6 +111,7 @@ class Reroll(
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
         assert interaction.channel_id is not None
+        await defer_publicly(interaction)  # the new card replaces the "thinking" message
         queued = await scenes.jobs.reroll(
             viewer_from(interaction),
             self.job_id,
@@ -160,8 +166,8 @@ class DeleteResults(
 
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
-        await scenes.results.delete(viewer_from(interaction), self.job_id, self.positions)
         await interaction.response.defer()
+        await scenes.results.delete(viewer_from(interaction), self.job_id, self.positions)
         if interaction.message is not None:
             await scenes.delivery.delete_message(interaction.message)
 
@@ -193,10 +199,8 @@ class Favorite(
         scenes = _scenes(interaction)
         await scenes.results.toggle_favorite(viewer_from(interaction), self.job_id, self.position)
         favorites = await scenes.results.favorites(self.job_id)
-        first, last = _batch_of(interaction.message, self.job_id)
-        await interaction.response.edit_message(
-            view=result_view(self.job_id, first, last, favorites)
-        )
+        positions = _positions_in(interaction.message, self.job_id)
+        await interaction.response.edit_message(view=result_view(self.job_id, positions, favorites))
 
 
 class UseAsReference(
@@ -243,17 +247,17 @@ def card_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def result_view(job_id: int, first: int, last: int, favorites: set[int]) -> discord.ui.View:
-    """Buttons under one message of results (images `first`..`last` of the job)."""
+def result_view(job_id: int, positions: list[int], favorites: set[int]) -> discord.ui.View:
+    """Buttons under one message of results (these images of the job, at most 10)."""
     view = discord.ui.View(timeout=None)
     view.add_item(_at_row(Reroll(job_id), 0))
     view.add_item(_at_row(Info(job_id), 0))
-    view.add_item(_at_row(DeleteResults(job_id, first, last), 0))
-    positions = range(first, last + 1)
+    view.add_item(_at_row(DeleteResults(job_id, min(positions), max(positions)), 0))
     if len(positions) == 1:
-        marked = first in favorites
-        view.add_item(_at_row(Favorite(job_id, first, label="Favorite", marked=marked), 0))
-        view.add_item(_at_row(UseAsReference(job_id, first), 0))
+        only = positions[0]
+        marked = only in favorites
+        view.add_item(_at_row(Favorite(job_id, only, label="Favorite", marked=marked), 0))
+        view.add_item(_at_row(UseAsReference(job_id, only), 0))
         return view
     for index, position in enumerate(positions):
         marked = position in favorites
@@ -273,12 +277,15 @@ def _at_row(item: ItemT, row: int) -> ItemT:
     return item
 
 
-def _batch_of(message: discord.Message | None, job_id: int) -> tuple[int, int]:
-    """Read which images a result message holds from its Delete button."""
-    pattern = DeleteResults.__discord_ui_compiled_template__
+def _positions_in(message: discord.Message | None, job_id: int) -> list[int]:
+    """Read which images a result message holds from its Favorite buttons."""
+    pattern = Favorite.__discord_ui_compiled_template__
+    found = []
     for row in message.components if message is not None else ():
         for component in getattr(row, "children", ()):
             match = pattern.fullmatch(getattr(component, "custom_id", None) or "")
             if match and int(match["job"]) == job_id:
-                return int(match["first"]), int(match["last"])
-    raise ValueError("a result message without its Delete button")
+                found.append(int(match["image"]))
+    if not found:
+        raise ValueError("a result message without its Favorite buttons")
+    return found

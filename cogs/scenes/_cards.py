@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from bot.pacing import KeyedSpacing, RatePacer
+from bot.pacing import KeyedWindow, RatePacer
 from cogs.common import NO_MENTIONS
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class CardEditor:
         self,
         client: discord.Client,
         pacer: RatePacer,
-        per_channel: KeyedSpacing,
+        per_channel: KeyedWindow,
         interval: float = CARD_EDIT_INTERVAL,
     ) -> None:
         self.client = client
@@ -53,7 +53,12 @@ class CardEditor:
 
     def posted(self, message_id: int) -> None:
         """A card was just sent: its first edit waits a full interval."""
-        self._last_edit[message_id] = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self._last_edit[message_id] = now
+        if len(self._last_edit) > _FINISHED_REMEMBERED:
+            # Cards not edited for a whole interval have nothing to wait for: forget them.
+            for stale in [m for m, at in self._last_edit.items() if at < now - self.interval]:
+                del self._last_edit[stale]
 
     def show(self, channel_id: int, message_id: int, look: CardLook) -> None:
         if message_id in self._finished:
@@ -76,8 +81,9 @@ class CardEditor:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 channel_id, _ = self._wanted[message_id]
-                await self.per_channel.wait(("edit", channel_id))
-                await self.pacer.wait()
+                await self.per_channel.wait(
+                    ("edit", channel_id), then=lambda: self.pacer.wait(urgent=False)
+                )
                 # Whatever the card should show by now: looks that came while waiting are
                 # folded into this one edit.
                 channel_id, look = self._wanted.pop(message_id)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.errors import CameoError
 from bot.images import MAX_REFERENCE_BYTES, check_declared_size
-from bot.interaction_errors import defer_publicly
+from bot.interaction_errors import PUBLIC_DEFERRAL, defer_publicly
 from bot.jobs import JobService, QueuedJob
 from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
 from bot.results import ResultService
@@ -23,11 +28,17 @@ if TYPE_CHECKING:
     from bot.client import CameoBot
     from bot.models import Viewer
 
+log = logging.getLogger(__name__)
 Interaction = discord.Interaction["CameoBot"]
 StyleChoice = Literal["auto", "realistic", "fiction", "general", "design"]
 SpeedChoice = Literal["turbo", "default", "quality"]
 MagicChoice = Literal["auto", "on", "off"]
 FormatChoice = Literal["webp", "jpg", "png"]
+# Longer than this before the card is ready, and the command defers first.
+QUICK_ANSWER_SECONDS = 0.08
+# With more commands than this being answered at once, defer straight away.
+BUSY_ANSWERS = 8
+T = TypeVar("T")
 ASPECT_CHOICES = [app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS]
 
 
@@ -37,6 +48,7 @@ class Scenes(commands.Cog):
         self.jobs: JobService = bot.services.jobs
         self.results: ResultService = bot.services.results
         self.delivery = SceneDelivery(bot)
+        self._answering = 0  # /scene and /poses commands being answered right now
         bot.services.runner.listener = self.delivery
 
     async def cog_unload(self) -> None:
@@ -105,13 +117,16 @@ class Scenes(commands.Cog):
         channel_id = interaction.channel_id
         assert channel_id is not None
         if image is None and mask is None:
-            queued = await self.jobs.queue_scene(
-                viewer,
-                channel_id,
-                character,
-                options,
-                provider=provider or None,
-                upload_limit=interaction.filesize_limit,
+            queued = await self._answer_in_time(
+                interaction,
+                self.jobs.queue_scene(
+                    viewer,
+                    channel_id,
+                    character,
+                    options,
+                    provider=provider or None,
+                    upload_limit=interaction.filesize_limit,
+                ),
             )
             await self.post_card(interaction, queued)
             return
@@ -154,12 +169,17 @@ class Scenes(commands.Cog):
     ) -> None:
         """Draw a sheet of poses of a character; the images arrive in a thread."""
         assert interaction.channel_id is not None
-        queued = await self.jobs.queue_poses(
-            viewer_from(interaction),
-            interaction.channel_id,
-            character,
-            _given(prompt=prompt, outputs=count, images_per_pose=per_pose, output_format=format),
-            upload_limit=interaction.filesize_limit,
+        queued = await self._answer_in_time(
+            interaction,
+            self.jobs.queue_poses(
+                viewer_from(interaction),
+                interaction.channel_id,
+                character,
+                _given(
+                    prompt=prompt, outputs=count, images_per_pose=per_pose, output_format=format
+                ),
+                upload_limit=interaction.filesize_limit,
+            ),
         )
         await self.post_card(interaction, queued)
 
@@ -170,6 +190,29 @@ class Scenes(commands.Cog):
         await interaction.response.send_message(
             content, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
+
+    async def _answer_in_time(self, interaction: Interaction, work: Awaitable[T]) -> T:
+        """Run `work`; defer publicly first if it is not done within QUICK_ANSWER_SECONDS, or at
+        once when many commands are being answered together.
+
+        Normally the card is the first answer (one call, and refusals stay private). When a
+        whole server asks at once, the queue's database work is shared among everyone, so
+        deferring keeps each member's answer well inside Discord's 3 seconds.
+        """
+        self._answering += 1
+        try:
+            task = asyncio.ensure_future(work)
+            busy = self._answering > BUSY_ANSWERS
+            done, _ = await asyncio.wait({task}, timeout=0 if busy else QUICK_ANSWER_SECONDS)
+            if not done:
+                try:
+                    await defer_publicly(interaction)
+                except BaseException:
+                    task.cancel()
+                    raise
+            return await task
+        finally:
+            self._answering -= 1
 
     async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]:
         active = await self.jobs.active(viewer)
@@ -190,11 +233,14 @@ class Scenes(commands.Cog):
         embed = scene_card(job, position=queued.position, eta=eta)
         try:
             message = await _send_card(interaction, embed, card_view(job.id))
-        except (discord.HTTPException, TypeError):
+        except Exception:
             # Nobody would see this job's progress or results: take it back and refund it.
             self.delivery.card_failed(job.id)
-            await self.jobs.cancel(viewer_from(interaction), job.id)
+            with contextlib.suppress(CameoError):  # it may have finished already
+                await self.jobs.cancel(viewer_from(interaction), job.id)
             raise
+        # The card is the answer now; a later error must not delete it with the deferral.
+        interaction.extras.pop(PUBLIC_DEFERRAL, None)
         await self.delivery.card_posted(job, message, queued.position)
 
 

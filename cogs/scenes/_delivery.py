@@ -14,12 +14,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+import aiohttp
 import discord
 
 from bot.job_runner import StoredResult
 from bot.jobs import JobService
 from bot.models import Job, JobState
-from bot.pacing import KeyedSpacing, RatePacer
+from bot.pacing import KeyedWindow, RatePacer
 from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches
 from cogs.scenes._buttons import card_view, result_view
 from cogs.scenes._cards import CardEditor, CardLook
@@ -30,11 +31,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Discord allows 50 requests a second per bot; leave room for everything else the bot does.
-REST_CALLS_PER_SECOND = 40.0
-REST_BURST = 20
+# Discord allows 50 requests a second per bot, counted in fixed one-second windows. A bucket
+# can spend its burst at the end of one window and its rate in the next, so burst + rate stays
+# under 50, with room for the few calls the bot makes elsewhere.
+REST_CALLS_PER_SECOND = 35.0
+REST_BURST = 10
+REST_RESERVE = 5  # tokens card edits leave for posting results
 # Discord allows 5 edits, and 5 new threads, per 5 s in one channel.
-PER_CHANNEL_SPACING = 1.1
+PER_CHANNEL_CALLS = 5
+PER_CHANNEL_SECONDS = 5.5
 # How long finished results wait for the card of a job queued by this process to be posted.
 CARD_WAIT_SECONDS = 10.0
 # How often queued cards refresh their place in line (only those whose place changed).
@@ -42,6 +47,25 @@ QUEUE_REFRESH_SECONDS = 15.0
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day without messages
 
 Messageable = discord.abc.Messageable
+
+
+@dataclass(frozen=True)
+class _Upload:
+    position: int
+    data: bytes
+    format: str
+
+
+@dataclass
+class _Posted:
+    first: discord.Message | None = None  # the first message of results, to link to
+    missing: int = 0  # pictures not posted
+    transient: bool = False  # whether a passing failure stopped it (worth a retry later)
+
+
+# Failures that may pass: Discord's 5xx (and other non-403 errors), dropped connections.
+_TRANSIENT = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+SEND_RETRY_PAUSES = (2.0, 5.0)
 
 
 @dataclass
@@ -58,8 +82,8 @@ class SceneDelivery:
     def __init__(self, bot: CameoBot) -> None:
         self.bot = bot
         self.jobs: JobService = bot.services.jobs
-        self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST)
-        self.per_channel = KeyedSpacing(PER_CHANNEL_SPACING)
+        self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST, reserve=REST_RESERVE)
+        self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
         self._card_ready: dict[int, asyncio.Event] = {}
         self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
@@ -81,11 +105,14 @@ class SceneDelivery:
             self._ensure_refresher()
         self._card_ready.setdefault(job.id, asyncio.Event()).set()
         current = await self.jobs.get(job.id)
-        if current is not None and current.state is not JobState.QUEUED:
-            await self.show(current)  # it moved on while the card was being posted
+        if current is not None and current.state is JobState.RUNNING:
+            await self.show(current)  # it started while the card was being posted
+        # A finished job's look (with where the results are) comes from the runner's call.
 
     def card_failed(self, job_id: int) -> None:
-        self._card_ready.setdefault(job_id, asyncio.Event()).set()
+        ready = self._card_ready.pop(job_id, None)
+        if ready is not None:
+            ready.set()
 
     async def _with_card(self, job: Job) -> Job:
         """The job as stored once its card exists (waiting briefly for a card being posted)."""
@@ -154,8 +181,13 @@ class SceneDelivery:
     # -- the runner's listener --------------------------------------------------------------
 
     async def job_started(self, job: Job) -> None:
+        """Never waits for a card still being posted: generation must not wait on Discord.
+        `card_posted` shows "generating" itself if the job started meanwhile."""
         self._queued_shown.pop(job.id, None)
-        await self.show(job)
+        if job.status_message_id is None:
+            job = await self.jobs.get(job.id) or job
+        if job.status_message_id is not None:
+            await self.show(job)
 
     async def job_submitted(self, job: Job) -> None:
         return None  # the card already says "generating"; the service's job id is for Info
@@ -166,16 +198,24 @@ class SceneDelivery:
     async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
         job = await self._with_card(job)
         target = await self._target(job)
-        posted = await self._post_results(job, images, target)
-        if posted is None and target.channel is not None:
+        if target.thread_id is not None and job.thread_id is not None:
+            # A thread from an earlier attempt: if it has gone, start again in the channel.
+            target = await self._thread_still_there(job, target)
+        upload = await self._prepare(job, images, target.notes)
+        posted = await self._post_results(job, upload, target)
+        if posted.first is None and target.channel is not None:
             target.notes.append("I couldn't post the pictures there.")
-        if posted is None:
-            posted = await self._post_to_member(job, images, target)
-        where = posted.jump_url if posted is not None else None
-        if target.thread_id is not None and posted is not None:
+        if posted.first is None:
+            posted = await self._post_to_member(job, upload, target)
+        if posted.first is None and posted.transient:
+            return False  # Discord is having trouble: keep them for the next start
+        if posted.first is not None and posted.missing:
+            target.notes.append(f"{posted.missing} of the pictures couldn't be posted.")
+        where = posted.first.jump_url if posted.first is not None else None
+        if target.thread_id is not None and posted.first is not None:
             where = f"<#{target.thread_id}>"
         await self.show(job, results_at=where, notes=target.notes)
-        # Nothing is retried after a restart when no place accepts them: the card says why.
+        # When no place accepts them, nothing is retried after a restart: the card says why.
         return True
 
     # -- where results go -------------------------------------------------------------------
@@ -205,8 +245,7 @@ class SceneDelivery:
         if job.status_message_id is None:
             return _Target(channel)
         try:
-            await self.per_channel.wait(("threads", channel.id))
-            await self.pacer.wait()
+            await self.per_channel.wait(("threads", channel.id), then=self.pacer.wait)
             thread = await channel.get_partial_message(job.status_message_id).create_thread(
                 name=_thread_name(job), auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
@@ -218,71 +257,134 @@ class SceneDelivery:
         await self.jobs.record_thread(job.id, thread.id)
         return _Target(thread, thread_id=thread.id)
 
-    async def _post_results(
-        self, job: Job, images: list[StoredResult], target: _Target
-    ) -> discord.Message | None:
+    async def _thread_still_there(self, job: Job, target: _Target) -> _Target:
+        assert job.thread_id is not None
+        try:
+            await self.pacer.wait()
+            await self.bot.fetch_channel(job.thread_id)
+        except discord.NotFound:
+            await self.jobs.record_thread(job.id, None)
+            return await self._target(await self.jobs.get(job.id) or job)
+        except discord.HTTPException:
+            pass  # unknown: try posting there anyway
+        return target
+
+    async def _prepare(
+        self, job: Job, images: list[StoredResult], notes: list[str]
+    ) -> list[_Upload]:
+        """Fit each image under the channel's upload limit, re-encoding the large ones."""
+        per_file = max(1024, min(job.upload_limit, REQUEST_LIMIT))
+        workers = self.bot.services.jobs.workers
+        uploads = []
+        for image in images:
+            try:
+                data, fmt = await workers.fit_upload(image.data, image.format, per_file)
+            except (ValueError, OSError):
+                notes.append(f"Picture {image.position + 1} is too large to post here.")
+                continue
+            uploads.append(_Upload(image.position, data, fmt))
+        return uploads
+
+    async def _post_results(self, job: Job, uploads: list[_Upload], target: _Target) -> _Posted:
         if target.channel is None:
-            return None
+            return _Posted()
         missing = _missing_permissions(target.channel)
         if missing:
             target.notes.append(f"I need the {missing} permission to post the results here.")
-            return None
-        try:
-            return await self._send_batches(target.channel, job, images, target)
-        except discord.Forbidden as error:
-            target.notes.append(f"Discord refused my message: {error.text}")
-            return None
+            return _Posted()
+        return await self._send_batches(target.channel, job, uploads, target)
 
-    async def _post_to_member(
-        self, job: Job, images: list[StoredResult], target: _Target
-    ) -> discord.Message | None:
+    async def _post_to_member(self, job: Job, uploads: list[_Upload], target: _Target) -> _Posted:
         """The last resort: the member's DMs."""
         if job.guild_id is None:
-            return None
+            return _Posted()
         try:
             await self.pacer.wait()
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             dm = await user.create_dm()
-            posted = await self._send_batches(dm, job, images, _Target(dm))
         except discord.HTTPException:
+            target.notes.append("I couldn't reach you by DM either.")
+            return _Posted()
+        posted = await self._send_batches(dm, job, uploads, _Target(dm))
+        if posted.first is None:
             target.notes.append("Your DMs are closed too, so the pictures can't be shown.")
-            return None
-        target.notes.append("So I sent the pictures to your DMs.")
+        else:
+            target.notes.append("So I sent the pictures to your DMs.")
         return posted
 
     async def _send_batches(
-        self, channel: Messageable, job: Job, images: list[StoredResult], target: _Target
-    ) -> discord.Message | None:
-        per_file = max(1024, min(job.upload_limit, REQUEST_LIMIT))
-        workers = self.bot.services.jobs.workers
-        fitted = [await workers.fit_upload(image.data, image.format, per_file) for image in images]
-        sizes = [len(data) for data, _ in fitted]
-        numbered = list(enumerate(fitted))
-        favorites = await self.bot.services.results.favorites(job.id)
-        first_message: discord.Message | None = None
-        for batch in message_batches(numbered, sizes):
-            first, last = batch[0][0], batch[-1][0]
-            files = [
-                discord.File(io.BytesIO(data), f"{_file_stem(job)}-{position + 1}.{_ext(fmt)}")
-                for position, (data, fmt) in batch
-            ]
+        self, channel: Messageable, job: Job, uploads: list[_Upload], target: _Target
+    ) -> _Posted:
+        """Post the results, at most 10 files and one request's worth of bytes per message.
+
+        A batch that fails for a passing reason (Discord's 5xx, a dropped connection) is tried
+        again a few times, continuing from where it stopped so nothing is posted twice.
+        """
+        # Only results posted before (and being posted again) can have been favourited.
+        favorites = (
+            await self.bot.services.results.favorites(job.id) if job.thread_id else set[int]()
+        )
+        posted = _Posted()
+        batches = message_batches(uploads, [len(upload.data) for upload in uploads])
+        for index, batch in enumerate(batches):
+            if not batch:
+                continue
             reference = None
-            if target.reply_to_card and job.status_message_id and first_message is None:
+            if target.reply_to_card and job.status_message_id and posted.first is None:
                 reference = discord.MessageReference(
                     message_id=job.status_message_id,
                     channel_id=job.status_channel_id or job.channel_id,
                     fail_if_not_exists=False,
                 )
+            try:
+                message = await self._send_batch(channel, job, batch, favorites, reference)
+            except discord.Forbidden as error:
+                target.notes.append(f"Discord refused my message: {error.text}")
+                message = None
+            except _TRANSIENT:
+                log.warning("Posting results of job %s failed for now", job.id, exc_info=True)
+                posted.transient = True
+                message = None
+            if message is None:
+                posted.missing += sum(len(rest) for rest in batches[index:])
+                break
+            posted.first = posted.first or message
+        return posted
+
+    async def _send_batch(
+        self,
+        channel: Messageable,
+        job: Job,
+        batch: list[_Upload],
+        favorites: set[int],
+        reference: discord.MessageReference | None,
+    ) -> discord.Message:
+        positions = [upload.position for upload in batch]
+        for attempt, pause in enumerate((*SEND_RETRY_PAUSES, None)):
+            files = [
+                discord.File(
+                    io.BytesIO(upload.data),
+                    f"{_file_stem(job)}-{upload.position + 1}.{_ext(upload.format)}",
+                )
+                for upload in batch
+            ]
             await self.pacer.wait()
-            message = await channel.send(
-                result_caption(job, first, len(batch)),
-                files=files,
-                view=result_view(job.id, first, last, favorites),
-                allowed_mentions=NO_MENTIONS,
-                reference=reference,  # type: ignore[arg-type]
-            )
-            first_message = first_message or message
-        return first_message
+            try:
+                return await channel.send(
+                    result_caption(job, positions),
+                    files=files,
+                    view=result_view(job.id, positions, favorites),
+                    allowed_mentions=NO_MENTIONS,
+                    reference=reference,  # type: ignore[arg-type]
+                )
+            except discord.Forbidden:
+                raise
+            except _TRANSIENT:
+                if pause is None:
+                    raise
+                log.info("Posting job %s failed (attempt %d); retrying", job.id, attempt + 1)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def delete_message(self, message: discord.Message) -> None:
         await self.pacer.wait()

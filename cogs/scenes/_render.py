@@ -113,14 +113,14 @@ def scene_card(
     return embed
 
 
-def result_caption(job: Job, first: int, count: int) -> str:
+def result_caption(job: Job, positions: list[int]) -> str:
     """The text above a batch of results: who, what, and the seed to reproduce it."""
     seed = f" · seed {job.seed}" if job.seed is not None else ""
-    numbers = (
-        f" · {first + 1}–{first + count} of {job.image_count}" if job.image_count > count else ""
-    )
+    first, last = min(positions) + 1, max(positions) + 1
+    shown = len(positions)
+    numbers = f" · {first}–{last} of {job.image_count}" if job.image_count > shown else ""
     caption = f"**{safe(job.character_name)}** for <@{job.user_id}>{seed}{numbers}"
-    if job.error and first == 0:
+    if job.error and first == 1:
         caption += f"\n⚠️ {job.error}"
     return caption
 

@@ -266,6 +266,7 @@ async def test_a_synchronous_job_in_flight_at_restart_fails_honestly(
         await repo.start(conn, job.id, "t")  # it was running on Segmind when the bot died
     runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
     await runner.start()
+    await runner.resumed()
     await runner.stop()
     failed = await state_of(db, job.id)
     assert failed.state is JobState.FAILED
@@ -285,6 +286,7 @@ async def test_results_not_yet_posted_are_posted_after_a_restart(
     runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
     listener.deliver = False  # Discord was unreachable when the images arrived
     await runner.start()
+    await runner.resumed()
     job = await queue(db, mira)
     runner.wake()
     await listener.until(lambda: listener.finished)
@@ -292,6 +294,7 @@ async def test_results_not_yet_posted_are_posted_after_a_restart(
     assert (await state_of(db, job.id)).delivered_at is None
     again, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
     await again.start()
+    await again.resumed()
     await again.stop()
     assert [j.id for j, _ in listener.finished] == [job.id]
     assert len(listener.finished[0][1]) == 1
@@ -310,6 +313,7 @@ async def test_a_cancelled_running_job_stops_quietly(
     apiframe_fake.polls_before_done = 10_000
     runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
     await runner.start()
+    await runner.resumed()
     try:
         job = await queue(db, mira)
         runner.wake()

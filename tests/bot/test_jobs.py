@@ -170,3 +170,25 @@ async def test_positions_and_the_per_member_cap(setup, db: Database, monkeypatch
     assert MAX_ACTIVE_JOBS_PER_MEMBER == 20
     async with db.read() as conn:
         assert len(await repo.active_for_user(conn, ALICE.user_id)) == 3
+
+
+async def test_info_is_for_the_jobs_server_and_delete_forgets_the_request(  # type: ignore[no-untyped-def]
+    setup, db: Database, tmp_path: Path
+) -> None:
+    from bot.results import ResultService
+
+    service, characters, listener, runner = setup
+    await characters.create(ALICE, name="Mira", image=png())
+    await runner.start()
+    queued = await service.queue_scene(ALICE, 20, "Mira", {"prompt": "rain"})
+    await listener.until(lambda: listener.finished)
+    results = ResultService(db, service.store, characters)
+    assert (await results.info(BOB, queued.job.id)).show_cost is False
+    assert (await results.info(ALICE, queued.job.id)).show_cost is True
+    with pytest.raises(JobNotFound):
+        await results.info(Viewer(2, GUILD + 1), queued.job.id)  # another server
+    with pytest.raises(CameoError):
+        await results.delete(BOB, queued.job.id, [0])
+    await results.delete(MOD, queued.job.id, [0])
+    async with db.read() as conn:
+        assert await repo.get(conn, queued.job.id) is None  # nothing left: the request goes too

@@ -302,7 +302,9 @@ async def test_result_buttons_work_for_the_right_member_and_refuse_others(
 
     # Reroll: the requester only; a new card and new results in the same thread.
     refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:reroll:"))
-    assert "isn't yours" in (await refused.response()).content
+    refusal = await refused.wait_followup()
+    assert refusal.ephemeral
+    assert "isn't yours" in refusal.content
     reroll = await emulator.click(emulator.user("alice"), result, button(result, "cameo:reroll:"))
     new_card = await reroll.response()
     assert new_card.channel_id == card.id  # posted in the thread

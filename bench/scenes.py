@@ -1,0 +1,296 @@
+"""Scenes under load: the real bot, the loopback Discord emulator and an instant fake service.
+
+Prints JSON. Run: .venv/bin/python bench/scenes.py   (or `make bench`)
+
+Each scenario runs in its own process, so its peak memory is its own:
+- `steady`: 200 single-image scenes from 50 members in 25 channels, arriving together over
+  about 20 s (10 a second). Reports acknowledgement latency, the bot's overhead per scene (end
+  to end minus the time inside the image service), Discord REST calls per scene besides the
+  interaction response, event-loop lag, peak memory and 429s.
+- `burst`: the same 200 scenes sent at the same instant. Acknowledgements must stay fast; the
+  results then drain at the pace Discord's global and per-channel limits allow.
+- `in_flight`: 1,000 scenes from 50 members against a service that never finishes while
+  measured, so every job is in flight (8 generating, the rest queued with cards showing).
+
+The bot runs in its own process with the production wiring (as `cameo run` would), so its
+loop lag and peak memory are its own; the emulator and the fake service share the bench's
+process, as Discord and the image service would be elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import running_bot
+from bot.settings import Settings
+from tests.discord.emulator import DiscordEmulator
+from tests.discord.interactions import InteractionHandle
+from tests.fakes import FakeSegmind
+from tests.imagefactory import png
+
+MEMBERS = 50
+CHANNELS = 25
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+class LoopLag:
+    """How late a 20 ms timer fires: how long the event loop was busy elsewhere."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + 0.02
+            await asyncio.sleep(0.02)
+            self.samples.append(max(0.0, loop.time() - expected))
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def bot_environment(emulator: DiscordEmulator, fake: FakeSegmind, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CAMEO_DISCORD_TOKEN": emulator.bot_token,
+        "CAMEO_DATA_DIR": str(data_dir),
+        "CAMEO_DISCORD_API_BASE": emulator.api_base,
+        "CAMEO_DISCORD_GATEWAY": emulator.gateway_url,
+        "CAMEO_DEV_GUILD_ID": str(emulator.guild.id),
+        "CAMEO_PROVIDERS": "segmind",
+        "CAMEO_SEGMIND_API_KEY": fake.api_key,
+        "CAMEO_SEGMIND_BASE_URL": fake.base_url,
+        "CAMEO_LOG_LEVEL": "WARNING",
+    }
+
+
+async def run_bot() -> None:
+    """The bot's own process: production wiring, plus a loop-lag probe and a timer around
+    each call to the image service. Prints what it measured when told to stop."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    service_time: dict[str, float] = {}
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with running_bot(settings) as bot:
+        router = bot.services.router
+        generate = router.generate
+
+        async def timed_generate(request: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await generate(request, **kwargs)
+            finally:
+                service_time[request.prompt] = time.perf_counter() - started
+
+        router.generate = timed_generate  # type: ignore[method-assign]
+        with LoopLag() as lag:
+            await stop.wait()
+        active = len(await _active(bot))
+    print(
+        json.dumps(
+            {
+                "loop_lag_p99_ms": ms(percentile(lag.samples, 0.99)) if lag.samples else 0.0,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "service_time": service_time,
+                "active_jobs": active,
+            }
+        )
+    )
+
+
+async def scenario(name: str) -> dict[str, Any]:
+    scenes = 1000 if name == "in_flight" else 200
+    emulator = DiscordEmulator()
+    await emulator.start()
+    try:
+        async with FakeSegmind(credits=1_000_000) as fake:
+            if name == "in_flight":
+                fake.latency = 3600.0  # nothing finishes while we measure
+            with tempfile.TemporaryDirectory() as tmp:
+                bot = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--bot",
+                    env=bot_environment(emulator, fake, Path(tmp) / "data"),
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                try:
+                    await emulator.wait_for_ready(timeout=30)
+                    await emulator.wait_for_commands(timeout=30)
+                    result = await _drive(name, scenes, emulator, fake)
+                finally:
+                    bot.send_signal(signal.SIGTERM)
+                    out, _ = await bot.communicate()
+                inside = json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        await emulator.stop()
+    return _report(name, scenes, emulator, fake, result, inside)
+
+
+async def _drive(
+    name: str, scenes: int, emulator: DiscordEmulator, fake: FakeSegmind
+) -> dict[str, Any]:
+    register = await emulator.slash(
+        emulator.user("alice"), "character create", name="Mira", image=png(seed=1)
+    )
+    await register.response()
+    channels = [emulator.add_text_channel(f"room-{n}") for n in range(CHANNELS)]
+    members = [emulator.add_member(f"member{n}") for n in range(MEMBERS)]
+    await asyncio.sleep(0.5)  # CHANNEL_CREATEs reach the bot
+    log_start = len(emulator.request_log)
+    handles: list[InteractionHandle] = []
+    started = time.monotonic()
+
+    async def ask(n: int) -> None:
+        member = members[n % MEMBERS]
+        channel = channels[n % CHANNELS]
+        handles.append(
+            await emulator.slash(
+                member, "scene", channel=channel, character="Mira", prompt=f"scene {n}"
+            )
+        )
+
+    if name == "steady":
+        rng = random.Random(7)
+        tasks = []
+        for n in range(scenes):
+            tasks.append(asyncio.create_task(ask(n)))
+            await asyncio.sleep(rng.expovariate(10.0))
+        await asyncio.gather(*tasks)
+    else:
+        await asyncio.gather(*(ask(n) for n in range(scenes)))
+    cards = [await handle.response(timeout=60) for handle in handles]
+    if name != "in_flight":
+        card_ids = {card.id for card in cards}
+        await emulator._state.wait_until(
+            lambda: (
+                sum(
+                    1
+                    for thread in emulator.threads
+                    if thread.id in card_ids and emulator.messages(thread)
+                )
+                == scenes
+            ),
+            600,
+            "every result",
+        )
+        await asyncio.sleep(CARD_SETTLE)  # the last cards' final edits
+    else:
+        await asyncio.sleep(5)  # the queue settles; memory is what it holds now
+    return {
+        "handles": handles,
+        "cards": cards,
+        "log_start": log_start,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _report(
+    name: str,
+    scenes: int,
+    emulator: DiscordEmulator,
+    fake: FakeSegmind,
+    run: dict[str, Any],
+    inside: dict[str, Any],
+) -> dict[str, Any]:
+    handles: list[InteractionHandle] = run["handles"]
+    acks = [handle.ack_latency for handle in handles if handle.ack_latency is not None]
+    result: dict[str, Any] = {
+        "benchmark": f"scenes/{name}",
+        "scenes": scenes,
+        "members": MEMBERS,
+        "channels": CHANNELS,
+        "acknowledged": len(acks),
+        "ack_p50_ms": ms(statistics.median(acks)),
+        "ack_p99_ms": ms(percentile(acks, 0.99)),
+        "ack_max_ms": ms(max(acks)),
+        "bot_loop_lag_p99_ms": inside["loop_lag_p99_ms"],
+        "bot_peak_rss_mb": inside["peak_rss_mb"],
+        "rate_limited_429s": emulator.stats["rate_limited_429s"],
+        "violations": len(emulator.violations),
+        "seconds": round(run["seconds"], 1),
+    }
+    if name == "in_flight":
+        result["jobs_in_flight"] = inside["active_jobs"]
+        return result
+    calls = [
+        entry
+        for entry in emulator.request_log[run["log_start"] :]
+        if "/interactions/" not in entry.path and "/webhooks/" not in entry.path
+    ]
+    service_time: dict[str, float] = inside["service_time"]
+    overhead = []
+    for handle, card in zip(handles, run["cards"], strict=True):
+        thread = next(t for t in emulator.threads if t.id == card.id)
+        posted = emulator.messages(thread)[0]
+        end_to_end = posted.created_at - handle.record.created_at
+        prompt = handle.payload["data"]["options"][1]["value"]
+        overhead.append(end_to_end - service_time.get(prompt, 0.0))
+    result.update(
+        {
+            "overhead_p50_ms": ms(statistics.median(overhead)),
+            "overhead_p99_ms": ms(percentile(overhead, 0.99)),
+            "rest_calls_per_scene": round(len(calls) / scenes, 2),
+            "service_p50_ms": ms(statistics.median(service_time.values())),
+            "billed": fake.billed,
+        }
+    )
+    return result
+
+
+CARD_SETTLE = 8.0
+
+
+async def _active(bot: Any) -> list[Any]:
+    async with (
+        bot.resources.db.read() as conn,
+        conn.execute("SELECT id FROM jobs WHERE state IN ('queued', 'running')") as cursor,
+    ):
+        return list(await cursor.fetchall())
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--bot"]:
+        asyncio.run(run_bot())
+        return
+    if len(sys.argv) > 1:
+        print(json.dumps(asyncio.run(scenario(sys.argv[1]))))
+        return
+    for name in ("steady", "burst", "in_flight"):
+        out = subprocess.run(
+            [sys.executable, __file__, name], check=True, capture_output=True, text=True
+        )
+        print(out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
