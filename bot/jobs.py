@@ -293,7 +293,7 @@ class JobService:
         """The member's queued and running jobs, with queue positions."""
         async with self.db.read() as conn:
             jobs = await repo.active_for_user(conn, viewer.user_id)
-            positions = await repo.queue_positions(conn)
+        positions = await self.positions()
         return [QueuedJob(job, positions.get(job.id)) for job in jobs]
 
     async def get(self, job_id: int) -> Job | None:

@@ -113,14 +113,6 @@ class ResultService:
                 await self.store.discard(row.sha256, row.format)
         log.info("Results %s of job %s deleted by %s", positions, job_id, viewer.user_id)
 
-    async def image(self, job_id: int, position: int) -> tuple[bytes, str]:
-        async with self.db.read() as conn:
-            sha256 = await repo.image_at(conn, job_id, position)
-            row = await image_rows.get(conn, sha256) if sha256 is not None else None
-        if row is None:
-            raise ImageGone()
-        return await self.store.read(row.sha256, row.format), row.format
-
 
 def _moderates(viewer: Viewer, job: Job) -> bool:
     if job.guild_id is None or viewer.guild_id != job.guild_id:

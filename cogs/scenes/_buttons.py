@@ -5,6 +5,7 @@ again by the domain on each click."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import discord
@@ -34,7 +35,12 @@ def _scenes(interaction: Interaction) -> Scenes:
 
 
 class _Guarded(discord.ui.Item[discord.ui.View]):
-    """Shared by every Cameo button: the shutdown gate, task tracking, friendly errors."""
+    """Shared by every Cameo button: the shutdown gate, task tracking, friendly errors.
+
+    Each button defines `run`, what its click does.
+    """
+
+    run: Callable[[Interaction], Awaitable[None]]
 
     async def interaction_check(self, interaction: Interaction) -> bool:
         if interaction.client.shutting_down:
@@ -48,9 +54,6 @@ class _Guarded(discord.ui.Item[discord.ui.View]):
             await self.run(interaction)
         except Exception as error:  # every failure becomes a private message, never silence
             await report_error(interaction, error)
-
-    async def run(self, interaction: Interaction) -> None:
-        raise NotImplementedError
 
 
 class CancelJob(
