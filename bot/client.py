@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Feature cogs, loaded in this order in setup_hook.
-EXTENSIONS: tuple[str, ...] = ("cogs.help", "cogs.characters", "cogs.scenes", "cogs.privacy")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.help",
+    "cogs.characters",
+    "cogs.scenes",
+    "cogs.quotas",
+    "cogs.admin",
+    "cogs.privacy",
+)
 
 # How often stored images that nothing references (left by a crash) are looked for.
 ORPHAN_SWEEP_INTERVAL = 60 * 60

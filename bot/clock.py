@@ -23,3 +23,8 @@ def timestamp(moment: datetime) -> str:
 def parse_timestamp(text: str) -> datetime:
     """Read back a `timestamp()` string as an aware UTC datetime."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def discord_time(moment: datetime, style: str = "R") -> str:
+    """Discord's timestamp markup: shown in each reader's own time zone ("in 3 hours")."""
+    return f"<t:{int(moment.timestamp())}:{style}>"

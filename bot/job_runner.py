@@ -324,7 +324,6 @@ class JobRunner:
                     at=now,
                 )
                 if done:
-                    await self.quota.commit(conn, job_id=job.id, credits=job.credits)
                     if job.character_id is not None:
                         await character_rows.count_scene(conn, job.character_id)
                     await repo.release_reference(conn, job.id)
@@ -341,8 +340,12 @@ class JobRunner:
                 stored = await self._stored_results(job)
             delivered = await self._notify(self.listener.job_finished(job, stored))
             if delivered:
+                # Credits are charged when the member has the pictures, not before.
                 async with self.db.transaction() as conn:
                     await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
+                    await self.quota.commit(
+                        conn, job_id=job.id, provider=job.provider, images=len(stored)
+                    )
         finally:
             self._delivering.discard(job.id)
 

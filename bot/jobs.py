@@ -20,6 +20,7 @@ from typing import TypeVar, cast
 
 from pydantic import ValidationError
 
+from bot import pricing
 from bot.characters import CharacterService
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
@@ -218,6 +219,8 @@ class JobService:
         rerolled_from: int | None,
     ) -> QueuedJob:
         self.router.ensure_possible(request, provider)
+        able, _ = self.router.candidates(request, provider)
+        speed = pricing.speed_of(request)
         now = timestamp(self.clock.now())
         # The store's lock orders file writes against the orphan sweep; a plain scene writes
         # no file (its reference is held by the job row's foreign key), so it skips the lock.
@@ -235,6 +238,13 @@ class JobService:
                         )
                     for clean in edits or ():
                         await image_rows.insert(conn, image_row(clean), now)
+                    credits = await self.quota.hold_for(
+                        conn,
+                        guild_id=viewer.scope,
+                        providers=[p.name for p in able],
+                        speed=speed,
+                        images=request.count,
+                    )
                     job = await repo.insert(
                         conn,
                         repo.NewJob(
@@ -250,18 +260,14 @@ class JobService:
                             options=options,
                             image_count=request.count,
                             preferred_provider=provider,
-                            credits=0,  # priced by the quota rules once they are configured
+                            credits=credits,
                             created_at=now,
                             upload_limit=destination.upload_limit,
                             rerolled_from=rerolled_from,
                         ),
                     )
                     await self.quota.reserve(
-                        conn,
-                        job_id=job.id,
-                        guild_id=viewer.scope,
-                        user_id=viewer.user_id,
-                        credits=job.credits,
+                        conn, job_id=job.id, member=viewer, speed=speed, credits=credits
                     )
         except sqlite3.IntegrityError:
             # The character's picture was replaced between reading it and queueing.

@@ -22,6 +22,7 @@ class Viewer:
     guild_id: int | None
     can_manage_guild: bool = False
     can_manage_messages: bool = False  # a moderator of the channel the request came from
+    role_ids: frozenset[int] = frozenset()  # the member's roles, for quota overrides
 
     @property
     def scope(self) -> int:

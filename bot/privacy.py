@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.characters import CharacterService
 from bot.jobs import JobService
+from bot.quota import QuotaService
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,15 @@ class ForgottenData:
 
 
 class PrivacyService:
-    def __init__(self, characters: CharacterService, jobs: JobService) -> None:
+    def __init__(self, characters: CharacterService, jobs: JobService, quota: QuotaService) -> None:
         self._characters = characters
         self._jobs = jobs
+        self._quota = quota
 
     async def forget(self, user_id: int) -> ForgottenData:
         # Jobs first: they hold the characters' references until they are gone.
-        jobs = await self._jobs.forget(user_id)
+        jobs = await self._jobs.forget(user_id)  # refunds their holds first
+        await self._quota.forget(user_id)
         characters = await self._characters.forget(user_id)
         # Only the counts are logged: the point is to keep nothing about the member.
         log.info(

@@ -11,8 +11,9 @@ from bot.images import ImageWorkers
 from bot.job_runner import JobRunner
 from bot.jobs import JobService
 from bot.privacy import PrivacyService
+from bot.provider_status import ProviderStatusService
 from bot.providers.router import ProviderRouter
-from bot.quota_hooks import QuotaHooks, UnlimitedQuota
+from bot.quota import QuotaService
 from bot.results import ResultService
 from bot.settings import Settings
 from storage.database import Database
@@ -27,6 +28,8 @@ class Services:
     runner: JobRunner
     jobs: JobService
     results: ResultService
+    quota: QuotaService
+    provider_status: ProviderStatusService
 
 
 def build_services(
@@ -34,11 +37,16 @@ def build_services(
     db: Database,
     router: ProviderRouter,
     *,
-    quota: QuotaHooks | None = None,
     clock: Clock | None = None,
 ) -> Services:
     clock = clock or SystemClock()
-    quota = quota or UnlimitedQuota()
+    quota = QuotaService(
+        db,
+        clock,
+        daily_credits=settings.daily_credits,
+        reset_hour=settings.quota_reset_hour,
+        providers=router.names,
+    )
     images = ImageStore(settings.images_dir, db)
     workers = ImageWorkers()
     characters = CharacterService(db, images, workers, clock)
@@ -48,9 +56,11 @@ def build_services(
     return Services(
         characters=characters,
         images=images,
-        privacy=PrivacyService(characters, jobs),
+        privacy=PrivacyService(characters, jobs, quota),
         router=router,
         runner=runner,
         jobs=jobs,
         results=ResultService(db, images, characters),
+        quota=quota,
+        provider_status=ProviderStatusService(router),
     )

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     apiframe_base_url: str = "https://api.apiframe.ai"
     pixeldojo_base_url: str = "https://pixeldojo.ai/api/v1"
     daily_credits: int = Field(default=DEFAULT_DAILY_CREDITS, ge=0)
+    # The hour (UTC) at which every member's daily credits come back.
+    quota_reset_hour: int = Field(default=0, ge=0, le=23)
     log_level: str = "INFO"
     # How long to wait before the first status poll of an asynchronous job; later polls wait
     # half as long again each time, up to 5 s (or this value, if larger).

@@ -110,6 +110,10 @@ class ProviderRouter:
     def get(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
 
+    def names(self) -> list[str]:
+        """Every configured service, in the operator's order."""
+        return [p.name for p in self.providers]
+
     def scene_provider_names(self) -> list[str]:
         """The configured services that make scenes, in the operator's order."""
         return [p.name for p in self.providers if p.capabilities.kind is SceneRequest]

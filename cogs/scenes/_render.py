@@ -39,6 +39,10 @@ def relative(moment: datetime) -> str:
     return discord.utils.format_dt(moment, "R")
 
 
+def credits(amount: int) -> str:
+    return f"{amount} credit{'s' if amount != 1 else ''}"
+
+
 def title(job: Job) -> str:
     what = "Pose sheet" if job.kind is JobKind.POSES else "Scene"
     return f"{what} of {job.character_name}"[:256]
@@ -82,7 +86,8 @@ def status_line(
                 text += f"\n⚠️ {job.error}"
             return text
         case JobState.FAILED:
-            return f"❌ Failed: {job.error or 'the image service gave no reason.'}"
+            back = f"\nYour {credits(job.credits)} are back." if job.credits else ""
+            return f"❌ Failed: {job.error or 'the image service gave no reason.'}{back}"
         case JobState.CANCELLED:
             return "✖️ Cancelled. Nothing was charged."
 
@@ -105,6 +110,7 @@ def scene_card(
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
     embed.add_field(name="Settings", value=settings_line(job)[:1024], inline=True)
+    embed.add_field(name="Cost", value=credits(job.credits) if job.credits else "Free", inline=True)
     status = status_line(job, position=position, eta=eta, results_at=results_at)
     for note in notes or ():
         status += f"\n⚠️ {note}"
@@ -142,7 +148,7 @@ def info_text(info: JobInfo) -> str:
         lines.append(f"Took about {seconds} s")
     if info.show_cost:
         lines.append(f"Cost reported by the service: {job.cost or 'not reported'}")
-        lines.append(f"Credits: {job.credits}")
+        lines.append(f"Credits: {job.credits} held; the service that made it sets the charge")
     return "\n".join(line for line in lines if line)
 
 

@@ -18,7 +18,7 @@ from bot.models import Character, Job, JobKind, JobState, Viewer
 from bot.providers.apiframe import ApiframeCharacter
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter
-from bot.quota_hooks import UnlimitedQuota
+from bot.quota import QuotaService
 from storage import jobs as repo
 from storage.database import Database, open_database
 from tests.bot.providers.conftest import FAST_POLL
@@ -102,12 +102,21 @@ def make_router(
     )
 
 
+def generous_quota(db: Database, router: ProviderRouter) -> QuotaService:
+    """The real quota rules, with an allowance no test here reaches."""
+    return QuotaService(
+        db, SystemClock(), daily_credits=1_000_000, reset_hour=0, providers=router.names
+    )
+
+
 def make_runner(
     db: Database, store: ImageStore, router: ProviderRouter, limits: RunnerLimits | None = None
 ) -> tuple[JobRunner, Listener]:
     holder: list[JobRunner] = []
     listener = Listener(holder)
-    runner = JobRunner(db, store, router, UnlimitedQuota(), listener, SystemClock(), limits)
+    runner = JobRunner(
+        db, store, router, generous_quota(db, router), listener, SystemClock(), limits
+    )
     holder.append(runner)
     return runner, listener
 

@@ -19,10 +19,9 @@ from bot.models import Character, JobState, Viewer, Visibility
 from bot.providers.errors import NoProviderAvailable
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter
-from bot.quota_hooks import UnlimitedQuota
 from storage import jobs as repo
 from storage.database import Database, open_database
-from tests.bot.test_job_runner import Listener
+from tests.bot.test_job_runner import Listener, generous_quota
 from tests.fakes import FakeSegmind
 from tests.imagefactory import png
 
@@ -51,11 +50,10 @@ async def setup(  # type: ignore[no-untyped-def]
         )
         holder: list[JobRunner] = []
         listener = Listener(holder)
-        runner = JobRunner(db, store, router, UnlimitedQuota(), listener, SystemClock())
+        quota = generous_quota(db, router)
+        runner = JobRunner(db, store, router, quota, listener, SystemClock())
         holder.append(runner)
-        service = JobService(
-            db, store, characters, workers, router, UnlimitedQuota(), runner, SystemClock()
-        )
+        service = JobService(db, store, characters, workers, router, quota, runner, SystemClock())
         yield service, characters, listener, runner
         await runner.stop()
 
