@@ -15,6 +15,7 @@ import io
 import logging
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from PIL import Image
@@ -30,7 +31,7 @@ from bot.quota_hooks import QuotaHooks
 from storage import characters as character_rows
 from storage import images as image_rows
 from storage import jobs as repo
-from storage.database import Database
+from storage.database import Database, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +344,14 @@ class JobRunner:
                 # Credits are charged when the member has the pictures, not before.
                 async with self.db.transaction() as conn:
                     await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
-                    await self.quota.commit(
-                        conn, job_id=job.id, provider=job.provider, images=len(stored)
+                    await run_sync(
+                        conn,
+                        partial(
+                            self.quota.commit,
+                            job_id=job.id,
+                            provider=job.provider,
+                            images=len(stored),
+                        ),
                     )
         finally:
             self._delivering.discard(job.id)
@@ -366,7 +373,7 @@ class JobRunner:
         async with self.db.transaction() as conn:
             if not await repo.fail(conn, job.id, member_text, timestamp(self.clock.now())):
                 return
-            await self.quota.refund(conn, job_id=job.id, reason=member_text)
+            await run_sync(conn, partial(self.quota.refund, job_id=job.id, reason=member_text))
             await repo.release_reference(conn, job.id)
             failed = await repo.get(conn, job.id)
         if failed is not None:

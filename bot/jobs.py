@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar, cast
 
 from pydantic import ValidationError
@@ -34,7 +35,7 @@ from bot.quota_hooks import QuotaHooks
 from bot.shared_result import SharedResult
 from storage import images as image_rows
 from storage import jobs as repo
-from storage.database import Database
+from storage.database import Database, run_sync
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -238,12 +239,15 @@ class JobService:
                         )
                     for clean in edits or ():
                         await image_rows.insert(conn, image_row(clean), now)
-                    credits = await self.quota.hold_for(
+                    credits = await run_sync(
                         conn,
-                        guild_id=viewer.scope,
-                        providers=[p.name for p in able],
-                        speed=speed,
-                        images=request.count,
+                        partial(
+                            self.quota.hold_for,
+                            guild_id=viewer.scope,
+                            providers=[p.name for p in able],
+                            speed=speed,
+                            images=request.count,
+                        ),
                     )
                     job = await repo.insert(
                         conn,
@@ -266,8 +270,15 @@ class JobService:
                             rerolled_from=rerolled_from,
                         ),
                     )
-                    await self.quota.reserve(
-                        conn, job_id=job.id, member=viewer, speed=speed, credits=credits
+                    await run_sync(
+                        conn,
+                        partial(
+                            self.quota.reserve,
+                            job_id=job.id,
+                            member=viewer,
+                            speed=speed,
+                            credits=credits,
+                        ),
                     )
         except sqlite3.IntegrityError:
             # The character's picture was replaced between reading it and queueing.
@@ -288,7 +299,7 @@ class JobService:
             if not job.state.active:
                 raise CameoError("That job has already finished, so there is nothing to cancel.")
             await repo.cancel(conn, job.id, now)
-            await self.quota.refund(conn, job_id=job.id, reason="cancelled")
+            await run_sync(conn, partial(self.quota.refund, job_id=job.id, reason="cancelled"))
             await repo.release_reference(conn, job.id)
             cancelled = await repo.get(conn, job.id)
         await self.runner.cancel(job_id)
@@ -398,7 +409,9 @@ class JobService:
                 active = await repo.active_for_user(conn, user_id)
                 for job in active:
                     await repo.cancel(conn, job.id, now)
-                    await self.quota.refund(conn, job_id=job.id, reason="forgotten")
+                    await run_sync(
+                        conn, partial(self.quota.refund, job_id=job.id, reason="forgotten")
+                    )
                 jobs = active + await repo.finished_for_user(conn, user_id)
                 held: list[str] = []
                 for job in jobs:

@@ -18,6 +18,7 @@ interleaving of requests, tasks or processes can spend a credit twice.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,9 @@ from bot.errors import CameoError
 from bot.models import PERSONAL_SCOPE, Viewer
 from bot.quota_hooks import QuotaExceeded
 from storage import quotas as repo
-from storage.database import Connection, Database
+from storage.database import Database, run_sync
 
+SQLite = sqlite3.Connection
 # The largest number an admin can type for an allowance, budget, price or gift.
 MAX_CREDITS = 10_000_000
 MAX_COOLDOWN_SECONDS = 24 * 3600
@@ -137,28 +139,28 @@ class QuotaService:
 
     # -- hooks the job queue calls, inside its own transaction -------------------------------
 
-    async def hold_for(
-        self, conn: Connection, *, guild_id: int, providers: Sequence[str], speed: str, images: int
+    def hold_for(
+        self, conn: SQLite, *, guild_id: int, providers: Sequence[str], speed: str, images: int
     ) -> int:
-        return pricing.hold_for(providers, speed, images, await repo.prices(conn, guild_id))
+        return pricing.hold_for(providers, speed, images, repo.prices(conn, guild_id))
 
-    async def reserve(
-        self, conn: Connection, *, job_id: int, member: Viewer, speed: str, credits: int
+    def reserve(
+        self, conn: SQLite, *, job_id: int, member: Viewer, speed: str, credits: int
     ) -> None:
         """Hold `credits` for a job, or raise QuotaExceeded saying what ran out and when it
         comes back. Also enforces the server's cooldown between a member's requests."""
         guild_id, user_id = member.scope, member.user_id
         now = self.clock.now()
         period = periods(now, self.reset_hour)
-        rules = await repo.settings(conn, guild_id)
-        allowance = await self._allowance(conn, member, rules)
+        rules = repo.settings(conn, guild_id)
+        allowance = self._allowance(conn, member, rules)
         if allowance.daily is not None:
-            await self._check_cooldown(conn, member, rules, now)
-            used = await repo.used(conn, guild_id, user_id, period.day)
+            self._check_cooldown(conn, member, rules, now)
+            used = repo.used(conn, guild_id, user_id, period.day)
             if used + credits > allowance.daily:
                 raise QuotaExceeded(_over_daily(credits, allowance.daily - used, period.day_ends))
         if rules.monthly_budget is not None and credits:
-            spent = await repo.budget_used(conn, guild_id, period.month)
+            spent = repo.budget_used(conn, guild_id, period.month)
             if spent + credits > rules.monthly_budget:
                 raise QuotaExceeded(
                     f"This server's image budget for the month is used up ({credits} credits "
@@ -166,11 +168,12 @@ class QuotaService:
                     f"{discord_time(period.month_ends)}; a server manager can raise it."
                 )
         at = timestamp(now)
-        await repo.record_request(conn, guild_id, user_id, at)
-        await repo.insert_hold(
+        if rules.cooldown_seconds:
+            repo.record_request(conn, guild_id, user_id, at)
+        repo.insert_hold(
             conn, repo.Hold(job_id, guild_id, user_id, speed, credits, None, "held", *_keys(period))
         )
-        await repo.record(
+        repo.record(
             conn,
             repo.LedgerEntry(
                 0, guild_id, user_id, job_id, "reserve", credits, credits,
@@ -178,33 +181,31 @@ class QuotaService:
             ),
         )  # fmt: skip
 
-    async def commit(
-        self, conn: Connection, *, job_id: int, provider: str | None, images: int
-    ) -> None:
+    def commit(self, conn: SQLite, *, job_id: int, provider: str | None, images: int) -> None:
         """The job's images were delivered: charge what they cost, give back the rest."""
-        hold = await repo.hold(conn, job_id)
+        hold = repo.hold(conn, job_id)
         if hold is None or hold.state != "held":
             return
-        overrides = await repo.prices(conn, hold.guild_id)
+        overrides = repo.prices(conn, hold.guild_id)
         due = pricing.price(provider, hold.speed, overrides) * images if provider else 0
         charged = min(hold.credits, due)
-        if not await repo.settle_hold(conn, job_id, "charged", charged):
+        if not repo.settle_hold(conn, job_id, "charged", charged):
             return
         back = charged - hold.credits
         what = f"{images} image{'s' if images != 1 else ''} from {provider}"
-        await self._record(conn, hold, "charge", back, f"charged {charged} for {what}")
+        self._record(conn, hold, "charge", back, f"charged {charged} for {what}")
 
-    async def refund(self, conn: Connection, *, job_id: int, reason: str) -> None:
+    def refund(self, conn: SQLite, *, job_id: int, reason: str) -> None:
         """The job failed or was cancelled: give the whole hold back."""
-        hold = await repo.hold(conn, job_id)
-        if hold is None or not await repo.settle_hold(conn, job_id, "refunded", 0):
+        hold = repo.hold(conn, job_id)
+        if hold is None or not repo.settle_hold(conn, job_id, "refunded", 0):
             return
-        await self._record(conn, hold, "refund", -hold.credits, f"refunded: {reason}"[:REASON_MAX])
+        self._record(conn, hold, "refund", -hold.credits, f"refunded: {reason}"[:REASON_MAX])
 
-    async def _record(
-        self, conn: Connection, hold: repo.Hold, change: str, credits: int, reason: str
+    def _record(
+        self, conn: SQLite, hold: repo.Hold, change: str, credits: int, reason: str
     ) -> None:
-        await repo.record(
+        repo.record(
             conn,
             repo.LedgerEntry(
                 0, hold.guild_id, hold.user_id, hold.job_id, change, credits, credits,
@@ -216,16 +217,19 @@ class QuotaService:
 
     async def status(self, member: Viewer, *, recent: int = 8) -> QuotaStatus:
         """The member's credits in the server they are in (or in DMs)."""
+        async with self.db.read() as conn:
+            return await run_sync(conn, lambda raw: self._status(raw, member, recent))
+
+    def _status(self, conn: SQLite, member: Viewer, recent: int) -> QuotaStatus:
         period = self.periods()
         guild_id = member.scope
-        async with self.db.read() as conn:
-            rules = await repo.settings(conn, guild_id)
-            allowance = await self._allowance(conn, member, rules)
-            used = await repo.used(conn, guild_id, member.user_id, period.day)
-            held = await repo.held(conn, guild_id, member.user_id)
-            budget_used = await repo.budget_used(conn, guild_id, period.month)
-            prices = await self._price_rows(conn, guild_id)
-            entries = await repo.ledger(conn, guild_id, member.user_id, recent)
+        rules = repo.settings(conn, guild_id)
+        allowance = self._allowance(conn, member, rules)
+        used = repo.used(conn, guild_id, member.user_id, period.day)
+        held = repo.held(conn, guild_id, member.user_id)
+        budget_used = repo.budget_used(conn, guild_id, period.month)
+        prices = self._price_rows(conn, guild_id)
+        entries = repo.ledger(conn, guild_id, member.user_id, recent)
         return QuotaStatus(
             allowance=allowance,
             used=used,
@@ -239,12 +243,10 @@ class QuotaService:
             recent=entries,
         )
 
-    async def _allowance(
-        self, conn: Connection, member: Viewer, rules: repo.QuotaSettings
-    ) -> Allowance:
+    def _allowance(self, conn: SQLite, member: Viewer, rules: repo.QuotaSettings) -> Allowance:
         if member.guild_id is None:
             return Allowance(self.default_daily, "Cameo's default")
-        found = await repo.overrides_for(conn, member.scope, member.user_id, member.role_ids)
+        found = repo.overrides_for(conn, member.scope, member.user_id, member.role_ids)
         own = next((o for o in found if o.target == "member"), None)
         if own is not None:
             return Allowance(own.daily_credits, "exempt" if own.daily_credits is None else "you")
@@ -258,12 +260,12 @@ class QuotaService:
             return Allowance(rules.daily_credits, "this server")
         return Allowance(self.default_daily, "Cameo's default")
 
-    async def _check_cooldown(
-        self, conn: Connection, member: Viewer, rules: repo.QuotaSettings, now: datetime
+    def _check_cooldown(
+        self, conn: SQLite, member: Viewer, rules: repo.QuotaSettings, now: datetime
     ) -> None:
         if not rules.cooldown_seconds:
             return
-        last = await repo.last_request(conn, member.scope, member.user_id)
+        last = repo.last_request(conn, member.scope, member.user_id)
         if last is None:
             return
         ready = parse_timestamp(last) + timedelta(seconds=rules.cooldown_seconds)
@@ -273,8 +275,8 @@ class QuotaService:
                 f"You can ask again {discord_time(ready)}."
             )
 
-    async def _price_rows(self, conn: Connection, guild_id: int) -> list[PriceRow]:
-        overrides = await repo.prices(conn, guild_id)
+    def _price_rows(self, conn: SQLite, guild_id: int) -> list[PriceRow]:
+        overrides = repo.prices(conn, guild_id)
         return [
             PriceRow(name, speed, pricing.price(name, speed, overrides), (name, speed) in overrides)
             for name in self._providers()
@@ -286,39 +288,49 @@ class QuotaService:
     async def rules(self, manager: Viewer) -> ServerRules:
         guild_id = _managed_guild(manager)
         period = self.periods()
-        async with self.db.read() as conn:
+
+        def read(conn: SQLite) -> ServerRules:
             return ServerRules(
-                settings=await repo.settings(conn, guild_id),
+                settings=repo.settings(conn, guild_id),
                 default_daily=self.default_daily,
-                overrides=await repo.overrides(conn, guild_id),
-                prices=await self._price_rows(conn, guild_id),
-                budget_used=await repo.budget_used(conn, guild_id, period.month),
+                overrides=repo.overrides(conn, guild_id),
+                prices=self._price_rows(conn, guild_id),
+                budget_used=repo.budget_used(conn, guild_id, period.month),
                 periods=period,
             )
+
+        async with self.db.read() as conn:
+            return await run_sync(conn, read)
 
     async def set_daily(self, manager: Viewer, credits: int | None) -> None:
         """The server's daily allowance per member; None goes back to Cameo's default."""
         guild_id = _managed_guild(manager)
-        async with self.db.transaction() as conn:
-            await repo.update_setting(conn, guild_id, "daily_credits", _credits(credits))
+        credits = _credits(credits)
+        await self.db.run_transaction(
+            lambda conn: repo.update_setting(conn, guild_id, "daily_credits", credits)
+        )
 
     async def set_budget(self, manager: Viewer, credits: int | None) -> None:
         """The server's monthly budget; None removes the cap."""
         guild_id = _managed_guild(manager)
-        async with self.db.transaction() as conn:
-            await repo.update_setting(conn, guild_id, "monthly_budget", _credits(credits))
+        credits = _credits(credits)
+        await self.db.run_transaction(
+            lambda conn: repo.update_setting(conn, guild_id, "monthly_budget", credits)
+        )
 
     async def set_cooldown(self, manager: Viewer, seconds: int) -> None:
         guild_id = _managed_guild(manager)
         if not 0 <= seconds <= MAX_COOLDOWN_SECONDS:
             raise CameoError(f"The cooldown must be between 0 and {MAX_COOLDOWN_SECONDS} seconds.")
-        async with self.db.transaction() as conn:
-            await repo.update_setting(conn, guild_id, "cooldown_seconds", seconds)
+        await self.db.run_transaction(
+            lambda conn: repo.update_setting(conn, guild_id, "cooldown_seconds", seconds)
+        )
 
     async def set_exempt_managers(self, manager: Viewer, exempt: bool) -> None:
         guild_id = _managed_guild(manager)
-        async with self.db.transaction() as conn:
-            await repo.update_setting(conn, guild_id, "exempt_managers", int(exempt))
+        await self.db.run_transaction(
+            lambda conn: repo.update_setting(conn, guild_id, "exempt_managers", int(exempt))
+        )
 
     async def set_role_allowance(self, manager: Viewer, role_id: int, credits: int | None) -> None:
         """A role's daily allowance; None removes the override."""
@@ -334,13 +346,17 @@ class QuotaService:
         self, manager: Viewer, target: str, target_id: int, credits: int | None, *, exempt: bool
     ) -> None:
         guild_id = _managed_guild(manager)
-        async with self.db.transaction() as conn:
+        credits = _credits(credits)
+
+        def write(conn: SQLite) -> None:
             if exempt:
-                await repo.set_override(conn, guild_id, target, target_id, None)
+                repo.set_override(conn, guild_id, target, target_id, None)
             elif credits is None:
-                await repo.remove_override(conn, guild_id, target, target_id)
+                repo.remove_override(conn, guild_id, target, target_id)
             else:
-                await repo.set_override(conn, guild_id, target, target_id, _credits(credits))
+                repo.set_override(conn, guild_id, target, target_id, credits)
+
+        await self.db.run_transaction(write)
 
     async def set_price(
         self, manager: Viewer, provider: str, speed: str, credits: int | None
@@ -352,8 +368,10 @@ class QuotaService:
         if speed not in pricing.speeds_for(provider):
             speeds = ", ".join(pricing.speeds_for(provider))
             raise CameoError(f"{provider} is priced only at: {speeds}.")
-        async with self.db.transaction() as conn:
-            await repo.set_price(conn, guild_id, provider, speed, _credits(credits))
+        credits = _credits(credits)
+        await self.db.run_transaction(
+            lambda conn: repo.set_price(conn, guild_id, provider, speed, credits)
+        )
 
     async def adjust(self, manager: Viewer, user_id: int, credits: int, reason: str) -> int:
         """Give (positive) or take (negative) credits for today; returns what the member has
@@ -367,25 +385,28 @@ class QuotaService:
         now = self.clock.now()
         period = periods(now, self.reset_hour)
         change = "give" if credits > 0 else "take"
-        async with self.db.transaction() as conn:
-            await repo.record(
-                conn,
-                repo.LedgerEntry(
-                    0, guild_id, user_id, None, change, -credits, 0, period.day, period.month,
-                    reason[:REASON_MAX], manager.user_id, timestamp(now),
-                ),
-            )  # fmt: skip
-            return await repo.used(conn, guild_id, user_id, period.day)
+        entry = repo.LedgerEntry(
+            0, guild_id, user_id, None, change, -credits, 0, period.day, period.month,
+            reason[:REASON_MAX], manager.user_id, timestamp(now),
+        )  # fmt: skip
+
+        def write(conn: SQLite) -> int:
+            repo.record(conn, entry)
+            return repo.used(conn, guild_id, user_id, period.day)
+
+        return await self.db.run_transaction(write)
 
     async def ledger(self, manager: Viewer, user_id: int) -> list[repo.LedgerEntry]:
         guild_id = _managed_guild(manager)
         async with self.db.read() as conn:
-            return await repo.ledger(conn, guild_id, user_id, LEDGER_PAGE)
+            return await run_sync(
+                conn, lambda raw: repo.ledger(raw, guild_id, user_id, LEDGER_PAGE)
+            )
 
     async def forget(self, user_id: int) -> None:
         """`/privacy forget-me`: drop the member's ledger, holds and overrides."""
-        async with self.db.transaction() as conn:
-            await repo.forget(conn, user_id, self.periods().day)
+        today = self.periods().day
+        await self.db.run_transaction(lambda conn: repo.forget(conn, user_id, today))
 
 
 def _keys(period: Periods) -> tuple[str, str]:

@@ -8,9 +8,8 @@ by another writer, whichever process or task it comes from.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 
 @dataclass(frozen=True)
@@ -57,13 +56,13 @@ class LedgerEntry:
     at: str
 
 
-async def settings(conn: aiosqlite.Connection, guild_id: int) -> QuotaSettings:
-    async with conn.execute(
+def settings(conn: sqlite3.Connection, guild_id: int) -> QuotaSettings:
+    cursor = conn.execute(
         "SELECT daily_credits, monthly_budget, cooldown_seconds, exempt_managers "
         "FROM quota_settings WHERE guild_id = ?",
         (guild_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     if row is None:
         return QuotaSettings()
     return QuotaSettings(row[0], row[1], row[2], bool(row[3]))
@@ -75,45 +74,43 @@ SETTING_COLUMNS = frozenset(
 )
 
 
-async def update_setting(
-    conn: aiosqlite.Connection, guild_id: int, column: str, value: int | None
-) -> None:
+def update_setting(conn: sqlite3.Connection, guild_id: int, column: str, value: int | None) -> None:
     """Set one of a server's rules, keeping the others."""
     if column not in SETTING_COLUMNS:
         raise ValueError(f"not a quota setting: {column}")
-    await conn.execute(
+    conn.execute(
         f"INSERT INTO quota_settings (guild_id, {column}) VALUES (?, ?) "  # noqa: S608 (fixed names)
         f"ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}",
         (guild_id, value),
     )
 
 
-async def overrides(conn: aiosqlite.Connection, guild_id: int) -> list[Override]:
-    async with conn.execute(
+def overrides(conn: sqlite3.Connection, guild_id: int) -> list[Override]:
+    cursor = conn.execute(
         "SELECT target, target_id, daily_credits FROM quota_overrides WHERE guild_id = ? "
         "ORDER BY target, target_id",
         (guild_id,),
-    ) as cursor:
-        return [Override(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+    )
+    return [Override(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
-async def overrides_for(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, role_ids: frozenset[int]
+def overrides_for(
+    conn: sqlite3.Connection, guild_id: int, user_id: int, role_ids: frozenset[int]
 ) -> list[Override]:
     """The member's own override (if any) and those of the given roles."""
-    async with conn.execute(
+    cursor = conn.execute(
         "SELECT target, target_id, daily_credits FROM quota_overrides WHERE guild_id = ? AND "
         "((target = 'member' AND target_id = ?) OR "
         "(target = 'role' AND target_id IN (SELECT value FROM json_each(?))))",
         (guild_id, user_id, json.dumps(sorted(role_ids))),
-    ) as cursor:
-        return [Override(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+    )
+    return [Override(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
-async def set_override(
-    conn: aiosqlite.Connection, guild_id: int, target: str, target_id: int, daily: int | None
+def set_override(
+    conn: sqlite3.Connection, guild_id: int, target: str, target_id: int, daily: int | None
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO quota_overrides (guild_id, target, target_id, daily_credits) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, target, target_id) "
         "DO UPDATE SET daily_credits = excluded.daily_credits",
@@ -121,87 +118,85 @@ async def set_override(
     )
 
 
-async def remove_override(
-    conn: aiosqlite.Connection, guild_id: int, target: str, target_id: int
-) -> bool:
-    cursor = await conn.execute(
+def remove_override(conn: sqlite3.Connection, guild_id: int, target: str, target_id: int) -> bool:
+    cursor = conn.execute(
         "DELETE FROM quota_overrides WHERE guild_id = ? AND target = ? AND target_id = ?",
         (guild_id, target, target_id),
     )
     return cursor.rowcount > 0
 
 
-async def prices(conn: aiosqlite.Connection, guild_id: int) -> dict[tuple[str, str], int]:
-    async with conn.execute(
+def prices(conn: sqlite3.Connection, guild_id: int) -> dict[tuple[str, str], int]:
+    cursor = conn.execute(
         "SELECT provider, speed, credits FROM credit_prices WHERE guild_id = ?", (guild_id,)
-    ) as cursor:
-        return {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+    )
+    return {(row[0], row[1]): row[2] for row in cursor.fetchall()}
 
 
-async def set_price(
-    conn: aiosqlite.Connection, guild_id: int, provider: str, speed: str, credits: int | None
+def set_price(
+    conn: sqlite3.Connection, guild_id: int, provider: str, speed: str, credits: int | None
 ) -> None:
     if credits is None:
-        await conn.execute(
+        conn.execute(
             "DELETE FROM credit_prices WHERE guild_id = ? AND provider = ? AND speed = ?",
             (guild_id, provider, speed),
         )
         return
-    await conn.execute(
+    conn.execute(
         "INSERT INTO credit_prices (guild_id, provider, speed, credits) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (guild_id, provider, speed) DO UPDATE SET credits = excluded.credits",
         (guild_id, provider, speed, credits),
     )
 
 
-async def used(conn: aiosqlite.Connection, guild_id: int, user_id: int, day: str) -> int:
-    async with conn.execute(
+def used(conn: sqlite3.Connection, guild_id: int, user_id: int, day: str) -> int:
+    cursor = conn.execute(
         "SELECT used FROM credit_usage WHERE guild_id = ? AND user_id = ? AND day = ?",
         (guild_id, user_id, day),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     return int(row[0]) if row else 0
 
 
-async def budget_used(conn: aiosqlite.Connection, guild_id: int, month: str) -> int:
-    async with conn.execute(
+def budget_used(conn: sqlite3.Connection, guild_id: int, month: str) -> int:
+    cursor = conn.execute(
         "SELECT used FROM budget_usage WHERE guild_id = ? AND month = ?", (guild_id, month)
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     return int(row[0]) if row else 0
 
 
-async def held(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
+def held(conn: sqlite3.Connection, guild_id: int, user_id: int) -> int:
     """Credits on hold for the member's jobs that are not finished yet."""
-    async with conn.execute(
+    cursor = conn.execute(
         "SELECT COALESCE(SUM(credits), 0) FROM credit_holds "
         "WHERE guild_id = ? AND user_id = ? AND state = 'held'",
         (guild_id, user_id),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def last_request(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> str | None:
-    async with conn.execute(
+def last_request(conn: sqlite3.Connection, guild_id: int, user_id: int) -> str | None:
+    cursor = conn.execute(
         "SELECT at FROM member_requests WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     return None if row is None else str(row[0])
 
 
-async def record_request(conn: aiosqlite.Connection, guild_id: int, user_id: int, at: str) -> None:
-    await conn.execute(
+def record_request(conn: sqlite3.Connection, guild_id: int, user_id: int, at: str) -> None:
+    conn.execute(
         "INSERT INTO member_requests (guild_id, user_id, at) VALUES (?, ?, ?) "
         "ON CONFLICT (guild_id, user_id) DO UPDATE SET at = excluded.at",
         (guild_id, user_id, at),
     )
 
 
-async def record(conn: aiosqlite.Connection, entry: LedgerEntry) -> None:
+def record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
     """Append a ledger row and apply it to the running totals it belongs to."""
-    await conn.execute(
+    conn.execute(
         "INSERT INTO credit_ledger (guild_id, user_id, job_id, change, credits, budget, day, "
         "month, reason, actor_id, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -219,62 +214,58 @@ async def record(conn: aiosqlite.Connection, entry: LedgerEntry) -> None:
         ),
     )
     if entry.credits:
-        await conn.execute(
+        conn.execute(
             "INSERT INTO credit_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = used + excluded.used",
             (entry.guild_id, entry.user_id, entry.day, entry.credits),
         )
     if entry.budget:
-        await conn.execute(
+        conn.execute(
             "INSERT INTO budget_usage (guild_id, month, used) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, month) DO UPDATE SET used = used + excluded.used",
             (entry.guild_id, entry.month, entry.budget),
         )
 
 
-async def insert_hold(conn: aiosqlite.Connection, hold: Hold) -> None:
-    await conn.execute(
+def insert_hold(conn: sqlite3.Connection, hold: Hold) -> None:
+    conn.execute(
         "INSERT INTO credit_holds (job_id, guild_id, user_id, speed, credits, day, month) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (hold.job_id, hold.guild_id, hold.user_id, hold.speed, hold.credits, hold.day, hold.month),
     )
 
 
-async def hold(conn: aiosqlite.Connection, job_id: int) -> Hold | None:
-    async with conn.execute(
+def hold(conn: sqlite3.Connection, job_id: int) -> Hold | None:
+    cursor = conn.execute(
         "SELECT job_id, guild_id, user_id, speed, credits, charged, state, day, month "
         "FROM credit_holds WHERE job_id = ?",
         (job_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
+    row = cursor.fetchone()
     return None if row is None else Hold(*row)
 
 
-async def settle_hold(
-    conn: aiosqlite.Connection, job_id: int, state: str, charged: int | None
-) -> bool:
+def settle_hold(conn: sqlite3.Connection, job_id: int, state: str, charged: int | None) -> bool:
     """Move a hold out of 'held'; False if it was settled already (so nothing happens twice)."""
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "UPDATE credit_holds SET state = ?, charged = ? WHERE job_id = ? AND state = 'held'",
         (state, charged, job_id),
     )
     return cursor.rowcount == 1
 
 
-async def ledger(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, limit: int
-) -> list[LedgerEntry]:
+def ledger(conn: sqlite3.Connection, guild_id: int, user_id: int, limit: int) -> list[LedgerEntry]:
     """The member's latest ledger rows in this server, newest first."""
-    async with conn.execute(
+    cursor = conn.execute(
         "SELECT id, guild_id, user_id, job_id, change, credits, budget, day, month, reason, "
         "actor_id, at FROM credit_ledger WHERE guild_id = ? AND user_id = ? "
         "ORDER BY id DESC LIMIT ?",
         (guild_id, user_id, limit),
-    ) as cursor:
-        return [LedgerEntry(*row) for row in await cursor.fetchall()]
+    )
+    return [LedgerEntry(*row) for row in cursor.fetchall()]
 
 
-async def forget(conn: aiosqlite.Connection, user_id: int, today: str) -> None:
+def forget(conn: sqlite3.Connection, user_id: int, today: str) -> None:
     """Remove what is stored about a member's credits, except today's spent count (so that
     forgetting cannot reset a quota; it goes at the next reset like any other day's)."""
     for statement in (
@@ -283,5 +274,5 @@ async def forget(conn: aiosqlite.Connection, user_id: int, today: str) -> None:
         "DELETE FROM member_requests WHERE user_id = ?",
         "DELETE FROM quota_overrides WHERE target = 'member' AND target_id = ?",
     ):
-        await conn.execute(statement, (user_id,))
-    await conn.execute("DELETE FROM credit_usage WHERE user_id = ? AND day <> ?", (user_id, today))
+        conn.execute(statement, (user_id,))
+    conn.execute("DELETE FROM credit_usage WHERE user_id = ? AND day <> ?", (user_id, today))

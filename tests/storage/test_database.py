@@ -1,12 +1,20 @@
+import asyncio
 import contextlib
 import os
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from storage import meta
-from storage.database import Database, StorageError, load_migrations, open_database
+from storage.database import (
+    Database,
+    StorageError,
+    load_migrations,
+    open_database,
+    run_sync,
+)
 
 
 async def test_a_new_database_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
@@ -112,3 +120,22 @@ async def test_cancelling_a_task_mid_transaction_never_leaves_the_connection_stu
                 await task
             await write(f"after{attempt}")  # would fail if a transaction were left open
             assert await meta.get_value(db, f"after{attempt}") == "v"
+
+
+async def test_one_step_transactions_commit_together_but_fail_alone(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE tally (n INTEGER NOT NULL CHECK (n < 5))")
+
+        def add(n: int, conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO tally (n) VALUES (?)", (n,))
+            return n * 10
+
+        outcomes = await asyncio.gather(
+            *(db.run_transaction(partial(add, n)) for n in range(8)), return_exceptions=True
+        )
+        assert outcomes[:5] == [0, 10, 20, 30, 40]
+        assert all(isinstance(o, sqlite3.IntegrityError) for o in outcomes[5:])
+        async with db.read() as conn:
+            rows = await run_sync(conn, lambda raw: raw.execute("SELECT n FROM tally").fetchall())
+        assert sorted(row[0] for row in rows) == [0, 1, 2, 3, 4]
