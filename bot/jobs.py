@@ -219,8 +219,7 @@ class JobService:
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        self.router.ensure_possible(request, provider)
-        able, _ = self.router.candidates(request, provider)
+        able = self.router.ensure_possible(request, provider)
         speed = pricing.speed_of(request)
         now = timestamp(self.clock.now())
         # The store's lock orders file writes against the orphan sweep; a plain scene writes

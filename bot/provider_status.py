@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import statistics
 from dataclasses import dataclass
 
 from bot.errors import CameoError
 from bot.models import Viewer
+from bot.providers.base import Provider
 from bot.providers.errors import ProviderError
 from bot.providers.router import CircuitState, ProviderRouter
 
-log = logging.getLogger(__name__)
 # A balance check that takes longer than this is reported as unanswered.
 CHECK_TIMEOUT_SECONDS = 10.0
 
@@ -42,7 +41,7 @@ class ProviderStatusService:
         problems: dict[str, str] = {}
         if check:
             outcomes = await asyncio.gather(
-                *(self._check(provider.name) for provider in self.router.providers)
+                *(self._check(provider) for provider in self.router.providers)
             )
             problems = {name: text for name, text in outcomes if text is not None}
         statuses = []
@@ -63,9 +62,8 @@ class ProviderStatusService:
             )
         return statuses
 
-    async def _check(self, name: str) -> tuple[str, str | None]:
-        provider = self.router.get(name)
-        assert provider is not None
+    async def _check(self, provider: Provider) -> tuple[str, str | None]:
+        name = provider.name
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
                 await self.router.check(provider)

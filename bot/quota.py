@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from bot import pricing
 from bot.clock import Clock, discord_time, parse_timestamp, timestamp
@@ -66,10 +67,22 @@ def periods(now: datetime, reset_hour: int) -> Periods:
     )
 
 
+class AllowanceSource(StrEnum):
+    """What set a member's daily allowance."""
+
+    MEMBER = "member"  # their own override
+    EXEMPT = "exempt"  # exempted one by one
+    MANAGER = "manager"  # exempt as a member with Manage Server
+    ROLE = "role"  # the most generous of their roles' overrides
+    SERVER = "server"  # the server's allowance
+    DEFAULT = "default"  # CAMEO_DAILY_CREDITS
+
+
 @dataclass(frozen=True)
 class Allowance:
     daily: int | None  # None: no daily limit
-    source: str  # what set it, in words: "this server", "the Artists role", …
+    source: AllowanceSource
+    role_id: int | None = None  # the role, when a role's override applies
 
 
 @dataclass(frozen=True)
@@ -167,19 +180,13 @@ class QuotaService:
                     f"needed, {max(0, rules.monthly_budget - spent)} left). It renews "
                     f"{discord_time(period.month_ends)}; a server manager can raise it."
                 )
-        at = timestamp(now)
         if rules.cooldown_seconds:
-            repo.record_request(conn, guild_id, user_id, at)
-        repo.insert_hold(
-            conn, repo.Hold(job_id, guild_id, user_id, speed, credits, None, "held", *_keys(period))
+            repo.record_request(conn, guild_id, user_id, timestamp(now))
+        hold = repo.Hold(
+            job_id, guild_id, user_id, speed, credits, None, "held", period.day, period.month
         )
-        repo.record(
-            conn,
-            repo.LedgerEntry(
-                0, guild_id, user_id, job_id, "reserve", credits, credits,
-                period.day, period.month, f"held for job {job_id}", None, at,
-            ),
-        )  # fmt: skip
+        repo.insert_hold(conn, hold)
+        self._record(conn, hold, "reserve", credits, f"held for job {job_id}")
 
     def commit(self, conn: SQLite, *, job_id: int, provider: str | None, images: int) -> None:
         """The job's images were delivered: charge what they cost, give back the rest."""
@@ -205,6 +212,7 @@ class QuotaService:
     def _record(
         self, conn: SQLite, hold: repo.Hold, change: str, credits: int, reason: str
     ) -> None:
+        """A ledger row for a job's credits, charged to the day and month it was queued in."""
         repo.record(
             conn,
             repo.LedgerEntry(
@@ -245,20 +253,22 @@ class QuotaService:
 
     def _allowance(self, conn: SQLite, member: Viewer, rules: repo.QuotaSettings) -> Allowance:
         if member.guild_id is None:
-            return Allowance(self.default_daily, "Cameo's default")
+            return Allowance(self.default_daily, AllowanceSource.DEFAULT)
         found = repo.overrides_for(conn, member.scope, member.user_id, member.role_ids)
         own = next((o for o in found if o.target == "member"), None)
         if own is not None:
-            return Allowance(own.daily_credits, "exempt" if own.daily_credits is None else "you")
+            exempt = own.daily_credits is None
+            source = AllowanceSource.EXEMPT if exempt else AllowanceSource.MEMBER
+            return Allowance(own.daily_credits, source)
         if rules.exempt_managers and member.can_manage_guild:
-            return Allowance(None, "exempt as a server manager")
+            return Allowance(None, AllowanceSource.MANAGER)
         roles = [o for o in found if o.target == "role" and o.daily_credits is not None]
         if roles:
             best = max(roles, key=lambda o: o.daily_credits or 0)
-            return Allowance(best.daily_credits, f"role:{best.target_id}")
+            return Allowance(best.daily_credits, AllowanceSource.ROLE, best.target_id)
         if rules.daily_credits is not None:
-            return Allowance(rules.daily_credits, "this server")
-        return Allowance(self.default_daily, "Cameo's default")
+            return Allowance(rules.daily_credits, AllowanceSource.SERVER)
+        return Allowance(self.default_daily, AllowanceSource.DEFAULT)
 
     def _check_cooldown(
         self, conn: SQLite, member: Viewer, rules: repo.QuotaSettings, now: datetime
@@ -407,10 +417,6 @@ class QuotaService:
         """`/privacy forget-me`: drop the member's ledger, holds and overrides."""
         today = self.periods().day
         await self.db.run_transaction(lambda conn: repo.forget(conn, user_id, today))
-
-
-def _keys(period: Periods) -> tuple[str, str]:
-    return period.day, period.month
 
 
 def _managed_guild(manager: Viewer) -> int:

@@ -52,8 +52,9 @@ def rules_embed(rules: ServerRules) -> discord.Embed:
         "Members with Manage Server: "
         + ("exempt from the daily allowance" if settings.exempt_managers else "not exempt"),
     ]
-    embed = discord.Embed(title="Quotas on this server", description="\n".join(lines))
-    embed.colour = BRAND_COLOUR
+    embed = discord.Embed(
+        title="Quotas on this server", description="\n".join(lines), colour=BRAND_COLOUR
+    )
     overrides = [
         (f"<@&{o.target_id}>" if o.target == "role" else f"<@{o.target_id}>")
         + (": exempt" if o.daily_credits is None else f": {o.daily_credits} a day")

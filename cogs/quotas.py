@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import parse_timestamp
-from bot.quota import Allowance, PriceRow, QuotaStatus
+from bot.quota import Allowance, AllowanceSource, PriceRow, QuotaStatus
 from cogs.common import NO_MENTIONS, safe, viewer_from
 from cogs.rendering import BRAND_COLOUR
 from storage.quotas import LedgerEntry
@@ -30,14 +30,19 @@ def signed(amount: int) -> str:
     return f"+{amount}" if amount > 0 else f"−{-amount}"
 
 
+_SOURCE_WORDS = {
+    AllowanceSource.MEMBER: "set for you",
+    AllowanceSource.EXEMPT: "you are exempt",
+    AllowanceSource.MANAGER: "exempt as a server manager",
+    AllowanceSource.SERVER: "this server's allowance",
+    AllowanceSource.DEFAULT: "Cameo's default",
+}
+
+
 def allowance_words(allowance: Allowance) -> str:
-    if allowance.source.startswith("role:"):
-        return f"set for <@&{allowance.source.removeprefix('role:')}>"
-    return {
-        "you": "set for you",
-        "exempt": "you are exempt",
-        "this server": "this server's allowance",
-    }.get(allowance.source, allowance.source)
+    if allowance.source is AllowanceSource.ROLE:
+        return f"set for <@&{allowance.role_id}>"
+    return _SOURCE_WORDS[allowance.source]
 
 
 def ledger_line(entry: LedgerEntry) -> str:

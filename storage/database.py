@@ -187,7 +187,7 @@ class Database:
             works = [work for work, _ in batch]
             try:
                 async with self._lock:
-                    outcomes = await _finish_with(run_sync(self._conn, partial(_grouped, works)))
+                    outcomes = await _finish(run_sync(self._conn, partial(_grouped, works)))
             except BaseException as exc:  # BEGIN or COMMIT failed: nothing in the batch landed
                 for _, future in batch:
                     if not future.done():
@@ -246,26 +246,14 @@ def _grouped(
     return outcomes
 
 
-async def _finish_with(operation: Awaitable[T]) -> T:
-    """Await a one-step transaction; if the caller is cancelled meanwhile, it still completes
-    (or rolls back) on the database thread, and the lock is held until it has."""
-    task = asyncio.ensure_future(operation)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(BaseException):
-            await task
-        raise
-
-
 async def _finish(
-    operation: Awaitable[object], on_cancel: Callable[[], Awaitable[None]] | None = None
-) -> None:
+    operation: Awaitable[T], on_cancel: Callable[[], Awaitable[None]] | None = None
+) -> T:
     """Await `operation` to its end even if this task is cancelled meanwhile; then re-raise the
     cancellation (after `on_cancel`, which undoes what the operation did)."""
     future = asyncio.ensure_future(operation)
     try:
-        await asyncio.shield(future)
+        return await asyncio.shield(future)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             await future

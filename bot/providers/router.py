@@ -146,11 +146,15 @@ class ProviderRouter:
                 chosen.append(provider)
         return chosen, skipped
 
-    def ensure_possible(self, request: GenerationRequest, preferred: str | None = None) -> None:
-        """Raise NoProviderAvailable (with member text) unless some service can take it now."""
+    def ensure_possible(
+        self, request: GenerationRequest, preferred: str | None = None
+    ) -> list[Provider]:
+        """Return the services that could take the request now, in order; raise
+        NoProviderAvailable (with member text) if there is none."""
         chosen, reasons = self.candidates(request, preferred)
         if not chosen:
             raise _nothing_can(request, reasons)
+        return chosen
 
     async def generate(
         self,
