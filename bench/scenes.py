@@ -44,6 +44,7 @@ from tests.imagefactory import png
 
 MEMBERS = 50
 CHANNELS = 25
+READY_LINE = "cameo ready"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -114,6 +115,10 @@ async def run_bot() -> None:
                 service_time[request.prompt] = time.perf_counter() - started
 
         router.generate = timed_generate  # type: ignore[method-assign]
+        # Scenes arrive at a bot that has been up a while: its job runner started (on READY,
+        # which discord.py holds back until no guild has arrived for two seconds).
+        await bot.wait_until_ready()
+        print(READY_LINE, flush=True)
         with LoopLag() as lag:
             await stop.wait()
         active = len(await _active(bot))
@@ -146,7 +151,10 @@ async def scenario(name: str) -> dict[str, Any]:
                     stdout=asyncio.subprocess.PIPE,
                 )
                 try:
-                    await emulator.wait_for_ready(timeout=30)
+                    assert bot.stdout is not None
+                    ready = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
+                    if ready.decode().strip() != READY_LINE:
+                        raise RuntimeError(f"the bot did not start: {ready!r}")
                     await emulator.wait_for_commands(timeout=30)
                     result = await _drive(name, scenes, emulator, fake)
                 finally:
