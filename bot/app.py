@@ -14,6 +14,7 @@ import httpx
 from bot import __version__
 from bot.client import CameoBot
 from bot.discord_endpoints import discord_endpoints
+from bot.gateway_fairness import fair_gateway
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -66,7 +67,7 @@ async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterato
     """
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    with discord_endpoints(settings.discord_api_base, settings.discord_gateway):
+    with discord_endpoints(settings.discord_api_base, settings.discord_gateway), fair_gateway():
         async with open_resources(settings) as resources:
             bot = CameoBot(resources, **bot_options)
             async with bot:

@@ -12,6 +12,7 @@ DISCORD_ADAPTERS = {
     "bot/client.py",
     "bot/command_sync.py",
     "bot/discord_endpoints.py",
+    "bot/gateway_fairness.py",
     "bot/interaction_errors.py",
 }
 
