@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import running_bot
-from bot.client import CameoBot
+from bot.client import DISCORD_CONNECTIONS_PER_HOST, CameoBot
 from bot.settings import Settings
 from tests.conftest import make_settings
 from tests.discord.emulator import DiscordEmulator, Message
@@ -482,3 +482,5 @@ async def test_fifty_members_at_once_all_get_their_images(
         await results_in_thread(emulator, card, timeout=120)
     assert segmind_fake.billed == 50
     assert emulator.stats["rate_limited_429s"] == 0
+    # Fifty acknowledgements at once share a bounded pool of kept-alive connections.
+    assert emulator.stats["rest_connections"] <= DISCORD_CONNECTIONS_PER_HOST

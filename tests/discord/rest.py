@@ -37,6 +37,7 @@ class RestApi:
         ]
         self._invalid: collections.deque[float] = collections.deque()
         self._banned_reported = False
+        self._peers: set[object] = set()  # the client end of every connection REST was used on
 
     def match(self, method: str, path: str) -> tuple[RouteSpec | None, dict[str, str], bool]:
         """The route for a request, its path parameters, and whether the path exists at all."""
@@ -53,6 +54,11 @@ class RestApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         state = self._state
         state.stats["rest_requests"] += 1
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer not in self._peers:
+            # A new TCP connection (a client that keeps connections alive reuses its peer).
+            self._peers.add(peer)
+            state.stats["rest_connections"] += 1
         method = request.method
         full_path = request.path
         path = full_path.removeprefix(API_PREFIX) if full_path.startswith(API_PREFIX + "/") else ""
