@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import discord
@@ -191,19 +191,27 @@ class Scenes(commands.Cog):
             content, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
-    async def _answer_in_time(self, interaction: Interaction, work: Awaitable[T]) -> T:
-        """Run `work`; defer publicly first if it is not done within QUICK_ANSWER_SECONDS, or at
-        once when many commands are being answered together.
+    async def _answer_in_time(
+        self, interaction: Interaction, work: Coroutine[object, object, T]
+    ) -> T:
+        """Run `work`; defer publicly first if it is not done within QUICK_ANSWER_SECONDS, or
+        before starting it when many commands are being answered together.
 
         Normally the card is the first answer (one call, and refusals stay private). When a
-        whole server asks at once, the queue's database work is shared among everyone, so
-        deferring keeps each member's answer well inside Discord's 3 seconds.
+        whole server asks at once, every answer waits behind everyone's queue work on one event
+        loop, so the deferral goes out first, before this command's work is even started.
         """
         self._answering += 1
         try:
+            if self._answering > BUSY_ANSWERS:
+                try:
+                    await defer_publicly(interaction)
+                except BaseException:
+                    work.close()  # never started: nothing was queued or spent
+                    raise
+                return await work
             task = asyncio.ensure_future(work)
-            busy = self._answering > BUSY_ANSWERS
-            done, _ = await asyncio.wait({task}, timeout=0 if busy else QUICK_ANSWER_SECONDS)
+            done, _ = await asyncio.wait({task}, timeout=QUICK_ANSWER_SECONDS)
             if not done:
                 try:
                     await defer_publicly(interaction)
