@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,18 @@ def required_intents() -> discord.Intents:
     content intent is needed.
     """
     return discord.Intents(guilds=True)
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what exists once the bot is ready out of the cycle collector, once per process.
+
+    Modules, the command tree and the first cache never become garbage, and without this each
+    full collection walks them all: a pause of tens of milliseconds in the middle of whatever
+    the bot is doing. Refcounting still frees frozen objects that are let go.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 class CameoTree(app_commands.CommandTree["CameoBot"]):
@@ -121,6 +134,7 @@ class CameoBot(commands.Bot):
         # permissions. A reconnect's READY finds the runner already started.
         if not self.shutting_down:
             await self.services.runner.start()
+        _freeze_startup_objects()
 
     def track_current_task(self) -> None:
         """Remember the running command or button handler, so shutdown lets it finish."""
