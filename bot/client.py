@@ -130,11 +130,11 @@ class CameoBot(commands.Bot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (id %s) to %d servers", self.user, self.user.id, len(self.guilds))
+        _freeze_startup_objects()  # before jobs resume, so its one pause delays none of them
         # Jobs start once the channel cache is filled, so results find their channels and
         # permissions. A reconnect's READY finds the runner already started.
         if not self.shutting_down:
             await self.services.runner.start()
-        _freeze_startup_objects()
 
     def track_current_task(self) -> None:
         """Remember the running command or button handler, so shutdown lets it finish."""
