@@ -12,6 +12,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from bot.character_archive import ArchivedCharacter, ArchiveReader, ExportItem, build_archives
 from bot.character_text import clean_description, clean_name, name_key
@@ -22,7 +23,7 @@ from bot.images import CleanImage, ImageWorkers
 from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
 from storage import characters as repo
 from storage import images as image_rows
-from storage.database import Connection, Database
+from storage.database import Connection, Database, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,10 @@ class CharacterService:
                     change = _Change(conn)
                     if new_image is not None:
                         now = timestamp(self.clock.now())
-                        await image_rows.insert(conn, image_row(new_image), now)
+                        await run_sync(
+                            conn,
+                            partial(image_rows.insert, row=image_row(new_image), created_at=now),
+                        )
                     yield change
             except BaseException:
                 if new_image is not None:
@@ -174,8 +178,7 @@ class CharacterService:
 
     async def _discard_if_unused(self, clean: CleanImage) -> None:
         """After a failed write, remove the file unless another character already uses it."""
-        async with self.db.read() as conn:
-            still_recorded = await image_rows.exists(conn, clean.sha256)
+        still_recorded = await self.db.run_read(partial(image_rows.exists, sha256=clean.sha256))
         if not still_recorded:
             await self.store.discard(clean.sha256, clean.format)
 
@@ -425,7 +428,7 @@ class _Change:
     async def release(self, character: Character) -> None:
         """Drop the character's image row if nothing else uses it; its file goes after commit."""
         key = (character.image_sha256, character.image_format)
-        if key not in self.released and await image_rows.delete_if_unused(
-            self.conn, character.image_sha256
+        if key not in self.released and await run_sync(
+            self.conn, partial(image_rows.delete_if_unused, sha256=character.image_sha256)
         ):
             self.released.append(key)

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import sqlite3
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from functools import partial
@@ -31,7 +32,7 @@ from bot.quota_hooks import QuotaHooks
 from storage import characters as character_rows
 from storage import images as image_rows
 from storage import jobs as repo
-from storage.database import Database, run_sync
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +127,7 @@ class JobRunner:
         """
         if self._loop_task is not None:
             return
-        async with self.db.read() as conn:
-            running = await repo.in_state(conn, JobState.RUNNING)
-            undelivered = await repo.undelivered(conn)
+        running, undelivered = await self.db.run_read(_left_over)
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
         self._resume_task = asyncio.create_task(
             self._resume(running, undelivered), name="job-runner-resume"
@@ -190,15 +189,17 @@ class JobRunner:
 
     async def _fill(self) -> None:
         while len(self._tasks) < self.limits.running:
+            # Chosen by a read, outside the write lock; starting re-checks that the job is still
+            # queued (a member may cancel it in between), and if not, the next one is chosen.
+            job = await self.db.run_read(
+                partial(repo.next_runnable, per_user_limit=self.limits.per_member)
+            )
+            if job is None:
+                return
             now = timestamp(self.clock.now())
-            async with self.db.transaction() as conn:
-                job = await repo.next_runnable(conn, self.limits.per_member)
-                if job is None:
-                    return
-                await repo.start(conn, job.id, now)
-                started = await repo.get(conn, job.id)
-            assert started is not None
-            self._spawn(started, self._run(started))
+            started = await self.db.run_transaction(partial(repo.start, job_id=job.id, at=now))
+            if started is not None:
+                self._spawn(started, self._run(started))
 
     def _spawn(self, job: Job, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work, name=f"job-{job.id}")
@@ -219,11 +220,15 @@ class JobRunner:
             request = await self._request(job)
 
             async def submitted(provider: str, submission: SubmittedJob) -> None:
-                async with self.db.transaction() as conn:
-                    await repo.record_submission(
-                        conn, job.id, provider, submission.job_id, submission.seed
+                current = await self.db.run_transaction(
+                    partial(
+                        repo.record_submission,
+                        job_id=job.id,
+                        provider=provider,
+                        service_job_id=submission.job_id,
+                        seed=submission.seed,
                     )
-                    current = await repo.get(conn, job.id)
+                )
                 if current is not None:
                     await self._notify(self.listener.job_submitted(current))
 
@@ -286,8 +291,7 @@ class JobRunner:
     async def _input(self, sha256: str | None) -> ImageInput | None:
         if sha256 is None:
             return None
-        async with self.db.read() as conn:
-            row = await image_rows.get(conn, sha256)
+        row = await self.db.run_read(partial(image_rows.get, sha256=sha256))
         if row is None:
             return None
         data = await self.store.read(sha256, row.format)
@@ -302,34 +306,35 @@ class JobRunner:
         ]
         now = timestamp(self.clock.now())
         shortfall = result.shortfall.message if result.shortfall is not None else None
+
+        def record(conn: sqlite3.Connection) -> Job | None:
+            for item, image in zip(stored, result.images, strict=True):
+                image_rows.insert(
+                    conn,
+                    image_rows.ImageRow(
+                        item.sha256, item.format, image.width, image.height, len(item.data)
+                    ),
+                    now,
+                )
+            finished = repo.succeed(
+                conn,
+                job.id,
+                provider=result.provider,
+                seed=result.seed,
+                cost=str(result.cost) if result.cost is not None else None,
+                image_hashes=[item.sha256 for item in stored],
+                error=shortfall,
+                at=now,
+            )
+            if finished is not None and job.character_id is not None:
+                character_rows.count_scene(conn, job.character_id)
+            return finished
+
         async with self.store.mutation():
             for item in stored:
                 await self.store.write(item.sha256, item.format, item.data)
-            async with self.db.transaction() as conn:
-                for item, image in zip(stored, result.images, strict=True):
-                    await image_rows.insert(
-                        conn,
-                        image_rows.ImageRow(
-                            item.sha256, item.format, image.width, image.height, len(item.data)
-                        ),
-                        now,
-                    )
-                done = await repo.succeed(
-                    conn,
-                    job.id,
-                    provider=result.provider,
-                    seed=result.seed,
-                    cost=str(result.cost) if result.cost is not None else None,
-                    image_hashes=[item.sha256 for item in stored],
-                    error=shortfall,
-                    at=now,
-                )
-                if done:
-                    if job.character_id is not None:
-                        await character_rows.count_scene(conn, job.character_id)
-                    await repo.release_reference(conn, job.id)
-                finished = await repo.get(conn, job.id)
-        if not done or finished is None:
+            finished = await self.db.run_transaction(record)
+        if finished is None:
             return  # cancelled meanwhile: nothing to show, the refund already happened
         await self.deliver(finished, stored)
 
@@ -342,24 +347,25 @@ class JobRunner:
             delivered = await self._notify(self.listener.job_finished(job, stored))
             if delivered:
                 # Credits are charged when the member has the pictures, not before.
-                async with self.db.transaction() as conn:
-                    await repo.mark_delivered(conn, job.id, timestamp(self.clock.now()))
-                    await run_sync(
-                        conn,
-                        partial(
-                            self.quota.commit,
-                            job_id=job.id,
-                            provider=job.provider,
-                            images=len(stored),
-                        ),
-                    )
+                at = timestamp(self.clock.now())
+                count = len(stored)
+
+                def charge(conn: sqlite3.Connection) -> None:
+                    repo.mark_delivered(conn, job.id, at)
+                    self.quota.commit(conn, job_id=job.id, provider=job.provider, images=count)
+
+                await self.db.run_transaction(charge)
         finally:
             self._delivering.discard(job.id)
 
     async def _stored_results(self, job: Job) -> list[StoredResult]:
-        async with self.db.read() as conn:
-            listed = await repo.positioned_images_of(conn, job.id)
-            rows = [(position, await image_rows.get(conn, sha256)) for position, sha256 in listed]
+        def listed(conn: sqlite3.Connection) -> list[tuple[int, image_rows.ImageRow | None]]:
+            return [
+                (position, image_rows.get(conn, sha256))
+                for position, sha256 in repo.positioned_images_of(conn, job.id)
+            ]
+
+        rows = await self.db.run_read(listed)
         return [
             StoredResult(
                 position, row.sha256, row.format, await self.store.read(row.sha256, row.format)
@@ -370,12 +376,15 @@ class JobRunner:
 
     async def _fail(self, job: Job, member_text: str, detail: str) -> None:
         log.info("Job %s failed: %s", job.id, detail)
-        async with self.db.transaction() as conn:
-            if not await repo.fail(conn, job.id, member_text, timestamp(self.clock.now())):
-                return
-            await run_sync(conn, partial(self.quota.refund, job_id=job.id, reason=member_text))
-            await repo.release_reference(conn, job.id)
-            failed = await repo.get(conn, job.id)
+        at = timestamp(self.clock.now())
+
+        def record(conn: sqlite3.Connection) -> Job | None:
+            failed = repo.fail(conn, job.id, member_text, at)
+            if failed is not None:
+                self.quota.refund(conn, job_id=job.id, reason=member_text)
+            return failed
+
+        failed = await self.db.run_transaction(record)
         if failed is not None:
             await self._notify(self.listener.job_failed(failed))
 
@@ -408,6 +417,11 @@ class JobRunner:
                 await self.deliver(job)
             except Exception:
                 log.exception("Could not post the results of job %s; will retry on restart", job.id)
+
+
+def _left_over(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
+    """The jobs the last process left running, and the finished ones it never posted."""
+    return repo.in_state(conn, JobState.RUNNING), repo.undelivered(conn)
 
 
 def _storable(position: int, image: GeneratedImage) -> StoredResult:

@@ -35,7 +35,7 @@ from bot.quota_hooks import QuotaHooks
 from bot.shared_result import SharedResult
 from storage import images as image_rows
 from storage import jobs as repo
-from storage.database import Database, run_sync
+from storage.database import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -222,6 +222,48 @@ class JobService:
         able = self.router.ensure_possible(request, provider)
         speed = pricing.speed_of(request)
         now = timestamp(self.clock.now())
+
+        def enqueue(conn: sqlite3.Connection) -> Job:
+            """Check the member's limits, hold the credits and write the job: one step."""
+            active = repo.count_active_for_user(conn, viewer.user_id)
+            if active >= MAX_ACTIVE_JOBS_PER_MEMBER:
+                raise CameoError(
+                    f"You already have {active} pictures on the way. Wait for some to "
+                    "finish (see /jobs) before asking for more."
+                )
+            for clean in edits or ():
+                image_rows.insert(conn, image_row(clean), now)
+            credits = self.quota.hold_for(
+                conn,
+                guild_id=viewer.scope,
+                providers=[p.name for p in able],
+                speed=speed,
+                images=request.count,
+            )
+            job = repo.insert(
+                conn,
+                repo.NewJob(
+                    kind=kind,
+                    guild_id=viewer.scope,
+                    channel_id=destination.channel_id,
+                    user_id=viewer.user_id,
+                    character_id=character.id,
+                    character_name=character.name,
+                    reference_sha256=character.image_sha256,
+                    edit_image_sha256=edits[0].sha256 if edits else None,
+                    edit_mask_sha256=edits[1].sha256 if edits else None,
+                    options=options,
+                    image_count=request.count,
+                    preferred_provider=provider,
+                    credits=credits,
+                    created_at=now,
+                    upload_limit=destination.upload_limit,
+                    rerolled_from=rerolled_from,
+                ),
+            )
+            self.quota.reserve(conn, job_id=job.id, member=viewer, speed=speed, credits=credits)
+            return job
+
         # The store's lock orders file writes against the orphan sweep; a plain scene writes
         # no file (its reference is held by the job row's foreign key), so it skips the lock.
         try:
@@ -229,56 +271,7 @@ class JobService:
             async with lock:
                 for clean in edits or ():
                     await self.store.write(clean.sha256, clean.format, clean.data)
-                async with self.db.transaction() as conn:
-                    active = await repo.active_for_user(conn, viewer.user_id)
-                    if len(active) >= MAX_ACTIVE_JOBS_PER_MEMBER:
-                        raise CameoError(
-                            f"You already have {len(active)} pictures on the way. Wait for some to "
-                            "finish (see /jobs) before asking for more."
-                        )
-                    for clean in edits or ():
-                        await image_rows.insert(conn, image_row(clean), now)
-                    credits = await run_sync(
-                        conn,
-                        partial(
-                            self.quota.hold_for,
-                            guild_id=viewer.scope,
-                            providers=[p.name for p in able],
-                            speed=speed,
-                            images=request.count,
-                        ),
-                    )
-                    job = await repo.insert(
-                        conn,
-                        repo.NewJob(
-                            kind=kind,
-                            guild_id=viewer.scope,
-                            channel_id=destination.channel_id,
-                            user_id=viewer.user_id,
-                            character_id=character.id,
-                            character_name=character.name,
-                            reference_sha256=character.image_sha256,
-                            edit_image_sha256=edits[0].sha256 if edits else None,
-                            edit_mask_sha256=edits[1].sha256 if edits else None,
-                            options=options,
-                            image_count=request.count,
-                            preferred_provider=provider,
-                            credits=credits,
-                            created_at=now,
-                            upload_limit=destination.upload_limit,
-                            rerolled_from=rerolled_from,
-                        ),
-                    )
-                    await run_sync(
-                        conn,
-                        partial(
-                            self.quota.reserve,
-                            job_id=job.id,
-                            member=viewer,
-                            speed=speed,
-                            credits=credits,
-                        ),
-                    )
+                job = await self.db.run_transaction(enqueue)
         except sqlite3.IntegrityError:
             # The character's picture was replaced between reading it and queueing.
             raise CameoError(
@@ -291,43 +284,41 @@ class JobService:
     async def cancel(self, viewer: Viewer, job_id: int) -> Job:
         """Cancel a queued or running job: its owner, or Manage Server in its server, may."""
         now = timestamp(self.clock.now())
-        async with self.db.transaction() as conn:
-            job = await repo.get(conn, job_id)
+
+        def record(conn: sqlite3.Connection) -> Job:
+            job = repo.get(conn, job_id)
             if job is None or not _may_manage(viewer, job):
                 raise JobNotFound()
-            if not job.state.active:
+            cancelled = repo.cancel(conn, job.id, now)
+            if cancelled is None:
                 raise CameoError("That job has already finished, so there is nothing to cancel.")
-            await repo.cancel(conn, job.id, now)
-            await run_sync(conn, partial(self.quota.refund, job_id=job.id, reason="cancelled"))
-            await repo.release_reference(conn, job.id)
-            cancelled = await repo.get(conn, job.id)
+            self.quota.refund(conn, job_id=job.id, reason="cancelled")
+            return cancelled
+
+        cancelled = await self.db.run_transaction(record)
         await self.runner.cancel(job_id)
-        assert cancelled is not None
         return cancelled
 
     async def active(self, viewer: Viewer) -> list[QueuedJob]:
         """The member's queued and running jobs, with queue positions."""
-        async with self.db.read() as conn:
-            jobs = await repo.active_for_user(conn, viewer.user_id)
+        jobs = await self.db.run_read(partial(repo.active_for_user, user_id=viewer.user_id))
         positions = await self.positions()
         return [QueuedJob(job, positions.get(job.id)) for job in jobs]
 
     async def get(self, job_id: int) -> Job | None:
-        async with self.db.read() as conn:
-            return await repo.get(conn, job_id)
+        return await self.db.run_read(partial(repo.get, job_id=job_id))
 
     async def reroll(self, viewer: Viewer, job_id: int, destination: Destination) -> QueuedJob:
         """Queue the same request again with a new seed; only the member who asked may."""
-        async with self.db.read() as conn:
-            job = await repo.get(conn, job_id)
-            if job is not None and job.is_edit:
-                edit_rows = [
-                    await image_rows.get(conn, sha)
-                    for sha in (job.edit_image_sha256, job.edit_mask_sha256)
-                    if sha is not None
-                ]
-            else:
-                edit_rows = []
+
+        def read(conn: sqlite3.Connection) -> tuple[Job | None, list[image_rows.ImageRow | None]]:
+            job = repo.get(conn, job_id)
+            if job is None or not job.is_edit:
+                return job, []
+            shas = (job.edit_image_sha256, job.edit_mask_sha256)
+            return job, [image_rows.get(conn, sha) for sha in shas if sha is not None]
+
+        job, edit_rows = await self.db.run_read(read)
         if job is None or job.user_id != viewer.user_id:
             raise JobNotFound()
         if job.character_id is None:
@@ -370,12 +361,14 @@ class JobService:
 
     async def record_card(self, job_id: int, channel_id: int, message_id: int) -> None:
         """Remember the message that shows the job's progress."""
-        async with self.db.transaction() as conn:
-            await repo.set_status_message(conn, job_id, channel_id, message_id)
+        await self.db.run_transaction(
+            partial(
+                repo.set_status_message, job_id=job_id, channel_id=channel_id, message_id=message_id
+            )
+        )
 
     async def record_thread(self, job_id: int, thread_id: int | None) -> None:
-        async with self.db.transaction() as conn:
-            await repo.set_thread(conn, job_id, thread_id)
+        await self.db.run_transaction(partial(repo.set_thread, job_id=job_id, thread_id=thread_id))
 
     async def positions(self) -> dict[int, int]:
         """Every queued job's place in line (1 = next), at most a moment old.
@@ -386,12 +379,10 @@ class JobService:
         return await self._positions.get()
 
     async def _rank_queue(self) -> dict[int, int]:
-        async with self.db.read() as conn:
-            return await repo.queue_positions(conn)
+        return await self.db.run_read(repo.queue_positions)
 
     async def _typical_duration(self) -> float:
-        async with self.db.read() as conn:
-            durations = await repo.recent_durations(conn)
+        durations = await self.db.run_read(repo.recent_durations)
         return statistics.median(durations) if durations else ASSUMED_JOB_SECONDS
 
     async def estimated_start(self, position: int) -> datetime:
@@ -403,24 +394,26 @@ class JobService:
     async def forget(self, user_id: int) -> int:
         """Cancel a member's jobs and delete every job and result of theirs; return how many."""
         now = timestamp(self.clock.now())
+
+        def erase(conn: sqlite3.Connection) -> tuple[list[Job], int, list[image_rows.ImageRow]]:
+            active = repo.active_for_user(conn, user_id)
+            for job in active:
+                repo.cancel(conn, job.id, now)
+                self.quota.refund(conn, job_id=job.id, reason="forgotten")
+            jobs = active + repo.finished_for_user(conn, user_id)
+            held: list[str] = []
+            for job in jobs:
+                held += repo.delete(conn, job.id)
+            repo.forget_turn(conn, user_id)
+            return active, len(jobs), image_rows.release(conn, held)
+
         async with self.store.mutation():
-            async with self.db.transaction() as conn:
-                active = await repo.active_for_user(conn, user_id)
-                for job in active:
-                    await repo.cancel(conn, job.id, now)
-                    await run_sync(
-                        conn, partial(self.quota.refund, job_id=job.id, reason="forgotten")
-                    )
-                jobs = active + await repo.finished_for_user(conn, user_id)
-                held: list[str] = []
-                for job in jobs:
-                    held += await repo.delete(conn, job.id)
-                gone = await image_rows.release(conn, held)
+            active, count, gone = await self.db.run_transaction(erase)
             for row in gone:
                 await self.store.discard(row.sha256, row.format)
         for job in active:
             await self.runner.cancel(job.id)
-        return len(jobs)
+        return count
 
 
 def _stand_in(character: Character) -> ImageInput:

@@ -7,7 +7,9 @@ restart (or is clicked by someone else) is judged by the same rules as the first
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
+from functools import partial
 
 from bot.characters import CharacterService
 from bot.errors import CameoError
@@ -39,8 +41,7 @@ class ResultService:
         self.characters = characters
 
     async def _job(self, job_id: int) -> Job:
-        async with self.db.read() as conn:
-            job = await repo.get(conn, job_id)
+        job = await self.db.run_read(partial(repo.get, job_id=job_id))
         if job is None:
             raise JobNotFound()
         return job
@@ -64,15 +65,15 @@ class ResultService:
         job = await self._job(job_id)
         if job.user_id != viewer.user_id:
             raise CameoError("Only the member who asked for these pictures can favourite them.")
-        async with self.db.transaction() as conn:
-            marked = await repo.toggle_favorite(conn, job_id, position)
+        marked = await self.db.run_transaction(
+            partial(repo.toggle_favorite, job_id=job_id, position=position)
+        )
         if marked is None:
             raise ImageGone()
         return marked
 
     async def favorites(self, job_id: int) -> set[int]:
-        async with self.db.read() as conn:
-            return await repo.favorites_of(conn, job_id)
+        return await self.db.run_read(partial(repo.favorites_of, job_id=job_id))
 
     async def use_as_reference(self, viewer: Viewer, job_id: int, position: int) -> Character:
         """Make a result the character's new reference: its owner only, same checks as
@@ -85,9 +86,12 @@ class ResultService:
             raise CameoError(
                 f"Only the owner of {character.name} can change their reference picture."
             )
-        async with self.db.read() as conn:
-            sha256 = await repo.image_at(conn, job_id, position)
-            row = await image_rows.get(conn, sha256) if sha256 is not None else None
+
+        def read(conn: sqlite3.Connection) -> image_rows.ImageRow | None:
+            sha256 = repo.image_at(conn, job_id, position)
+            return image_rows.get(conn, sha256) if sha256 is not None else None
+
+        row = await self.db.run_read(read)
         if row is None:
             raise ImageGone()
         data = await self.store.read(row.sha256, row.format)
@@ -101,14 +105,16 @@ class ResultService:
             raise CameoError(
                 "Only the member who asked for these pictures, or a moderator, can delete them."
             )
+
+        def forget(conn: sqlite3.Connection) -> list[image_rows.ImageRow]:
+            hashes = repo.forget_images(conn, job_id, positions)
+            if not repo.images_of(conn, job_id) and not job.state.active:
+                # Nothing left to show: the request itself (prompt, edit image and mask) goes too.
+                hashes += repo.delete(conn, job_id)
+            return image_rows.release(conn, hashes)
+
         async with self.store.mutation():
-            async with self.db.transaction() as conn:
-                hashes = await repo.forget_images(conn, job_id, positions)
-                if not await repo.images_of(conn, job_id) and not job.state.active:
-                    # Nothing left to show: the request itself (prompt, edit image and mask)
-                    # goes too.
-                    hashes += await repo.delete(conn, job_id)
-                gone = await image_rows.release(conn, hashes)
+            gone = await self.db.run_transaction(forget)
             for row in gone:
                 await self.store.discard(row.sha256, row.format)
         log.info("Results %s of job %s deleted by %s", positions, job_id, viewer.user_id)

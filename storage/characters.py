@@ -80,10 +80,6 @@ def _character(row: aiosqlite.Row) -> Character:
     )
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def _new_public_id(conn: aiosqlite.Connection) -> str:
     while True:
         candidate = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
@@ -195,26 +191,60 @@ async def suggest(
 ) -> list[Character]:
     """Return up to `limit` visible characters whose name contains the fragment.
 
-    The caller's own come first, then prefix matches before other substring matches.
+    The caller's own come first, then prefix matches before other substring matches, each by
+    name. Every part reads an index in name order and stops at `limit`, so a server with tens
+    of thousands of characters answers as fast as a new one: the caller's own (at most a few
+    hundred) by the owner index; the server's shared ones by prefix through the name index,
+    and, for three characters or more, by substring through the trigram index. Shorter
+    fragments match shared names by prefix only: a trigram index cannot search for them, and
+    one or two letters anywhere in a name match nearly everything anyway.
     """
-    escaped = _like_escape(fragment_key)
-    async with (
-        db.read() as conn,
-        conn.execute(
-            f"SELECT {_COLUMNS} {_FROM} WHERE {_VISIBLE} "
-            "AND (c.name_key LIKE :contains ESCAPE '\\' OR c.public_id = :exact) "
-            "ORDER BY (c.owner_id = :user) DESC, (c.name_key LIKE :prefix ESCAPE '\\') DESC, "
-            "c.name_key, c.id LIMIT :limit",
-            {
-                "user": user_id,
-                "scope": scope,
-                "contains": f"%{escaped}%",
-                "prefix": f"{escaped}%",
-                "exact": fragment_key,
-                "limit": limit,
-            },
-        ) as cur,
-    ):
+    params = {"user": user_id, "scope": scope, "limit": limit}
+    async with db.read() as conn:
+        found = await _rows(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE c.public_id = :exact AND {_VISIBLE}",
+            {**params, "exact": fragment_key},
+        )
+        # The caller's own: few enough to match anywhere in the name, whatever its length.
+        found += await _rows(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = :user AND {_VISIBLE} "
+            "AND instr(c.name_key, :fragment) > 0 "
+            "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
+            {**params, "fragment": fragment_key},
+        )
+        if scope != PERSONAL_SCOPE:
+            found += await _rows(
+                conn,
+                f"SELECT {_COLUMNS} {_FROM} {_SHARED_BY_NAME} "
+                "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
+                "ORDER BY c.name_key, c.id LIMIT :limit",
+                {**params, "fragment": fragment_key},
+            )
+            if len(fragment_key) >= 3:
+                found += await _rows(
+                    conn,
+                    f"SELECT {_COLUMNS} {_FROM} {_SHARED_BY_NAME} AND c.id IN ("  # noqa: S608
+                    "SELECT rowid FROM character_names WHERE character_names MATCH :phrase) "
+                    "ORDER BY c.name_key, c.id LIMIT :limit",
+                    {**params, "phrase": _fts_phrase(fragment_key)},
+                )
+    unique = {character.id: character for character in found}
+    return list(unique.values())[:limit]
+
+
+# Characters others share in the server, in the name index's order.
+_SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.visibility = 'server' AND c.owner_id != :user"
+
+
+def _fts_phrase(fragment: str) -> str:
+    """The fragment as one FTS5 phrase: quoted, so its characters are never query syntax."""
+    return '"' + fragment.replace('"', '""') + '"'
+
+
+async def _rows(conn: aiosqlite.Connection, sql: str, params: dict[str, object]) -> list[Character]:
+    async with conn.execute(sql, params) as cur:
         return [_character(row) for row in await cur.fetchall()]
 
 
@@ -263,8 +293,12 @@ async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]
         return [_character(row) for row in await cur.fetchall()]
 
 
-async def count_scene(conn: aiosqlite.Connection, character_id: int) -> None:
-    """One more finished scene of this character (shown on its card)."""
-    await conn.execute(
+def count_scene(conn: sqlite3.Connection, character_id: int) -> None:
+    """One more finished scene of this character (shown on its card).
+
+    Plain (not async): it runs inside the job runner's one-step transaction on the database
+    thread, with the rest of a finished job's writes.
+    """
+    conn.execute(
         "UPDATE characters SET scene_count = scene_count + 1 WHERE id = ?", (character_id,)
     )

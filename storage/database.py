@@ -203,6 +203,12 @@ class Database:
                 else:
                     future.set_result(value)
 
+    async def run_read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run reads as one step on the database thread, never inside another task's
+        half-finished transaction."""
+        async with self._lock:
+            return await run_sync(self._conn, work)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run reads that must not see another task's half-finished transaction."""

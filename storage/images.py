@@ -1,13 +1,12 @@
-"""Repository for `images`: one row per stored reference file."""
+"""Repository for `images`: one row per stored file (references and results).
+
+Plain functions on the sqlite3 connection, run on the database thread (see storage/jobs.py).
+"""
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
-
-from storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -19,63 +18,96 @@ class ImageRow:
     byte_size: int
 
 
-async def insert(conn: aiosqlite.Connection, row: ImageRow, created_at: str) -> None:
+_ROW = "SELECT sha256, format, width, height, byte_size FROM images"
+
+
+def insert(conn: sqlite3.Connection, row: ImageRow, created_at: str) -> None:
     """Record a stored file; a second record of the same content is a no-op (deduplication)."""
-    await conn.execute(
+    conn.execute(
         "INSERT INTO images (sha256, format, width, height, byte_size, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
         (row.sha256, row.format, row.width, row.height, row.byte_size, created_at),
     )
 
 
-async def delete_if_unused(conn: aiosqlite.Connection, sha256: str) -> bool:
+def delete_if_unused(conn: sqlite3.Connection, sha256: str) -> bool:
     """Delete the row unless something still references it; return whether it was deleted.
 
     Every table that points at an image does so with ON DELETE RESTRICT, so SQLite refuses the
     delete while any reference remains: new kinds of reference are covered without changes here.
+    Each of those references is indexed, so the check is a few index look-ups.
     """
     try:
-        cursor = await conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
+        cursor = conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
     except sqlite3.IntegrityError:
         return False
     return cursor.rowcount > 0
 
 
-async def get(conn: aiosqlite.Connection, sha256: str) -> ImageRow | None:
-    async with conn.execute(
-        "SELECT sha256, format, width, height, byte_size FROM images WHERE sha256 = ?", (sha256,)
-    ) as cur:
-        row = await cur.fetchone()
+def get(conn: sqlite3.Connection, sha256: str) -> ImageRow | None:
+    row = conn.execute(f"{_ROW} WHERE sha256 = ?", (sha256,)).fetchone()
     return None if row is None else ImageRow(*row)
 
 
-async def exists(conn: aiosqlite.Connection, sha256: str) -> bool:
-    async with conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)) as cur:
-        return await cur.fetchone() is not None
+def exists(conn: sqlite3.Connection, sha256: str) -> bool:
+    return conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone() is not None
 
 
-async def delete_unreferenced(db: Database) -> int:
-    """Delete every row nothing references any more; return how many went."""
-    async with db.transaction() as conn:
-        async with conn.execute("SELECT sha256 FROM images") as cur:
-            hashes = [row[0] for row in await cur.fetchall()]
-        deleted = 0
-        for sha256 in hashes:
-            deleted += await delete_if_unused(conn, sha256)
-    return deleted
-
-
-async def all_hashes(db: Database) -> set[str]:
-    async with db.read() as conn, conn.execute("SELECT sha256 FROM images") as cur:
-        return {row[0] for row in await cur.fetchall()}
-
-
-async def release(conn: aiosqlite.Connection, hashes: list[str]) -> list[ImageRow]:
+def release(conn: sqlite3.Connection, hashes: list[str]) -> list[ImageRow]:
     """Delete the rows of these images that nothing uses any more; return them, so their
     files can be removed once the transaction has committed."""
     gone = []
     for sha256 in dict.fromkeys(hashes):
-        row = await get(conn, sha256)
-        if row is not None and await delete_if_unused(conn, sha256):
+        row = get(conn, sha256)
+        if row is not None and delete_if_unused(conn, sha256):
             gone.append(row)
     return gone
+
+
+def references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Every (table, column) that points at an image, read from the schema itself, so the
+    sweep knows every kind of reference, including ones added by later migrations."""
+    rows = conn.execute(
+        'SELECT m.name, f."from" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f '
+        "WHERE m.type = 'table' AND f.\"table\" = 'images' ORDER BY m.name, f.\"from\""
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def delete_unreferenced_after(
+    conn: sqlite3.Connection, after: str, limit: int, refs: list[tuple[str, str]]
+) -> tuple[int, str | None]:
+    """Delete the unreferenced rows among the next `limit` images after hash `after`.
+
+    Return how many went and the last hash looked at (None once past the last image), so a
+    sweep goes through the table in short steps and can carry on where it stopped. Finding the
+    unreferenced ones is one set-based query over indexes; each delete is still guarded by the
+    foreign keys, so a reference this list missed keeps its image.
+    """
+    window = conn.execute(
+        "SELECT MAX(sha256) FROM (SELECT sha256 FROM images WHERE sha256 > ? "
+        "ORDER BY sha256 LIMIT ?)",
+        (after, limit),
+    ).fetchone()[0]
+    if window is None:
+        return 0, None
+    # Table and column names come from the schema (`references`), never from input.
+    unused = " ".join(
+        f'AND NOT EXISTS (SELECT 1 FROM "{table}" WHERE "{column}" = i.sha256)'  # noqa: S608
+        for table, column in refs
+    )
+    candidates = conn.execute(
+        f"SELECT sha256 FROM images i WHERE sha256 > ? AND sha256 <= ? {unused}",  # noqa: S608 (names from the schema)
+        (after, window),
+    ).fetchall()
+    deleted = sum(delete_if_unused(conn, row[0]) for row in candidates)
+    return deleted, window
+
+
+def known_with_prefix(conn: sqlite3.Connection, prefix: str) -> set[str]:
+    """The hashes recorded under one two-character prefix (one folder of the store)."""
+    upper = prefix + "g"  # hashes are lowercase hex, so every one with the prefix sorts below
+    rows = conn.execute(
+        "SELECT sha256 FROM images WHERE sha256 >= ? AND sha256 < ?", (prefix, upper)
+    ).fetchall()
+    return {row[0] for row in rows}

@@ -1,11 +1,16 @@
-"""Repository for `jobs` and `job_images`. Fairness and state rules live in the SQL."""
+"""Repository for `jobs` and `job_images`. Fairness and state rules live in the SQL.
+
+Plain functions on the sqlite3 connection, run on the database thread by
+`Database.run_transaction` (writes) or `Database.run_read`: a job's every step (queue, start,
+record a submission, succeed, deliver and charge, fail) is then one hop to that thread with no
+await between its statements, instead of one hop per statement.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 from bot.models import PERSONAL_SCOPE, Job, JobKind, JobState
 
@@ -32,7 +37,7 @@ class NewJob:
     rerolled_from: int | None = None
 
 
-def _job(row: aiosqlite.Row) -> Job:
+def _job(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
         kind=JobKind(row["kind"]),
@@ -66,12 +71,12 @@ def _job(row: aiosqlite.Row) -> Job:
     )
 
 
-async def insert(conn: aiosqlite.Connection, new: NewJob) -> Job:
-    cursor = await conn.execute(
+def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
+    row = conn.execute(
         "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
         "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
         "image_count, preferred_provider, credits, created_at, upload_limit, rerolled_from) "
-        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.kind.value,
             new.guild_id,
@@ -90,77 +95,102 @@ async def insert(conn: aiosqlite.Connection, new: NewJob) -> Job:
             new.upload_limit,
             new.rerolled_from,
         ),
-    )
-    assert cursor.lastrowid is not None
-    job = await get(conn, cursor.lastrowid)
-    assert job is not None
-    return job
+    ).fetchone()
+    return _job(row)
 
 
-async def get(conn: aiosqlite.Connection, job_id: int) -> Job | None:
-    async with conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
-        row = await cur.fetchone()
+def get(conn: sqlite3.Connection, job_id: int) -> Job | None:
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     return None if row is None else _job(row)
 
 
 # Fair order: each member's queued jobs are ranked (0 for their oldest), and a member's running
 # jobs count against them, so everyone's first job comes before anyone's second. Among equals,
-# the member served longest ago (or never) goes first, then the oldest job.
-_FAIR_QUEUE = """
-    WITH queued AS (
-        SELECT j.*, ROW_NUMBER() OVER (PARTITION BY j.user_id ORDER BY j.id) - 1 AS user_rank
-        FROM jobs j WHERE j.state = 'queued'
-    ),
+# the member served longest ago (or never) goes first, then the oldest job. Only queued and
+# running jobs are read (through partial indexes), plus one `queue_turns` row per waiting
+# member: the cost follows how many are waiting, never how many jobs were ever made.
+_RUNNING = """
     running AS (
         SELECT user_id, COUNT(*) AS busy FROM jobs WHERE state = 'running' GROUP BY user_id
-    ),
-    served AS (
-        SELECT user_id, MAX(started_at) AS last_start FROM jobs
-        WHERE user_id IN (SELECT user_id FROM queued) AND started_at IS NOT NULL
-        GROUP BY user_id
     )
-    SELECT q.*, COALESCE(r.busy, 0) AS busy, s.last_start AS last_start
-    FROM queued q LEFT JOIN running r USING (user_id) LEFT JOIN served s USING (user_id)
 """
-_FAIR_ORDER = "ORDER BY user_rank + busy, last_start IS NOT NULL, last_start, id"
 
 
-async def next_runnable(conn: aiosqlite.Connection, per_user_limit: int) -> Job | None:
-    """Return the queued job that should start next, skipping members at their limit."""
-    async with conn.execute(
-        f"SELECT * FROM ({_FAIR_QUEUE}) WHERE busy < ? {_FAIR_ORDER} LIMIT 1",  # noqa: S608
-        (per_user_limit,),
-    ) as cur:
-        row = await cur.fetchone()
+def next_runnable(conn: sqlite3.Connection, per_user_limit: int) -> Job | None:
+    """Return the queued job that should start next, skipping members at their limit.
+
+    Only each member's oldest queued job can be next, so one row per waiting member is ranked.
+    """
+    row = conn.execute(
+        f"""
+        WITH {_RUNNING},
+        waiting AS (
+            SELECT user_id, MIN(id) AS first_id FROM jobs WHERE state = 'queued' GROUP BY user_id
+        )
+        SELECT j.* FROM waiting w
+        JOIN jobs j ON j.id = w.first_id
+        LEFT JOIN running r ON r.user_id = w.user_id
+        LEFT JOIN queue_turns t ON t.user_id = w.user_id
+        WHERE COALESCE(r.busy, 0) < :limit
+        ORDER BY COALESCE(r.busy, 0), t.last_started_at IS NOT NULL, t.last_started_at, j.id
+        LIMIT 1
+        """,  # noqa: S608 (a constant fragment)
+        {"limit": per_user_limit},
+    ).fetchone()
     return None if row is None else _job(row)
 
 
-async def queue_positions(conn: aiosqlite.Connection) -> dict[int, int]:
+def queue_positions(conn: sqlite3.Connection) -> dict[int, int]:
     """Return each queued job's position (1 = next) in the fair order."""
-    async with conn.execute(f"SELECT id FROM ({_FAIR_QUEUE}) {_FAIR_ORDER}") as cur:  # noqa: S608
-        return {row[0]: index for index, row in enumerate(await cur.fetchall(), start=1)}
+    rows = conn.execute(
+        f"""
+        WITH {_RUNNING},
+        queued AS (
+            SELECT id, user_id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) - 1 AS rank
+            FROM jobs WHERE state = 'queued'
+        )
+        SELECT q.id FROM queued q
+        LEFT JOIN running r ON r.user_id = q.user_id
+        LEFT JOIN queue_turns t ON t.user_id = q.user_id
+        ORDER BY q.rank + COALESCE(r.busy, 0), t.last_started_at IS NOT NULL, t.last_started_at,
+            q.id
+        """  # noqa: S608 (a constant fragment)
+    ).fetchall()
+    return {row[0]: index for index, row in enumerate(rows, start=1)}
 
 
-async def start(conn: aiosqlite.Connection, job_id: int, at: str) -> bool:
-    cursor = await conn.execute(
-        "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
+def start(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
+    """Mark a job running if it is still queued (it may have been cancelled since it was
+    chosen); record the member's turn. Return the started job, or None."""
+    row = conn.execute(
+        "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued' "
+        "RETURNING *",
         (at, job_id),
+    ).fetchone()
+    if row is None:
+        return None
+    job = _job(row)
+    conn.execute(
+        "INSERT INTO queue_turns (user_id, last_started_at) VALUES (?, ?) "
+        "ON CONFLICT (user_id) DO UPDATE SET last_started_at = excluded.last_started_at",
+        (job.user_id, at),
     )
-    return cursor.rowcount == 1
+    return job
 
 
-async def record_submission(
-    conn: aiosqlite.Connection, job_id: int, provider: str, service_job_id: str, seed: int | None
-) -> None:
-    await conn.execute(
+def record_submission(
+    conn: sqlite3.Connection, job_id: int, provider: str, service_job_id: str, seed: int | None
+) -> Job | None:
+    row = conn.execute(
         "UPDATE jobs SET provider = ?, service_job_id = ?, seed = ? "
-        "WHERE id = ? AND state = 'running'",
+        "WHERE id = ? AND state = 'running' RETURNING *",
         (provider, service_job_id, seed, job_id),
-    )
+    ).fetchone()
+    return None if row is None else _job(row)
 
 
-async def succeed(
-    conn: aiosqlite.Connection,
+def succeed(
+    conn: sqlite3.Connection,
     job_id: int,
     *,
     provider: str,
@@ -169,173 +199,173 @@ async def succeed(
     image_hashes: list[str],
     error: str | None,
     at: str,
-) -> bool:
-    """Mark a running job done with its images (and a note if some are missing)."""
-    cursor = await conn.execute(
+) -> Job | None:
+    """Mark a running job done with its images (and a note if some are missing); let go of the
+    character's reference. Return the finished job, or None if it was no longer running."""
+    row = conn.execute(
         "UPDATE jobs SET state = 'succeeded', provider = ?, seed = ?, cost = ?, error = ?, "
-        "finished_at = ? WHERE id = ? AND state = 'running'",
+        "finished_at = ?, reference_sha256 = NULL WHERE id = ? AND state = 'running' "
+        "RETURNING *",
         (provider, seed, cost, error, at, job_id),
-    )
-    if cursor.rowcount != 1:
-        return False
-    await conn.executemany(
+    ).fetchone()
+    if row is None:
+        return None
+    conn.executemany(
         "INSERT INTO job_images (job_id, position, image_sha256) VALUES (?, ?, ?)",
         [(job_id, index, sha256) for index, sha256 in enumerate(image_hashes)],
     )
-    return True
+    return _job(row)
 
 
-async def fail(conn: aiosqlite.Connection, job_id: int, error: str, at: str) -> bool:
-    cursor = await conn.execute(
-        f"UPDATE jobs SET state = 'failed', error = ?, finished_at = ? "  # noqa: S608
-        f"WHERE id = ? AND state IN {_ACTIVE}",
+def fail(conn: sqlite3.Connection, job_id: int, error: str, at: str) -> Job | None:
+    """Mark an active job failed and let go of its reference; None if it had already ended."""
+    row = conn.execute(
+        f"UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, reference_sha256 = NULL "  # noqa: S608
+        f"WHERE id = ? AND state IN {_ACTIVE} RETURNING *",
         (error, at, job_id),
-    )
-    return cursor.rowcount == 1
+    ).fetchone()
+    return None if row is None else _job(row)
 
 
-async def cancel(conn: aiosqlite.Connection, job_id: int, at: str) -> bool:
-    cursor = await conn.execute(
-        f"UPDATE jobs SET state = 'cancelled', finished_at = ? "  # noqa: S608
-        f"WHERE id = ? AND state IN {_ACTIVE}",
-        (at, job_id),
-    )
-    return cursor.rowcount == 1
+def cancel(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
+    """Mark an active job cancelled and let go of its reference; None if it had already ended.
 
-
-async def release_reference(conn: aiosqlite.Connection, job_id: int) -> str | None:
-    """Drop a finished job's hold on the character's reference; return its hash.
-
-    A region edit's image and mask stay with the job, so Reroll can edit the same region again;
-    they go when the job row goes (Delete, or a member's request to be forgotten).
+    A finished job's region-edit image and mask stay with it, so Reroll can edit the same region
+    again; they go when the job row goes (Delete, or a member's request to be forgotten).
     """
-    job = await get(conn, job_id)
-    if job is None or job.reference_sha256 is None:
-        return None
-    await conn.execute("UPDATE jobs SET reference_sha256 = NULL WHERE id = ?", (job_id,))
-    return job.reference_sha256
+    row = conn.execute(
+        f"UPDATE jobs SET state = 'cancelled', finished_at = ?, reference_sha256 = NULL "  # noqa: S608
+        f"WHERE id = ? AND state IN {_ACTIVE} RETURNING *",
+        (at, job_id),
+    ).fetchone()
+    return None if row is None else _job(row)
 
 
-async def set_status_message(
-    conn: aiosqlite.Connection, job_id: int, channel_id: int, message_id: int
+def set_status_message(
+    conn: sqlite3.Connection, job_id: int, channel_id: int, message_id: int
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "UPDATE jobs SET status_channel_id = ?, status_message_id = ? WHERE id = ?",
         (channel_id, message_id, job_id),
     )
 
 
-async def set_thread(conn: aiosqlite.Connection, job_id: int, thread_id: int | None) -> None:
-    await conn.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", (thread_id, job_id))
+def set_thread(conn: sqlite3.Connection, job_id: int, thread_id: int | None) -> None:
+    conn.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", (thread_id, job_id))
 
 
-async def mark_delivered(conn: aiosqlite.Connection, job_id: int, at: str) -> None:
-    await conn.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (at, job_id))
+def mark_delivered(conn: sqlite3.Connection, job_id: int, at: str) -> None:
+    conn.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (at, job_id))
 
 
-async def active_for_user(conn: aiosqlite.Connection, user_id: int) -> list[Job]:
-    async with conn.execute(
+def active_for_user(conn: sqlite3.Connection, user_id: int) -> list[Job]:
+    rows = conn.execute(
         f"SELECT * FROM jobs WHERE user_id = ? AND state IN {_ACTIVE} ORDER BY id",  # noqa: S608
         (user_id,),
-    ) as cur:
-        return [_job(row) for row in await cur.fetchall()]
+    ).fetchall()
+    return [_job(row) for row in rows]
 
 
-async def in_state(conn: aiosqlite.Connection, state: JobState) -> list[Job]:
-    async with conn.execute(
-        "SELECT * FROM jobs WHERE state = ? ORDER BY id", (state.value,)
-    ) as cur:
-        return [_job(row) for row in await cur.fetchall()]
+def count_active_for_user(conn: sqlite3.Connection, user_id: int) -> int:
+    row = conn.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN {_ACTIVE}",  # noqa: S608
+        (user_id,),
+    ).fetchone()
+    return int(row[0])
 
 
-async def undelivered(conn: aiosqlite.Connection) -> list[Job]:
-    async with conn.execute(
+def in_state(conn: sqlite3.Connection, state: JobState) -> list[Job]:
+    rows = conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY id", (state.value,))
+    return [_job(row) for row in rows.fetchall()]
+
+
+def undelivered(conn: sqlite3.Connection) -> list[Job]:
+    rows = conn.execute(
         "SELECT * FROM jobs WHERE state = 'succeeded' AND delivered_at IS NULL ORDER BY id"
-    ) as cur:
-        return [_job(row) for row in await cur.fetchall()]
+    ).fetchall()
+    return [_job(row) for row in rows]
 
 
-async def positioned_images_of(conn: aiosqlite.Connection, job_id: int) -> list[tuple[int, str]]:
-    async with conn.execute(
+def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str]]:
+    rows = conn.execute(
         "SELECT position, image_sha256 FROM job_images WHERE job_id = ? ORDER BY position",
         (job_id,),
-    ) as cur:
-        return [(row[0], row[1]) for row in await cur.fetchall()]
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
 
 
-async def images_of(conn: aiosqlite.Connection, job_id: int) -> list[str]:
-    async with conn.execute(
-        "SELECT image_sha256 FROM job_images WHERE job_id = ? ORDER BY position", (job_id,)
-    ) as cur:
-        return [row[0] for row in await cur.fetchall()]
+def images_of(conn: sqlite3.Connection, job_id: int) -> list[str]:
+    return [sha256 for _, sha256 in positioned_images_of(conn, job_id)]
 
 
-async def image_at(conn: aiosqlite.Connection, job_id: int, position: int) -> str | None:
-    async with conn.execute(
+def image_at(conn: sqlite3.Connection, job_id: int, position: int) -> str | None:
+    row = conn.execute(
         "SELECT image_sha256 FROM job_images WHERE job_id = ? AND position = ?",
         (job_id, position),
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     return None if row is None else str(row[0])
 
 
-async def toggle_favorite(conn: aiosqlite.Connection, job_id: int, position: int) -> bool | None:
+def toggle_favorite(conn: sqlite3.Connection, job_id: int, position: int) -> bool | None:
     """Flip an image's favourite mark; return the new mark, or None if the image is gone."""
-    async with conn.execute(
+    row = conn.execute(
         "UPDATE job_images SET favorite = 1 - favorite WHERE job_id = ? AND position = ? "
         "RETURNING favorite",
         (job_id, position),
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     return None if row is None else bool(row[0])
 
 
-async def favorites_of(conn: aiosqlite.Connection, job_id: int) -> set[int]:
-    async with conn.execute(
+def favorites_of(conn: sqlite3.Connection, job_id: int) -> set[int]:
+    rows = conn.execute(
         "SELECT position FROM job_images WHERE job_id = ? AND favorite = 1", (job_id,)
-    ) as cur:
-        return {row[0] for row in await cur.fetchall()}
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
-async def forget_images(conn: aiosqlite.Connection, job_id: int, positions: list[int]) -> list[str]:
+def forget_images(conn: sqlite3.Connection, job_id: int, positions: list[int]) -> list[str]:
     """Remove some of a job's results; return the hashes that were listed."""
     removed: list[str] = []
     for position in positions:
-        async with conn.execute(
+        row = conn.execute(
             "DELETE FROM job_images WHERE job_id = ? AND position = ? RETURNING image_sha256",
             (job_id, position),
-        ) as cur:
-            row = await cur.fetchone()
+        ).fetchone()
         if row is not None:
             removed.append(row[0])
     return removed
 
 
-async def finished_for_user(conn: aiosqlite.Connection, user_id: int) -> list[Job]:
-    async with conn.execute(
+def finished_for_user(conn: sqlite3.Connection, user_id: int) -> list[Job]:
+    rows = conn.execute(
         f"SELECT * FROM jobs WHERE user_id = ? AND state NOT IN {_ACTIVE} ORDER BY id",  # noqa: S608
         (user_id,),
-    ) as cur:
-        return [_job(row) for row in await cur.fetchall()]
+    ).fetchall()
+    return [_job(row) for row in rows]
 
 
-async def delete(conn: aiosqlite.Connection, job_id: int) -> list[str]:
+def delete(conn: sqlite3.Connection, job_id: int) -> list[str]:
     """Delete a job and its result list; return every image hash it referred to."""
-    job = await get(conn, job_id)
+    job = get(conn, job_id)
     if job is None:
         return []
     held = [h for h in (job.reference_sha256, job.edit_image_sha256, job.edit_mask_sha256) if h]
-    held += await images_of(conn, job_id)
-    await conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    held += images_of(conn, job_id)
+    conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     return held
 
 
-async def recent_durations(conn: aiosqlite.Connection, limit: int = 20) -> list[float]:
+def forget_turn(conn: sqlite3.Connection, user_id: int) -> None:
+    """Drop the member's place in the queue's memory (they asked to be forgotten)."""
+    conn.execute("DELETE FROM queue_turns WHERE user_id = ?", (user_id,))
+
+
+def recent_durations(conn: sqlite3.Connection, limit: int = 20) -> list[float]:
     """Seconds from start to finish of the latest successful jobs, newest first (for ETAs)."""
-    async with conn.execute(
+    rows = conn.execute(
         "SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 FROM jobs "
         "WHERE state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
         "ORDER BY finished_at DESC LIMIT ?",
         (limit,),
-    ) as cur:
-        return [float(row[0]) for row in await cur.fetchall() if row[0] is not None]
+    ).fetchall()
+    return [float(row[0]) for row in rows if row[0] is not None]

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import sqlite3
+from functools import partial
+
 from storage.database import Database
 
 
+def read(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def put(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
 async def get_value(db: Database, key: str) -> str | None:
-    async with (
-        db.read() as conn,
-        conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cur,
-    ):
-        row = await cur.fetchone()
-    return None if row is None else str(row["value"])
+    return await db.run_read(partial(read, key=key))
 
 
 async def set_value(db: Database, key: str, value: str) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+    await db.run_transaction(partial(put, key=key, value=value))

@@ -124,8 +124,8 @@ def make_runner(
 async def queue(db: Database, character: Character, user_id: int = 1, **options: object) -> Job:
     values: dict[str, object] = {"prompt": "Mira reading by a fireplace"}
     values.update(options)
-    async with db.transaction() as conn:
-        return await repo.insert(
+    return await db.run_transaction(
+        lambda conn: repo.insert(
             conn,
             repo.NewJob(
                 kind=JobKind.SCENE,
@@ -144,11 +144,11 @@ async def queue(db: Database, character: Character, user_id: int = 1, **options:
                 created_at="2026-11-21T12:00:00Z",
             ),
         )
+    )
 
 
 async def state_of(db: Database, job_id: int) -> Job:
-    async with db.read() as conn:
-        job = await repo.get(conn, job_id)
+    job = await db.run_read(lambda conn: repo.get(conn, job_id))
     assert job is not None
     return job
 
@@ -271,8 +271,8 @@ async def test_a_synchronous_job_in_flight_at_restart_fails_honestly(
     segmind_fake: FakeSegmind,
 ) -> None:
     job = await queue(db, mira)
-    async with db.transaction() as conn:
-        await repo.start(conn, job.id, "t")  # it was running on Segmind when the bot died
+    # It was running on Segmind when the bot died.
+    await db.run_transaction(lambda conn: repo.start(conn, job.id, "t"))
     runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
     await runner.start()
     await runner.resumed()
@@ -327,8 +327,7 @@ async def test_a_cancelled_running_job_stops_quietly(
         job = await queue(db, mira)
         runner.wake()
         await asyncio.wait_for(_submitted(listener), 15)
-        async with db.transaction() as conn:
-            assert await repo.cancel(conn, job.id, "t")
+        assert await db.run_transaction(lambda conn: repo.cancel(conn, job.id, "t"))
         await runner.cancel(job.id)
         await asyncio.sleep(0.1)
         assert runner.running_ids == set()

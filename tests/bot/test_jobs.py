@@ -166,8 +166,7 @@ async def test_positions_and_the_per_member_cap(setup, db: Database, monkeypatch
     assert bobs.position == 2  # Bob's first job goes right after Alice's first
     assert [q.position for q in await service.active(ALICE)] == [1, 3, 4]
     assert MAX_ACTIVE_JOBS_PER_MEMBER == 20
-    async with db.read() as conn:
-        assert len(await repo.active_for_user(conn, ALICE.user_id)) == 3
+    assert len(await db.run_read(lambda conn: repo.active_for_user(conn, ALICE.user_id))) == 3
 
 
 async def test_info_is_for_the_jobs_server_and_delete_forgets_the_request(  # type: ignore[no-untyped-def]
@@ -188,5 +187,5 @@ async def test_info_is_for_the_jobs_server_and_delete_forgets_the_request(  # ty
     with pytest.raises(CameoError):
         await results.delete(BOB, queued.job.id, [0])
     await results.delete(MOD, queued.job.id, [0])
-    async with db.read() as conn:
-        assert await repo.get(conn, queued.job.id) is None  # nothing left: the request goes too
+    # Nothing left: the request goes too.
+    assert await db.run_read(lambda conn: repo.get(conn, queued.job.id)) is None

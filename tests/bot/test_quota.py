@@ -183,12 +183,11 @@ async def test_a_restart_mid_job_charges_once_on_delivery(world: World) -> None:
 
 async def test_a_synchronous_job_lost_at_restart_is_refunded(world: World) -> None:
     job_id = await scene(world, provider="segmind")
-    async with world.db.transaction() as conn:
-        await job_rows.start(conn, job_id, "t")  # running on Segmind when the bot died
+    # Running on Segmind when the bot died.
+    await world.db.run_transaction(lambda conn: job_rows.start(conn, job_id, "t"))
     await world.runner.start()
     await world.runner.resumed()
-    async with world.db.read() as conn:
-        job = await job_rows.get(conn, job_id)
+    job = await world.db.run_read(lambda conn: job_rows.get(conn, job_id))
     assert job is not None
     assert job.state is JobState.FAILED
     assert job.error == RESTART_LOST_TEXT
@@ -208,8 +207,7 @@ async def test_over_quota_is_refused_before_any_job_or_service_call(world: World
 
 async def test_a_scene_costs_its_count_times_the_price_at_its_speed(world: World) -> None:
     job_id = await scene(world, count=3, speed="quality")
-    async with world.db.read() as conn:
-        job = await job_rows.get(conn, job_id)
+    job = await world.db.run_read(lambda conn: job_rows.get(conn, job_id))
     assert job is not None
     assert job.credits == 3 * 25  # Segmind's quality price, the dearest
 

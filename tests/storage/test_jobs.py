@@ -1,5 +1,7 @@
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -13,9 +15,18 @@ SHA = "a" * 64
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with open_database(tmp_path / "cameo.sqlite3") as database:
-        async with database.transaction() as conn:
-            await images.insert(conn, images.ImageRow(SHA, "png", 1, 1, 1), "now")
+        await database.run_transaction(
+            lambda conn: images.insert(conn, images.ImageRow(SHA, "png", 1, 1, 1), "now")
+        )
         yield database
+
+
+T = TypeVar("T")
+
+
+async def step(db: Database, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` as one transaction, the way the services call the repository."""
+    return await db.run_transaction(work)
 
 
 def new_job(user_id: int, **overrides: object) -> jobs.NewJob:
@@ -40,52 +51,84 @@ def new_job(user_id: int, **overrides: object) -> jobs.NewJob:
 
 
 async def test_a_new_job_is_queued_with_its_options(db: Database) -> None:
-    async with db.transaction() as conn:
-        job = await jobs.insert(conn, new_job(1, options={"prompt": "x", "count": 2}))
+    job = await step(db, lambda c: jobs.insert(c, new_job(1, options={"prompt": "x", "count": 2})))
     assert job.state is JobState.QUEUED
     assert job.options == {"prompt": "x", "count": 2}
     assert job.guild_id == 10
 
 
 async def test_one_members_many_jobs_do_not_starve_the_others(db: Database) -> None:
-    async with db.transaction() as conn:
-        greedy = [await jobs.insert(conn, new_job(1)) for _ in range(20)]
-        polite = await jobs.insert(conn, new_job(2))
-        late = await jobs.insert(conn, new_job(3))
-        order = await jobs.queue_positions(conn)
-    # Everyone's first job comes first, in arrival order; then the greedy member's others.
-    assert order[greedy[0].id] == 1
-    assert order[polite.id] == 2
-    assert order[late.id] == 3
-    assert order[greedy[1].id] == 4
+    def work(conn: sqlite3.Connection) -> None:
+        greedy = [jobs.insert(conn, new_job(1)) for _ in range(20)]
+        polite = jobs.insert(conn, new_job(2))
+        late = jobs.insert(conn, new_job(3))
+        order = jobs.queue_positions(conn)
+        # Everyone's first job comes first, in arrival order; then the greedy member's others.
+        assert order[greedy[0].id] == 1
+        assert order[polite.id] == 2
+        assert order[late.id] == 3
+        assert order[greedy[1].id] == 4
+
+    await step(db, work)
 
 
 async def test_running_jobs_count_against_their_member(db: Database) -> None:
-    async with db.transaction() as conn:
-        first = await jobs.insert(conn, new_job(1))
-        second = await jobs.insert(conn, new_job(1))
-        other = await jobs.insert(conn, new_job(2))
-        assert (await jobs.next_runnable(conn, per_user_limit=1)).id == first.id  # type: ignore[union-attr]
-        assert await jobs.start(conn, first.id, "t")
+    def work(conn: sqlite3.Connection) -> None:
+        first = jobs.insert(conn, new_job(1))
+        second = jobs.insert(conn, new_job(1))
+        other = jobs.insert(conn, new_job(2))
+        assert (jobs.next_runnable(conn, per_user_limit=1)).id == first.id  # type: ignore[union-attr]
+        assert jobs.start(conn, first.id, "t")
         # Member 1 is at their limit: member 2 goes next even though their job is newer.
-        nxt = await jobs.next_runnable(conn, per_user_limit=1)
+        nxt = jobs.next_runnable(conn, per_user_limit=1)
         assert nxt is not None
         assert nxt.id == other.id
-        assert await jobs.start(conn, other.id, "t")
-        assert await jobs.next_runnable(conn, per_user_limit=1) is None
-        assert (await jobs.next_runnable(conn, per_user_limit=2)).id == second.id  # type: ignore[union-attr]
+        assert jobs.start(conn, other.id, "t")
+        assert jobs.next_runnable(conn, per_user_limit=1) is None
+        assert (jobs.next_runnable(conn, per_user_limit=2)).id == second.id  # type: ignore[union-attr]
+
+    await step(db, work)
+
+
+async def test_the_member_served_longest_ago_goes_first_among_equals(db: Database) -> None:
+    def work(conn: sqlite3.Connection) -> None:
+        # Both members were served before; member 2 longer ago, so their newer job goes first.
+        for user, started in ((1, "2026-11-21T12:00:00Z"), (2, "2026-11-20T12:00:00Z")):
+            old = jobs.insert(conn, new_job(user))
+            jobs.start(conn, old.id, started)
+            jobs.fail(conn, old.id, "done", started)
+        first = jobs.insert(conn, new_job(1))
+        second = jobs.insert(conn, new_job(2))
+        newcomer = jobs.insert(conn, new_job(3))
+        nxt = jobs.next_runnable(conn, per_user_limit=2)
+        assert nxt is not None
+        assert nxt.id == newcomer.id  # never served: first of all
+        order = jobs.queue_positions(conn)
+        assert [order[newcomer.id], order[second.id], order[first.id]] == [1, 2, 3]
+        # Starting a job is remembered as the member's turn, whatever their history.
+        started = jobs.start(conn, newcomer.id, "2026-11-22T12:00:00Z")
+        assert started is not None
+        assert started.state is JobState.RUNNING
+        turn = conn.execute("SELECT last_started_at FROM queue_turns WHERE user_id = 3")
+        assert turn.fetchone()[0] == "2026-11-22T12:00:00Z"
+        jobs.forget_turn(conn, 3)
+        assert conn.execute("SELECT 1 FROM queue_turns WHERE user_id = 3").fetchone() is None
+
+    await step(db, work)
 
 
 async def test_state_changes_only_from_the_right_state(db: Database) -> None:
-    async with db.transaction() as conn:
-        job = await jobs.insert(conn, new_job(1))
-        assert not await jobs.succeed(
+    def work(conn: sqlite3.Connection) -> None:
+        job = jobs.insert(conn, new_job(1))
+        assert not jobs.succeed(
             conn, job.id, provider="p", seed=1, cost=None, image_hashes=[], error=None, at="t"
         )
-        assert await jobs.start(conn, job.id, "t")
-        assert not await jobs.start(conn, job.id, "t")
-        await jobs.record_submission(conn, job.id, "apiframe", "svc-1", 77)
-        assert await jobs.succeed(
+        assert jobs.start(conn, job.id, "t")
+        assert jobs.start(conn, job.id, "t") is None
+        submitted = jobs.record_submission(conn, job.id, "apiframe", "svc-1", 77)
+        assert submitted is not None
+        assert submitted.service_job_id == "svc-1"
+        assert jobs.succeed(
             conn,
             job.id,
             provider="apiframe",
@@ -95,32 +138,41 @@ async def test_state_changes_only_from_the_right_state(db: Database) -> None:
             error=None,
             at="t2",
         )
-        assert not await jobs.cancel(conn, job.id, "t3")
-        assert not await jobs.fail(conn, job.id, "late", "t3")
-        done = await jobs.get(conn, job.id)
+        assert jobs.cancel(conn, job.id, "t3") is None
+        assert jobs.fail(conn, job.id, "late", "t3") is None
+        done = jobs.get(conn, job.id)
         assert done is not None
         assert done.state is JobState.SUCCEEDED
         assert done.service_job_id == "svc-1"
-        assert await jobs.images_of(conn, job.id) == [SHA]
-        assert [j.id for j in await jobs.undelivered(conn)] == [job.id]
-        await jobs.mark_delivered(conn, job.id, "t4")
-        assert await jobs.undelivered(conn) == []
+        assert jobs.images_of(conn, job.id) == [SHA]
+        assert [j.id for j in jobs.undelivered(conn)] == [job.id]
+        jobs.mark_delivered(conn, job.id, "t4")
+        assert jobs.undelivered(conn) == []
+
+    await step(db, work)
 
 
 async def test_cancel_and_fail_apply_to_active_jobs(db: Database) -> None:
-    async with db.transaction() as conn:
-        queued = await jobs.insert(conn, new_job(1))
-        running = await jobs.insert(conn, new_job(1))
-        await jobs.start(conn, running.id, "t")
-        assert [j.id for j in await jobs.active_for_user(conn, 1)] == [queued.id, running.id]
-        assert await jobs.cancel(conn, queued.id, "t")
-        assert await jobs.fail(conn, running.id, "The service is down.", "t")
-        assert await jobs.active_for_user(conn, 1) == []
+    def work(conn: sqlite3.Connection) -> None:
+        queued = jobs.insert(conn, new_job(1))
+        running = jobs.insert(conn, new_job(1))
+        jobs.start(conn, running.id, "t")
+        assert [j.id for j in jobs.active_for_user(conn, 1)] == [queued.id, running.id]
+        assert jobs.count_active_for_user(conn, 1) == 2
+        assert jobs.cancel(conn, queued.id, "t")
+        assert jobs.fail(conn, running.id, "The service is down.", "t")
+        assert jobs.active_for_user(conn, 1) == []
+
+    await step(db, work)
 
 
 async def test_a_finished_job_lets_go_of_its_reference(db: Database) -> None:
-    async with db.transaction() as conn:
-        job = await jobs.insert(conn, new_job(1))
-        assert not await images.delete_if_unused(conn, SHA)  # held by the queued job
-        assert await jobs.release_reference(conn, job.id) == SHA
-        assert await images.delete_if_unused(conn, SHA)
+    def work(conn: sqlite3.Connection) -> None:
+        job = jobs.insert(conn, new_job(1))
+        assert not images.delete_if_unused(conn, SHA)  # held by the queued job
+        cancelled = jobs.cancel(conn, job.id, "t")
+        assert cancelled is not None
+        assert cancelled.reference_sha256 is None
+        assert images.delete_if_unused(conn, SHA)
+
+    await step(db, work)
