@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.command_sync import sync_if_changed
+from bot.image_store import ORPHAN_GRACE_SECONDS
 from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
 
 if TYPE_CHECKING:
@@ -106,8 +107,8 @@ class CameoBot(commands.Bot):
         self._in_flight: set[asyncio.Task[object]] = set()
 
     async def setup_hook(self) -> None:
-        # At start nothing is mid-upload, so any unreferenced file is an orphan from a crash.
-        await self.services.images.sweep_orphans(grace_seconds=0)
+        # In the background, never between the bot and coming online: after a year of use the
+        # sweep has tens of thousands of images to check, in short steps that let commands in.
         self._sweeper = asyncio.create_task(self._sweep_orphans_periodically(), name="orphan-sweep")
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -120,12 +121,17 @@ class CameoBot(commands.Bot):
         )
 
     async def _sweep_orphans_periodically(self) -> None:
+        # The first sweep takes every orphan at once: a file written by an upload still in
+        # progress is protected by the store's lock, not by its age, and at start the oldest
+        # orphans are the crash's.
+        grace = 0.0
         while True:
-            await asyncio.sleep(ORPHAN_SWEEP_INTERVAL)
             try:
-                await self.services.images.sweep_orphans()
+                await self.services.images.sweep_orphans(grace_seconds=grace)
             except Exception:
                 log.exception("Sweeping orphaned image files failed; will retry")
+            grace = ORPHAN_GRACE_SECONDS
+            await asyncio.sleep(ORPHAN_SWEEP_INTERVAL)
 
     async def on_ready(self) -> None:
         assert self.user is not None

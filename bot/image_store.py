@@ -3,8 +3,8 @@
 The invariants, whatever crashes or fails part-way:
 - a row in `images` exists only after its file is fully on disk (write, fsync, rename, then row);
 - a file is removed only after its row is gone (commit, then unlink);
-- a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run at
-  start-up and periodically, removes it once it is older than a grace period.
+- a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run in
+  the background from start-up and periodically, removes it once it is older than a grace period.
 One lock orders every mutation, so "is this image still used?" and the unlink cannot race a new
 upload of the same content.
 """
@@ -16,18 +16,29 @@ import contextlib
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 from bot.errors import CameoError
 from bot.images import EXTENSIONS, CleanImage
 from storage import images as image_rows
+from storage import meta
 from storage.database import Database
 
 log = logging.getLogger(__name__)
 
 _TEMP_SUFFIX = ".partial"
+# The store's folders: the first two hex digits of each file's hash.
+_PREFIXES = [f"{n:02x}" for n in range(256)]
+# Image rows checked per transaction by the sweep: a few milliseconds of the write lock.
+SWEEP_BATCH = 200
+# Where the sweep has got to: "rows:<last hash checked>" or "files:<last folder swept>".
+SWEEP_PROGRESS_KEY = "orphan_sweep"
+ROWS_PHASE = "rows:"
+FILES_PHASE = "files:"
 # Files younger than this are never swept: they may belong to an upload still in progress.
 ORPHAN_GRACE_SECONDS = 15 * 60
 
@@ -89,15 +100,54 @@ class ImageStore:
         await asyncio.to_thread(self.path_for(sha256, image_format).unlink, missing_ok=True)
 
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
-        """Delete files (and leftover partial writes) that no row refers to; return how many."""
-        async with self._lock:
-            # Rows first: a row nothing references (say, a failed commit half-cleaned) would
-            # otherwise keep its file forever.
-            await image_rows.delete_unreferenced(self.db)
-            known = await image_rows.all_hashes(self.db)
-            removed = await asyncio.to_thread(_sweep, self.root, known, grace_seconds)
+        """Delete image rows nothing references, then files (and leftover partial writes) no
+        row refers to; return how many files went.
+
+        A year of images is too much to check in one go without stopping everything else, so
+        the sweep works in short steps: a batch of rows per transaction, one folder of files
+        at a time under the store's lock, yielding in between. Where it has got to is kept in
+        the database, so a restart carries on instead of starting over.
+        """
+        progress = await meta.get_value(self.db, SWEEP_PROGRESS_KEY) or ROWS_PHASE
+        if progress.startswith(ROWS_PHASE):
+            await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
+            progress = FILES_PHASE
+        removed = await self._sweep_files(
+            after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
+        )
+        await meta.set_value(self.db, SWEEP_PROGRESS_KEY, ROWS_PHASE)
         if removed:
             log.info("Removed %d orphaned image files", removed)
+        return removed
+
+    async def _sweep_rows(self, after: str) -> None:
+        """Rows first: a row nothing references (a failed commit half-cleaned, a released
+        reference) would otherwise keep its file forever."""
+        refs = await self.db.run_read(image_rows.references)
+        cursor: str | None = after
+        while cursor is not None:
+            start = cursor
+
+            def step(conn: sqlite3.Connection, start: str = start) -> str | None:
+                _, last = image_rows.delete_unreferenced_after(conn, start, SWEEP_BATCH, refs)
+                meta.put(conn, SWEEP_PROGRESS_KEY, ROWS_PHASE + (last or "~"))
+                return last
+
+            cursor = await self.db.run_transaction(step)
+            await asyncio.sleep(0)  # let commands in between
+
+    async def _sweep_files(self, after: str, grace_seconds: float) -> int:
+        removed = 0
+        for prefix in _PREFIXES:
+            if prefix <= after:
+                continue
+            folder = self.root / prefix
+            # The lock orders this against uploads, which write a file and then its row while
+            # holding it: a file seen here without a row is not one being added right now.
+            async with self._lock:
+                known = await self.db.run_read(partial(image_rows.known_with_prefix, prefix=prefix))
+                removed += await asyncio.to_thread(_sweep_folder, folder, known, grace_seconds)
+            await meta.set_value(self.db, SWEEP_PROGRESS_KEY, FILES_PHASE + prefix)
         return removed
 
 
@@ -134,16 +184,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def _sweep(root: Path, known: set[str], grace_seconds: float) -> int:
-    if not root.exists():
+def _sweep_folder(folder: Path, known: set[str], grace_seconds: float) -> int:
+    if not folder.is_dir():
         return 0
     cutoff = time.time() - grace_seconds
     removed = 0
-    for path in root.glob("*/*"):
+    for path in folder.iterdir():
         if not path.is_file():
             continue
         is_partial = path.name.endswith(_TEMP_SUFFIX)
-        sha256 = path.name.split(".", 1)[0]
+        sha256 = path.name.lstrip(".").split(".", 1)[0]
         if (is_partial or sha256 not in known) and path.stat().st_mtime <= cutoff:
             path.unlink(missing_ok=True)
             removed += 1
