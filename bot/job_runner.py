@@ -24,7 +24,7 @@ from PIL import Image
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.image_store import ImageStore
-from bot.models import Job, JobKind, JobState
+from bot.models import Job, JobKind
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
 from bot.providers.router import ProviderRouter
@@ -421,7 +421,7 @@ class JobRunner:
 
 def _left_over(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
     """The jobs the last process left running, and the finished ones it never posted."""
-    return repo.in_state(conn, JobState.RUNNING), repo.undelivered(conn)
+    return repo.running(conn), repo.undelivered(conn)
 
 
 def _storable(position: int, image: GeneratedImage) -> StoredResult:

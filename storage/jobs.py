@@ -274,9 +274,10 @@ def count_active_for_user(conn: sqlite3.Connection, user_id: int) -> int:
     return int(row[0])
 
 
-def in_state(conn: sqlite3.Connection, state: JobState) -> list[Job]:
-    rows = conn.execute("SELECT * FROM jobs WHERE state = ? ORDER BY id", (state.value,))
-    return [_job(row) for row in rows.fetchall()]
+def running(conn: sqlite3.Connection) -> list[Job]:
+    """Jobs marked running (after a restart: the ones the last process left in flight)."""
+    rows = conn.execute("SELECT * FROM jobs WHERE state = 'running' ORDER BY id").fetchall()
+    return [_job(row) for row in rows]
 
 
 def undelivered(conn: sqlite3.Connection) -> list[Job]:

@@ -11,8 +11,18 @@ CREATE INDEX jobs_by_edit_image ON jobs (edit_image_sha256) WHERE edit_image_sha
 CREATE INDEX jobs_by_edit_mask ON jobs (edit_mask_sha256) WHERE edit_mask_sha256 IS NOT NULL;
 CREATE INDEX jobs_by_character ON jobs (character_id) WHERE character_id IS NOT NULL;
 
--- The fair queue ranks each waiting member's queued jobs, oldest first.
+-- Forgetting a member finds their credit rows by member alone (the tables' keys begin with the
+-- server, so without these each of those deletes reads the whole table).
+CREATE INDEX credit_holds_by_member ON credit_holds (user_id);
+CREATE INDEX credit_usage_by_member ON credit_usage (user_id);
+CREATE INDEX member_requests_by_member ON member_requests (user_id);
+CREATE INDEX quota_overrides_by_member ON quota_overrides (target_id) WHERE target = 'member';
+
+-- The fair queue ranks each waiting member's queued jobs, oldest first, against how many each
+-- member has running. (SQLite uses a partial index only when a query's WHERE implies the index's
+-- own, which `state = 'running'` does not for the older `state IN ('queued', 'running')` one.)
 CREATE INDEX jobs_queued_by_member ON jobs (user_id, id) WHERE state = 'queued';
+CREATE INDEX jobs_running_by_member ON jobs (user_id, id) WHERE state = 'running';
 
 -- When each member's latest job started: among members equally served, the one served longest
 -- ago goes first. Kept as a fact (one row per member, written when a job starts) so choosing the
