@@ -222,7 +222,7 @@ async def suggest(
                 "ORDER BY c.name_key, c.id LIMIT :limit",
                 {**params, "fragment": fragment_key},
             )
-            if len(fragment_key) >= 3:
+            if len(fragment_key) >= 3 and len({c.id for c in found}) < limit:
                 found += await _rows(
                     conn,
                     # CROSS JOIN keeps SQLite from starting at the server's characters and
