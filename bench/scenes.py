@@ -11,16 +11,24 @@ Each scenario runs in its own process, so its peak memory is its own:
   results then drain at the pace Discord's global and per-channel limits allow.
 - `in_flight`: 1,000 scenes from 50 members against a service that never finishes while
   measured, so every job is in flight (8 generating, the rest queued with cards showing).
+- `burst_5000`: 5,000 scenes from 50 members in 25 channels sent at the same instant, against a
+  service that never finishes (as `in_flight`), with the emulator in a process of its own.
+  Reports how fast every scene is acknowledged and how many within Discord's 3 seconds (the
+  emulator enforces the rule too); it does not wait for the results.
 
 The bot runs in its own process with the production wiring (as `cameo run` would), so its
 loop lag and peak memory are its own; the emulator and the fake service share the bench's
-process, as Discord and the image service would be elsewhere.
+process, as Discord and the image service would be elsewhere, except in `burst_5000`, where
+the emulator's own work for 5,000 interactions gets a process (and a core) of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
+import logging
 import os
 import random
 import resource
@@ -45,6 +53,8 @@ from tests.imagefactory import png
 MEMBERS = 50
 CHANNELS = 25
 READY_LINE = "cameo ready"
+BURST_5000 = 5000
+ACK_DEADLINE = 3.0  # Discord's, which the emulator enforces
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -79,14 +89,24 @@ class LoopLag:
         self._task.cancel()
 
 
-def bot_environment(emulator: DiscordEmulator, fake: FakeSegmind, data_dir: Path) -> dict[str, str]:
+def emulator_address(emulator: DiscordEmulator) -> dict[str, str]:
+    """What the bot needs to find the emulator (printed by an emulator in its own process)."""
+    return {
+        "bot_token": emulator.bot_token,
+        "api_base": emulator.api_base,
+        "gateway_url": emulator.gateway_url,
+        "guild_id": str(emulator.guild.id),
+    }
+
+
+def bot_environment(address: dict[str, str], fake: FakeSegmind, data_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "CAMEO_DISCORD_TOKEN": emulator.bot_token,
+        "CAMEO_DISCORD_TOKEN": address["bot_token"],
         "CAMEO_DATA_DIR": str(data_dir),
-        "CAMEO_DISCORD_API_BASE": emulator.api_base,
-        "CAMEO_DISCORD_GATEWAY": emulator.gateway_url,
-        "CAMEO_DEV_GUILD_ID": str(emulator.guild.id),
+        "CAMEO_DISCORD_API_BASE": address["api_base"],
+        "CAMEO_DISCORD_GATEWAY": address["gateway_url"],
+        "CAMEO_DEV_GUILD_ID": address["guild_id"],
         "CAMEO_PROVIDERS": "segmind",
         "CAMEO_SEGMIND_API_KEY": fake.api_key,
         "CAMEO_SEGMIND_BASE_URL": fake.base_url,
@@ -135,6 +155,8 @@ async def run_bot() -> None:
 
 
 async def scenario(name: str) -> dict[str, Any]:
+    if name == "burst_5000":
+        return await burst_5000()
     scenes = 1000 if name == "in_flight" else 200
     emulator = DiscordEmulator()
     await emulator.start()
@@ -147,7 +169,7 @@ async def scenario(name: str) -> dict[str, Any]:
                     sys.executable,
                     __file__,
                     "--bot",
-                    env=bot_environment(emulator, fake, Path(tmp) / "data"),
+                    env=bot_environment(emulator_address(emulator), fake, Path(tmp) / "data"),
                     stdout=asyncio.subprocess.PIPE,
                 )
                 try:
@@ -280,6 +302,125 @@ def _report(
 CARD_SETTLE = 8.0
 
 
+async def burst_5000() -> dict[str, Any]:
+    """The bench's side of `burst_5000`: the fake service here, the emulator and the bot each in
+    a process of their own. The emulator's process sends the scenes and measures."""
+    emulator = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--emulator",
+        "burst_5000",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert emulator.stdin is not None
+    assert emulator.stdout is not None
+    try:
+        address = json.loads(await asyncio.wait_for(emulator.stdout.readline(), timeout=30))
+        async with FakeSegmind(credits=1_000_000) as fake:
+            fake.latency = 3600.0  # nothing finishes while we measure
+            with tempfile.TemporaryDirectory() as tmp:
+                bot = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--bot",
+                    env=bot_environment(address, fake, Path(tmp) / "data"),
+                    stdout=asyncio.subprocess.PIPE,
+                )
+                try:
+                    assert bot.stdout is not None
+                    ready = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
+                    if ready.decode().strip() != READY_LINE:
+                        raise RuntimeError(f"the bot did not start: {ready!r}")
+                    emulator.stdin.write(b"go\n")  # the bot is ready: send the scenes
+                    await emulator.stdin.drain()
+                    line = await asyncio.wait_for(emulator.stdout.readline(), timeout=120)
+                    measured = json.loads(line)
+                    await asyncio.sleep(5)  # the queue settles; memory is what it holds now
+                finally:
+                    bot.send_signal(signal.SIGTERM)
+                    out, _ = await bot.communicate()
+                inside = json.loads(out.decode().strip().splitlines()[-1])
+    finally:
+        emulator.stdin.close()  # tells the emulator to stop
+        await emulator.wait()
+    return {
+        "benchmark": "scenes/burst_5000",
+        "scenes": BURST_5000,
+        "members": MEMBERS,
+        "channels": CHANNELS,
+        **measured,
+        "bot_loop_lag_p99_ms": inside["loop_lag_p99_ms"],
+        "bot_peak_rss_mb": inside["peak_rss_mb"],
+        "jobs_in_flight": inside["active_jobs"],
+    }
+
+
+async def run_emulator(name: str) -> None:
+    """The emulator's own process (`burst_5000`): prints its address, sends the scenes when
+    told the bot is ready, prints what it measured, and stops when its input closes."""
+    assert name == "burst_5000"
+    logging.getLogger("tests.discord").setLevel(logging.ERROR)  # counted, not printed
+    emulator = DiscordEmulator()
+    await emulator.start()
+    try:
+        print(json.dumps(emulator_address(emulator)), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # "go"
+        await emulator.wait_for_commands(timeout=30)
+        print(json.dumps(await _drive_acks(emulator, BURST_5000)), flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the bench closes our input
+    finally:
+        await emulator.stop()
+
+
+async def _drive_acks(emulator: DiscordEmulator, scenes: int) -> dict[str, Any]:
+    """Send `scenes` scenes at one instant; wait until each is acknowledged or too late."""
+    register = await emulator.slash(
+        emulator.user("alice"), "character create", name="Mira", image=png(seed=1)
+    )
+    await register.response()
+    channels = [emulator.add_text_channel(f"room-{n}") for n in range(CHANNELS)]
+    members = [emulator.add_member(f"member{n}") for n in range(MEMBERS)]
+    await asyncio.sleep(0.5)  # CHANNEL_CREATEs reach the bot
+    # Every payload is built first, then all are sent at one instant.
+    with emulator.at_once():
+        handles = [
+            await emulator.slash(
+                members[n % MEMBERS],
+                "scene",
+                channel=channels[n % CHANNELS],
+                character="Mira",
+                prompt=f"scene {n}",
+            )
+            for n in range(scenes)
+        ]
+    settled = 0  # handles before this one are acknowledged or too late
+
+    def all_settled() -> bool:
+        nonlocal settled
+        while settled < len(handles) and (
+            handles[settled].ack_type is not None or handles[settled].record.timed_out
+        ):
+            settled += 1
+        return settled == len(handles)
+
+    with contextlib.suppress(TimeoutError):  # counted below
+        await emulator._state.wait_until(all_settled, ACK_DEADLINE + 5.0, "every answer")
+    acks = [handle.ack_latency for handle in handles if handle.ack_latency is not None]
+    order = [handle.record.acked_at for handle in handles if handle.record.acked_at is not None]
+    return {
+        "acknowledged": len(acks),
+        "acknowledged_within_3s": sum(1 for ack in acks if ack <= ACK_DEADLINE),
+        "ack_p50_ms": ms(statistics.median(acks)) if acks else None,
+        "ack_p99_ms": ms(percentile(acks, 0.99)) if acks else None,
+        "ack_max_ms": ms(max(acks)) if acks else None,
+        # Acknowledgements that went out after one for a later scene (0 in arrival order).
+        "acked_out_of_order": sum(1 for a, b in itertools.pairwise(order) if b < a),
+        "rate_limited_429s": emulator.stats["rate_limited_429s"],
+        "violations": len(emulator.violations),
+    }
+
+
 async def _active(bot: Any) -> list[Any]:
     async with (
         bot.resources.db.read() as conn,
@@ -292,10 +433,13 @@ def main() -> None:
     if sys.argv[1:] == ["--bot"]:
         asyncio.run(run_bot())
         return
+    if sys.argv[1:2] == ["--emulator"]:
+        asyncio.run(run_emulator(sys.argv[2]))
+        return
     if len(sys.argv) > 1:
         print(json.dumps(asyncio.run(scenario(sys.argv[1]))))
         return
-    for name in ("steady", "burst", "in_flight"):
+    for name in ("steady", "burst", "in_flight", "burst_5000"):
         out = subprocess.run(
             [sys.executable, __file__, name], check=True, capture_output=True, text=True
         )

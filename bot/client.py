@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -41,6 +43,13 @@ DISCORD_CONNECTIONS_PER_HOST = 32
 ORPHAN_SWEEP_INTERVAL = 60 * 60
 # How long a shutdown waits for commands already running to finish.
 SHUTDOWN_GRACE_SECONDS = 10.0
+# Work that follows an interaction's first answer (`AnswersFirst`): how many run at once (the
+# rest wait in line), and how long the gateway must have brought no new interaction first. A
+# crowd's interactions arrive well under a millisecond apart.
+AFTER_ANSWER_CONCURRENCY = 16
+ANSWERS_QUIET_SECONDS = 0.02
+# However busy the bot stays, work that follows an answer waits no longer than this.
+AFTER_ANSWER_MAX_WAIT_SECONDS = 5.0
 
 
 def required_intents() -> discord.Intents:
@@ -65,6 +74,80 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
 
 
+class AnswersFirst:
+    """Every interaction's first answer before the work that follows answers already given.
+
+    One event loop carries every answer. When a crowd asks at once, the work of those already
+    answered (their database writes, the card's rendering and edit) would otherwise run between
+    the later arrivals, so each answer would wait longer than the one before it, and Discord
+    allows 3 seconds. Work entered through `after_answers` waits until no interaction is waiting
+    for its first answer and none has arrived for `quiet` seconds, then runs `concurrency` at a
+    time, in the order it came.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = AFTER_ANSWER_CONCURRENCY,
+        quiet: float = ANSWERS_QUIET_SECONDS,
+        max_wait: float = AFTER_ANSWER_MAX_WAIT_SECONDS,
+    ) -> None:
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self._unanswered: set[int] = set()
+        self._last_arrival = float("-inf")
+        self._clear = asyncio.Event()
+        self._clear.set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @property
+    def waiting(self) -> int:
+        """Interactions waiting for their first answer."""
+        return len(self._unanswered)
+
+    def arrived(self, interaction_id: int) -> None:
+        """An interaction reached a command: it needs its first answer within 3 seconds.
+
+        It waits until `answered`, or until the task that received it ends, whichever is first.
+        """
+        self._unanswered.add(interaction_id)
+        self._last_arrival = asyncio.get_running_loop().time()
+        self._clear.clear()
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(lambda _: self.answered(interaction_id))
+
+    def answered(self, interaction_id: int) -> None:
+        """The interaction has had its first answer (or will have none)."""
+        self._unanswered.discard(interaction_id)
+        self._check()
+
+    def _check(self) -> None:
+        if self._unanswered or self._timer is not None or self._clear.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        remaining = self._last_arrival + self.quiet - loop.time()
+        if remaining > 0:
+            self._timer = loop.call_later(remaining, self._quiet_passed)
+        else:
+            self._clear.set()
+
+    def _quiet_passed(self) -> None:
+        self._timer = None
+        self._check()
+
+    @contextlib.asynccontextmanager
+    async def after_answers(self) -> AsyncIterator[None]:
+        """Hold the block until every interaction waiting has had its first answer."""
+        async with self._slots:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.max_wait):
+                    while not self._clear.is_set():
+                        await self._clear.wait()
+            yield
+
+
 class CameoTree(app_commands.CommandTree["CameoBot"]):
     """The command tree with Cameo's single error handler and shutdown gate."""
 
@@ -74,6 +157,7 @@ class CameoTree(app_commands.CommandTree["CameoBot"]):
                 await send_private(interaction, SHUTTING_DOWN_TEXT)
             return False
         interaction.client.track_current_task()
+        interaction.client.answers.arrived(interaction.id)
         return True
 
     async def on_error(
@@ -105,6 +189,7 @@ class CameoBot(commands.Bot):
         self.runner: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
+        self.answers = AnswersFirst()
 
     async def setup_hook(self) -> None:
         # In the background, never between the bot and coming online: after a year of use the

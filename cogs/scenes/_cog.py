@@ -117,7 +117,7 @@ class Scenes(commands.Cog):
         channel_id = interaction.channel_id
         assert channel_id is not None
         if image is None and mask is None:
-            queued = await self._answer_in_time(
+            await self._queue_and_post(
                 interaction,
                 self.jobs.queue_scene(
                     viewer,
@@ -128,7 +128,6 @@ class Scenes(commands.Cog):
                     upload_limit=interaction.filesize_limit,
                 ),
             )
-            await self.post_card(interaction, queued)
             return
         # Downloading and checking the pictures takes longer than Discord waits for an answer.
         for attachment in (image, mask):
@@ -169,7 +168,7 @@ class Scenes(commands.Cog):
     ) -> None:
         """Draw a sheet of poses of a character; the images arrive in a thread."""
         assert interaction.channel_id is not None
-        queued = await self._answer_in_time(
+        await self._queue_and_post(
             interaction,
             self.jobs.queue_poses(
                 viewer_from(interaction),
@@ -181,7 +180,6 @@ class Scenes(commands.Cog):
                 upload_limit=interaction.filesize_limit,
             ),
         )
-        await self.post_card(interaction, queued)
 
     @app_commands.command(name="jobs")
     async def list_jobs(self, interaction: Interaction) -> None:
@@ -191,36 +189,51 @@ class Scenes(commands.Cog):
             content, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
-    async def _answer_in_time(
-        self, interaction: Interaction, work: Coroutine[object, object, T]
-    ) -> T:
-        """Run `work`; defer publicly first if it is not done within QUICK_ANSWER_SECONDS, or
-        before starting it when many commands are being answered together.
+    async def _queue_and_post(
+        self, interaction: Interaction, queue: Coroutine[object, object, QueuedJob]
+    ) -> None:
+        """Queue the job and answer with its card; defer publicly first if the queue work is not
+        done within QUICK_ANSWER_SECONDS, or before starting it when another interaction is
+        waiting for its first answer too, or many commands are being answered together.
 
         Normally the card is the first answer (one call, and refusals stay private). When a
-        whole server asks at once, every answer waits behind everyone's queue work on one event
-        loop, so the deferral goes out first, before this command's work is even started.
+        whole server asks at once, the deferral goes out first, and the queue work and the card
+        wait until every member asking has had an answer (`AnswersFirst`): otherwise the work
+        of those already answered runs between the later arrivals on the one event loop, and
+        each answer waits longer than the one before it.
         """
         self._answering += 1
         try:
-            if self._answering > BUSY_ANSWERS:
+            if self._answering > BUSY_ANSWERS or self.bot.answers.waiting > 1:
                 try:
                     await defer_publicly(interaction)
+                    self.bot.answers.answered(interaction.id)
+                    async with self.bot.answers.after_answers():
+                        queued = await queue
+                        await self.post_card(interaction, queued)
                 except BaseException:
-                    work.close()  # never started: nothing was queued or spent
+                    queue.close()  # if never started, nothing was queued or spent
                     raise
-                return await work
-            task = asyncio.ensure_future(work)
-            done, _ = await asyncio.wait({task}, timeout=QUICK_ANSWER_SECONDS)
-            if not done:
-                try:
-                    await defer_publicly(interaction)
-                except BaseException:
-                    task.cancel()
-                    raise
-            return await task
+                return
+            queued = await self._quick_answer(interaction, queue)
         finally:
             self._answering -= 1
+        await self.post_card(interaction, queued)
+
+    async def _quick_answer(
+        self, interaction: Interaction, work: Coroutine[object, object, T]
+    ) -> T:
+        """Run `work`; defer publicly first if it is not done within QUICK_ANSWER_SECONDS."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=QUICK_ANSWER_SECONDS)
+        if not done:
+            try:
+                await defer_publicly(interaction)
+            except BaseException:
+                task.cancel()
+                raise
+            self.bot.answers.answered(interaction.id)
+        return await task
 
     async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]:
         active = await self.jobs.active(viewer)
@@ -249,6 +262,7 @@ class Scenes(commands.Cog):
             raise
         # The card is the answer now; a later error must not delete it with the deferral.
         interaction.extras.pop(PUBLIC_DEFERRAL, None)
+        self.bot.answers.answered(interaction.id)
         await self.delivery.card_posted(job, message, queued.position)
 
 

@@ -7,9 +7,11 @@ min/max/length, a command the user cannot see) raises :class:`CommandInvocationE
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from . import payloads, permissions
@@ -68,6 +70,8 @@ class Driver:
         self._gateway = gateway
         self._messages = messages
         self._interactions = interactions
+        # Interactions built inside ``at_once`` and not yet sent.
+        self._held: list[InteractionRecord] | None = None
 
     # Common payload -------------------------------------------------------------------------------
 
@@ -143,9 +147,35 @@ class Driver:
             source_message_id=source_message_id,
             focused_type=focused_type,
         )
-        self._interactions.register(record)
-        self._gateway.dispatch("INTERACTION_CREATE", payload)
+        if self._held is not None:
+            self._held.append(record)
+        else:
+            self._send(record)
         return InteractionHandle(state, record)
+
+    def _send(self, record: InteractionRecord) -> None:
+        self._interactions.register(record)
+        self._gateway.dispatch("INTERACTION_CREATE", record.payload)
+
+    @contextlib.contextmanager
+    def at_once(self) -> Iterator[None]:
+        """Hold the interactions dispatched in the block, then send them all at one instant.
+
+        Building many payloads takes the emulator a while; without this the first would wait
+        for the last to be built, and their 3 seconds would start at different times.
+        """
+        if self._held is not None:
+            raise EmulatorError("at_once() blocks do not nest")
+        held: list[InteractionRecord] = []
+        self._held = held
+        try:
+            yield
+        finally:
+            self._held = None
+        now = time.monotonic()
+        for record in held:
+            record.dispatched_at = now
+            self._send(record)
 
     def _channel(self, channel: Channel | int | str | None) -> Channel:
         if channel is None:
@@ -263,6 +293,8 @@ class Driver:
         locale: str = "en-US",
         **others: Any,
     ) -> list[dict[str, Any]]:
+        if self._held is not None:
+            raise EmulatorError("autocomplete waits for its answer, so not inside at_once()")
         invoker = self._state.resolve_user(user)
         where = self._channel(channel)
         found, subpath, schemas = self._find_command(command, invoker, where)

@@ -12,6 +12,7 @@ rule is answered with Discord's real error and appended to ``emu.violations``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from typing import Any
@@ -436,6 +437,12 @@ class DiscordEmulator:
         return await self._driver.slash(
             user, command, channel=channel, options=options, locale=locale, **kwargs
         )
+
+    def at_once(self) -> contextlib.AbstractContextManager[None]:
+        """Interactions dispatched inside the block (``slash``, ``click``…) reach the bot together
+        when it ends: their payloads are built first, then all are sent at one instant, and each
+        one's 3 seconds start then."""
+        return self._driver.at_once()
 
     async def autocomplete(
         self,

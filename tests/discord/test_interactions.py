@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.discord.conftest import running_probe
 from tests.discord.emulator import DiscordEmulator
-from tests.discord.models import CommandInvocationError, Upload
+from tests.discord.models import CommandInvocationError, EmulatorError, Upload
 from tests.discord.probe_bot import ProbeBot, make_png
 
 
@@ -73,6 +73,26 @@ async def test_deferred_response_then_edit(emulator: DiscordEmulator, probe: Pro
     assert message.content == "done"
     assert not message.loading
     assert ix.followups == []
+
+
+async def test_at_once_sends_the_interactions_together_when_the_block_ends(
+    emulator: DiscordEmulator, probe: ProbeBot
+) -> None:
+    with emulator.at_once():
+        held = [await emulator.slash(name, "probe defer") for name in ("alice", "bob", "carol")]
+        assert emulator.stats["interactions"] == 0  # built, not sent
+        assert all(ix.ack_type is None for ix in held)
+    assert emulator.stats["interactions"] == 3
+    assert len({ix.record.dispatched_at for ix in held}) == 1  # their 3 seconds start together
+    for ix in held:
+        assert (await ix.response()).content == "done"
+
+
+async def test_at_once_refuses_an_autocomplete_that_would_wait_for_itself(
+    emulator: DiscordEmulator, probe: ProbeBot
+) -> None:
+    with emulator.at_once(), pytest.raises(EmulatorError, match="at_once"):
+        await emulator.autocomplete("alice", "probe pick", "character", "M")
 
 
 async def test_first_followup_after_defer_edits_the_loading_message(
