@@ -99,6 +99,13 @@ class ImageStore:
         assert self._lock.locked(), "remove files inside ImageStore.mutation()"
         await asyncio.to_thread(self.path_for(sha256, image_format).unlink, missing_ok=True)
 
+    async def discard_all(self, files: list[tuple[str, str]]) -> None:
+        """Remove many files whose rows are gone, in one trip to a worker thread."""
+        assert self._lock.locked(), "remove files inside ImageStore.mutation()"
+        paths = [self.path_for(sha256, image_format) for sha256, image_format in files]
+        if paths:
+            await asyncio.to_thread(_unlink_all, paths)
+
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete image rows nothing references, then files (and leftover partial writes) no
         row refers to; return how many files went.
@@ -198,3 +205,8 @@ def _sweep_folder(folder: Path, known: set[str], grace_seconds: float) -> int:
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -288,6 +288,15 @@ async def delete(conn: aiosqlite.Connection, character_id: int) -> None:
     await conn.execute("DELETE FROM characters WHERE id = ?", (character_id,))
 
 
+def delete_owned_by(conn: sqlite3.Connection, owner_id: int) -> list[str]:
+    """Delete every character the member owns; return their images' hashes (which the caller
+    releases in the same transaction). One statement: forget-me erases a member at once."""
+    rows = conn.execute(
+        "DELETE FROM characters WHERE owner_id = ? RETURNING image_sha256", (owner_id,)
+    ).fetchall()
+    return [sha256 for (sha256,) in rows]
+
+
 async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]:
     async with conn.execute(
         f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = ? ORDER BY c.guild_id, c.name_key",
