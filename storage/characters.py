@@ -200,14 +200,15 @@ async def suggest(
     one or two letters anywhere in a name match nearly everything anyway.
     """
     params = {"user": user_id, "scope": scope, "limit": limit}
-    async with db.read() as conn:
-        found = await _rows(
+
+    def read(conn: sqlite3.Connection) -> list[Character]:
+        found = _rows_now(
             conn,
             f"SELECT {_COLUMNS} {_FROM} WHERE c.public_id = :exact AND {_VISIBLE}",
             {**params, "exact": fragment_key},
         )
         # The caller's own: few enough to match anywhere in the name, whatever its length.
-        found += await _rows(
+        found += _rows_now(
             conn,
             f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = :user AND {_VISIBLE} "
             "AND instr(c.name_key, :fragment) > 0 "
@@ -215,7 +216,7 @@ async def suggest(
             {**params, "fragment": fragment_key},
         )
         if scope != PERSONAL_SCOPE:
-            found += await _rows(
+            found += _rows_now(
                 conn,
                 f"SELECT {_COLUMNS} {_FROM} {_SHARED_BY_NAME} "
                 "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
@@ -223,7 +224,7 @@ async def suggest(
                 {**params, "fragment": fragment_key},
             )
             if len(fragment_key) >= 3 and len({c.id for c in found}) < limit:
-                found += await _rows(
+                found += _rows_now(
                     conn,
                     # CROSS JOIN keeps SQLite from starting at the server's characters and
                     # probing the matches: the trigram index's few matches come first.
@@ -233,6 +234,9 @@ async def suggest(
                     "AND character_names MATCH :phrase ORDER BY c.name_key, c.id LIMIT :limit",
                     {**params, "phrase": _fts_phrase(fragment_key)},
                 )
+        return found
+
+    found = await db.run_read(read)
     unique = {character.id: character for character in found}
     return list(unique.values())[:limit]
 
@@ -246,9 +250,8 @@ def _fts_phrase(fragment: str) -> str:
     return '"' + fragment.replace('"', '""') + '"'
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, params: dict[str, object]) -> list[Character]:
-    async with conn.execute(sql, params) as cur:
-        return [_character(row) for row in await cur.fetchall()]
+def _rows_now(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[Character]:
+    return [_character(row) for row in conn.execute(sql, params).fetchall()]
 
 
 async def update(
