@@ -14,6 +14,15 @@ log = logging.getLogger(__name__)
 SHUTTING_DOWN_TEXT = "Cameo is restarting right now. Try again in a minute; nothing was charged."
 
 
+# Discord's error code when an interaction was not answered within 3 seconds (or is unknown).
+UNKNOWN_INTERACTION = 10062
+
+
+def expired(error: BaseException) -> bool:
+    """Whether Discord refused an answer because the interaction's 3 seconds had passed."""
+    return isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION
+
+
 def unwrap(error: BaseException) -> BaseException:
     """Return the exception a command actually raised, without discord.py's wrappers."""
     while isinstance(error, app_commands.CommandInvokeError):
@@ -49,6 +58,12 @@ async def report_error(
 ) -> None:
     """Tell the user what went wrong, privately; log anything unexpected with an error id."""
     original = unwrap(error)
+    if expired(original):
+        # Nobody can be told (the token is gone with the interaction), and when a crowd
+        # outruns the bot a traceback and a second doomed request for each one would only
+        # make the next answers later still.
+        log.warning("Interaction %s expired before Cameo could answer it", interaction.id)
+        return
     if isinstance(original, CameoError):
         text = original.message
     elif isinstance(original, app_commands.AppCommandError) and (

@@ -10,6 +10,7 @@ import pytest
 
 from bot.app import running_bot
 from bot.client import DISCORD_CONNECTIONS_PER_HOST, CameoBot
+from bot.models import Viewer
 from bot.settings import Settings
 from tests.conftest import make_settings
 from tests.discord.emulator import DiscordEmulator, Message
@@ -484,3 +485,27 @@ async def test_fifty_members_at_once_all_get_their_images(
     assert emulator.stats["rate_limited_429s"] == 0
     # Fifty acknowledgements at once share a bounded pool of kept-alive connections.
     assert emulator.stats["rest_connections"] <= DISCORD_CONNECTIONS_PER_HOST
+
+
+async def test_a_scene_answered_too_late_is_taken_back_quietly(
+    emulator: DiscordEmulator, bot: CameoBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When Discord's 3 seconds have passed, the job is refunded and nobody is sent anything
+    more: no traceback, no second request for an interaction that no longer exists."""
+    await register(emulator)
+    alice = emulator.user("alice")
+    emulator.options.ack_deadline = 0.0  # every answer from now on is too late
+    log_start = len(emulator.request_log)
+    late = await emulator.slash(alice, "scene", character="Mira", prompt="on a late train")
+    async with asyncio.timeout(10):
+        while not any("expired before" in r.getMessage() for r in caplog.records):
+            await asyncio.sleep(0.01)
+    assert late.record.timed_out
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    answers = [e for e in emulator.request_log[log_start:] if "/interactions/" in e.path]
+    assert len(answers) == 1  # the card, refused; no error message chased after it
+    assert not [e for e in emulator.request_log[log_start:] if "/webhooks/" in e.path]
+    viewer = Viewer(alice.id, emulator.guild.id)
+    assert await bot.services.jobs.active(viewer) == []
+    assert (await bot.services.quota.status(viewer)).held == 0
+    assert len(emulator.take_violations()) == 2  # not answered in time, then the late card
