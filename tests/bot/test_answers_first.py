@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 
 from bot.client import AnswersFirst
 
@@ -119,3 +120,37 @@ async def test_work_is_held_no_longer_than_its_limit() -> None:
     log: list[str] = []
     await _start(answers, "work", log)
     assert log == ["work"]
+
+
+async def test_the_cycle_collector_pauses_while_a_crowd_waits() -> None:
+    answers = AnswersFirst(quiet=0, crowd=3)
+    answers.arrived(1)
+    answers.arrived(2)
+    assert gc.isenabled()  # two members are not a crowd
+    answers.arrived(3)
+    assert not gc.isenabled()
+    for interaction_id in (1, 2):
+        answers.answered(interaction_id)
+    assert not gc.isenabled()  # one still waits
+    answers.answered(3)
+    assert gc.isenabled()
+
+
+async def test_the_cycle_collector_pauses_no_longer_than_its_limit() -> None:
+    answers = AnswersFirst(quiet=0, crowd=1, max_pause=0.01)
+    answers.arrived(1)  # never answered
+    assert not gc.isenabled()
+    await asyncio.sleep(0.05)
+    assert gc.isenabled()
+    assert not answers.collector_paused
+
+
+async def test_a_collector_turned_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    try:
+        answers = AnswersFirst(quiet=0, crowd=1)
+        answers.arrived(1)
+        answers.answered(1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
