@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.characters import CharacterService
+from bot.characters.service import CharacterService
 from bot.clock import SystemClock
-from bot.image_store import ImageStore
-from bot.images import ImageWorkers
+from bot.images.processing import ImageWorkers
+from bot.images.store import ImageStore
 from bot.models import Viewer
 from storage.database import open_database
 from tests.imagefactory import png

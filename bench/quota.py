@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.models import Viewer
-from bot.quota import QuotaService, periods
-from bot.quota_hooks import QuotaExceeded
+from bot.quota.hooks import QuotaExceeded
+from bot.quota.service import QuotaService, periods
 from storage import quotas as repo
 from storage.database import Database, open_database, run_sync
 

@@ -1,5 +1,5 @@
 """`python -m bot`: the same as the `cameo` command."""
 
-from bot.cli import entry_point
+from bot.cli.main import entry_point
 
 entry_point()

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import httpx
 
 from bot import __version__
-from bot.client import CameoBot
-from bot.discord_endpoints import discord_endpoints
-from bot.gateway_fairness import fair_gateway
+from bot.client.cameo_bot import CameoBot
+from bot.client.endpoints import discord_endpoints
+from bot.client.gateway_fairness import fair_gateway
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Services, build_services
 from bot.settings import Settings

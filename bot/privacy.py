@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.characters import CharacterService
-from bot.jobs import JobService
-from bot.quota import QuotaService
+from bot.characters.service import CharacterService
+from bot.jobs.service import JobService
+from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.characters import CharacterService
+from bot.characters.service import CharacterService
 from bot.clock import Clock, SystemClock
-from bot.image_store import ImageStore
-from bot.images import ImageWorkers
-from bot.job_runner import JobRunner
-from bot.jobs import JobService
+from bot.images.processing import ImageWorkers
+from bot.images.store import ImageStore
+from bot.jobs.results import ResultService
+from bot.jobs.runner import JobRunner
+from bot.jobs.service import JobService
 from bot.privacy import PrivacyService
-from bot.provider_status import ProviderStatusService
 from bot.providers.router import ProviderRouter
-from bot.quota import QuotaService
-from bot.results import ResultService
+from bot.providers.status import ProviderStatusService
+from bot.quota.service import QuotaService
 from bot.settings import Settings
 from storage.database import Database
 

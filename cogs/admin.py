@@ -14,14 +14,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.models import Viewer
-from bot.provider_status import ProviderStatus
-from bot.quota import MAX_COOLDOWN_SECONDS, MAX_CREDITS, REASON_MAX, QuotaService, ServerRules
+from bot.providers.status import ProviderStatus
+from bot.quota.service import (
+    MAX_COOLDOWN_SECONDS,
+    MAX_CREDITS,
+    REASON_MAX,
+    QuotaService,
+    ServerRules,
+)
 from cogs.common import NO_MENTIONS, role_ids_of, safe, viewer_from
 from cogs.quotas import ledger_line, price_lines, quota_embed
 from cogs.rendering import BRAND_COLOUR
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 Interaction = discord.Interaction["CameoBot"]
 Credits = app_commands.Range[int, 0, MAX_CREDITS]

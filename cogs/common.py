@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import discord
 
-from bot.interaction_errors import SHUTTING_DOWN_TEXT, report_error
+from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error
 from bot.models import Viewer
 
 NO_MENTIONS = discord.AllowedMentions.none()

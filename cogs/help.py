@@ -11,7 +11,7 @@ from discord.ext import commands
 from cogs.rendering import help_embed
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 
 class Help(commands.Cog):

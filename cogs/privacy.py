@@ -12,7 +12,7 @@ from bot.privacy import ForgottenData
 from cogs.common import NO_MENTIONS, ConfirmView
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 
 def forgotten_summary(data: ForgottenData) -> str:

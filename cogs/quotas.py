@@ -14,13 +14,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.clock import parse_timestamp
-from bot.quota import Allowance, AllowanceSource, PriceRow, QuotaStatus
+from bot.quota.service import Allowance, AllowanceSource, PriceRow, QuotaStatus
 from cogs.common import NO_MENTIONS, safe, viewer_from
 from cogs.rendering import BRAND_COLOUR
 from storage.quotas import LedgerEntry
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 
 def signed(amount: int) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import running_bot
-from bot.client import CameoBot
+from bot.client.cameo_bot import CameoBot
 from bot.settings import Settings
 from tests.discord.emulator import DiscordEmulator
 

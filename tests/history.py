@@ -38,13 +38,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.character_text import name_key
+from bot.characters.text import name_key
 from bot.clock import timestamp
-from bot.job_runner import JobRunner
+from bot.jobs.runner import JobRunner
 from bot.models import Viewer
-from bot.pricing import DEFAULT_PRICES, POSE_SPEED
 from bot.providers.registry import build_router
-from bot.quota import periods
+from bot.quota.pricing import DEFAULT_PRICES, POSE_SPEED
+from bot.quota.service import periods
 from bot.services import Services, build_services
 from bot.settings import Settings
 from storage.database import Database, load_migrations, open_database, run_sync
@@ -61,7 +61,7 @@ HISTORY_START = HISTORY_END - timedelta(days=365)
 # The bulk rows are written for the schema of these migrations; later ones run on the data.
 BASE_SCHEMA = 6
 PNG_SIDE = 8
-MAX_PER_OWNER = 200  # bot.characters.MAX_CHARACTERS_PER_SCOPE
+MAX_PER_OWNER = 200  # bot.characters.service.MAX_CHARACTERS_PER_SCOPE
 
 
 @dataclass(frozen=True)

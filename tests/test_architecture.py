@@ -8,12 +8,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules in bot/ that adapt Discord; everything else in bot/ is domain and must not know Discord.
 DISCORD_ADAPTERS = {
     "bot/app.py",
-    "bot/cli.py",
-    "bot/client.py",
-    "bot/command_sync.py",
-    "bot/discord_endpoints.py",
-    "bot/gateway_fairness.py",
-    "bot/interaction_errors.py",
+    "bot/cli/main.py",
+    "bot/client/cameo_bot.py",
+    "bot/client/command_sync.py",
+    "bot/client/endpoints.py",
+    "bot/client/gateway_fairness.py",
+    "bot/client/interaction_errors.py",
 }
 
 

@@ -9,7 +9,7 @@ from cogs.characters._cog import Characters, character_choices, read_attachment
 __all__ = ["Characters", "character_choices", "read_attachment", "setup"]
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 
 async def setup(bot: CameoBot) -> None:

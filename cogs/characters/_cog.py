@@ -10,10 +10,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.character_text import DESCRIPTION_MAX, NAME_MAX
+from bot.characters.text import DESCRIPTION_MAX, NAME_MAX
+from bot.client.interaction_errors import defer_publicly
 from bot.errors import CameoError
-from bot.images import MAX_REFERENCE_BYTES, check_declared_size
-from bot.interaction_errors import defer_publicly
+from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
 from bot.models import Character, Visibility
 from cogs.characters._render import (
     CARD_IMAGE_NAME,
@@ -32,8 +32,8 @@ from cogs.common import (
 )
 
 if TYPE_CHECKING:
-    from bot.characters import CharacterService
-    from bot.client import CameoBot
+    from bot.characters.service import CharacterService
+    from bot.client.cameo_bot import CameoBot
 
 Interaction = discord.Interaction["CameoBot"]
 VisibilityChoice = Literal["server", "private"]

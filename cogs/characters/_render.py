@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.characters import ImportReport
+from bot.characters.service import ImportReport
 from bot.models import Character, Visibility
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR

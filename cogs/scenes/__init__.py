@@ -8,7 +8,7 @@ from cogs.scenes._buttons import DYNAMIC_ITEMS
 from cogs.scenes._cog import Scenes
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 
 async def setup(bot: CameoBot) -> None:

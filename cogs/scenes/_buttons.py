@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import discord
 
-from bot.interaction_errors import (
+from bot.client.interaction_errors import (
     SHUTTING_DOWN_TEXT,
     defer_publicly,
     report_error,
     send_private,
 )
-from bot.jobs import Destination
+from bot.jobs.service import Destination
 from cogs.common import NO_MENTIONS, viewer_from
 from cogs.scenes._render import info_text
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import discord
 
-from bot.pacing import KeyedWindow, RatePacer
+from bot.client.pacing import KeyedWindow, RatePacer
 from cogs.common import NO_MENTIONS
 
 log = logging.getLogger(__name__)

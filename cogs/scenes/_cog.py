@@ -12,12 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.client.interaction_errors import PUBLIC_DEFERRAL, defer_publicly
 from bot.errors import CameoError
-from bot.images import MAX_REFERENCE_BYTES, check_declared_size
-from bot.interaction_errors import PUBLIC_DEFERRAL, defer_publicly
-from bot.jobs import JobService, QueuedJob
+from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
+from bot.jobs.results import ResultService
+from bot.jobs.service import JobService, QueuedJob
 from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
-from bot.results import ResultService
 from cogs.characters import character_choices, read_attachment
 from cogs.common import NO_MENTIONS, viewer_from
 from cogs.scenes._buttons import CancelJob, card_view
@@ -25,7 +25,7 @@ from cogs.scenes._delivery import SceneDelivery
 from cogs.scenes._render import jobs_list, scene_card
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
     from bot.models import Viewer
 
 log = logging.getLogger(__name__)

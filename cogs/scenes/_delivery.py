@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Literal
 import aiohttp
 import discord
 
-from bot.job_runner import StoredResult
-from bot.jobs import JobService
+from bot.client.pacing import KeyedWindow, RatePacer
+from bot.jobs.runner import StoredResult
+from bot.jobs.service import JobService
 from bot.models import Job, JobState
-from bot.pacing import KeyedWindow, RatePacer
 from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches
 from cogs.scenes._buttons import card_view, result_view
 from cogs.scenes._cards import CardEditor, CardLook
 from cogs.scenes._render import result_caption, scene_card, title
 
 if TYPE_CHECKING:
-    from bot.client import CameoBot
+    from bot.client.cameo_bot import CameoBot
 
 log = logging.getLogger(__name__)
 

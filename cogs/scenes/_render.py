@@ -7,8 +7,8 @@ from datetime import datetime
 import discord
 
 from bot.clock import parse_timestamp
+from bot.jobs.results import JobInfo
 from bot.models import Job, JobKind, JobState
-from bot.results import JobInfo
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
 

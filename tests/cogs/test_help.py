@@ -1,6 +1,6 @@
 from discord import app_commands
 
-from bot.client import CameoBot
+from bot.client.cameo_bot import CameoBot
 from cogs.rendering import command_lines, help_embed
 from tests.discord.emulator import DiscordEmulator
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import running_bot
-from bot.client import CameoBot
+from bot.client.cameo_bot import CameoBot
 from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
 from tests.discord.emulator import CommandInvocationError, DiscordEmulator, Message
 from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import running_bot
-from bot.client import DISCORD_CONNECTIONS_PER_HOST, CameoBot
+from bot.client.cameo_bot import DISCORD_CONNECTIONS_PER_HOST, CameoBot
 from bot.models import Viewer
 from bot.settings import Settings
 from tests.conftest import make_settings

@@ -3,10 +3,10 @@
 import sqlite3
 from pathlib import Path
 
-from bot.characters import CharacterService
+from bot.characters.service import CharacterService
 from bot.clock import SystemClock
-from bot.image_store import ImageStore
-from bot.images import ImageWorkers
+from bot.images.processing import ImageWorkers
+from bot.images.store import ImageStore
 from bot.models import Viewer
 from storage import jobs
 from storage.database import load_migrations, open_database

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from bot.images import clean_reference
+from bot.images.processing import clean_reference
 from bot.providers.polling import PollPolicy
 from bot.providers.request import ImageInput, SceneRequest
 from tests.imagefactory import png

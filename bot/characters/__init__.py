@@ -1,0 +1,1 @@
+"""The character registry: the service, name and description rules, the export archive."""

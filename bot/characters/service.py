@@ -1,0 +1,443 @@
+"""The character registry: create, find, edit, delete, export and import characters.
+
+Every rule about who may see, use, edit or delete a character is enforced here (and in the
+repository's WHERE clauses), never by what the Discord UI happens to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
+
+from bot.characters.archive import ArchivedCharacter, ArchiveReader, ExportItem, build_archives
+from bot.characters.text import clean_description, clean_name, name_key
+from bot.clock import Clock, timestamp
+from bot.errors import CameoError
+from bot.images.processing import CleanImage, ImageWorkers
+from bot.images.store import ImageStore, image_row
+from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
+from storage import characters as repo
+from storage import images as image_rows
+from storage.database import Connection, Database, run_sync
+
+log = logging.getLogger(__name__)
+
+MAX_CHARACTERS_PER_SCOPE = 200
+_PREVIEW_CACHE_SIZE = 64
+
+
+class CharacterNotFound(CameoError):
+    def __init__(self) -> None:
+        super().__init__(
+            "I can't find a character by that name that you can use here. "
+            "Pick one from the suggestions, or see /character list."
+        )
+
+
+class NameTaken(CameoError):
+    def __init__(self) -> None:
+        super().__init__(
+            "You already have a character with that name here. Choose another name, or change "
+            "the existing one with /character edit."
+        )
+
+
+class NotAllowed(CameoError):
+    pass
+
+
+class TooManyCharacters(CameoError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"You already have {MAX_CHARACTERS_PER_SCOPE} characters here, the most one member "
+            "can keep. Delete one to make room."
+        )
+
+
+@dataclass(frozen=True)
+class OriginalFacts:
+    """What the member first uploaded (kept for provenance; the stored image is normalised)."""
+
+    sha256: str
+    format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    characters: int
+    images: int
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: list[Character] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+
+
+def looks_like_public_id(text: str) -> bool:
+    return len(text) == repo.PUBLIC_ID_LENGTH and all(ch in repo.PUBLIC_ID_ALPHABET for ch in text)
+
+
+class CharacterService:
+    def __init__(
+        self, db: Database, store: ImageStore, workers: ImageWorkers, clock: Clock
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.workers = workers
+        self.clock = clock
+        self._previews: OrderedDict[str, bytes] = OrderedDict()
+
+    # -- creating ---------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _change(self, new_image: CleanImage | None = None) -> AsyncIterator[_Change]:
+        """Write `new_image` (if any) and open a transaction, under the image store's lock.
+
+        Everything that decides a change is read inside the transaction, so it cannot be stale.
+        If anything fails, the new file is removed unless another character already uses it;
+        after a commit, files whose rows were released are removed.
+        """
+        async with self.store.mutation():
+            if new_image is not None:
+                await self.store.write(new_image.sha256, new_image.format, new_image.data)
+            try:
+                async with self.db.transaction() as conn:
+                    change = _Change(conn)
+                    if new_image is not None:
+                        now = timestamp(self.clock.now())
+                        await run_sync(
+                            conn,
+                            partial(image_rows.insert, row=image_row(new_image), created_at=now),
+                        )
+                    yield change
+            except BaseException:
+                if new_image is not None:
+                    await self._discard_if_unused(new_image)
+                raise
+            for sha256, image_format in change.released:
+                await self.store.discard(sha256, image_format)
+                self._previews.pop(sha256, None)
+
+    async def create(
+        self,
+        viewer: Viewer,
+        *,
+        name: str,
+        image: bytes,
+        description: str | None = None,
+        visibility: Visibility = Visibility.SERVER,
+        original: OriginalFacts | None = None,
+    ) -> Character:
+        """Register a character from an image; the file and the row land together or not at all."""
+        display = clean_name(name)
+        text = clean_description(description)
+        clean = await self.workers.clean_reference(image)
+        facts = original or OriginalFacts(
+            clean.original_sha256,
+            clean.original_format,
+            clean.original_width,
+            clean.original_height,
+        )
+        try:
+            async with self._change(clean) as change:
+                if await repo.count_owned(change.conn, viewer.user_id, viewer.scope) >= (
+                    MAX_CHARACTERS_PER_SCOPE
+                ):
+                    raise TooManyCharacters()
+                created = await repo.insert(
+                    change.conn,
+                    repo.NewCharacter(
+                        guild_id=viewer.scope,
+                        owner_id=viewer.user_id,
+                        name=display,
+                        name_key=name_key(display),
+                        description=text,
+                        visibility=visibility,
+                        image_sha256=clean.sha256,
+                        original_sha256=facts.sha256,
+                        original_format=facts.format,
+                        original_width=facts.width,
+                        original_height=facts.height,
+                        created_at=timestamp(self.clock.now()),
+                    ),
+                )
+        except repo.NameConflict:
+            raise NameTaken() from None
+        log.info(
+            "Character %s created by %s in %s", created.public_id, viewer.user_id, viewer.scope
+        )
+        return created
+
+    async def _discard_if_unused(self, clean: CleanImage) -> None:
+        """After a failed write, remove the file unless another character already uses it."""
+        still_recorded = await self.db.run_read(partial(image_rows.exists, sha256=clean.sha256))
+        if not still_recorded:
+            await self.store.discard(clean.sha256, clean.format)
+
+    # -- finding ----------------------------------------------------------------------------
+
+    async def resolve(self, viewer: Viewer, query: str) -> Character:
+        """Return the character the viewer means: an id from autocomplete, or a typed name."""
+        text = query.strip()
+        if not text:
+            raise CharacterNotFound()
+        lowered = text.lower()
+        try:
+            key: str | None = name_key(clean_name(text))
+        except CameoError:
+            key = None
+        found = await repo.find_visible(
+            self.db,
+            user_id=viewer.user_id,
+            scope=viewer.scope,
+            public_id=lowered if looks_like_public_id(lowered) else None,
+            name_key=key,
+        )
+        if not found:
+            raise CharacterNotFound()
+        if len(found) == 1 or found[0].public_id == lowered:
+            return found[0]
+        return _pick_by_name(viewer, found)
+
+    async def list_visible(self, viewer: Viewer, owner_id: int | None = None) -> list[Character]:
+        return await repo.list_visible(
+            self.db, user_id=viewer.user_id, scope=viewer.scope, owner_id=owner_id
+        )
+
+    async def suggest(self, viewer: Viewer, typed: str, limit: int = 25) -> list[Character]:
+        """Return autocomplete candidates: the viewer's own first, prefix matches before others."""
+        return await repo.suggest(
+            self.db,
+            user_id=viewer.user_id,
+            scope=viewer.scope,
+            fragment_key=name_key(typed.strip())[:64],
+            limit=limit,
+        )
+
+    async def get(self, character_id: int) -> Character | None:
+        async with self.db.read() as conn:
+            return await repo.get_by_id(conn, character_id)
+
+    # -- changing ---------------------------------------------------------------------------
+
+    async def edit(
+        self,
+        viewer: Viewer,
+        query: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        visibility: Visibility | None = None,
+        image: bytes | None = None,
+    ) -> Character:
+        """Change a character; only its owner may."""
+        character = await self.resolve(viewer, query)
+        if character.owner_id != viewer.user_id:
+            raise NotAllowed("Only the character's owner can edit it.")
+        fields: dict[str, object] = {}
+        if name is not None:
+            fields["name"] = clean_name(name)
+            fields["name_key"] = name_key(str(fields["name"]))
+        if description is not None:
+            fields["description"] = clean_description(description)
+        if visibility is not None:
+            fields["visibility"] = visibility.value
+        if image is None and not fields:
+            raise CameoError(
+                "Tell me what to change: a new name, description, visibility or image."
+            )
+        clean = await self.workers.clean_reference(image) if image is not None else None
+        if clean is not None:
+            fields.update(
+                image_sha256=clean.sha256,
+                original_sha256=clean.original_sha256,
+                original_format=clean.original_format,
+                original_width=clean.original_width,
+                original_height=clean.original_height,
+            )
+        try:
+            async with self._change(clean) as change:
+                current = await repo.get_by_id(change.conn, character.id)
+                if current is None:
+                    raise CharacterNotFound()
+                if current.owner_id != viewer.user_id:
+                    raise NotAllowed("Only the character's owner can edit it.")
+                await repo.update(
+                    change.conn, current.id, fields=fields, updated_at=timestamp(self.clock.now())
+                )
+                if clean is not None and clean.sha256 != current.image_sha256:
+                    await change.release(current)
+                updated = await repo.get_by_id(change.conn, current.id)
+        except repo.NameConflict:
+            raise NameTaken() from None
+        assert updated is not None
+        return updated
+
+    def check_can_delete(self, viewer: Viewer, character: Character) -> None:
+        """Owners may delete their characters; Manage Server members, any in their server."""
+        if character.owner_id == viewer.user_id:
+            return
+        if viewer.can_manage_guild and character.guild_id == viewer.guild_id is not None:
+            return
+        raise NotAllowed(
+            "Only the character's owner, or a member with the Manage Server permission, can "
+            "delete it."
+        )
+
+    async def delete(self, viewer: Viewer, character_id: int) -> Character:
+        """Delete a character (re-checking permission) and its image if nothing else uses it."""
+        async with self._change() as change:
+            current = await repo.get_by_id(change.conn, character_id)
+            if current is None:
+                raise CharacterNotFound()
+            self.check_can_delete(viewer, current)
+            await repo.delete(change.conn, current.id)
+            await change.release(current)
+        log.info("Character %s deleted by %s", current.public_id, viewer.user_id)
+        return current
+
+    async def forget(self, user_id: int) -> ForgetReport:
+        """Delete every character the user owns, everywhere, and images nothing else uses.
+
+        One step on the database thread and one for the files, however many characters the
+        member has: forget-me must not slow everyone else down for a member with hundreds.
+        """
+
+        def erase(conn: sqlite3.Connection) -> tuple[int, list[image_rows.ImageRow]]:
+            hashes = repo.delete_owned_by(conn, user_id)
+            return len(hashes), image_rows.release(conn, hashes)
+
+        async with self.store.mutation():
+            count, released = await self.db.run_transaction(erase)
+            await self.store.discard_all([(row.sha256, row.format) for row in released])
+        for row in released:
+            self._previews.pop(row.sha256, None)
+        return ForgetReport(characters=count, images=len(released))
+
+    # -- images -----------------------------------------------------------------------------
+
+    async def reference_image(self, character: Character) -> bytes:
+        """Return the stored reference bytes (what the image services receive)."""
+        return await self.store.read(character.image_sha256, character.image_format)
+
+    async def card_image(self, character: Character) -> bytes:
+        """Return a small JPEG of the reference for character cards, cached by content."""
+        cached = self._previews.get(character.image_sha256)
+        if cached is not None:
+            self._previews.move_to_end(character.image_sha256)
+            return cached
+        small = await self.workers.preview(await self.reference_image(character))
+        self._previews[character.image_sha256] = small
+        while len(self._previews) > _PREVIEW_CACHE_SIZE:
+            self._previews.popitem(last=False)
+        return small
+
+    # -- export and import ------------------------------------------------------------------
+
+    async def export(self, user_id: int, part_limit: int) -> list[bytes]:
+        """Return the user's characters as one or more zip files, each under `part_limit` bytes."""
+        async with self.db.read() as conn:
+            owned = await repo.owned_by(conn, user_id)
+        if not owned:
+            raise CameoError("You have no characters to export yet.")
+        items = []
+        for character in owned:
+            data = await self.reference_image(character)
+            extension = "png" if character.image_format == "png" else "jpg"
+            items.append(
+                ExportItem(
+                    character=ArchivedCharacter(
+                        name=character.name,
+                        description=character.description,
+                        visibility=character.visibility,
+                        server_id=str(character.guild_id) if character.guild_id else None,
+                        created_at=character.created_at,
+                        image=f"images/{character.public_id}.{extension}",
+                        original_sha256=character.original_sha256,
+                        original_format=character.original_format,
+                        original_width=character.original_width,
+                        original_height=character.original_height,
+                    ),
+                    image=data,
+                )
+            )
+        exported_at = timestamp(self.clock.now())
+        return await asyncio.to_thread(build_archives, items, exported_at, part_limit)
+
+    async def import_archive(self, viewer: Viewer, data: bytes) -> ImportReport:
+        """Recreate the characters in an export file here, checking every image again."""
+        reader = await asyncio.to_thread(ArchiveReader, data)
+        try:
+            manifest = await asyncio.to_thread(reader.manifest)
+            report = ImportReport()
+            for index, entry in enumerate(manifest.characters):
+                try:
+                    image = await asyncio.to_thread(reader.image, entry)
+                    original = None
+                    if entry.original_sha256 and entry.original_width and entry.original_height:
+                        original = OriginalFacts(
+                            entry.original_sha256,
+                            entry.original_format or "unknown",
+                            entry.original_width,
+                            entry.original_height,
+                        )
+                    created = await self.create(
+                        viewer,
+                        name=entry.name,
+                        image=image,
+                        description=entry.description,
+                        visibility=entry.visibility,
+                        original=original,
+                    )
+                    report.imported.append(created)
+                except NameTaken:
+                    report.skipped.append((entry.name, "you already have a character by that name"))
+                except TooManyCharacters as exc:
+                    report.skipped.extend(
+                        (e.name, exc.message) for e in manifest.characters[index:]
+                    )
+                    break
+                except CameoError as exc:  # a bad image, name or member of this one entry
+                    report.skipped.append((entry.name, exc.message))
+            return report
+        finally:
+            reader.close()
+
+
+def _pick_by_name(viewer: Viewer, found: list[Character]) -> Character:
+    """Choose among same-named characters: the viewer's own here, else refuse to guess."""
+    own = [c for c in found if c.owner_id == viewer.user_id]
+    here = [c for c in own if (c.guild_id or PERSONAL_SCOPE) == viewer.scope]
+    if len(here) == 1:
+        return here[0]
+    if len(own) == 1:
+        return own[0]
+    raise CameoError(
+        "More than one character has that name. Pick the one you mean from the suggestions "
+        "as you type (each shows its short id)."
+    )
+
+
+@dataclass
+class _Change:
+    """One transaction of the registry, and the images it released."""
+
+    conn: Connection
+    released: list[tuple[str, str]] = field(default_factory=list)
+
+    async def release(self, character: Character) -> None:
+        """Drop the character's image row if nothing else uses it; its file goes after commit."""
+        key = (character.image_sha256, character.image_format)
+        if key not in self.released and await run_sync(
+            self.conn, partial(image_rows.delete_if_unused, sha256=character.image_sha256)
+        ):
+            self.released.append(key)

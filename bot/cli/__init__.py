@@ -1,0 +1,1 @@
+"""The `cameo` command line: run, generate, check, invite, and its exit statuses."""

@@ -1,0 +1,154 @@
+"""The `cameo` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.cli.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from bot.errors import CameoError
+from bot.settings import Settings, SettingsError, load_settings
+
+DISCORD_SETUP_HELP = """\
+Cameo needs a Discord bot token to connect, and CAMEO_DISCORD_TOKEN is not set.
+
+  1. Open https://discord.com/developers/applications and choose "New Application".
+  2. On its Bot page, choose "Reset Token" and copy the token (it is shown once).
+  3. Put it in a file named .env in this directory (or export it in your shell):
+         CAMEO_DISCORD_TOKEN=<the token>
+  4. Invite the bot to your server with the URL printed by: cameo invite
+
+The README's "Create the Discord application" section walks through every step."""
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"cameo: {message}", file=sys.stderr)
+    return status
+
+
+def _run(settings: Settings) -> int:
+    import discord
+
+    from bot.app import serve
+    from bot.logging_setup import configure_logging
+    from storage.database import StorageError
+
+    if settings.discord_token is None:
+        print(DISCORD_SETUP_HELP, file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level, settings.secrets())
+    try:
+        asyncio.run(serve(settings))
+    except StorageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except discord.LoginFailure:
+        return _fail(
+            "Discord rejected the bot token. Reset it on your application's Bot page and update "
+            "CAMEO_DISCORD_TOKEN.",
+            EXIT_USAGE,
+        )
+    except discord.PrivilegedIntentsRequired:
+        return _fail(
+            "Discord refused the gateway intents Cameo asked for. Cameo needs no privileged "
+            "intents; check that you are running an unmodified build.",
+            EXIT_USAGE,
+        )
+    except discord.GatewayNotFound:
+        return _fail(
+            "Could not reach the Discord gateway; check CAMEO_DISCORD_GATEWAY.", EXIT_FAILED
+        )
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _invite(settings: Settings, application_id: int | None) -> int:
+    from bot.cli.invite import application_id_from_token, invite_url
+
+    if application_id is None:
+        if settings.discord_token is None:
+            return _fail(
+                "Pass --application-id (from your application's General Information page), or set "
+                "CAMEO_DISCORD_TOKEN so the id can be read from the token.",
+                EXIT_USAGE,
+            )
+        application_id = application_id_from_token(settings.discord_token.get_secret_value())
+    print(invite_url(application_id))
+    return EXIT_OK
+
+
+def _quiet_logging(settings: Settings) -> None:
+    """Command-line tools print their own lines; logs only for errors, secrets redacted."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging("ERROR", settings.secrets())
+
+
+def _generate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli.generate import generate
+
+    _quiet_logging(settings)
+    try:
+        return asyncio.run(generate(settings, args))
+    except KeyboardInterrupt:
+        return _fail("interrupted; any job id printed above may still be running", EXIT_FAILED)
+
+
+def _check(settings: Settings) -> int:
+    from bot.cli.generate import check
+
+    _quiet_logging(settings)
+    return asyncio.run(check(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cameo",
+        description="Cameo keeps characters consistent across every picture, on Discord.",
+    )
+    parser.add_argument("--version", action="version", version=f"cameo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="start the bot (needs CAMEO_DISCORD_TOKEN)")
+    invite = commands.add_parser(
+        "invite", help="print the URL that adds the bot to a server, with the permissions it needs"
+    )
+    invite.add_argument(
+        "--application-id",
+        type=int,
+        help="your application's id (default: read from CAMEO_DISCORD_TOKEN)",
+    )
+    from bot.cli.generate import add_generate_arguments
+
+    add_generate_arguments(
+        commands.add_parser(
+            "generate", help="make one scene through an image service, without Discord"
+        )
+    )
+    commands.add_parser(
+        "check", help="validate the settings and make one cheap call to each image service"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {
+        "run": _run,
+        "invite": lambda settings: _invite(settings, args.application_id),
+        "generate": lambda settings: _generate(settings, args),
+        "check": _check,
+    }
+    try:
+        return commands[args.command](load_settings())
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except CameoError as exc:
+        # Usage-level mistakes (bad file, nothing configured, service refused) from any command.
+        return _fail(exc.message, EXIT_FAILED if args.command == "generate" else EXIT_USAGE)
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The Discord client: a typed `commands.Bot` that owns the services and loads the cogs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client.command_sync import sync_if_changed
+from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
+from bot.images.store import ORPHAN_GRACE_SECONDS
+
+if TYPE_CHECKING:
+    from bot.app import Resources
+
+log = logging.getLogger(__name__)
+
+# Feature cogs, loaded in this order in setup_hook.
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.help",
+    "cogs.characters",
+    "cogs.scenes",
+    "cogs.quotas",
+    "cogs.admin",
+    "cogs.privacy",
+)
+
+# Connections kept open to one Discord host. discord.py's default pool has no bound, so when a
+# whole server asks at once every request opens (and, against the real Discord, encrypts) a
+# connection of its own, and the handshakes cost more than the requests. A bounded pool of
+# kept-alive connections carries a burst at the pace Discord answers instead.
+DISCORD_CONNECTIONS_PER_HOST = 32
+
+# How often stored images that nothing references (left by a crash) are looked for.
+ORPHAN_SWEEP_INTERVAL = 60 * 60
+# How long a shutdown waits for commands already running to finish.
+SHUTDOWN_GRACE_SECONDS = 10.0
+# Work that follows an interaction's first answer (`AnswersFirst`): how many run at once (the
+# rest wait in line), and how long the gateway must have brought no new interaction first. A
+# crowd's interactions arrive well under a millisecond apart.
+AFTER_ANSWER_CONCURRENCY = 16
+ANSWERS_QUIET_SECONDS = 0.02
+# However busy the bot stays, work that follows an answer waits no longer than this.
+AFTER_ANSWER_MAX_WAIT_SECONDS = 5.0
+# A crowd: this many interactions waiting for their first answer at once. While one waits the
+# cycle collector is paused (`AnswersFirst`), for at most the given time.
+CROWD = 8
+COLLECTOR_PAUSE_MAX_SECONDS = 10.0
+
+
+def required_intents() -> discord.Intents:
+    """Return the gateway intents Cameo needs: guilds only, no privileged intents.
+
+    Slash commands, buttons and autocomplete arrive as interactions whatever the intents, and each
+    interaction carries the member and their roles, so neither the members nor the message
+    content intent is needed.
+    """
+    return discord.Intents(guilds=True)
+
+
+def _freeze_startup_objects() -> None:
+    """Leave what exists once the bot is ready out of the cycle collector, once per process.
+
+    Modules, the command tree and the first cache never become garbage, and without this each
+    full collection walks them all: a pause of tens of milliseconds in the middle of whatever
+    the bot is doing. Refcounting still frees frozen objects that are let go.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
+class AnswersFirst:
+    """Every interaction's first answer before the work that follows answers already given.
+
+    One event loop carries every answer. When a crowd asks at once, the work of those already
+    answered (their database writes, the card's rendering and edit) would otherwise run between
+    the later arrivals, so each answer would wait longer than the one before it, and Discord
+    allows 3 seconds. Work entered through `after_answers` waits until no interaction is waiting
+    for its first answer and none has arrived for `quiet` seconds, then runs `concurrency` at a
+    time, in the order it came.
+
+    While a crowd waits, the cycle collector is paused. Its full passes walk every live object,
+    and each interaction waiting is a few hundred of them: with thousands waiting, every pass
+    costs more than the last, and the passes come more often as objects pile up, so each answer
+    waited longer than the one before (5,000 at once: about 3,600 answered in time with the
+    collector, 4,700 without). Reference counting still frees nearly everything; the few cycles
+    a crowd leaves are collected once it has been answered, or after `max_pause` at most.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = AFTER_ANSWER_CONCURRENCY,
+        quiet: float = ANSWERS_QUIET_SECONDS,
+        max_wait: float = AFTER_ANSWER_MAX_WAIT_SECONDS,
+        crowd: int = CROWD,
+        max_pause: float = COLLECTOR_PAUSE_MAX_SECONDS,
+    ) -> None:
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self.crowd = crowd
+        self.max_pause = max_pause
+        self._collector_paused: asyncio.TimerHandle | None = None
+        self._unanswered: set[int] = set()
+        self._last_arrival = float("-inf")
+        self._clear = asyncio.Event()
+        self._clear.set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @property
+    def waiting(self) -> int:
+        """Interactions waiting for their first answer."""
+        return len(self._unanswered)
+
+    def arrived(self, interaction_id: int) -> None:
+        """An interaction reached a command: it needs its first answer within 3 seconds.
+
+        It waits until `answered`, or until the task that received it ends, whichever is first.
+        """
+        self._unanswered.add(interaction_id)
+        self._last_arrival = asyncio.get_running_loop().time()
+        self._clear.clear()
+        if len(self._unanswered) >= self.crowd:
+            self._pause_collector()
+        task = asyncio.current_task()
+        if task is not None:
+            task.add_done_callback(lambda _: self.answered(interaction_id))
+
+    def answered(self, interaction_id: int) -> None:
+        """The interaction has had its first answer (or will have none)."""
+        self._unanswered.discard(interaction_id)
+        self._check()
+
+    def _check(self) -> None:
+        if self._unanswered or self._timer is not None or self._clear.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        remaining = self._last_arrival + self.quiet - loop.time()
+        if remaining > 0:
+            self._timer = loop.call_later(remaining, self._quiet_passed)
+        else:
+            self._clear.set()
+            self._resume_collector()
+
+    def _quiet_passed(self) -> None:
+        self._timer = None
+        self._check()
+
+    @property
+    def collector_paused(self) -> bool:
+        return self._collector_paused is not None
+
+    def _pause_collector(self) -> None:
+        # Only a collector that is running is paused (and later resumed): if something else
+        # turned it off, it stays as that left it.
+        if self._collector_paused is None and gc.isenabled():
+            gc.disable()
+            loop = asyncio.get_running_loop()
+            self._collector_paused = loop.call_later(self.max_pause, self._resume_collector)
+
+    def close(self) -> None:
+        """Leave the collector running: nothing will answer the crowd any more."""
+        self._resume_collector()
+
+    def _resume_collector(self) -> None:
+        if self._collector_paused is not None:
+            self._collector_paused.cancel()
+            self._collector_paused = None
+            gc.enable()
+
+    @contextlib.asynccontextmanager
+    async def after_answers(self) -> AsyncIterator[None]:
+        """Hold the block until every interaction waiting has had its first answer."""
+        async with self._slots:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.max_wait):
+                    while not self._clear.is_set():
+                        await self._clear.wait()
+            yield
+
+
+class CameoTree(app_commands.CommandTree["CameoBot"]):
+    """The command tree with Cameo's single error handler and shutdown gate."""
+
+    async def interaction_check(self, interaction: discord.Interaction[CameoBot], /) -> bool:
+        if interaction.client.shutting_down:
+            if interaction.type is not discord.InteractionType.autocomplete:
+                await send_private(interaction, SHUTTING_DOWN_TEXT)
+            return False
+        interaction.client.track_current_task()
+        interaction.client.answers.arrived(interaction.id)
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction[CameoBot], error: app_commands.AppCommandError, /
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class CameoBot(commands.Bot):
+    """Cameo's Discord client; everything it needs is opened outside and handed in."""
+
+    def __init__(self, resources: Resources, **options: object) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=required_intents(),
+            help_command=None,
+            tree_cls=CameoTree,
+            # Nothing the bot sends may ping anyone unless a message opts in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            connector=aiohttp.TCPConnector(limit=0, limit_per_host=DISCORD_CONNECTIONS_PER_HOST),
+            **options,  # type: ignore[arg-type]
+        )
+        self.resources = resources
+        self.settings = resources.settings
+        self.services = resources.services
+        self.shutting_down = False
+        self.commands_synced = False
+        # The task running `start()`, set by the composition root so it can watch for a crash.
+        self.runner: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self.answers = AnswersFirst()
+
+    async def setup_hook(self) -> None:
+        # In the background, never between the bot and coming online: after a year of use the
+        # sweep has tens of thousands of images to check, in short steps that let commands in.
+        self._sweeper = asyncio.create_task(self._sweep_orphans_periodically(), name="orphan-sweep")
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        assert self.application_id is not None  # login() fetched the application before this
+        self.commands_synced = await sync_if_changed(
+            self.tree,
+            self.resources.db,
+            application_id=self.application_id,
+            guild_id=self.settings.dev_guild_id,
+        )
+
+    async def _sweep_orphans_periodically(self) -> None:
+        # The first sweep takes every orphan at once: a file written by an upload still in
+        # progress is protected by the store's lock, not by its age, and at start the oldest
+        # orphans are the crash's.
+        grace = 0.0
+        while True:
+            try:
+                await self.services.images.sweep_orphans(grace_seconds=grace)
+            except Exception:
+                log.exception("Sweeping orphaned image files failed; will retry")
+            grace = ORPHAN_GRACE_SECONDS
+            await asyncio.sleep(ORPHAN_SWEEP_INTERVAL)
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("Connected as %s (id %s) to %d servers", self.user, self.user.id, len(self.guilds))
+        _freeze_startup_objects()  # before jobs resume, so its one pause delays none of them
+        # Jobs start once the channel cache is filled, so results find their channels and
+        # permissions. A reconnect's READY finds the runner already started.
+        if not self.shutting_down:
+            await self.services.runner.start()
+
+    def track_current_task(self) -> None:
+        """Remember the running command or button handler, so shutdown lets it finish."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def shutdown(self) -> None:
+        """Stop taking new work, let running commands finish, then close the gateway."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        log.info("Shutting down: refusing new commands and closing the gateway")
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        running = {task for task in self._in_flight if task is not asyncio.current_task()}
+        if running:
+            log.info("Waiting for %d running commands to finish", len(running))
+            _, pending = await asyncio.wait(running, timeout=SHUTDOWN_GRACE_SECONDS)
+            if pending:
+                log.warning("%d commands did not finish in time; stopping anyway", len(pending))
+        # Jobs in flight stay "running" and resume on the next start; nothing is failed.
+        await self.services.runner.stop()
+        await self.close()
+
+    async def close(self) -> None:
+        self.answers.close()
+        await super().close()

@@ -1,0 +1,1 @@
+"""Pictures: checking and cleaning them, the worker pool, the content-addressed store."""

@@ -1,0 +1,1 @@
+"""Scene and pose jobs: the service, the runner, and what members do with results."""

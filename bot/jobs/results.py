@@ -1,0 +1,126 @@
+"""What members do with finished images: favourite, reuse as a reference, inspect, delete.
+
+Discord-free. Every rule is checked here against the stored job, so a button that outlives a
+restart (or is clicked by someone else) is judged by the same rules as the first click.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from functools import partial
+
+from bot.characters.service import CharacterService
+from bot.errors import CameoError
+from bot.images.store import ImageStore
+from bot.jobs.service import JobNotFound
+from bot.models import Character, Job, Viewer
+from storage import images as image_rows
+from storage import jobs as repo
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class ImageGone(CameoError):
+    def __init__(self) -> None:
+        super().__init__("That picture has been deleted.")
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job: Job
+    show_cost: bool  # what a job cost is the requester's (and moderators') business
+
+
+class ResultService:
+    def __init__(self, db: Database, store: ImageStore, characters: CharacterService) -> None:
+        self.db = db
+        self.store = store
+        self.characters = characters
+
+    async def _job(self, job_id: int) -> Job:
+        job = await self.db.run_read(partial(repo.get, job_id=job_id))
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    async def _visible_job(self, viewer: Viewer, job_id: int) -> Job:
+        """A job the viewer may see: theirs, or one from the server they are in."""
+        job = await self._job(job_id)
+        if job.user_id != viewer.user_id and (
+            job.guild_id is None or job.guild_id != viewer.guild_id
+        ):
+            raise JobNotFound()
+        return job
+
+    async def info(self, viewer: Viewer, job_id: int) -> JobInfo:
+        """Anyone in the server where the results are may ask how they were made."""
+        job = await self._visible_job(viewer, job_id)
+        return JobInfo(job, show_cost=job.user_id == viewer.user_id or _moderates(viewer, job))
+
+    async def toggle_favorite(self, viewer: Viewer, job_id: int, position: int) -> bool:
+        """Mark (or unmark) one of the requester's own results as a favourite."""
+        job = await self._job(job_id)
+        if job.user_id != viewer.user_id:
+            raise CameoError("Only the member who asked for these pictures can favourite them.")
+        marked = await self.db.run_transaction(
+            partial(repo.toggle_favorite, job_id=job_id, position=position)
+        )
+        if marked is None:
+            raise ImageGone()
+        return marked
+
+    async def favorites(self, job_id: int) -> set[int]:
+        return await self.db.run_read(partial(repo.favorites_of, job_id=job_id))
+
+    async def use_as_reference(self, viewer: Viewer, job_id: int, position: int) -> Character:
+        """Make a result the character's new reference: its owner only, same checks as
+        registration (the image is cleaned again, exactly as an upload would be)."""
+        job = await self._visible_job(viewer, job_id)
+        character = await self.characters.get(job.character_id) if job.character_id else None
+        if character is None:
+            raise CameoError(f"{job.character_name} has been deleted.")
+        if character.owner_id != viewer.user_id:
+            raise CameoError(
+                f"Only the owner of {character.name} can change their reference picture."
+            )
+
+        def read(conn: sqlite3.Connection) -> image_rows.ImageRow | None:
+            sha256 = repo.image_at(conn, job_id, position)
+            return image_rows.get(conn, sha256) if sha256 is not None else None
+
+        row = await self.db.run_read(read)
+        if row is None:
+            raise ImageGone()
+        data = await self.store.read(row.sha256, row.format)
+        owner_view = Viewer(viewer.user_id, character.guild_id)
+        return await self.characters.edit(owner_view, character.public_id, image=data)
+
+    async def delete(self, viewer: Viewer, job_id: int, positions: list[int]) -> None:
+        """Forget some results: the requester may, and so may a moderator of that server."""
+        job = await self._job(job_id)
+        if job.user_id != viewer.user_id and not _moderates(viewer, job):
+            raise CameoError(
+                "Only the member who asked for these pictures, or a moderator, can delete them."
+            )
+
+        def forget(conn: sqlite3.Connection) -> list[image_rows.ImageRow]:
+            hashes = repo.forget_images(conn, job_id, positions)
+            if not repo.images_of(conn, job_id) and not job.state.active:
+                # Nothing left to show: the request itself (prompt, edit image and mask) goes too.
+                hashes += repo.delete(conn, job_id)
+            return image_rows.release(conn, hashes)
+
+        async with self.store.mutation():
+            gone = await self.db.run_transaction(forget)
+            for row in gone:
+                await self.store.discard(row.sha256, row.format)
+        log.info("Results %s of job %s deleted by %s", positions, job_id, viewer.user_id)
+
+
+def _moderates(viewer: Viewer, job: Job) -> bool:
+    if job.guild_id is None or viewer.guild_id != job.guild_id:
+        return False
+    return viewer.can_manage_guild or viewer.can_manage_messages

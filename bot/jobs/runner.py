@@ -1,0 +1,439 @@
+"""The job runner: takes queued jobs in fair order and turns them into stored images.
+
+Discord-free. It bounds concurrency globally and per member, persists a service's job id the
+moment a paid submission is accepted, and on start resumes where the last process stopped:
+asynchronous jobs keep polling their stored job id (never resubmitted), synchronous ones that
+were in flight are failed and refunded honestly, and results not yet posted are posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import logging
+import sqlite3
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+from PIL import Image
+
+from bot.clock import Clock, timestamp
+from bot.errors import CameoError
+from bot.images.store import ImageStore
+from bot.models import Job, JobKind
+from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
+from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
+from bot.providers.router import ProviderRouter
+from bot.quota.hooks import QuotaHooks
+from storage import characters as character_rows
+from storage import images as image_rows
+from storage import jobs as repo
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+# How long a shutdown lets results that are being posted finish.
+DELIVERY_GRACE_SECONDS = 10.0
+
+RESTART_LOST_TEXT = (
+    "Cameo restarted while this picture was being made, and the image service it used can't be "
+    "asked again for the result. You were not charged; please try again."
+)
+UNEXPECTED_TEXT = "Something went wrong on Cameo's side. You were not charged; please try again."
+
+
+@dataclass(frozen=True)
+class RunnerLimits:
+    running: int = 8  # jobs generating at once, across every member and service
+    per_member: int = 2  # jobs one member may have generating at once (the rest wait in line)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    position: int  # the image's place in the job's results, which buttons refer to
+    sha256: str
+    format: str
+    data: bytes
+
+
+class JobListener(Protocol):
+    """What the Discord layer is told; each call may be slow or fail without harming the job."""
+
+    async def job_started(self, job: Job) -> None: ...
+
+    async def job_submitted(self, job: Job) -> None: ...
+
+    async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        """Show the results; return whether they were delivered (else retried on start)."""
+        ...
+
+    async def job_failed(self, job: Job) -> None: ...
+
+
+class UndeliveredListener:
+    """Shows nothing; finished results stay undelivered and are posted after the next start."""
+
+    async def job_started(self, job: Job) -> None:
+        return None
+
+    async def job_submitted(self, job: Job) -> None:
+        return None
+
+    async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        return False
+
+    async def job_failed(self, job: Job) -> None:
+        return None
+
+
+class JobRunner:
+    def __init__(
+        self,
+        db: Database,
+        store: ImageStore,
+        router: ProviderRouter,
+        quota: QuotaHooks,
+        listener: JobListener | None,
+        clock: Clock,
+        limits: RunnerLimits | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.router = router
+        self.quota = quota
+        # The Discord layer attaches its listener before `start`; until then nothing is shown.
+        self.listener: JobListener = listener or UndeliveredListener()
+        self.clock = clock
+        self.limits = limits or RunnerLimits()
+        self._wake = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancelled: set[int] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._resume_task: asyncio.Task[None] | None = None
+        self._delivering: set[int] = set()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume what the last process left, then keep taking queued jobs.
+
+        The jobs the last process left running are read before anything new starts; resuming
+        them and posting the backlog then happen in the background, so queued jobs do not wait
+        for a long backlog, and a second call (a reconnect's READY) changes nothing.
+        """
+        if self._loop_task is not None:
+            return
+        running, undelivered = await self.db.run_read(_left_over)
+        self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+        self._resume_task = asyncio.create_task(
+            self._resume(running, undelivered), name="job-runner-resume"
+        )
+        self.wake()
+
+    async def stop(self) -> None:
+        """Stop without failing anything: running asynchronous jobs resume on the next start.
+
+        Jobs already posting their results get a short grace to finish, so a shutdown does not
+        cut a delivery in half (which would post part of it twice after the restart).
+        """
+        for task in (self._loop_task, self._resume_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = self._resume_task = None
+        delivering = [self._tasks[i] for i in self._delivering if i in self._tasks]
+        if delivering:
+            await asyncio.wait(delivering, timeout=DELIVERY_GRACE_SECONDS)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def resumed(self) -> None:
+        """Wait until what the last process left has been resumed, failed or posted."""
+        if self._resume_task is not None:
+            await asyncio.shield(self._resume_task)
+
+    def wake(self) -> None:
+        """A job was queued or finished: look at the queue now."""
+        self._wake.set()
+
+    @property
+    def running_ids(self) -> set[int]:
+        return set(self._tasks)
+
+    async def cancel(self, job_id: int) -> None:
+        """Stop waiting for a running job (its state is already set by the caller)."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            self._cancelled.add(job_id)
+            task.cancel()
+
+    # -- the queue --------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._fill()
+            except Exception:
+                log.exception("The job runner could not start queued jobs; will retry")
+                await asyncio.sleep(1)
+                self._wake.set()
+
+    async def _fill(self) -> None:
+        while len(self._tasks) < self.limits.running:
+            # Chosen by a read, outside the write lock; starting re-checks that the job is still
+            # queued (a member may cancel it in between), and if not, the next one is chosen.
+            job = await self.db.run_read(
+                partial(repo.next_runnable, per_user_limit=self.limits.per_member)
+            )
+            if job is None:
+                return
+            now = timestamp(self.clock.now())
+            started = await self.db.run_transaction(partial(repo.start, job_id=job.id, at=now))
+            if started is not None:
+                self._spawn(started, self._run(started))
+
+    def _spawn(self, job: Job, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work, name=f"job-{job.id}")
+        self._tasks[job.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._tasks.pop(job.id, None)
+            self._cancelled.discard(job.id)
+            self._wake.set()  # a slot is free
+
+        task.add_done_callback(done)
+
+    # -- running one job --------------------------------------------------------------------
+
+    async def _run(self, job: Job) -> None:
+        await self._notify(self.listener.job_started(job))
+        try:
+            request = await self._request(job)
+
+            async def submitted(provider: str, submission: SubmittedJob) -> None:
+                current = await self.db.run_transaction(
+                    partial(
+                        repo.record_submission,
+                        job_id=job.id,
+                        provider=provider,
+                        service_job_id=submission.job_id,
+                        seed=submission.seed,
+                    )
+                )
+                if current is not None:
+                    await self._notify(self.listener.job_submitted(current))
+
+            result = await self.router.generate(
+                request, preferred=job.preferred_provider, on_submitted=submitted
+            )
+        except asyncio.CancelledError:
+            if job.id in self._cancelled:
+                return  # the member cancelled; the canceller set the state and refunded
+            raise  # shutting down: the job stays running and resumes on the next start
+        except CameoError as error:
+            await self._fail(job, error.message, str(error))
+            return
+        except Exception:
+            log.exception("Job %s failed unexpectedly", job.id)
+            await self._fail(job, UNEXPECTED_TEXT, "unexpected error")
+            return
+        await self._succeed(job, result)
+
+    async def _resume_polling(self, job: Job) -> None:
+        assert job.provider is not None
+        assert job.service_job_id is not None
+        provider = self.router.get(job.provider)
+        assert provider is not None  # _resume only resumes jobs whose service is configured
+        try:
+            request = await self._request(job, seed=job.seed)
+            result = await provider.resume(job.service_job_id, request)
+        except asyncio.CancelledError:
+            if job.id in self._cancelled:
+                return
+            raise
+        except CameoError as error:
+            await self._fail(job, error.message, str(error))
+            return
+        except Exception:
+            log.exception("Resuming job %s failed unexpectedly", job.id)
+            await self._fail(job, UNEXPECTED_TEXT, "unexpected error while resuming")
+            return
+        await self._succeed(job, result)
+
+    async def _request(self, job: Job, seed: int | None = None) -> GenerationRequest:
+        reference = await self._input(job.reference_sha256)
+        if reference is None:
+            raise CameoError("The character's picture is no longer stored. You were not charged.")
+        options = dict(job.options)
+        if seed is not None:
+            options["seed"] = seed
+        try:
+            if job.kind is JobKind.POSES:
+                return PoseRequest(subject=reference, **options)  # type: ignore[arg-type]
+            return SceneRequest(
+                reference=reference,
+                edit_image=await self._input(job.edit_image_sha256),
+                edit_mask=await self._input(job.edit_mask_sha256),
+                **options,  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            raise CameoError(f"This request can't be made: {exc}") from None
+
+    async def _input(self, sha256: str | None) -> ImageInput | None:
+        if sha256 is None:
+            return None
+        row = await self.db.run_read(partial(image_rows.get, sha256=sha256))
+        if row is None:
+            return None
+        data = await self.store.read(sha256, row.format)
+        return ImageInput(data, f"image/{row.format}")
+
+    # -- finishing --------------------------------------------------------------------------
+
+    async def _succeed(self, job: Job, result: GenerationResult) -> None:
+        stored = [
+            await asyncio.to_thread(_storable, position, image)
+            for position, image in enumerate(result.images)
+        ]
+        now = timestamp(self.clock.now())
+        shortfall = result.shortfall.message if result.shortfall is not None else None
+
+        def record(conn: sqlite3.Connection) -> Job | None:
+            for item, image in zip(stored, result.images, strict=True):
+                image_rows.insert(
+                    conn,
+                    image_rows.ImageRow(
+                        item.sha256, item.format, image.width, image.height, len(item.data)
+                    ),
+                    now,
+                )
+            finished = repo.succeed(
+                conn,
+                job.id,
+                provider=result.provider,
+                seed=result.seed,
+                cost=str(result.cost) if result.cost is not None else None,
+                image_hashes=[item.sha256 for item in stored],
+                error=shortfall,
+                at=now,
+            )
+            if finished is not None and job.character_id is not None:
+                character_rows.count_scene(conn, job.character_id)
+            return finished
+
+        async with self.store.mutation():
+            for item in stored:
+                await self.store.write(item.sha256, item.format, item.data)
+            finished = await self.db.run_transaction(record)
+        if finished is None:
+            return  # cancelled meanwhile: nothing to show, the refund already happened
+        await self.deliver(finished, stored)
+
+    async def deliver(self, job: Job, stored: list[StoredResult] | None = None) -> None:
+        """Hand the results to the listener; remember delivery so it is never repeated."""
+        self._delivering.add(job.id)
+        try:
+            if stored is None:
+                stored = await self._stored_results(job)
+            delivered = await self._notify(self.listener.job_finished(job, stored))
+            if delivered:
+                # Credits are charged when the member has the pictures, not before.
+                at = timestamp(self.clock.now())
+                count = len(stored)
+
+                def charge(conn: sqlite3.Connection) -> None:
+                    repo.mark_delivered(conn, job.id, at)
+                    self.quota.commit(conn, job_id=job.id, provider=job.provider, images=count)
+
+                await self.db.run_transaction(charge)
+        finally:
+            self._delivering.discard(job.id)
+
+    async def _stored_results(self, job: Job) -> list[StoredResult]:
+        def listed(conn: sqlite3.Connection) -> list[tuple[int, image_rows.ImageRow | None]]:
+            return [
+                (position, image_rows.get(conn, sha256))
+                for position, sha256 in repo.positioned_images_of(conn, job.id)
+            ]
+
+        rows = await self.db.run_read(listed)
+        return [
+            StoredResult(
+                position, row.sha256, row.format, await self.store.read(row.sha256, row.format)
+            )
+            for position, row in rows
+            if row is not None
+        ]
+
+    async def _fail(self, job: Job, member_text: str, detail: str) -> None:
+        log.info("Job %s failed: %s", job.id, detail)
+        at = timestamp(self.clock.now())
+
+        def record(conn: sqlite3.Connection) -> Job | None:
+            failed = repo.fail(conn, job.id, member_text, at)
+            if failed is not None:
+                self.quota.refund(conn, job_id=job.id, reason=member_text)
+            return failed
+
+        failed = await self.db.run_transaction(record)
+        if failed is not None:
+            await self._notify(self.listener.job_failed(failed))
+
+    async def _notify(self, call: Awaitable[bool | None]) -> bool:
+        """Await a listener call; a failure there is logged, never fatal to the job."""
+        try:
+            outcome = await call
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("A job listener failed")
+            return False
+        return bool(outcome) if outcome is not None else True
+
+    # -- after a restart --------------------------------------------------------------------
+
+    async def _resume(self, running: list[Job], undelivered: list[Job]) -> None:
+        for job in running:
+            try:
+                provider = self.router.get(job.provider) if job.provider else None
+                if job.service_job_id and provider is not None and provider.asynchronous:
+                    log.info("Resuming job %s on %s (%s)", job.id, job.provider, job.service_job_id)
+                    self._spawn(job, self._resume_polling(job))
+                else:
+                    await self._fail(job, RESTART_LOST_TEXT, "in flight at restart, not resumable")
+            except Exception:
+                log.exception("Could not resume job %s; it stays as it was", job.id)
+        for job in undelivered:
+            try:
+                await self.deliver(job)
+            except Exception:
+                log.exception("Could not post the results of job %s; will retry on restart", job.id)
+
+
+def _left_over(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
+    """The jobs the last process left running, and the finished ones it never posted."""
+    return repo.running(conn), repo.undelivered(conn)
+
+
+def _storable(position: int, image: GeneratedImage) -> StoredResult:
+    """Keep PNG and JPEG as they came; turn WebP into PNG (lossless) so every image is stored
+    in a format Discord embeds and every service accepts as a reference."""
+    if image.content_type == "image/jpeg":
+        data, fmt = image.data, "jpeg"
+    elif image.content_type == "image/png":
+        data, fmt = image.data, "png"
+    else:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            out = io.BytesIO()
+            opened.save(out, "PNG")
+        data, fmt = out.getvalue(), "png"
+    return StoredResult(position, hashlib.sha256(data).hexdigest(), fmt, data)

@@ -1,0 +1,442 @@
+"""Queueing scenes and pose sheets, cancelling them, and listing a member's jobs.
+
+Everything a request needs is checked here, before a job row exists or a credit is held: the
+character is visible to the member, the options make a valid request, an edit's image and
+mask pass the same checks as a reference, and some configured service can honour it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar, cast
+
+from pydantic import ValidationError
+
+from bot.characters.service import CharacterService
+from bot.clock import Clock, timestamp
+from bot.errors import CameoError
+from bot.images.processing import CleanImage, ImageWorkers, StoredFormat
+from bot.images.store import ImageStore, image_row
+from bot.jobs.runner import JobRunner
+from bot.jobs.shared_result import SharedResult
+from bot.models import Character, Job, JobKind, Viewer
+from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
+from bot.providers.router import ProviderRouter
+from bot.quota import pricing
+from bot.quota.hooks import QuotaHooks
+from storage import images as image_rows
+from storage import jobs as repo
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A member may have this many jobs waiting or running at once; more are refused, not queued.
+MAX_ACTIVE_JOBS_PER_MEMBER = 20
+# Discord's per-file upload limit in a server without boosts.
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+# Until a few jobs have finished, assume one takes this long (for the ETA on queued cards).
+ASSUMED_JOB_SECONDS = 30.0
+# How stale a shared queue ranking, and the typical job duration, may be.
+POSITIONS_FRESH_SECONDS = 0.5
+DURATIONS_FRESH_SECONDS = 10.0
+
+
+class JobNotFound(CameoError):
+    def __init__(self) -> None:
+        super().__init__("That job doesn't exist any more, or isn't yours.")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a job's card and results go, and the largest file accepted there."""
+
+    channel_id: int
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    job: Job
+    position: int | None  # 1 = next to start; None once running
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        store: ImageStore,
+        characters: CharacterService,
+        workers: ImageWorkers,
+        router: ProviderRouter,
+        quota: QuotaHooks,
+        runner: JobRunner,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.characters = characters
+        self.workers = workers
+        self.router = router
+        self.quota = quota
+        self.runner = runner
+        self.clock = clock
+        self._positions = SharedResult(self._rank_queue, POSITIONS_FRESH_SECONDS)
+        self._durations = SharedResult(self._typical_duration, DURATIONS_FRESH_SECONDS)
+
+    async def queue_scene(
+        self,
+        viewer: Viewer,
+        channel_id: int,
+        character_query: str,
+        options: dict[str, object],
+        *,
+        provider: str | None = None,
+        edit_image: bytes | None = None,
+        edit_mask: bytes | None = None,
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+    ) -> QueuedJob:
+        """Queue a scene of a character; nothing is queued or held if any check fails."""
+        character = await self.characters.resolve(viewer, character_query)
+        edits = await self._clean_edit(edit_image, edit_mask)
+        return await self._queue_scene(
+            viewer,
+            Destination(channel_id, upload_limit),
+            character,
+            options,
+            provider,
+            edits,
+            rerolled_from=None,
+        )
+
+    async def _queue_scene(
+        self,
+        viewer: Viewer,
+        destination: Destination,
+        character: Character,
+        options: dict[str, object],
+        provider: str | None,
+        edits: tuple[CleanImage, CleanImage] | None,
+        *,
+        rerolled_from: int | None,
+    ) -> QueuedJob:
+        reference = _stand_in(character)
+        request: SceneRequest = _valid(
+            lambda: SceneRequest(
+                reference=reference,
+                edit_image=_as_input(edits[0]) if edits else None,
+                edit_mask=_as_input(edits[1]) if edits else None,
+                **options,  # type: ignore[arg-type]
+            )
+        )
+        return await self._queue(
+            viewer,
+            destination,
+            JobKind.SCENE,
+            character,
+            request,
+            options,
+            provider,
+            edits,
+            rerolled_from=rerolled_from,
+        )
+
+    async def queue_poses(
+        self,
+        viewer: Viewer,
+        channel_id: int,
+        character_query: str,
+        options: dict[str, object],
+        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+    ) -> QueuedJob:
+        """Queue a pose sheet of a character (Segmind Consistent Character)."""
+        character = await self.characters.resolve(viewer, character_query)
+        return await self._queue_poses(
+            viewer, Destination(channel_id, upload_limit), character, options, rerolled_from=None
+        )
+
+    async def _queue_poses(
+        self,
+        viewer: Viewer,
+        destination: Destination,
+        character: Character,
+        options: dict[str, object],
+        *,
+        rerolled_from: int | None,
+    ) -> QueuedJob:
+        subject = _stand_in(character)
+        request: PoseRequest = _valid(
+            lambda: PoseRequest(subject=subject, **options)  # type: ignore[arg-type]
+        )
+        return await self._queue(
+            viewer,
+            destination,
+            JobKind.POSES,
+            character,
+            request,
+            options,
+            None,
+            None,
+            rerolled_from=rerolled_from,
+        )
+
+    async def _clean_edit(
+        self, image: bytes | None, mask: bytes | None
+    ) -> tuple[CleanImage, CleanImage] | None:
+        if image is None and mask is None:
+            return None
+        if image is None or mask is None:
+            raise CameoError("To edit a region, attach both the image and its mask.")
+        clean_image = await self.workers.clean_reference(image)
+        clean_mask = await self.workers.clean_reference(mask)
+        if (clean_image.width, clean_image.height) != (clean_mask.width, clean_mask.height):
+            raise CameoError(
+                "The mask must be the same size as the image "
+                f"({clean_image.width}×{clean_image.height}); this one is "
+                f"{clean_mask.width}×{clean_mask.height}."
+            )
+        return clean_image, clean_mask
+
+    async def _queue(
+        self,
+        viewer: Viewer,
+        destination: Destination,
+        kind: JobKind,
+        character: Character,
+        request: GenerationRequest,
+        options: dict[str, object],
+        provider: str | None,
+        edits: tuple[CleanImage, CleanImage] | None,
+        *,
+        rerolled_from: int | None,
+    ) -> QueuedJob:
+        able = self.router.ensure_possible(request, provider)
+        speed = pricing.speed_of(request)
+        now = timestamp(self.clock.now())
+
+        def enqueue(conn: sqlite3.Connection) -> Job:
+            """Check the member's limits, hold the credits and write the job: one step."""
+            active = repo.count_active_for_user(conn, viewer.user_id)
+            if active >= MAX_ACTIVE_JOBS_PER_MEMBER:
+                raise CameoError(
+                    f"You already have {active} pictures on the way. Wait for some to "
+                    "finish (see /jobs) before asking for more."
+                )
+            for clean in edits or ():
+                image_rows.insert(conn, image_row(clean), now)
+            credits = self.quota.hold_for(
+                conn,
+                guild_id=viewer.scope,
+                providers=[p.name for p in able],
+                speed=speed,
+                images=request.count,
+            )
+            job = repo.insert(
+                conn,
+                repo.NewJob(
+                    kind=kind,
+                    guild_id=viewer.scope,
+                    channel_id=destination.channel_id,
+                    user_id=viewer.user_id,
+                    character_id=character.id,
+                    character_name=character.name,
+                    reference_sha256=character.image_sha256,
+                    edit_image_sha256=edits[0].sha256 if edits else None,
+                    edit_mask_sha256=edits[1].sha256 if edits else None,
+                    options=options,
+                    image_count=request.count,
+                    preferred_provider=provider,
+                    credits=credits,
+                    created_at=now,
+                    upload_limit=destination.upload_limit,
+                    rerolled_from=rerolled_from,
+                ),
+            )
+            self.quota.reserve(conn, job_id=job.id, member=viewer, speed=speed, credits=credits)
+            return job
+
+        # The store's lock orders file writes against the orphan sweep; a plain scene writes
+        # no file (its reference is held by the job row's foreign key), so it skips the lock.
+        try:
+            lock = self.store.mutation() if edits else contextlib.nullcontext()
+            async with lock:
+                for clean in edits or ():
+                    await self.store.write(clean.sha256, clean.format, clean.data)
+                job = await self.db.run_transaction(enqueue)
+        except sqlite3.IntegrityError:
+            # The character's picture was replaced between reading it and queueing.
+            raise CameoError(
+                f"{character.name}'s picture changed just now. Please ask again."
+            ) from None
+        queued_at = time.monotonic()
+        self.runner.wake()
+        return QueuedJob(job, (await self._positions.get(since=queued_at)).get(job.id))
+
+    async def cancel(self, viewer: Viewer, job_id: int) -> Job:
+        """Cancel a queued or running job: its owner, or Manage Server in its server, may."""
+        now = timestamp(self.clock.now())
+
+        def record(conn: sqlite3.Connection) -> Job:
+            job = repo.get(conn, job_id)
+            if job is None or not _may_manage(viewer, job):
+                raise JobNotFound()
+            cancelled = repo.cancel(conn, job.id, now)
+            if cancelled is None:
+                raise CameoError("That job has already finished, so there is nothing to cancel.")
+            self.quota.refund(conn, job_id=job.id, reason="cancelled")
+            return cancelled
+
+        cancelled = await self.db.run_transaction(record)
+        await self.runner.cancel(job_id)
+        return cancelled
+
+    async def active(self, viewer: Viewer) -> list[QueuedJob]:
+        """The member's queued and running jobs, with queue positions."""
+        jobs = await self.db.run_read(partial(repo.active_for_user, user_id=viewer.user_id))
+        positions = await self.positions()
+        return [QueuedJob(job, positions.get(job.id)) for job in jobs]
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self.db.run_read(partial(repo.get, job_id=job_id))
+
+    async def reroll(self, viewer: Viewer, job_id: int, destination: Destination) -> QueuedJob:
+        """Queue the same request again with a new seed; only the member who asked may."""
+
+        def read(conn: sqlite3.Connection) -> tuple[Job | None, list[image_rows.ImageRow | None]]:
+            job = repo.get(conn, job_id)
+            if job is None or not job.is_edit:
+                return job, []
+            shas = (job.edit_image_sha256, job.edit_mask_sha256)
+            return job, [image_rows.get(conn, sha) for sha in shas if sha is not None]
+
+        job, edit_rows = await self.db.run_read(read)
+        if job is None or job.user_id != viewer.user_id:
+            raise JobNotFound()
+        if job.character_id is None:
+            raise CameoError(
+                f"{job.character_name} has been deleted, so there is nothing to reroll."
+            )
+        character = await self.characters.get(job.character_id)
+        if character is None:
+            raise CameoError(
+                f"{job.character_name} has been deleted, so there is nothing to reroll."
+            )
+        # The member must still be allowed to use the character (it may have turned private).
+        character = await self.characters.resolve(viewer, character.public_id)
+        options = {key: value for key, value in job.options.items() if key != "seed"}
+        if job.kind is JobKind.POSES:
+            return await self._queue_poses(
+                viewer, destination, character, options, rerolled_from=job.id
+            )
+        edits = None
+        if job.is_edit:
+            if len(edit_rows) != 2 or any(row is None for row in edit_rows):
+                raise CameoError("The image and mask of that edit are gone; use /scene again.")
+            edits = tuple([await self._stored_clean(row) for row in edit_rows if row is not None])
+        return await self._queue_scene(
+            viewer,
+            destination,
+            character,
+            options,
+            job.preferred_provider,
+            edits,  # type: ignore[arg-type]
+            rerolled_from=job.id,
+        )
+
+    async def _stored_clean(self, row: image_rows.ImageRow) -> CleanImage:
+        data = await self.store.read(row.sha256, row.format)
+        fmt = cast("StoredFormat", row.format)
+        return CleanImage(
+            data, fmt, row.width, row.height, row.sha256, row.sha256, fmt, row.width, row.height
+        )
+
+    async def record_card(self, job_id: int, channel_id: int, message_id: int) -> None:
+        """Remember the message that shows the job's progress."""
+        await self.db.run_transaction(
+            partial(
+                repo.set_status_message, job_id=job_id, channel_id=channel_id, message_id=message_id
+            )
+        )
+
+    async def record_thread(self, job_id: int, thread_id: int | None) -> None:
+        await self.db.run_transaction(partial(repo.set_thread, job_id=job_id, thread_id=thread_id))
+
+    async def positions(self) -> dict[int, int]:
+        """Every queued job's place in line (1 = next), at most a moment old.
+
+        When a whole server asks at once, each answer would otherwise rank the whole queue
+        again; one ranking is shared by every caller within POSITIONS_FRESH_SECONDS.
+        """
+        return await self._positions.get()
+
+    async def _rank_queue(self) -> dict[int, int]:
+        return await self.db.run_read(repo.queue_positions)
+
+    async def _typical_duration(self) -> float:
+        durations = await self.db.run_read(repo.recent_durations)
+        return statistics.median(durations) if durations else ASSUMED_JOB_SECONDS
+
+    async def estimated_start(self, position: int) -> datetime:
+        """When a job at this place in line should start, from how long recent jobs took."""
+        typical = await self._durations.get()
+        rounds = math.ceil(position / self.runner.limits.running)
+        return self.clock.now() + timedelta(seconds=max(1.0, typical) * rounds)
+
+    async def forget(self, user_id: int) -> int:
+        """Cancel a member's jobs and delete every job and result of theirs; return how many."""
+        now = timestamp(self.clock.now())
+
+        def erase(conn: sqlite3.Connection) -> tuple[list[Job], int, list[image_rows.ImageRow]]:
+            active = repo.active_for_user(conn, user_id)
+            for job in active:
+                repo.cancel(conn, job.id, now)
+                self.quota.refund(conn, job_id=job.id, reason="forgotten")
+            jobs = active + repo.finished_for_user(conn, user_id)
+            held: list[str] = []
+            for job in jobs:
+                held += repo.delete(conn, job.id)
+            repo.forget_turn(conn, user_id)
+            return active, len(jobs), image_rows.release(conn, held)
+
+        async with self.store.mutation():
+            active, count, gone = await self.db.run_transaction(erase)
+            for row in gone:
+                await self.store.discard(row.sha256, row.format)
+        for job in active:
+            await self.runner.cancel(job.id)
+        return count
+
+
+def _stand_in(character: Character) -> ImageInput:
+    """The reference as far as checking a request goes: no service option depends on the
+    picture's bytes, so they are read from disk only when the job runs."""
+    return ImageInput(b"", f"image/{character.image_format}")
+
+
+def _may_manage(viewer: Viewer, job: Job) -> bool:
+    if job.user_id == viewer.user_id:
+        return True
+    return viewer.can_manage_guild and job.guild_id is not None and job.guild_id == viewer.guild_id
+
+
+def _as_input(clean: CleanImage) -> ImageInput:
+    return ImageInput(clean.data, f"image/{clean.format}")
+
+
+def _valid(build: Callable[[], T]) -> T:
+    """Build a request model, turning its validation errors into one sentence for the member."""
+    try:
+        return build()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or "request"
+        raise CameoError(f"That request can't be made ({field}: {first['msg']}).") from None
