@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 
@@ -16,21 +15,11 @@ from bot.client.cameo_bot import CameoBot
 from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
 from bot.providers.registry import open_router, poll_policy
-from bot.services import Services, build_services
+from bot.services import Resources, build_services
 from bot.settings import Settings
-from storage.database import Database, exclusive_data_dir, open_database
+from storage.database import exclusive_data_dir, open_database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What the bot's services share for the life of the process."""
-
-    settings: Settings
-    db: Database
-    http: httpx.AsyncClient
-    services: Services
 
 
 @contextlib.asynccontextmanager

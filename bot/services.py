@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from bot.characters.service import CharacterService
 from bot.clock import Clock, SystemClock
 from bot.images.processing import ImageWorkers
@@ -30,6 +32,17 @@ class Services:
     results: ResultService
     quota: QuotaService
     provider_status: ProviderStatusService
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What the bot's services share for the life of the process (opened by the composition
+    root, `bot.app`, and handed to the Discord client)."""
+
+    settings: Settings
+    db: Database
+    http: httpx.AsyncClient
+    services: Services
 
 
 def build_services(

@@ -19,7 +19,7 @@ from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send
 from bot.images.store import ORPHAN_GRACE_SECONDS
 
 if TYPE_CHECKING:
-    from bot.app import Resources
+    from bot.services import Resources
 
 log = logging.getLogger(__name__)
 

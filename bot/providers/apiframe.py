@@ -51,7 +51,7 @@ from bot.providers.transport import (
 )
 
 if TYPE_CHECKING:
-    from bot.providers.webhooks import JobSignals
+    from bot.providers.signals import JobSignals
 
 # The aspect ratios Apiframe's Ideogram Character page lists.
 APIFRAME_RATIOS = frozenset(

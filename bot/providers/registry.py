@@ -13,7 +13,8 @@ from bot.providers.pixeldojo import PixelDojoCharacter
 from bot.providers.polling import PollPolicy
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
-from bot.providers.webhooks import JobSignals, WebhookReceiver
+from bot.providers.signals import JobSignals
+from bot.providers.webhooks import WebhookReceiver
 from bot.settings import Settings
 
 

@@ -7,41 +7,18 @@ is checked on the raw body, and the job is then fetched from the service as usua
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 from aiohttp import web
 
 from bot.providers.apiframe import verify_webhook_signature
+from bot.providers.signals import JobSignals
 
 log = logging.getLogger(__name__)
 
 APIFRAME_PATH = "/webhooks/apiframe"
 MAX_WEBHOOK_BYTES = 64 * 1024
-
-
-class JobSignals:
-    """Per-job wake-up events shared by the webhook receiver and the pollers."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
-        # Whether a genuine webhook has ever arrived: proof the public address works.
-        self.received_any = False
-
-    def watch(self, job_id: str) -> asyncio.Event:
-        return self._events.setdefault(job_id, asyncio.Event())
-
-    def forget(self, job_id: str) -> None:
-        self._events.pop(job_id, None)
-
-    def notify(self, job_id: str) -> bool:
-        self.received_any = True
-        event = self._events.get(job_id)
-        if event is None:
-            return False
-        event.set()
-        return True
 
 
 class WebhookReceiver:

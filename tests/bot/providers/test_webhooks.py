@@ -6,7 +6,8 @@ import pytest
 
 from bot.providers.apiframe import ApiframeCharacter
 from bot.providers.polling import PollPolicy
-from bot.providers.webhooks import APIFRAME_PATH, JobSignals, WebhookReceiver
+from bot.providers.signals import JobSignals
+from bot.providers.webhooks import APIFRAME_PATH, WebhookReceiver
 from tests.bot.providers.conftest import FAST_POLL, scene
 from tests.fakes import FakeApiframe, webhook_signature
 
