@@ -64,8 +64,13 @@ class _Posted:
 
 
 # Failures that may pass: Discord's 5xx (and other non-403 errors), dropped connections.
-_TRANSIENT = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
-SEND_RETRY_PAUSES = (2.0, 5.0)
+# What may pass if tried again later. discord.py already retries 5xx answers (five times)
+# and connection resets itself; what it does not retry is a connection that fails outright
+# or times out, so that alone is retried here, once (`_send_batch`). Any other refusal (a
+# 400 or 413) would fail the same way again: it is reported on the card, not retried.
+_CONNECTION_FAILURES = (aiohttp.ClientError, TimeoutError)
+_TRANSIENT = (discord.DiscordServerError, *_CONNECTION_FAILURES)
+SEND_RETRY_PAUSE = 2.0
 
 
 @dataclass
@@ -338,12 +343,14 @@ class SceneDelivery:
                 )
             try:
                 message = await self._send_batch(channel, job, batch, favorites, reference)
-            except discord.Forbidden as error:
-                target.notes.append(f"Discord refused my message: {error.text}")
-                message = None
             except _TRANSIENT:
                 log.warning("Posting results of job %s failed for now", job.id, exc_info=True)
                 posted.transient = True
+                message = None
+            except discord.HTTPException as error:
+                if not isinstance(error, discord.Forbidden):
+                    log.warning("Discord refused the results of job %s: %s", job.id, error)
+                target.notes.append(f"Discord refused my message: {error.text}")
                 message = None
             if message is None:
                 posted.missing += sum(len(rest) for rest in batches[index:])
@@ -360,7 +367,7 @@ class SceneDelivery:
         reference: discord.MessageReference | None,
     ) -> discord.Message:
         positions = [upload.position for upload in batch]
-        for attempt, pause in enumerate((*SEND_RETRY_PAUSES, None)):
+        for retry in (True, False):
             files = [
                 discord.File(
                     io.BytesIO(upload.data),
@@ -377,13 +384,11 @@ class SceneDelivery:
                     allowed_mentions=NO_MENTIONS,
                     reference=reference,  # type: ignore[arg-type]
                 )
-            except discord.Forbidden:
-                raise
-            except _TRANSIENT:
-                if pause is None:
+            except _CONNECTION_FAILURES:
+                if not retry:
                     raise
-                log.info("Posting job %s failed (attempt %d); retrying", job.id, attempt + 1)
-                await asyncio.sleep(pause)
+                log.info("Posting job %s failed to connect; retrying once", job.id)
+                await asyncio.sleep(SEND_RETRY_PAUSE)
         raise AssertionError("unreachable")
 
     async def delete_message(self, message: discord.Message) -> None:

@@ -509,3 +509,20 @@ async def test_a_scene_answered_too_late_is_taken_back_quietly(
     assert await bot.services.jobs.active(viewer) == []
     assert (await bot.services.quota.status(viewer)).held == 0
     assert len(emulator.take_violations()) == 2  # not answered in time, then the late card
+
+
+async def test_a_refused_delivery_is_not_retried_and_is_reported(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    """A 400 would come back the same however often it is sent: one attempt, then the card
+    says so and the pictures go where they can (here, the member's DMs)."""
+    await register(emulator)
+    messages_route = "POST /channels/{channel_id}/messages"
+    emulator.inject_error(messages_route, 400, 50035, "Invalid Form Body")
+    log_start = len(emulator.request_log)
+    card, _ = await scene(emulator, provider="segmind")
+    done = await until_status(emulator, card.id, "Done")
+    refused = [e for e in emulator.request_log[log_start:] if e.status == 400]
+    assert len(refused) == 1
+    assert "Discord refused my message: Invalid Form Body" in status(done)
+    assert emulator.messages(emulator.dm_channel("alice"))[-1].attachments

@@ -43,7 +43,7 @@ from .permissions import bit
 from .ratelimit import RateLimiter
 from .rest import RestApi
 from .routing import Services
-from .state import EmulatorOptions, EmulatorState, RequestLogEntry, SyncRequest
+from .state import EmulatorOptions, EmulatorState, InjectedError, RequestLogEntry, SyncRequest
 from .wire import json_response
 
 __all__ = [
@@ -344,6 +344,14 @@ class DiscordEmulator:
         self.limiter.inject_429(
             count, route_key, global_=global_, retry_after=retry_after, scope=scope
         )
+
+    def inject_error(
+        self, route_key: str, status: int, code: int, message: str, count: int = 1
+    ) -> None:
+        """Answer the next ``count`` requests to ``route_key`` ("POST /channels/{channel_id}/
+        messages") with this error, as Discord does for, say, a form it will not take (400
+        50035) or an upload over the limit (413 40005). Not counted as a violation."""
+        self._state.injected_errors.append(InjectedError(route_key, status, code, message, count))
 
     def deny_bot_permission(self, channel: ChannelRef, *names: str) -> None:
         """Add a member overwrite denying the bot these permissions in a channel (and its threads).

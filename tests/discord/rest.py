@@ -17,7 +17,7 @@ from aiohttp import web
 from . import routes_app, routes_channels, routes_interactions
 from .errors import ApiError
 from .routing import RequestContext, RouteSpec, Services
-from .state import RequestLogEntry
+from .state import InjectedError, RequestLogEntry
 from .wire import json_response, no_content
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,13 @@ class RestApi:
             self._log(method, path, 429)
             return json_response(decision.body, 429, decision.headers)
 
+        injected = self._take_injected_error(spec.key)
+        if injected is not None:
+            self._log(method, path, injected.status)
+            return json_response(
+                {"message": injected.message, "code": injected.code}, injected.status
+            )
+
         context = RequestContext(request, spec, params, self._services)
         response: web.StreamResponse
         try:
@@ -108,6 +115,15 @@ class RestApi:
             response.headers[name] = value
         self._log(method, path, response.status)
         return response
+
+    def _take_injected_error(self, route_key: str) -> InjectedError | None:
+        for injected in self._state.injected_errors:
+            if injected.route_key == route_key:
+                injected.remaining -= 1
+                if injected.remaining <= 0:
+                    self._state.injected_errors.remove(injected)
+                return injected
+        return None
 
     def _unknown(self, method: str, path: str, path_known: bool) -> web.Response:
         state = self._state

@@ -69,6 +69,17 @@ class RequestLogEntry(NamedTuple):
     time: float  # time.monotonic()
 
 
+@dataclass
+class InjectedError:
+    """Answer the next `remaining` requests to a route with this error, as Discord might."""
+
+    route_key: str  # "METHOD /template", e.g. "POST /channels/{channel_id}/messages"
+    status: int
+    code: int
+    message: str
+    remaining: int = 1
+
+
 class SyncRequest(NamedTuple):
     route: str  # the request path, e.g. /applications/1/guilds/2/commands
     payload: Any
@@ -88,6 +99,8 @@ class EmulatorState:
         self.violations: list[str] = []
         self.stats: Counter[str] = Counter()
         self.request_log: list[RequestLogEntry] = []
+        # Error answers a test asked for (`DiscordEmulator.inject_error`), taken in order.
+        self.injected_errors: list[InjectedError] = []
         self.sync_requests: list[SyncRequest] = []
         # Registered commands by scope: None for global, a guild id for guild commands.
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
