@@ -118,6 +118,16 @@ class JobRunner:
 
     # -- life cycle -------------------------------------------------------------------------
 
+    def attach(self, listener: JobListener) -> None:
+        """Tell `listener` about jobs from now on (the Discord layer, when its cog loads)."""
+        self.listener = listener
+
+    def detach(self, listener: JobListener) -> None:
+        """Stop telling `listener` (its cog unloads): results wait, undelivered, for the next
+        listener, instead of going to an object that has closed."""
+        if self.listener is listener:
+            self.listener = UndeliveredListener()
+
     async def start(self) -> None:
         """Resume what the last process left, then keep taking queued jobs.
 

@@ -49,9 +49,12 @@ class Scenes(commands.Cog):
         self.results: ResultService = bot.services.results
         self.delivery = SceneDelivery(bot)
         self._answering = 0  # /scene and /poses commands being answered right now
-        bot.services.runner.listener = self.delivery
+
+    async def cog_load(self) -> None:
+        self.bot.services.runner.attach(self.delivery)
 
     async def cog_unload(self) -> None:
+        self.bot.services.runner.detach(self.delivery)
         await self.delivery.close()
 
     async def character_autocomplete(

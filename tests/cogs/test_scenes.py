@@ -526,3 +526,19 @@ async def test_a_refused_delivery_is_not_retried_and_is_reported(
     assert len(refused) == 1
     assert "Discord refused my message: Invalid Form Body" in status(done)
     assert emulator.messages(emulator.dm_channel("alice"))[-1].attachments
+
+
+async def test_after_reloading_the_scenes_extension_results_reach_the_new_cog(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    await register(emulator)
+    old = bot.get_cog("Scenes")
+    await bot.unload_extension("cogs.scenes")
+    # Nothing may reach the closed cog: results wait, undelivered, for the next one.
+    assert bot.services.runner.listener is not old.delivery  # type: ignore[union-attr]
+    await bot.load_extension("cogs.scenes")
+    new = bot.get_cog("Scenes")
+    assert new is not old
+    assert bot.services.runner.listener is new.delivery  # type: ignore[union-attr]
+    card, _ = await scene(emulator, provider="segmind")
+    assert (await results_in_thread(emulator, card))[0].attachments
