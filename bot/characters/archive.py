@@ -3,6 +3,8 @@
 Members own their data: `/character export` writes these, `/character import` reads them back.
 An uploaded archive is untrusted input, so reading it is bounded in every dimension (entries,
 declared and actual sizes, total bytes inflated) and every image is checked again on import.
+A file that is not an export at all is refused whole; one bad entry in an export is skipped,
+with a reason, and the rest are imported.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.characters.text import DESCRIPTION_MAX, NAME_MAX
 from bot.errors import CameoError
 from bot.images.processing import MAX_REFERENCE_BYTES
 from bot.models import Visibility
@@ -50,12 +53,58 @@ class ArchivedCharacter(BaseModel):
 
 
 class Manifest(BaseModel):
+    """The manifest as export writes it."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     format: Literal["cameo-characters"]
     version: Literal[1]
     exported_at: str
     characters: list[ArchivedCharacter] = Field(max_length=MAX_ENTRIES)
+
+
+class _ManifestEnvelope(BaseModel):
+    """What a manifest must be for the file to be a Cameo export at all.
+
+    The entries stay raw here: each is checked on its own, so one bad entry costs only itself.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    format: Literal["cameo-characters"]
+    version: Literal[1]
+    exported_at: str
+    characters: list[Any]
+
+
+@dataclass(frozen=True)
+class ImportableEntry:
+    label: str  # how the import report names it: see entry_label
+    character: ArchivedCharacter
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    label: str
+    reason: str  # in Cameo's words, for the member
+
+
+LABEL_MAX = 40
+# Facts about the original upload, kept for provenance only. An entry whose provenance is damaged
+# is still a good character: it is imported as if the image were uploaded afresh.
+_PROVENANCE = frozenset(
+    {
+        "server_id",
+        "created_at",
+        "original_sha256",
+        "original_format",
+        "original_width",
+        "original_height",
+    }
+)
+TOO_MANY_ENTRIES = (
+    f"The file lists more than {MAX_ENTRIES} characters; only the first {MAX_ENTRIES} are read."
+)
 
 
 @dataclass(frozen=True)
@@ -67,14 +116,15 @@ class ExportItem:
 def build_archives(items: list[ExportItem], exported_at: str, part_limit: int) -> list[bytes]:
     """Pack the characters into zips of at most `part_limit` bytes each (one item may exceed it).
 
-    Each part is a complete archive on its own (its own manifest), so any part can be imported.
+    Each part is a complete archive on its own (its own manifest), so any part can be imported;
+    that is also why no part holds more than MAX_ENTRIES characters, the most import reads.
     Parts are packed by estimate, then measured: one that came out too big is split in two.
     """
     groups: list[list[ExportItem]] = [[]]
     size = 0
     for item in items:
         item_size = len(item.image) + len(item.character.model_dump_json()) + 512
-        if groups[-1] and size + item_size + 4096 > part_limit:
+        if groups[-1] and (size + item_size + 4096 > part_limit or len(groups[-1]) >= MAX_ENTRIES):
             groups.append([])
             size = 0
         groups[-1].append(item)
@@ -125,12 +175,29 @@ class ArchiveReader:
         self._infos = {info.filename: info for info in infos}
         self._inflated = 0
 
-    def manifest(self) -> Manifest:
+    def entries(self) -> list[ImportableEntry | SkippedEntry]:
+        """Return every entry of the manifest, in order, each importable or skipped with a reason.
+
+        Raises ArchiveRejected only when the file as a whole is not a readable Cameo export.
+        """
+        if MANIFEST_NAME not in self._infos:
+            raise _not_an_export()
         raw = self._read(MANIFEST_NAME, MANIFEST_MAX_BYTES, what="the list of characters")
         try:
-            return Manifest.model_validate_json(raw)
+            envelope = _ManifestEnvelope.model_validate_json(raw)
         except ValidationError:
             raise _not_an_export() from None
+        # Past the limit, import the first MAX_ENTRIES and list the rest as skipped, rather than
+        # refuse the file: the member keeps what can be imported and learns exactly what was
+        # not, as when they reach their character limit part-way through. Cameo's own exports
+        # never go past it (build_archives splits them), so only an edited file gets here.
+        listed = envelope.characters
+        return [
+            _read_entry(position, value) for position, value in enumerate(listed[:MAX_ENTRIES], 1)
+        ] + [
+            SkippedEntry(_label(position, value), TOO_MANY_ENTRIES)
+            for position, value in enumerate(listed[MAX_ENTRIES:], MAX_ENTRIES + 1)
+        ]
 
     def image(self, character: ArchivedCharacter) -> bytes:
         return self._read(character.image, MAX_REFERENCE_BYTES, what=f"the image {character.image}")
@@ -156,6 +223,73 @@ class ArchiveReader:
 
     def close(self) -> None:
         self._zip.close()
+
+
+def entry_label(position: int, name: object) -> str:
+    """Name an entry for the member: its name on one line, shortened, else its place in the file.
+
+    Names here are untrusted and may be long, multi-line or empty; a report line stays short.
+    """
+    if isinstance(name, str):
+        # Slice first: a name may be megabytes long, and only its start is ever shown.
+        visible = "".join(ch if ch.isprintable() else " " for ch in name[: LABEL_MAX * 4])
+        shown = " ".join(visible.split())
+        if shown:
+            return shown if len(shown) <= LABEL_MAX else shown[: LABEL_MAX - 1].rstrip() + "…"
+    return f"entry {position}"
+
+
+def _label(position: int, value: object) -> str:
+    return entry_label(position, value.get("name") if isinstance(value, dict) else None)
+
+
+def _read_entry(position: int, value: object) -> ImportableEntry | SkippedEntry:
+    label = _label(position, value)
+    if not isinstance(value, dict):
+        return SkippedEntry(label, "This entry isn't a character.")
+    try:
+        return ImportableEntry(label, ArchivedCharacter.model_validate(value))
+    except ValidationError as exc:
+        failed = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+    if failed <= _PROVENANCE:
+        kept = {key: item for key, item in value.items() if key not in failed}
+        try:
+            return ImportableEntry(label, ArchivedCharacter.model_validate(kept))
+        except ValidationError:
+            pass  # cannot happen with the failing fields gone; skip it rather than guess
+    return SkippedEntry(label, _reason(failed, value))
+
+
+def _reason(failed: set[str], value: dict[Any, Any]) -> str:
+    """Say why an entry can't be imported, in the words Cameo uses for the same rule elsewhere.
+
+    Worked out from the entry's own values rather than pydantic's messages, which name types
+    and constraints a member never sees.
+    """
+    if "name" in failed:
+        return _name_reason(value.get("name"))
+    if "image" in failed:
+        return "It doesn't say which picture in the file is its own."
+    if "visibility" in failed:
+        return "Its visibility must be private or server."
+    if "description" in failed:
+        return _description_reason(value.get("description"))
+    return "This entry is damaged."
+
+
+def _name_reason(name: object) -> str:
+    if isinstance(name, str) and name.strip():
+        return f"Names can be at most {NAME_MAX} characters long."
+    return "It has no name."
+
+
+def _description_reason(description: object) -> str:
+    if isinstance(description, str):
+        return (
+            f"Descriptions can be at most {DESCRIPTION_MAX} characters "
+            f"(this one has {len(description)})."
+        )
+    return "Its description isn't text."
 
 
 def _check_central_directory(data: bytes) -> None:

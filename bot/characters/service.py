@@ -15,7 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 
-from bot.characters.archive import ArchivedCharacter, ArchiveReader, ExportItem, build_archives
+from bot.characters.archive import (
+    ArchivedCharacter,
+    ArchiveReader,
+    ExportItem,
+    SkippedEntry,
+    build_archives,
+)
 from bot.characters.text import clean_description, clean_name, name_key
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
@@ -374,12 +380,20 @@ class CharacterService:
         return await asyncio.to_thread(build_archives, items, exported_at, part_limit)
 
     async def import_archive(self, viewer: Viewer, data: bytes) -> ImportReport:
-        """Recreate the characters in an export file here, checking every image again."""
+        """Recreate the characters in an export file here, checking every image again.
+
+        Entries that can't be imported are skipped and listed with a reason; only a file that
+        is not a readable export at all raises.
+        """
         reader = await asyncio.to_thread(ArchiveReader, data)
         try:
-            manifest = await asyncio.to_thread(reader.manifest)
+            entries = await asyncio.to_thread(reader.entries)
             report = ImportReport()
-            for index, entry in enumerate(manifest.characters):
+            for index, item in enumerate(entries):
+                if isinstance(item, SkippedEntry):
+                    report.skipped.append((item.label, item.reason))
+                    continue
+                entry = item.character
                 try:
                     image = await asyncio.to_thread(reader.image, entry)
                     original = None
@@ -400,14 +414,17 @@ class CharacterService:
                     )
                     report.imported.append(created)
                 except NameTaken:
-                    report.skipped.append((entry.name, "you already have a character by that name"))
+                    report.skipped.append(
+                        (item.label, "You already have a character by that name.")
+                    )
                 except TooManyCharacters as exc:
                     report.skipped.extend(
-                        (e.name, exc.message) for e in manifest.characters[index:]
+                        (rest.label, rest.reason if isinstance(rest, SkippedEntry) else exc.message)
+                        for rest in entries[index:]
                     )
                     break
                 except CameoError as exc:  # a bad image, name or member of this one entry
-                    report.skipped.append((entry.name, exc.message))
+                    report.skipped.append((item.label, exc.message))
             return report
         finally:
             reader.close()

@@ -74,15 +74,40 @@ def list_page(
     return embed, pages
 
 
+MESSAGE_LIMIT = 2000
+SKIPPED_SHOWN = 10
+# Room kept for the skipped lines: a big import must not push the reasons out of the message.
+_IMPORTED_NAMES_BUDGET = 700
+
+
 def import_summary(report: ImportReport) -> str:
-    lines = []
-    if report.imported:
-        names = ", ".join(f"**{safe(c.name)}**" for c in report.imported)
-        lines.append(f"Imported {len(report.imported)}: {names}.")
-    else:
-        lines.append("Nothing was imported.")
-    for name, reason in report.skipped[:10]:
-        lines.append(f"• Skipped **{safe(name)}**: {reason}")
-    if len(report.skipped) > 10:
-        lines.append(f"…and {len(report.skipped) - 10} more skipped.")
-    return "\n".join(lines)[:2000]
+    """Say what was imported, and what was skipped and why, in one message."""
+    lines = [_imported_line(report.imported)]
+    used = len(lines[0])
+    shown = 0
+    for name, reason in report.skipped[:SKIPPED_SHOWN]:
+        line = f"• Skipped **{safe(name)}**: {reason}"
+        if used + 1 + len(line) > MESSAGE_LIMIT - 40:  # 40: room for the "…and N more" line
+            break
+        lines.append(line)
+        used += 1 + len(line)
+        shown += 1
+    if len(report.skipped) > shown:
+        lines.append(f"…and {len(report.skipped) - shown} more skipped.")
+    return "\n".join(lines)
+
+
+def _imported_line(imported: Sequence[Character]) -> str:
+    if not imported:
+        return "Nothing was imported."
+    names: list[str] = []
+    used = 0
+    for character in imported:
+        name = f"**{safe(character.name)}**"
+        if names and used + len(name) > _IMPORTED_NAMES_BUDGET:
+            break
+        names.append(name)
+        used += len(name) + 2
+    more = len(imported) - len(names)
+    listed = ", ".join(names) + (f" and {more} more" if more else "")
+    return f"Imported {len(imported)}: {listed}."

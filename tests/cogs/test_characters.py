@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -369,6 +370,72 @@ async def test_import_refuses_a_file_that_is_not_an_export(
         emulator.user("alice"), "character import", file=Upload("notes.zip", b"PK not really")
     )
     assert "isn't a Cameo export" in (await ix.response()).content
+
+
+async def test_import_of_a_mixed_archive_imports_the_good_and_lists_the_bad(
+    emulator: DiscordEmulator, cameo: CameoBot
+) -> None:
+    from tests.discord.emulator import Upload
+
+    ok = {"image": "images/ok.png"}
+    manifest = {
+        "format": "cameo-characters",
+        "version": 1,
+        "exported_at": "2026-11-21T12:00:00Z",
+        "characters": [
+            {"name": "Mira", **ok},
+            {"name": "N" * 250, **ok},
+            {"name": "Nox", "visibility": "public", **ok},
+            {"name": "Tam", "visibility": "private", **ok},
+        ],
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("cameo-characters.json", json.dumps(manifest))
+        archive.writestr("images/ok.png", png(seed=5))
+    alice = emulator.user("alice")
+    ix = await emulator.slash(
+        alice, "character import", file=Upload("cameo-characters.zip", out.getvalue())
+    )
+    reply = await ix.response()
+    assert ix.ephemeral
+    assert reply.content.splitlines() == [
+        "Imported 2: **Mira**, **Tam**.",
+        f"• Skipped **{'N' * 39}…**: Names can be at most 32 characters long.",
+        "• Skipped **Nox**: Its visibility must be private or server.",
+    ]
+    listed = await emulator.slash(alice, "character list")
+    text = (await listed.response()).embeds[0]["description"]
+    assert "Mira" in text
+    assert "Tam" in text
+    assert "Nox" not in text
+
+
+def test_a_big_import_summary_still_shows_what_was_skipped() -> None:
+    from bot.characters.service import ImportReport
+    from bot.models import Character, Visibility
+    from cogs.characters._render import MESSAGE_LIMIT, import_summary
+
+    def character(i: int) -> Character:
+        return Character(
+            id=i, public_id=f"{i:06d}", guild_id=1, owner_id=1, name=f"Character number {i:03d}",
+            description="", visibility=Visibility.SERVER, image_sha256="0" * 64,
+            image_format="png", image_width=1, image_height=1, original_sha256="0" * 64,
+            original_format="png", original_width=1, original_height=1, scene_count=0,
+            created_at="", updated_at="",
+        )  # fmt: skip
+
+    report = ImportReport(
+        imported=[character(i) for i in range(200)],
+        skipped=[(f"Bad {i}", "Its visibility must be private or server.") for i in range(12)],
+    )
+    summary = import_summary(report)
+    assert len(summary) <= MESSAGE_LIMIT
+    lines = summary.splitlines()
+    assert lines[0].startswith("Imported 200: **Character number 000**, ")
+    assert lines[0].endswith(" more.")
+    assert lines[1] == "• Skipped **Bad 0**: Its visibility must be private or server."
+    assert lines[-1] == "…and 2 more skipped."
 
 
 async def test_forget_me_with_nothing_stored_says_so(

@@ -1,5 +1,7 @@
 import asyncio
+import hashlib
 import io
+import json
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -7,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.characters.archive import MANIFEST_NAME
+from bot.characters.archive import MANIFEST_NAME, MAX_ENTRIES, TOO_MANY_ENTRIES, entry_label
 from bot.characters.service import (
     MAX_CHARACTERS_PER_SCOPE,
     CharacterNotFound,
@@ -367,7 +369,13 @@ async def test_import_skips_names_in_use_and_reports_them(service: CharacterServ
     [archive] = await service.export(ALICE.user_id, part_limit=10 * 1024 * 1024)
     report = await service.import_archive(ALICE, archive)
     assert report.imported == []
-    assert report.skipped == [("Mira", "you already have a character by that name")]
+    assert report.skipped == [("Mira", "You already have a character by that name.")]
+
+
+def _manifest(characters: object) -> bytes:
+    return json.dumps(
+        {"format": "cameo-characters", "version": 1, "exported_at": "x", "characters": characters}
+    ).encode()
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -382,12 +390,13 @@ def _zip(files: dict[str, bytes]) -> bytes:
     ("data", "message"),
     [
         (b"plain text", "isn't a Cameo export"),
-        (_zip({"other.json": b"{}"}), "incomplete"),
+        (_zip({"other.json": b"{}"}), "isn't a Cameo export"),
         (_zip({MANIFEST_NAME: b"{not json"}), "isn't a Cameo export"),
         (_zip({MANIFEST_NAME: b'{"format": "other", "version": 1}'}), "isn't a Cameo export"),
+        (_zip({MANIFEST_NAME: _manifest({"no": "list"})}), "isn't a Cameo export"),
         (_zip({MANIFEST_NAME: b" " * (3 * 1024 * 1024)}), "too large"),
     ],
-    ids=["not-zip", "no-manifest", "bad-json", "wrong-format", "huge-manifest"],
+    ids=["not-zip", "no-manifest", "bad-json", "wrong-format", "no-list", "huge-manifest"],
 )
 async def test_bad_archives_get_a_clear_error(
     service: CharacterService, data: bytes, message: str
@@ -513,3 +522,113 @@ def test_parts_are_measured_and_split_to_fit() -> None:
         with zipfile.ZipFile(io.BytesIO(part)) as zipped:
             total += len(zipped.namelist()) - 1
     assert total == 12
+
+
+async def test_bad_entries_are_skipped_with_reasons_and_the_rest_imported(
+    service: CharacterService,
+) -> None:
+    ok = {"image": "images/ok.png"}
+    characters = [
+        {"name": "Mira", **ok},
+        {"name": "N" * 250, **ok},
+        {"name": "Nox", "visibility": "public", **ok},
+        "not a character",
+        {"image": "images/ok.png"},
+        {"name": "Pip"},
+        {"name": "Long\ntale", "description": "d" * 5000, **ok},
+        {"name": "Rue", "description": 7, **ok},
+        # Damaged provenance does not cost the character: it is kept as a fresh upload.
+        {"name": "Sol", "original_sha256": "not a hash", "original_width": -3, **ok},
+        {"name": "Tam", "visibility": "private", **ok},
+    ]
+    image = png()
+    data = _zip({MANIFEST_NAME: _manifest(characters), "images/ok.png": image})
+    report = await service.import_archive(ALICE, data)
+    assert [(c.name, c.visibility) for c in report.imported] == [
+        ("Mira", Visibility.SERVER),
+        ("Sol", Visibility.SERVER),
+        ("Tam", Visibility.PRIVATE),
+    ]
+    assert report.skipped == [
+        ("N" * 39 + "…", "Names can be at most 32 characters long."),
+        ("Nox", "Its visibility must be private or server."),
+        ("entry 4", "This entry isn't a character."),
+        ("entry 5", "It has no name."),
+        ("Pip", "It doesn't say which picture in the file is its own."),
+        ("Long tale", "Descriptions can be at most 1000 characters (this one has 5000)."),
+        ("Rue", "Its description isn't text."),
+    ]
+    sol = next(c for c in report.imported if c.name == "Sol")
+    assert (sol.original_sha256, sol.original_width) == (hashlib.sha256(image).hexdigest(), 512)
+
+
+async def test_an_archive_listing_too_many_characters_imports_the_first_ones(
+    service: CharacterService,
+) -> None:
+    # Entries 2 to 500 are refused before any image work, so the test stays fast.
+    characters = [{"name": "First", "image": "images/ok.png"}]
+    characters += [{"name": f"Odd {i}", "visibility": "?", "image": "x"} for i in range(499)]
+    characters += [{"name": "Late", "image": "images/ok.png"}, "not even a character"]
+    assert len(characters) == MAX_ENTRIES + 2
+    data = _zip({MANIFEST_NAME: _manifest(characters), "images/ok.png": png()})
+    report = await service.import_archive(ALICE, data)
+    assert [c.name for c in report.imported] == ["First"]
+    assert len(report.skipped) == MAX_ENTRIES + 1
+    assert report.skipped[-2:] == [
+        ("Late", TOO_MANY_ENTRIES),
+        (f"entry {MAX_ENTRIES + 2}", TOO_MANY_ENTRIES),
+    ]
+    assert "more than 500 characters" in TOO_MANY_ENTRIES
+
+
+async def test_an_export_written_by_this_version_still_imports(
+    service: CharacterService,
+) -> None:
+    """The manifest as export has always written it, fields unknown to this version included."""
+    image = png(seed=4)
+    entry = {
+        "name": "Mira",
+        "description": "A mage.",
+        "visibility": "private",
+        "server_id": "1000",
+        "created_at": "2026-01-02T03:04:05Z",
+        "image": "images/k7m2q9.png",
+        "original_sha256": "a" * 64,
+        "original_format": "jpeg",
+        "original_width": 4000,
+        "original_height": 3000,
+        "a_field_from_the_future": True,
+    }
+    data = _zip({MANIFEST_NAME: _manifest([entry]), "images/k7m2q9.png": image})
+    report = await service.import_archive(ALICE, data)
+    assert report.skipped == []
+    [mira] = report.imported
+    assert (mira.name, mira.description, mira.visibility) == ("Mira", "A mage.", Visibility.PRIVATE)
+    assert (mira.original_sha256, mira.original_width, mira.original_height) == (
+        "a" * 64,
+        4000,
+        3000,
+    )
+
+
+def test_entry_labels_are_one_short_line() -> None:
+    assert entry_label(1, "  Mira  ") == "Mira"
+    assert entry_label(2, "Two\nlines\u200b\x00here") == "Two lines here"
+    assert entry_label(3, "x" * 1_000_000) == "x" * 39 + "…"
+    assert entry_label(4, " \n ") == "entry 4"
+    assert entry_label(5, None) == "entry 5"
+
+
+def test_no_export_part_lists_more_characters_than_import_reads() -> None:
+    from bot.characters.archive import ArchivedCharacter, ExportItem, build_archives
+
+    items = [
+        ExportItem(ArchivedCharacter(name=f"C{i}", image=f"images/{i}.png"), b"tiny")
+        for i in range(MAX_ENTRIES + 1)
+    ]
+    parts = build_archives(items, "now", part_limit=100 * 1024 * 1024)
+    counts = []
+    for part in parts:
+        with zipfile.ZipFile(io.BytesIO(part)) as zipped:
+            counts.append(len(json.loads(zipped.read(MANIFEST_NAME))["characters"]))
+    assert counts == [MAX_ENTRIES, 1]
