@@ -14,6 +14,7 @@ from bot import __version__
 from bot.client.cameo_bot import CameoBot
 from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
+from bot.images.processing import ImageWorkers
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Resources, build_services
 from bot.settings import Settings
@@ -32,6 +33,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
 
 @contextlib.asynccontextmanager
 async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    workers = ImageWorkers()
     async with (
         open_database(settings.database_path) as db,
         httpx.AsyncClient(
@@ -39,11 +41,10 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
             headers={"User-Agent": f"Cameo/{__version__}"},
             follow_redirects=False,
         ) as http,
-        open_router(settings, http, poll_policy(settings)) as router,
+        open_router(settings, http, poll_policy(settings), workers) as router,
     ):
-        yield Resources(
-            settings=settings, db=db, http=http, services=build_services(settings, db, router)
-        )
+        services = build_services(settings, db, router, workers=workers)
+        yield Resources(settings=settings, db=db, http=http, services=services)
 
 
 @contextlib.asynccontextmanager

@@ -51,8 +51,12 @@ def build_services(
     router: ProviderRouter,
     *,
     clock: Clock | None = None,
+    workers: ImageWorkers | None = None,
 ) -> Services:
     clock = clock or SystemClock()
+    # The one bounded pool for Pillow work; the composition root shares it with the services'
+    # clients, which check results through it.
+    workers = workers or ImageWorkers()
     quota = QuotaService(
         db,
         clock,
@@ -61,10 +65,9 @@ def build_services(
         providers=router.names,
     )
     images = ImageStore(settings.images_dir, db)
-    workers = ImageWorkers()
     characters = CharacterService(db, images, workers, clock)
     # The Discord layer attaches the runner's listener when its cog loads.
-    runner = JobRunner(db, images, router, quota, None, clock)
+    runner = JobRunner(db, images, workers, router, quota, None, clock)
     jobs = JobService(db, images, characters, workers, router, quota, runner, clock)
     return Services(
         characters=characters,

@@ -72,3 +72,16 @@ def test_nothing_reads_the_environment_but_the_settings_model() -> None:
         if "os.environ" in path.read_text() or "getenv" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_only_the_image_folder_calls_pillow() -> None:
+    # Every Pillow call goes through bot/images/, whose worker pool bounds how many pictures
+    # are decoded at once (decoding is memory-hungry) and keeps them off the event loop.
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in ("bot", "cogs", "storage")
+        for path in _python_files(package)
+        if not path.relative_to(ROOT).as_posix().startswith("bot/images/")
+        and "PIL" in _imports(path)
+    ]
+    assert offenders == []

@@ -300,11 +300,58 @@ class ImageWorkers:
         async with self._slots:
             return await asyncio.to_thread(preview, data)
 
+    async def inspect(self, data: bytes) -> tuple[str, int, int]:
+        """A downloaded result's content type and size, from its content (see `inspect`)."""
+        async with self._slots:
+            return await asyncio.to_thread(inspect, data)
+
+    async def to_png(self, data: bytes) -> bytes:
+        async with self._slots:
+            return await asyncio.to_thread(to_png, data)
+
     async def fit_upload(self, data: bytes, image_format: str, limit: int) -> tuple[bytes, str]:
         if len(data) <= limit:
             return data, image_format
         async with self._slots:
             return await asyncio.to_thread(fit_upload, data, limit)
+
+
+class NotAnImage(ValueError):
+    """Bytes that are not one whole image Cameo will open (the message says what Pillow saw)."""
+
+
+def inspect(data: bytes) -> tuple[str, int, int]:
+    """Verify the bytes are a whole image; return its content type, width and height.
+
+    Raises NotAnImage for anything else, decompression bombs included.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                content_type = Image.MIME.get(image.format or "", "")
+                return content_type, image.width, image.height
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
+        raise NotAnImage(str(error)) from None
+
+
+def to_png(data: bytes) -> bytes:
+    """The image re-encoded as PNG (lossless)."""
+    with Image.open(io.BytesIO(data)) as opened:
+        out = io.BytesIO()
+        opened.save(out, "PNG")
+    return out.getvalue()
 
 
 def fit_upload(data: bytes, limit: int) -> tuple[bytes, str]:

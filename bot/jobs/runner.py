@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
 import logging
 import sqlite3
 from collections.abc import Awaitable, Coroutine
@@ -19,10 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from PIL import Image
-
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
+from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.models import Job, JobKind
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
@@ -95,6 +93,7 @@ class JobRunner:
         self,
         db: Database,
         store: ImageStore,
+        workers: ImageWorkers,
         router: ProviderRouter,
         quota: QuotaHooks,
         listener: JobListener | None,
@@ -103,6 +102,7 @@ class JobRunner:
     ) -> None:
         self.db = db
         self.store = store
+        self.workers = workers
         self.router = router
         self.quota = quota
         # The Discord layer attaches its listener before `start`; until then nothing is shown.
@@ -309,10 +309,20 @@ class JobRunner:
 
     # -- finishing --------------------------------------------------------------------------
 
+    async def _storable(self, position: int, image: GeneratedImage) -> StoredResult:
+        """Keep PNG and JPEG as they came; turn WebP into PNG (lossless) so every image is
+        stored in a format Discord embeds and every service accepts as a reference."""
+        if image.content_type == "image/jpeg":
+            data, fmt = image.data, "jpeg"
+        elif image.content_type == "image/png":
+            data, fmt = image.data, "png"
+        else:
+            data, fmt = await self.workers.to_png(image.data), "png"
+        return StoredResult(position, hashlib.sha256(data).hexdigest(), fmt, data)
+
     async def _succeed(self, job: Job, result: GenerationResult) -> None:
         stored = [
-            await asyncio.to_thread(_storable, position, image)
-            for position, image in enumerate(result.images)
+            await self._storable(position, image) for position, image in enumerate(result.images)
         ]
         now = timestamp(self.clock.now())
         shortfall = result.shortfall.message if result.shortfall is not None else None
@@ -432,18 +442,3 @@ class JobRunner:
 def _left_over(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
     """The jobs the last process left running, and the finished ones it never posted."""
     return repo.running(conn), repo.undelivered(conn)
-
-
-def _storable(position: int, image: GeneratedImage) -> StoredResult:
-    """Keep PNG and JPEG as they came; turn WebP into PNG (lossless) so every image is stored
-    in a format Discord embeds and every service accepts as a reference."""
-    if image.content_type == "image/jpeg":
-        data, fmt = image.data, "jpeg"
-    elif image.content_type == "image/png":
-        data, fmt = image.data, "png"
-    else:
-        with Image.open(io.BytesIO(image.data)) as opened:
-            out = io.BytesIO()
-            opened.save(out, "PNG")
-        data, fmt = out.getvalue(), "png"
-    return StoredResult(position, hashlib.sha256(data).hexdigest(), fmt, data)

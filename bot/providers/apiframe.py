@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bot.images.processing import ImageWorkers
 from bot.providers.base import (
     Balance,
     Capabilities,
@@ -133,8 +134,9 @@ class ApiframeCharacter(Provider):
         *,
         webhook_url: str | None = None,
         signals: JobSignals | None = None,
+        images: ImageWorkers | None = None,
     ) -> None:
-        super().__init__(client, base_url, api_key)
+        super().__init__(client, base_url, api_key, images=images)
         self.poll = poll or PollPolicy()
         self.webhook_url = webhook_url if signals is not None else None
         self.signals = signals
@@ -265,7 +267,7 @@ class ApiframeCharacter(Provider):
         if job.get("expired"):
             raise JobFailed(self.name, f"job {job_id} finished but its images have expired")
         images = await fetch_results(
-            self.name, self.client, result_urls(job.get("result")), deadline
+            self.name, self.client, self.images, result_urls(job.get("result")), deadline
         )
         return GenerationResult(
             provider=self.name,

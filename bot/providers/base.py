@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import abc
-import asyncio
 import contextlib
-import io
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
+from bot.images.processing import ImageWorkers, NotAnImage
 from bot.providers.errors import (
     JobFailed,
     OutcomeUnknown,
@@ -163,8 +160,17 @@ class Provider(abc.ABC):
     name: str
     capabilities: Capabilities
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        images: ImageWorkers | None = None,
+    ) -> None:
         self.client = client
+        # The bot's one bounded pool for Pillow work (results are checked through it).
+        self.images = images or ImageWorkers()
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.job_deadline = JOB_DEADLINE_SECONDS
@@ -215,19 +221,10 @@ class Provider(abc.ABC):
         """Make one cheap authenticated call; return the balance where the service reports one."""
 
 
-def _inspect(data: bytes) -> tuple[str, int, int]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-        with Image.open(io.BytesIO(data)) as image:
-            content_type = Image.MIME.get(image.format or "", "")
-            return content_type, image.width, image.height
-
-
 async def fetch_results(
     provider: str,
     client: httpx.AsyncClient,
+    images: ImageWorkers,
     urls: list[str],
     deadline: Deadline,
     max_total: int = MAX_RESULTS_BYTES,
@@ -235,29 +232,22 @@ async def fetch_results(
     """Download every result URL at once (they expire), checking each is a real image."""
     if not urls:
         raise JobFailed(provider, "the job completed without images")
-    images: list[GeneratedImage] = []
+    results: list[GeneratedImage] = []
     total = 0
     for url in urls:
         data = await download_image(provider, client, url, deadline=deadline)
         total += len(data)
         if total > max_total:
             raise JobFailed(provider, "the results are larger than Cameo accepts")
-        images.append(await checked_image(provider, data))
-    return images
+        results.append(await checked_image(provider, images, data))
+    return results
 
 
-async def checked_image(provider: str, data: bytes) -> GeneratedImage:
+async def checked_image(provider: str, images: ImageWorkers, data: bytes) -> GeneratedImage:
     """Check downloaded bytes really are an image (by content, whatever the headers said)."""
     try:
-        content_type, width, height = await asyncio.to_thread(_inspect, data)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+        content_type, width, height = await images.inspect(data)
+    except NotAnImage as exc:
         raise JobFailed(
             provider, f"the service returned something that is not an image: {exc}"
         ) from None

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bot.images.processing import ImageWorkers
 from bot.providers.base import (
     Balance,
     Capabilities,
@@ -109,8 +110,10 @@ class PixelDojoCharacter(Provider):
         api_key: str,
         reference_host: ReferenceHost | None,
         poll: PollPolicy | None = None,
+        *,
+        images: ImageWorkers | None = None,
     ) -> None:
-        super().__init__(client, base_url, api_key)
+        super().__init__(client, base_url, api_key, images=images)
         self.reference_host = reference_host
         self.poll = poll or PollPolicy(initial=3.0)
 
@@ -216,7 +219,7 @@ class PixelDojoCharacter(Provider):
                 for a in job.get("assets") or []
                 if isinstance(a, dict) and isinstance(a.get("url"), str)
             ]
-        images = await fetch_results(self.name, self.client, urls, deadline)
+        images = await fetch_results(self.name, self.client, self.images, urls, deadline)
         return GenerationResult(
             provider=self.name,
             images=images,

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bot.images.processing import ImageWorkers
 from bot.providers.base import (
     Balance,
     Capabilities,
@@ -185,7 +186,7 @@ class SegmindCharacter(_Segmind):
                 raise segmind_error(self.name, response)
             with paid_phase(self.name):
                 image = await checked_image(
-                    self.name, await read_capped(self.name, response, deadline)
+                    self.name, self.images, await read_capped(self.name, response, deadline)
                 )
         finally:
             await response.aclose()
@@ -218,8 +219,10 @@ class SegmindPoses(_Segmind):
         base_url: str,
         api_key: str,
         poll: PollPolicy | None = None,
+        *,
+        images: ImageWorkers | None = None,
     ) -> None:
-        super().__init__(client, base_url, api_key)
+        super().__init__(client, base_url, api_key, images=images)
         self.poll = poll or PollPolicy()
 
     def fields(self, request: PoseRequest, seed: int) -> dict[str, str]:
@@ -315,7 +318,7 @@ class SegmindPoses(_Segmind):
         urls = (
             [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
         )
-        images = await fetch_results(self.name, self.client, urls, deadline)
+        images = await fetch_results(self.name, self.client, self.images, urls, deadline)
         metrics = body.get("metrics")
         cost = reported_cost(metrics.get("cost") if isinstance(metrics, dict) else None, "USD")
         return GenerationResult(

@@ -115,7 +115,14 @@ def make_runner(
     holder: list[JobRunner] = []
     listener = Listener(holder)
     runner = JobRunner(
-        db, store, router, generous_quota(db, router), listener, SystemClock(), limits
+        db,
+        store,
+        ImageWorkers(),
+        router,
+        generous_quota(db, router),
+        listener,
+        SystemClock(),
+        limits,
     )
     holder.append(runner)
     return runner, listener

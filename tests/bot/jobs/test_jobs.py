@@ -51,7 +51,7 @@ async def setup(  # type: ignore[no-untyped-def]
         holder: list[JobRunner] = []
         listener = Listener(holder)
         quota = generous_quota(db, router)
-        runner = JobRunner(db, store, router, quota, listener, SystemClock())
+        runner = JobRunner(db, store, workers, router, quota, listener, SystemClock())
         holder.append(runner)
         service = JobService(db, store, characters, workers, router, quota, runner, SystemClock())
         yield service, characters, listener, runner

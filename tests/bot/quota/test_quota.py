@@ -93,7 +93,7 @@ async def world(
         def new_runner() -> tuple[JobRunner, Listener]:
             holder: list[JobRunner] = []
             listener = Listener(holder)
-            runner = JobRunner(db, store, router, quota, listener, clock)
+            runner = JobRunner(db, store, workers, router, quota, listener, clock)
             holder.append(runner)
             runners.append(runner)
             return runner, listener
