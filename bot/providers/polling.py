@@ -43,7 +43,8 @@ async def poll_until(
         if wake is None:
             await asyncio.sleep(delay)
         else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+            with contextlib.suppress(TimeoutError):  # (not wait_for: see transport.send)
+                async with asyncio.timeout(delay):
+                    await wake.wait()
             wake.clear()
         delay = min(policy.cap, delay * policy.factor)

@@ -98,7 +98,11 @@ async def send(
         retry_safe = idempotent
         error: ProviderError
         try:
-            response = await asyncio.wait_for(call(), timeout=max(0.1, deadline.remaining()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result when
+            # the call finishes just as the task is cancelled, so a member's cancel was lost
+            # and the job polled on. A timeout block never swallows a cancellation.
+            async with asyncio.timeout(max(0.1, deadline.remaining())):
+                response = await call()
         except httpx.ConnectError as exc:
             error, retry_safe = Unavailable(provider, f"cannot connect: {exc}"), True
         except (TimeoutError, httpx.TimeoutException) as exc:

@@ -126,7 +126,8 @@ class SceneDelivery:
         ready = self._card_ready.get(job.id)
         if ready is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), CARD_WAIT_SECONDS)
+                async with asyncio.timeout(CARD_WAIT_SECONDS):  # never swallows a cancel
+                    await ready.wait()
         return await self.jobs.get(job.id) or job
 
     async def show(

@@ -336,8 +336,10 @@ async def test_a_cancelled_running_job_stops_quietly(
         await asyncio.wait_for(_submitted(listener), 15)
         assert await db.run_transaction(lambda conn: repo.cancel(conn, job.id, "t"))
         await runner.cancel(job.id)
-        await asyncio.sleep(0.1)
-        assert runner.running_ids == set()
+        # The task winds down on the loop's next turns (a busy machine may need a while).
+        async with asyncio.timeout(10):
+            while runner.running_ids:
+                await asyncio.sleep(0.01)
     finally:
         await runner.stop()
     assert (await state_of(db, job.id)).state is JobState.CANCELLED
