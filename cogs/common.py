@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
 
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error
+from bot.errors import CameoError
 from bot.models import Viewer
 
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -31,6 +33,33 @@ def message_batches(files: list[T], sizes: list[int]) -> list[list[T]]:
         batches[-1].append(file)
         total += size
     return batches
+
+
+# SQLite keeps an INTEGER in eight signed bytes: a larger number fails inside the query, with
+# an OverflowError, far from where it came in.
+SQLITE_INTEGER_MAX = 2**63 - 1
+# A sign and ASCII digits, no more than a number in range needs: int() alone would also take
+# spaces, underscores and other scripts' digits, and spend time on a number of any length.
+_CUSTOM_ID_NUMBER = re.compile(r"-?[0-9]{1,19}")
+
+
+class UnusableButton(CameoError):
+    def __init__(self) -> None:
+        super().__init__("That button doesn't work any more, so nothing was done.")
+
+
+def custom_id_number(text: str, *, low: int = 1, high: int = SQLITE_INTEGER_MAX) -> int:
+    """Read a number from a component's custom id; raise UnusableButton unless low <= it <= high.
+
+    The member's client sends the custom id back, so it can say anything: no number from it
+    goes further than this check, and none outside the range the database holds gets past it.
+    """
+    if not _CUSTOM_ID_NUMBER.fullmatch(text):
+        raise UnusableButton()
+    number = int(text)
+    if not low <= number <= high:
+        raise UnusableButton()
+    return number
 
 
 def viewer_from(interaction: discord.Interaction[Any]) -> Viewer:

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.models import Job, JobKind
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
-from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
+from bot.providers.request import (
+    GenerationRequest,
+    ImageInput,
+    PoseRequest,
+    SceneRequest,
+    refusal_of,
+)
 from bot.providers.router import ProviderRouter
 from bot.quota.hooks import QuotaHooks
 from storage import characters as character_rows
@@ -295,8 +303,8 @@ class JobRunner:
                 edit_mask=await self._input(job.edit_mask_sha256),
                 **options,  # type: ignore[arg-type]
             )
-        except ValueError as exc:
-            raise CameoError(f"This request can't be made: {exc}") from None
+        except ValidationError as exc:  # a job queued under older rules
+            raise CameoError(f"This request can't be made now. {refusal_of(exc)}") from None
 
     async def _input(self, sha256: str | None) -> ImageInput | None:
         if sha256 is None:

@@ -29,7 +29,13 @@ from bot.images.store import ImageStore, image_row
 from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Viewer
-from bot.providers.request import GenerationRequest, ImageInput, PoseRequest, SceneRequest
+from bot.providers.request import (
+    GenerationRequest,
+    ImageInput,
+    PoseRequest,
+    SceneRequest,
+    refusal_of,
+)
 from bot.providers.router import ProviderRouter
 from bot.quota import pricing
 from bot.quota.hooks import QuotaHooks
@@ -433,10 +439,12 @@ def _as_input(clean: CleanImage) -> ImageInput:
 
 
 def _valid(build: Callable[[], T]) -> T:
-    """Build a request model, turning its validation errors into one sentence for the member."""
+    """Build a request model; refuse it with Cameo's sentence for what is wrong, not pydantic's.
+
+    This runs before the job row and its credit hold are written, so a refused request leaves
+    nothing behind.
+    """
     try:
         return build()
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        field = ".".join(str(part) for part in first.get("loc", ())) or "request"
-        raise CameoError(f"That request can't be made ({field}: {first['msg']}).") from None
+        raise CameoError(refusal_of(exc)) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import discord
 
@@ -16,8 +16,9 @@ from bot.client.interaction_errors import (
     report_error,
     send_private,
 )
+from bot.errors import CameoError
 from bot.jobs.service import Destination
-from cogs.common import NO_MENTIONS, viewer_from
+from cogs.common import NO_MENTIONS, UnusableButton, custom_id_number, viewer_from
 from cogs.scenes._render import info_text
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 # discord.py types button callbacks for any client; ours is always a CameoBot.
 Interaction = discord.Interaction[Any]
 Button = discord.ui.Button[Any]
+# Far more pictures than one job makes (a pose sheet has at most 80); the bound keeps a forged
+# Delete button from naming millions of them.
+POSITION_MAX = 999
 
 
 def _scenes(interaction: Interaction) -> Scenes:
@@ -37,14 +41,38 @@ def _scenes(interaction: Interaction) -> Scenes:
 class _Guarded(discord.ui.Item[discord.ui.View]):
     """Shared by every Cameo button: the shutdown gate, task tracking, friendly errors.
 
-    Each button defines `run`, what its click does.
+    Each button defines `parse`, which reads its custom id, and `run`, what its click does.
     """
 
     run: Callable[[Interaction], Awaitable[None]]
+    # Set only on a stand-in for a button whose custom id holds an unusable number.
+    refusal: CameoError | None = None
+
+    @classmethod
+    def parse(cls, match: re.Match[str], /) -> Self:
+        """Build the button from its custom id, reading every number with `custom_id_number`."""
+        raise NotImplementedError
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
+        try:
+            return cls.parse(match)
+        except UnusableButton as refusal:
+            # discord.py only logs what this method raises and leaves the click unanswered, so
+            # a stand-in wrapping the clicked button answers it with the refusal instead.
+            stand_in = cls.__new__(cls)
+            discord.ui.DynamicItem.__init__(cast("discord.ui.DynamicItem[Any]", stand_in), item)
+            stand_in.refusal = refusal
+            return stand_in
 
     async def interaction_check(self, interaction: Interaction) -> bool:
         if interaction.client.shutting_down:
             await send_private(interaction, SHUTTING_DOWN_TEXT)
+            return False
+        if self.refusal is not None:
+            await report_error(interaction, self.refusal)
             return False
         interaction.client.track_current_task()
         return True
@@ -57,7 +85,7 @@ class _Guarded(discord.ui.Item[discord.ui.View]):
 
 
 class CancelJob(
-    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:cancel:(?P<job>[0-9]{1,19})"
+    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:cancel:(?P<job>-?[0-9]+)"
 ):
     def __init__(self, job_id: int, label: str = "Cancel") -> None:
         super().__init__(
@@ -68,10 +96,8 @@ class CancelJob(
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> CancelJob:
-        return cls(int(match["job"]))
+    def parse(cls, match: re.Match[str], /) -> CancelJob:
+        return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
@@ -91,9 +117,7 @@ class CancelJob(
         await scenes.delivery.show(job)
 
 
-class Reroll(
-    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>[0-9]{1,19})"
-):
+class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>-?[0-9]+)"):
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -106,10 +130,8 @@ class Reroll(
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Reroll:
-        return cls(int(match["job"]))
+    def parse(cls, match: re.Match[str], /) -> Reroll:
+        return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
@@ -123,7 +145,7 @@ class Reroll(
         await scenes.post_card(interaction, queued)
 
 
-class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>[0-9]{1,19})"):
+class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>-?[0-9]+)"):
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -133,10 +155,8 @@ class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<j
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Info:
-        return cls(int(match["job"]))
+    def parse(cls, match: re.Match[str], /) -> Info:
+        return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
         info = await _scenes(interaction).results.info(viewer_from(interaction), self.job_id)
@@ -148,7 +168,7 @@ class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<j
 class DeleteResults(
     _Guarded,
     discord.ui.DynamicItem[Button],
-    template=r"cameo:del:(?P<job>[0-9]{1,19}):(?P<first>[0-9]{1,3}):(?P<last>[0-9]{1,3})",
+    template=r"cameo:del:(?P<job>-?[0-9]+):(?P<first>-?[0-9]+):(?P<last>-?[0-9]+)",
 ):
     def __init__(self, job_id: int, first: int, last: int) -> None:
         super().__init__(
@@ -162,10 +182,10 @@ class DeleteResults(
         self.positions = list(range(first, last + 1))
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DeleteResults:
-        return cls(int(match["job"]), int(match["first"]), int(match["last"]))
+    def parse(cls, match: re.Match[str], /) -> DeleteResults:
+        first = custom_id_number(match["first"], low=0, high=POSITION_MAX)
+        last = custom_id_number(match["last"], low=first, high=POSITION_MAX)
+        return cls(custom_id_number(match["job"]), first, last)
 
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
@@ -178,7 +198,7 @@ class DeleteResults(
 class Favorite(
     _Guarded,
     discord.ui.DynamicItem[Button],
-    template=r"cameo:fav:(?P<job>[0-9]{1,19}):(?P<image>[0-9]{1,3})",
+    template=r"cameo:fav:(?P<job>-?[0-9]+):(?P<image>-?[0-9]+)",
 ):
     def __init__(self, job_id: int, position: int, *, label: str, marked: bool) -> None:
         super().__init__(
@@ -193,10 +213,9 @@ class Favorite(
         self.position = position
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Favorite:
-        return cls(int(match["job"]), int(match["image"]), label="", marked=False)
+    def parse(cls, match: re.Match[str], /) -> Favorite:
+        position = custom_id_number(match["image"], low=0, high=POSITION_MAX)
+        return cls(custom_id_number(match["job"]), position, label="", marked=False)
 
     async def run(self, interaction: Interaction) -> None:
         scenes = _scenes(interaction)
@@ -209,7 +228,7 @@ class Favorite(
 class UseAsReference(
     _Guarded,
     discord.ui.DynamicItem[Button],
-    template=r"cameo:ref:(?P<job>[0-9]{1,19}):(?P<image>[0-9]{1,3})",
+    template=r"cameo:ref:(?P<job>-?[0-9]+):(?P<image>-?[0-9]+)",
 ):
     def __init__(self, job_id: int, position: int, *, label: str = "Use as reference") -> None:
         super().__init__(
@@ -223,10 +242,9 @@ class UseAsReference(
         self.position = position
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> UseAsReference:
-        return cls(int(match["job"]), int(match["image"]))
+    def parse(cls, match: re.Match[str], /) -> UseAsReference:
+        position = custom_id_number(match["image"], low=0, high=POSITION_MAX)
+        return cls(custom_id_number(match["job"]), position)
 
     async def run(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -288,7 +306,7 @@ def _positions_in(message: discord.Message | None, job_id: int) -> list[int]:
         for component in getattr(row, "children", ()):
             match = pattern.fullmatch(getattr(component, "custom_id", None) or "")
             if match and int(match["job"]) == job_id:
-                found.append(int(match["image"]))
+                found.append(custom_id_number(match["image"], low=0, high=POSITION_MAX))
     if not found:
         raise ValueError("a result message without its Favorite buttons")
     return found

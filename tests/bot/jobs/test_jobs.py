@@ -85,10 +85,10 @@ async def test_a_scene_is_queued_then_made(setup, db: Database) -> None:  # type
 @pytest.mark.parametrize(
     ("options", "complaint"),
     [
-        ({"prompt": "   "}, "prompt"),
-        ({"prompt": "x", "count": 9}, "count"),
-        ({"prompt": "x", "aspect_ratio": "7:3"}, "aspect_ratio"),
-        ({"prompt": "x", "speed": "ludicrous"}, "speed"),
+        ({"prompt": "   "}, "a prompt with at least one visible character"),
+        ({"prompt": "x", "count": 9}, "Ask for 1 to 4 pictures"),
+        ({"prompt": "x", "aspect_ratio": "7:3"}, "aspect ratio must be"),
+        ({"prompt": "x", "speed": "ludicrous"}, "speed must be"),
     ],
 )
 async def test_invalid_options_are_refused_before_queueing(  # type: ignore[no-untyped-def]
