@@ -6,7 +6,12 @@ Each scenario runs in its own process, so its peak memory is its own:
 - `steady`: 200 single-image scenes from 50 members in 25 channels, arriving together over
   about 20 s (10 a second). Reports acknowledgement latency, the bot's overhead per scene (end
   to end minus the time inside the image service), Discord REST calls per scene besides the
-  interaction response, event-loop lag, peak memory and 429s.
+  interaction response, event-loop lag, peak memory and 429s. Then runs `steady_baseline` and
+  reports its overhead beside Cameo's, and the ratio of the two.
+- `steady_baseline`: the same scenes against a bare discord.py bot instead of Cameo, making
+  the same three Discord calls per scene as Cameo's delivery (the card as the interaction's
+  answer, a thread from the card, the picture posted in the thread) around the same call to
+  the same fake service: the floor that the emulator, discord.py and this machine set.
 - `burst`: the same 200 scenes sent at the same instant. Acknowledgements must stay fast; the
   results then drain at the pace Discord's global and per-channel limits allow.
 - `in_flight`: 1,000 scenes from 50 members against a service that never finishes while
@@ -16,16 +21,18 @@ Each scenario runs in its own process, so its peak memory is its own:
   Reports how fast every scene is acknowledged and how many within Discord's 3 seconds (the
   emulator enforces the rule too); it does not wait for the results.
 
-The bot runs in its own process with the production wiring (as `cameo run` would), so its
-loop lag and peak memory are its own; the emulator and the fake service share the bench's
-process, as Discord and the image service would be elsewhere, except in `burst_5000`, where
-the emulator's own work for 5,000 interactions gets a process (and a core) of its own.
+Cameo runs in its own process with the production wiring (as `cameo run` would), and so does
+the baseline, so their loop lag and peak memory are their own; the emulator and the fake service
+share the bench's process, as Discord and the image service would be elsewhere, except in
+`burst_5000`, where the emulator's own work for 5,000 interactions gets a process (and a core)
+of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import logging
@@ -39,11 +46,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import discord
+import httpx
+from discord import app_commands
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import running_bot
+from bot.client.endpoints import discord_endpoints
+from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
 from bot.settings import Settings
 from tests.discord.emulator import DiscordEmulator
 from tests.discord.interactions import InteractionHandle
@@ -53,6 +66,7 @@ from tests.imagefactory import png
 MEMBERS = 50
 CHANNELS = 25
 READY_LINE = "cameo ready"
+BASELINE = "steady_baseline"
 BURST_5000 = 5000
 ACK_DEADLINE = 3.0  # Discord's, which the emulator enforces
 
@@ -154,9 +168,157 @@ async def run_bot() -> None:
     )
 
 
+class BaselineBot(discord.Client):
+    """A bare discord.py bot with one command, `/scene`, that does for each scene what Cameo's
+    delivery does on Discord, and nothing else: no database, no queue, no pacing, no card
+    edits. Its overhead is what the emulator, discord.py and this machine cost by themselves."""
+
+    def __init__(self, guild_id: int, service_url: str, api_key: str) -> None:
+        # Cameo's intents and mention policy; discord.py's default connection pool.
+        super().__init__(
+            intents=discord.Intents(guilds=True), allowed_mentions=discord.AllowedMentions.none()
+        )
+        self.guild = discord.Object(guild_id)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(baseline_scene, guild=self.guild)
+        self.service = httpx.AsyncClient(timeout=httpx.Timeout(180.0, connect=5.0))
+        self.service_url = service_url
+        self.api_key = api_key
+        self.reference = png(seed=1)  # Mira's picture, as the bench gives it to Cameo
+        self.service_time: dict[str, float] = {}  # prompt -> seconds inside the service
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync(guild=self.guild)
+
+    async def close(self) -> None:
+        await self.service.aclose()
+        await super().close()
+
+    async def generate(self, prompt: str) -> bytes:
+        """One picture from the fake service, asked as Cameo's `segmind` provider asks it (the
+        same route, fields and reference), and timed the same way: the whole call."""
+        started = time.perf_counter()
+        try:
+            response = await self.service.post(
+                f"{self.service_url}/v1/ideogram-character",
+                headers={"x-api-key": self.api_key},
+                data={
+                    "prompt": prompt,
+                    "style_type": "Auto",
+                    "rendering_speed": "Default",
+                    "magic_prompt_option": "Auto",
+                    "seed": str(random.randint(100, 999_999)),
+                    "resolution": "None",
+                    "aspect_ratio": "1:1",
+                },
+                files={"character_reference_image": ("mira.png", self.reference, "image/png")},
+            )
+            response.raise_for_status()
+            return response.content
+        finally:
+            self.service_time[prompt] = time.perf_counter() - started
+
+
+def _buttons(*names: str) -> discord.ui.View:
+    """Persistent buttons like Cameo's (its card has one, a single result five), so the
+    messages have the same shape and discord.py keeps the same kind of view state."""
+    view = discord.ui.View(timeout=None)
+    for name in names:
+        view.add_item(discord.ui.Button(label=name.title(), custom_id=f"{name}:{id(view)}"))
+    return view
+
+
+# Cameo's `/scene` options, so the command synced, and each interaction discord.py parses,
+# look the same; the scenes set only `character` and `prompt`.
+@app_commands.command(name="scene")
+@app_commands.choices(
+    aspect_ratio=[app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS]
+)
+async def baseline_scene(
+    interaction: discord.Interaction[BaselineBot],
+    character: str,
+    prompt: app_commands.Range[str, 1, PROMPT_MAX],
+    style: Literal["auto", "realistic", "fiction", "general", "design"] | None = None,
+    aspect_ratio: str | None = None,
+    speed: Literal["turbo", "default", "quality"] | None = None,
+    count: app_commands.Range[int, 1, 4] | None = None,
+    seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+    negative_prompt: app_commands.Range[str, 1, PROMPT_MAX] | None = None,
+    magic_prompt: Literal["auto", "on", "off"] | None = None,
+    image: discord.Attachment | None = None,
+    mask: discord.Attachment | None = None,
+    provider: str | None = None,
+) -> None:
+    """Picture a character in a scene; the images arrive in a thread."""
+    bot = interaction.client
+    # 1. The card, as the interaction's answer (Cameo's quick answer: no deferral).
+    card = discord.Embed(title=f"{character} in a scene", description=prompt)
+    card.add_field(name="Requested by", value=interaction.user.mention)
+    card.add_field(name="Status", value="Generating…", inline=False)
+    answer = await interaction.response.send_message(embed=card, view=_buttons("cancel"))
+    message = answer.resource
+    assert isinstance(message, discord.InteractionMessage)
+    picture = await bot.generate(prompt)
+    # 2. A public thread from the card, and 3. the picture in it: what Cameo's
+    # `SceneDelivery.job_finished` does once the service has answered.
+    thread = await message.create_thread(
+        name=f"{character}: {prompt}"[:100], auto_archive_duration=1440
+    )
+    await thread.send(
+        f"**{character}** for {interaction.user.mention}",
+        file=discord.File(io.BytesIO(picture), f"{character.lower()}-1.png"),
+        view=_buttons("reroll", "info", "delete", "favorite", "reference"),
+    )
+
+
+async def run_baseline() -> None:
+    """The baseline's own process, as `run_bot` is Cameo's: the same environment, the same
+    ready line, loop-lag probe and report."""
+    env = os.environ
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    bot = BaselineBot(
+        int(env["CAMEO_DEV_GUILD_ID"]), env["CAMEO_SEGMIND_BASE_URL"], env["CAMEO_SEGMIND_API_KEY"]
+    )
+    with discord_endpoints(env["CAMEO_DISCORD_API_BASE"], env["CAMEO_DISCORD_GATEWAY"]):
+        async with bot:
+            runner = asyncio.create_task(bot.start(env["CAMEO_DISCORD_TOKEN"]), name="baseline")
+            await bot.wait_until_ready()
+            print(READY_LINE, flush=True)
+            with LoopLag() as lag:
+                await stop.wait()
+            await bot.close()
+            await runner
+    print(
+        json.dumps(
+            {
+                "loop_lag_p99_ms": ms(percentile(lag.samples, 0.99)) if lag.samples else 0.0,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "service_time": bot.service_time,
+            }
+        )
+    )
+
+
 async def scenario(name: str) -> dict[str, Any]:
     if name == "burst_5000":
         return await burst_5000()
+    result = await _measure(name)
+    if name == "steady":
+        # The floor, measured right after on the machine as it is now, so the ratio compares
+        # like with like (absolute figures move between machines and runs; the ratio less).
+        baseline = await _measure(BASELINE)
+        result["baseline_overhead_p50_ms"] = baseline["overhead_p50_ms"]
+        result["overhead_vs_baseline"] = round(
+            result["overhead_p50_ms"] / baseline["overhead_p50_ms"], 2
+        )
+        result["baseline"] = baseline
+    return result
+
+
+async def _measure(name: str) -> dict[str, Any]:
+    """Run one scenario against a fresh emulator, fake service and bot process (the bare
+    baseline bot for `steady_baseline`, Cameo otherwise)."""
     scenes = 1000 if name == "in_flight" else 200
     emulator = DiscordEmulator()
     await emulator.start()
@@ -168,7 +330,7 @@ async def scenario(name: str) -> dict[str, Any]:
                 bot = await asyncio.create_subprocess_exec(
                     sys.executable,
                     __file__,
-                    "--bot",
+                    "--baseline" if name == BASELINE else "--bot",
                     env=bot_environment(emulator_address(emulator), fake, Path(tmp) / "data"),
                     stdout=asyncio.subprocess.PIPE,
                 )
@@ -178,7 +340,7 @@ async def scenario(name: str) -> dict[str, Any]:
                     if ready.decode().strip() != READY_LINE:
                         raise RuntimeError(f"the bot did not start: {ready!r}")
                     await emulator.wait_for_commands(timeout=30)
-                    result = await _drive(name, scenes, emulator, fake)
+                    result = await _drive(name, scenes, emulator)
                 finally:
                     bot.send_signal(signal.SIGTERM)
                     out, _ = await bot.communicate()
@@ -188,13 +350,12 @@ async def scenario(name: str) -> dict[str, Any]:
     return _report(name, scenes, emulator, fake, result, inside)
 
 
-async def _drive(
-    name: str, scenes: int, emulator: DiscordEmulator, fake: FakeSegmind
-) -> dict[str, Any]:
-    register = await emulator.slash(
-        emulator.user("alice"), "character create", name="Mira", image=png(seed=1)
-    )
-    await register.response()
+async def _drive(name: str, scenes: int, emulator: DiscordEmulator) -> dict[str, Any]:
+    if name != BASELINE:  # the baseline has no characters to create: any name will do
+        register = await emulator.slash(
+            emulator.user("alice"), "character create", name="Mira", image=png(seed=1)
+        )
+        await register.response()
     channels = [emulator.add_text_channel(f"room-{n}") for n in range(CHANNELS)]
     members = [emulator.add_member(f"member{n}") for n in range(MEMBERS)]
     await asyncio.sleep(0.5)  # CHANNEL_CREATEs reach the bot
@@ -211,7 +372,7 @@ async def _drive(
             )
         )
 
-    if name == "steady":
+    if name in ("steady", BASELINE):
         rng = random.Random(7)
         tasks = []
         for n in range(scenes):
@@ -432,6 +593,9 @@ async def _active(bot: Any) -> list[Any]:
 def main() -> None:
     if sys.argv[1:] == ["--bot"]:
         asyncio.run(run_bot())
+        return
+    if sys.argv[1:] == ["--baseline"]:
+        asyncio.run(run_baseline())
         return
     if sys.argv[1:2] == ["--emulator"]:
         asyncio.run(run_emulator(sys.argv[2]))
