@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 
-from bot.client.cameo_bot import AnswersFirst
+from bot.client.answers_first import AnswersFirst
 
 
 async def _turns(count: int = 5) -> None:
