@@ -15,18 +15,20 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import Field, TypeAdapter
 
 from bot.images.processing import ImageWorkers
+from bot.providers.answers import Answer, Incidental, Number, Urls, read_answer, read_error_body
 from bot.providers.base import (
     Balance,
     Capabilities,
+    Cost,
     GenerationResult,
     OnSubmitted,
     Provider,
     SubmittedJob,
     fetch_results,
     paid_phase,
-    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -43,13 +45,7 @@ from bot.providers.errors import (
 from bot.providers.ideogram import MAGIC_PROMPT, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
-from bot.providers.transport import (
-    Deadline,
-    RetryPolicy,
-    json_object,
-    retry_after_seconds,
-    send,
-)
+from bot.providers.transport import Deadline, RetryPolicy, retry_after_seconds, send
 
 if TYPE_CHECKING:
     from bot.providers.signals import JobSignals
@@ -64,26 +60,105 @@ CREDITS = {"turbo": 10, "default": 15, "quality": 20}
 _TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
+# Apiframe's answers, as far as Cameo reads them (providers.md §2, apiframe-openapi.json) ------
+
+
+class ApiframeErrorBody(Answer):
+    """Every error: `{"error"}`, plus `details` on a 400 and the credit counts on a 402.
+
+    The extras are incidental: an odd one must not cost the operator the error's own words.
+    """
+
+    error: str | None = None
+    details: Incidental[dict[str, list[str]]] = None
+    credits_required: Incidental[int] = Field(default=None, alias="creditsRequired")
+    credits_available: Incidental[int] = Field(default=None, alias="creditsAvailable")
+
+
+class ApiframeUpload(Answer):
+    """`POST /v2/uploads` (201)."""
+
+    url: str
+
+
+class ApiframeAccepted(Answer):
+    """`POST /v2/images/generate` (202), also for an idempotent replay."""
+
+    job_id: str = Field(alias="jobId", min_length=1)
+
+
+class ApiframeImages(Answer):
+    """The current docs' shape of a job's `result`."""
+
+    images: Urls | None = None
+    # Undocumented; this client has always fallen back to it, so an answer that worked before
+    # still works.
+    image: str | Urls | None = None
+
+
+# `result` is typed "any" in the schema: the current docs show `{"images": [...]}`, the older
+# page and the SDK's tests a bare URL; a list costs nothing to accept too (providers.md §2).
+ApiframeResult = str | Urls | ApiframeImages | None
+_RESULT: TypeAdapter[ApiframeResult] = TypeAdapter(ApiframeResult)
+
+
+class ApiframeJob(Answer):
+    """`GET /v2/jobs/{id}`."""
+
+    # A free string rather than the documented five: a status Apiframe adds later keeps the
+    # poll going, as an unfinished job does, instead of failing a job already paid for.
+    status: str
+    result: ApiframeResult = None
+    error: str | None = None
+    credit_cost: Incidental[Number] = Field(default=None, alias="creditCost")
+    expired: bool | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        return _urls(self.result)
+
+
+class ApiframeTeam(Answer):
+    credits: float
+
+
+class ApiframeAccount(Answer):
+    """`GET /v2/me`: only the team's credits are read."""
+
+    team: ApiframeTeam
+
+
+def _urls(result: ApiframeResult) -> list[str]:
+    if isinstance(result, ApiframeImages):
+        return result.images or _urls(result.image)
+    if isinstance(result, str):
+        return [result]
+    return result or []
+
+
+def result_urls(result: object) -> list[str]:
+    """Every URL in a job's raw `result`, whichever documented shape it has.
+
+    Raises pydantic's ValidationError when it has none of them.
+    """
+    return _urls(_RESULT.validate_python(result))
+
+
 def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  # noqa: PLR0911 (one return per status)
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    message = str(body.get("error") or response.reason_phrase) if isinstance(body, dict) else ""
-    details = body.get("details") if isinstance(body, dict) else None
+    body = read_error_body(ApiframeErrorBody, response) or ApiframeErrorBody()
+    message = body.error or response.reason_phrase
     status = response.status_code
     if status in {401, 403}:
         return BadCredentials(provider, f"HTTP {status}: {message}")
     if status == 402:
         return InsufficientCredits(
-            provider,
-            f"needs {body.get('creditsRequired')} credits, has {body.get('creditsAvailable')}",
+            provider, f"needs {body.credits_required} credits, has {body.credits_available}"
         )
     if status == 429:
         return RateLimited(provider, "429 after retries", retry_after_seconds(response))
     if status == 400:
-        if details:
-            message = f"{message}: " + "; ".join(f"{k} {v}" for k, v in dict(details).items())
+        if body.details:
+            message = f"{message}: " + "; ".join(f"{k} {v}" for k, v in body.details.items())
         return InvalidRequest(provider, message)
     if status == 409:
         return JobFailed(provider, f"idempotency key reused with a different body: {message}")
@@ -98,17 +173,6 @@ def verify_webhook_signature(api_key: str, body: bytes, signature: str) -> bool:
     expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
     given = signature.removeprefix("sha256=").strip().lower().encode("utf-8", "replace")
     return hmac.compare_digest(expected, given)
-
-
-def result_urls(result: object) -> list[str]:
-    """Accept every documented shape of `result`: a URL, a list, or `{"images": [...]}`."""
-    if isinstance(result, str):
-        return [result]
-    if isinstance(result, list):
-        return [item for item in result if isinstance(item, str)]
-    if isinstance(result, dict):
-        return result_urls(result.get("images") or result.get("image") or [])
-    return []
 
 
 class ApiframeCharacter(Provider):
@@ -158,10 +222,10 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code not in {200, 201}:
             raise apiframe_error(self.name, response)
-        url = json_object(self.name, response).get("url")
-        if not isinstance(url, str):
-            raise Unavailable(self.name, "upload answered without a url")
-        return url
+        # Nothing is paid yet: a malformed answer lets the router try another service.
+        return read_answer(
+            ApiframeUpload, self.name, response, answering="the upload", malformed=Unavailable
+        ).url
 
     async def body(self, request: SceneRequest, seed: int, deadline: Deadline) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -214,9 +278,14 @@ class ApiframeCharacter(Provider):
         if response.status_code not in {200, 202}:
             raise apiframe_error(self.name, response)
         with paid_phase(self.name):
-            job_id = json_object(self.name, response).get("jobId")
-            if not isinstance(job_id, str) or not job_id:
-                raise OutcomeUnknown(self.name, "the submission was accepted without a jobId")
+            # Billed already: an answer without a usable job id must never fail over.
+            job_id = read_answer(
+                ApiframeAccepted,
+                self.name,
+                response,
+                answering="the submission",
+                malformed=OutcomeUnknown,
+            ).job_id
         if on_submitted is not None:
             await on_submitted(SubmittedJob(job_id, seed))
         return await self._finish(job_id, seed, deadline)
@@ -225,7 +294,8 @@ class ApiframeCharacter(Provider):
         assert isinstance(request, SceneRequest)
         return await self._finish(service_job_id, request.seed, Deadline(self.job_deadline))
 
-    async def fetch_job(self, job_id: str, deadline: Deadline) -> dict[str, Any]:
+    async def fetch_job(self, job_id: str, deadline: Deadline) -> ApiframeJob:
+        """Poll a paid job once (so a malformed answer is OutcomeUnknown: never failed over)."""
         response = await send(
             self.name,
             lambda: self.client.get(f"{self.base_url}/v2/jobs/{job_id}", headers=self._headers()),
@@ -234,7 +304,9 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code != 200:
             raise apiframe_error(self.name, response)
-        return json_object(self.name, response)
+        return read_answer(
+            ApiframeJob, self.name, response, answering="the job poll", malformed=OutcomeUnknown
+        )
 
     async def _finish(self, job_id: str, seed: int | None, deadline: Deadline) -> GenerationResult:
         with paid_phase(self.name, job_id):
@@ -247,9 +319,9 @@ class ApiframeCharacter(Provider):
         return self.poll
 
     async def _collect(self, job_id: str, seed: int | None, deadline: Deadline) -> GenerationResult:
-        async def check() -> dict[str, Any] | None:
+        async def check() -> ApiframeJob | None:
             job = await self.fetch_job(job_id, deadline)
-            return job if job.get("status") in _TERMINAL else None
+            return job if job.status in _TERMINAL else None
 
         wake = self.signals.watch(job_id) if self.signals is not None else None
         try:
@@ -259,21 +331,19 @@ class ApiframeCharacter(Provider):
         finally:
             if self.signals is not None:
                 self.signals.forget(job_id)
-        if job["status"] != "COMPLETED":
-            error = str(job.get("error") or job["status"].lower())
+        if job.status != "COMPLETED":
+            error = job.error or job.status.lower()
             if mentions_content_rules(error):
                 raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
-            raise JobFailed(self.name, f"job {job_id} {job['status']}: {error}")
-        if job.get("expired"):
+            raise JobFailed(self.name, f"job {job_id} {job.status}: {error}")
+        if job.expired:
             raise JobFailed(self.name, f"job {job_id} finished but its images have expired")
-        images = await fetch_results(
-            self.name, self.client, self.images, result_urls(job.get("result")), deadline
-        )
+        images = await fetch_results(self.name, self.client, self.images, job.urls, deadline)
         return GenerationResult(
             provider=self.name,
             images=images,
             seed=seed,
-            cost=reported_cost(job.get("creditCost"), "Apiframe credits"),
+            cost=Cost(job.credit_cost, "Apiframe credits") if job.credit_cost is not None else None,
             balance=None,
             service_job_id=job_id,
             elapsed=0.0,
@@ -288,10 +358,11 @@ class ApiframeCharacter(Provider):
         )
         if response.status_code != 200:
             raise apiframe_error(self.name, response)
-        team = json_object(self.name, response).get("team")
-        credits = team.get("credits") if isinstance(team, dict) else None
-        return (
-            Balance(float(credits), "Apiframe credits")
-            if isinstance(credits, int | float)
-            else None
+        account = read_answer(
+            ApiframeAccount,
+            self.name,
+            response,
+            answering="the balance check",
+            malformed=Unavailable,
         )
+        return Balance(account.team.credits, "Apiframe credits")

@@ -12,18 +12,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from pydantic import Field, OnErrorOmit
 
 from bot.images.processing import ImageWorkers
+from bot.providers.answers import Answer, Incidental, Number, Urls, read_answer, read_error_body
 from bot.providers.base import (
     Balance,
     Capabilities,
+    Cost,
     GenerationResult,
     OnSubmitted,
     Provider,
     SubmittedJob,
     fetch_results,
     paid_phase,
-    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -46,34 +48,77 @@ from bot.providers.request import (
     ImageInput,
     SceneRequest,
 )
-from bot.providers.transport import (
-    Deadline,
-    json_object,
-    retry_after_seconds,
-    send,
-)
+from bot.providers.transport import Deadline, retry_after_seconds, send
 
 ReferenceHost = Callable[[ImageInput, Deadline], Awaitable[str]]
 
 CREDITS = {"turbo": 3, "default": 5, "quality": 7}
 
 
-def _message(body: object) -> tuple[str, str]:
-    """Return (code, message) from `{"error": "..."}` or `{"error": {"code", "message"}}`."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            return str(error.get("code") or ""), str(error.get("message") or error)
-        if error is not None:
-            return "", str(error)
-    return "", str(body)[:300]
+# PixelDojo's answers, as far as Cameo reads them (providers.md §3, seed page 003) -------------
+
+
+class PixelDojoErrorDetail(Answer):
+    """The nested error: `{"code", "message", "status"}`."""
+
+    code: str | None = None
+    message: str | None = None
+
+
+# Errors come as a plain string or nested (the legacy docs); a failed job's `error` as either.
+PixelDojoError = str | PixelDojoErrorDetail
+
+
+class PixelDojoErrorBody(Answer):
+    error: PixelDojoError
+
+
+class PixelDojoAccepted(Answer):
+    """`POST /models/{apiId}/run` (202)."""
+
+    job_id: str = Field(alias="jobId", min_length=1)
+    credits_remaining: Incidental[Number] = Field(default=None, alias="creditsRemaining")
+
+
+class PixelDojoOutput(Answer):
+    images: Urls | None = None
+
+
+class PixelDojoAsset(Answer):
+    url: str
+
+
+class PixelDojoJob(Answer):
+    """`GET /jobs/{jobId}`."""
+
+    # A free string: besides the documented pending, completed and failed there is (at least)
+    # processing, and a status PixelDojo adds later keeps the poll going.
+    status: str
+    error: PixelDojoError | None = None
+    output: PixelDojoOutput | None = None
+    # What the SDK reads (`assets[0].url`); an entry without a URL is skipped, like a result
+    # URL that is not a string.
+    assets: list[OnErrorOmit[PixelDojoAsset]] | None = None
+    credit_cost: Incidental[Number] = Field(default=None, alias="creditCost")
+
+    @property
+    def urls(self) -> list[str]:
+        images = self.output.images if self.output is not None else None
+        return images or [asset.url for asset in self.assets or []]
+
+
+def _explain(error: PixelDojoError | None) -> tuple[str, str]:
+    """Return (code, message) for either shape of error."""
+    if isinstance(error, str):
+        return "", error
+    if error is None:
+        return "", "no reason given"
+    return error.code or "", error.message or error.code or "no reason given"
 
 
 def pixeldojo_error(provider: str, response: httpx.Response) -> ProviderError:  # noqa: PLR0911 (one return per status)
-    try:
-        code, message = _message(response.json())
-    except ValueError:
-        code, message = "", response.text[:300]
+    body = read_error_body(PixelDojoErrorBody, response)
+    code, message = _explain(body.error) if body is not None else ("", response.text[:300])
     status = response.status_code
     if code == "insufficient_credits" or status == 402:
         return InsufficientCredits(provider, f"out of credits: {message}")
@@ -161,20 +206,22 @@ class PixelDojoCharacter(Provider):
         if response.status_code not in {200, 201, 202}:
             raise pixeldojo_error(self.name, response)
         with paid_phase(self.name):
-            accepted = json_object(self.name, response)
-            job_id = accepted.get("jobId")
-            if not isinstance(job_id, str) or not job_id:
-                raise OutcomeUnknown(self.name, "the submission was accepted without a jobId")
+            # Billed already: an answer without a usable job id must never fail over.
+            accepted = read_answer(
+                PixelDojoAccepted,
+                self.name,
+                response,
+                answering="the submission",
+                malformed=OutcomeUnknown,
+            )
         if on_submitted is not None:
-            await on_submitted(SubmittedJob(job_id, seed))
-        balance = accepted.get("creditsRemaining")
+            await on_submitted(SubmittedJob(accepted.job_id, seed))
+        remaining = accepted.credits_remaining
         return await self._finish(
-            job_id,
+            accepted.job_id,
             seed,
             deadline,
-            balance=Balance(float(balance), "PixelDojo credits")
-            if isinstance(balance, int | float)
-            else None,
+            balance=Balance(remaining, "PixelDojo credits") if remaining is not None else None,
         )
 
     async def resume(self, service_job_id: str, request: GenerationRequest) -> GenerationResult:
@@ -192,7 +239,7 @@ class PixelDojoCharacter(Provider):
     async def _collect(
         self, job_id: str, seed: int | None, deadline: Deadline, balance: Balance | None
     ) -> GenerationResult:
-        async def check() -> dict[str, Any] | None:
+        async def check() -> PixelDojoJob | None:
             response = await send(
                 self.name,
                 lambda: self.client.get(f"{self.base_url}/jobs/{job_id}", headers=self._headers()),
@@ -201,30 +248,28 @@ class PixelDojoCharacter(Provider):
             )
             if response.status_code != 200:
                 raise pixeldojo_error(self.name, response)
-            job = json_object(self.name, response)
-            return job if job.get("status") in {"completed", "failed"} else None
+            job = read_answer(
+                PixelDojoJob,
+                self.name,
+                response,
+                answering="the job poll",
+                malformed=OutcomeUnknown,  # the job is paid for: never fail over
+            )
+            return job if job.status in {"completed", "failed"} else None
 
         job = await poll_until(self.name, check, policy=self.poll, deadline=deadline)
-        if job["status"] == "failed":
-            _, error = _message(job)
+        if job.status == "failed":
+            _, error = _explain(job.error)
             if mentions_content_rules(error):
                 raise ContentRejected(self.name, f"job {job_id} rejected: {error}")
             raise JobFailed(self.name, f"job {job_id} failed: {error}")
-        output = job.get("output")
-        images = output.get("images") if isinstance(output, dict) else None
-        urls = [u for u in images or [] if isinstance(u, str)]
-        if not urls:
-            urls = [
-                a["url"]
-                for a in job.get("assets") or []
-                if isinstance(a, dict) and isinstance(a.get("url"), str)
-            ]
-        images = await fetch_results(self.name, self.client, self.images, urls, deadline)
+        images = await fetch_results(self.name, self.client, self.images, job.urls, deadline)
+        cost = job.credit_cost
         return GenerationResult(
             provider=self.name,
             images=images,
             seed=seed,
-            cost=reported_cost(job.get("creditCost"), "PixelDojo credits"),
+            cost=Cost(cost, "PixelDojo credits") if cost is not None else None,
             balance=balance,
             service_job_id=job_id,
             elapsed=0.0,

@@ -8,11 +8,12 @@ Errors are JSON `{"error": "..."}`; 406 means out of credits; a failed v2 job is
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import httpx
+from pydantic import Field
 
 from bot.images.processing import ImageWorkers
+from bot.providers.answers import Answer, Incidental, Number, Urls, read_answer, read_error_body
 from bot.providers.base import (
     Balance,
     Capabilities,
@@ -24,7 +25,6 @@ from bot.providers.base import (
     checked_image,
     fetch_results,
     paid_phase,
-    reported_cost,
 )
 from bot.providers.errors import (
     BadCredentials,
@@ -41,13 +41,7 @@ from bot.providers.errors import (
 from bot.providers.ideogram import MAGIC_PROMPT, SPEEDS, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import ASPECT_RATIOS, GenerationRequest, PoseRequest, SceneRequest
-from bot.providers.transport import (
-    Deadline,
-    json_object,
-    read_capped,
-    retry_after_seconds,
-    send,
-)
+from bot.providers.transport import Deadline, read_capped, retry_after_seconds, send
 
 SEGMIND_SEED_RANGE = (100, 999_999)
 # Published prices in US dollars ("$0.125 – $0.250 per generation"; consistent-character ~$0.085).
@@ -55,14 +49,63 @@ PRICES_USD = {"turbo": 0.125, "default": 0.1875, "quality": 0.25}
 POSES_PRICE_USD = 0.085
 
 
+# Segmind's answers, as far as Cameo reads them (providers.md §1) -------------------------------
+
+
+class SegmindErrorBody(Answer):
+    """Every error: `{"error": "<message>"}`."""
+
+    error: str
+
+
+class SegmindCredits(Answer):
+    """`GET /v1/get-user-credits`, in dollars."""
+
+    credits: float
+    free_credits: float | None = Field(default=None, alias="free-credits")
+
+
+class SegmindQueued(Answer):
+    """`POST /v2/{slug}`: the queue accepted (and billed) the submission."""
+
+    request_id: str = Field(min_length=1)
+
+
+class SegmindStatus(Answer):
+    """`GET /v2/requests/{id}/status`."""
+
+    # A free string rather than the four documented values: a status Segmind adds later keeps
+    # the poll going, as an unfinished job does, instead of failing a job already paid for.
+    status: str
+    error: str | None = None
+
+
+class SegmindFailure(Answer):
+    """A FAILED job, which Segmind serves with HTTP 422 (the body may carry no `status`)."""
+
+    error: str | None = None
+
+
+class SegmindMetrics(Answer):
+    cost: Incidental[Number] = None
+
+
+class SegmindResult(Answer):
+    """`GET /v2/requests/{id}` once COMPLETED: one URL, or a list of them."""
+
+    output: str | Urls
+    metrics: Incidental[SegmindMetrics] = None
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.output] if isinstance(self.output, str) else self.output
+
+
 def segmind_error(provider: str, response: httpx.Response) -> ProviderError:
     """Turn a Segmind error response into the matching typed error."""
-    try:
-        body = response.json()
-        message = str(body.get("error") or body) if isinstance(body, dict) else str(body)
-    except ValueError:
-        message = response.text[:300] or response.reason_phrase
-    message = message[:300]
+    body = read_error_body(SegmindErrorBody, response)
+    given = body.error if body is not None else None
+    message = (given or response.text or response.reason_phrase)[:300]
     status = response.status_code
     if status in {401, 403}:
         return BadCredentials(provider, f"HTTP {status}: {message}")
@@ -103,11 +146,14 @@ class _Segmind(Provider):
         )
         if response.status_code != 200:
             raise segmind_error(self.name, response)
-        body = json_object(self.name, response)
-        try:
-            return Balance(float(body["credits"]) + float(body.get("free-credits") or 0), "USD")
-        except (KeyError, TypeError, ValueError):
-            return None
+        credits = read_answer(
+            SegmindCredits,
+            self.name,
+            response,
+            answering="the balance check",
+            malformed=Unavailable,
+        )
+        return Balance(credits.credits + (credits.free_credits or 0.0), "USD")
 
 
 class SegmindCharacter(_Segmind):
@@ -258,9 +304,14 @@ class SegmindPoses(_Segmind):
         if response.status_code not in {200, 201, 202}:
             raise segmind_error(self.name, response)
         with paid_phase(self.name):
-            request_id = json_object(self.name, response).get("request_id")
-            if not isinstance(request_id, str) or not request_id:
-                raise OutcomeUnknown(self.name, "the submission was accepted without a request_id")
+            # Billed already: an answer without a usable request id must never fail over.
+            request_id = read_answer(
+                SegmindQueued,
+                self.name,
+                response,
+                answering="the submission",
+                malformed=OutcomeUnknown,
+            ).request_id
         if on_submitted is not None:
             await on_submitted(SubmittedJob(request_id, seed))
         return await self._finish(request_id, seed, request, deadline)
@@ -283,7 +334,7 @@ class SegmindPoses(_Segmind):
         status_url = f"{self.base_url}/v2/requests/{request_id}/status"
         result_url = f"{self.base_url}/v2/requests/{request_id}"
 
-        async def check() -> dict[str, Any] | None:
+        async def check() -> SegmindStatus | None:
             response = await send(
                 self.name,
                 lambda: self.client.get(status_url, headers=self._headers()),
@@ -291,16 +342,22 @@ class SegmindPoses(_Segmind):
                 deadline=deadline,
             )
             if response.status_code == 422:
-                raise self._failure(response)
+                raise self._failed_answer(response)
             if response.status_code in {404, 410}:
                 # Segmind keeps requests for an hour; after that the job is gone.
                 raise JobFailed(self.name, f"request {request_id} has expired or is unknown")
             if response.status_code != 200:
                 raise segmind_error(self.name, response)
-            status = json_object(self.name, response)
-            if status.get("status") == "FAILED":
-                raise self._failure(response)
-            return status if status.get("status") == "COMPLETED" else None
+            status = read_answer(
+                SegmindStatus,
+                self.name,
+                response,
+                answering="the status poll",
+                malformed=OutcomeUnknown,
+            )
+            if status.status == "FAILED":
+                raise self._failure(status.error)
+            return status if status.status == "COMPLETED" else None
 
         await poll_until(self.name, check, policy=self.poll, deadline=deadline)
         response = await send(
@@ -313,29 +370,33 @@ class SegmindPoses(_Segmind):
             raise JobFailed(self.name, "the result expired before it was fetched")
         if response.status_code != 200:
             raise segmind_error(self.name, response)
-        body = json_object(self.name, response)
-        output = body.get("output")
-        urls = (
-            [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
+        result = read_answer(
+            SegmindResult,
+            self.name,
+            response,
+            answering="the result request",
+            malformed=OutcomeUnknown,
         )
-        images = await fetch_results(self.name, self.client, self.images, urls, deadline)
-        metrics = body.get("metrics")
-        cost = reported_cost(metrics.get("cost") if isinstance(metrics, dict) else None, "USD")
+        images = await fetch_results(self.name, self.client, self.images, result.urls, deadline)
+        reported = result.metrics.cost if result.metrics is not None else None
         return GenerationResult(
             provider=self.name,
             images=images,
             seed=seed,
-            cost=cost or Cost(POSES_PRICE_USD, "USD"),
+            cost=Cost(reported if reported is not None else POSES_PRICE_USD, "USD"),
             balance=None,
             service_job_id=request_id,
             elapsed=0.0,
         )
 
-    def _failure(self, response: httpx.Response) -> ProviderError:
-        try:
-            error = str(response.json().get("error") or "failed")
-        except ValueError:
-            error = "failed"
+    def _failed_answer(self, response: httpx.Response) -> ProviderError:
+        """The error for a FAILED job, which Segmind serves as HTTP 422 (its body is an error
+        envelope: unreadable, it only loses the reason)."""
+        failure = read_error_body(SegmindFailure, response)
+        return self._failure(failure.error if failure is not None else None)
+
+    def _failure(self, reason: str | None) -> ProviderError:
+        error = reason or "failed"
         if mentions_content_rules(error):
             return ContentRejected(self.name, f"job failed: {error}")
         return JobFailed(self.name, f"job failed: {error}")

@@ -11,6 +11,7 @@ from bot.providers.errors import (
     InsufficientCredits,
     InvalidRequest,
     JobFailed,
+    OutcomeUnknown,
     RateLimited,
     Unavailable,
     Unsupported,
@@ -18,6 +19,7 @@ from bot.providers.errors import (
 from bot.providers.request import Speed, Style
 from tests.bot.providers.conftest import FAST_POLL, reference, scene
 from tests.fakes import FakeApiframe
+from tests.imagefactory import png
 
 
 @pytest.fixture
@@ -193,3 +195,75 @@ def test_every_documented_result_shape_is_read() -> None:
     assert result_urls(["https://x/1.png"]) == ["https://x/1.png"]
     assert result_urls({"images": ["https://x/1.png", 3]}) == ["https://x/1.png"]
     assert result_urls(None) == []
+
+
+# Malformed answers: each is one typed error naming the service's field -------------------------
+
+
+async def test_a_submission_answer_without_a_job_id_is_outcome_unknown_and_never_resent(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.fail_next(202, {"status": "QUEUED"}, path="/v2/images/generate", processed=True)
+    with pytest.raises(OutcomeUnknown, match="submission: field `jobId`: Field required") as raised:
+        await apiframe.generate(scene())
+    assert str(raised.value).startswith("apiframe: ")
+    assert not raised.value.fail_over  # paid already: never bought again elsewhere
+    assert apiframe_fake.billed == 1
+    assert len([r for r in apiframe_fake.requests if r.path == "/v2/images/generate"]) == 1
+
+
+async def test_a_job_whose_result_has_no_documented_shape_is_outcome_unknown_naming_it(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    saved: list[str] = []
+
+    async def break_the_job(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
+        answer = {"id": job.job_id, "status": "COMPLETED", "result": 5, "creditCost": 15}
+        apiframe_fake.fail_next(200, answer, path=f"/v2/jobs/{job.job_id}")
+
+    with pytest.raises(OutcomeUnknown, match="field `result`: it has none of") as raised:
+        await apiframe.generate(scene(), break_the_job)
+    assert saved[0] in raised.value.detail
+    assert not raised.value.fail_over
+
+
+async def test_a_job_without_a_status_is_outcome_unknown_naming_it(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.fail_next(200, {"id": "x", "progress": 10}, path="/v2/jobs/")
+    with pytest.raises(OutcomeUnknown, match="job poll: field `status`: Field required"):
+        await apiframe.generate(scene())
+    assert apiframe_fake.billed == 1
+
+
+async def test_an_unreadable_credit_cost_keeps_the_pictures(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    url = apiframe_fake.publish(png(64, 64, seed=6), "image/png", "png")
+
+    async def odd_cost(job: SubmittedJob) -> None:
+        answer = {"status": "COMPLETED", "result": {"images": [url]}, "creditCost": "fifteen"}
+        apiframe_fake.fail_next(200, answer, path=f"/v2/jobs/{job.job_id}")
+
+    result = await apiframe.generate(scene(), odd_cost)
+    assert len(result.images) == 1
+    assert result.cost is None
+
+
+async def test_an_upload_answer_without_a_url_is_unavailable_before_any_payment(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.fail_next(201, {"id": "u1", "kind": "image"}, path="/v2/uploads")
+    with pytest.raises(Unavailable, match="upload: field `url`: Field required") as raised:
+        await apiframe.generate(scene())
+    assert raised.value.fail_over  # nothing was paid: another service may take it
+    assert apiframe_fake.billed == 0
+
+
+async def test_a_malformed_balance_is_unavailable_naming_the_field(
+    apiframe: ApiframeCharacter, apiframe_fake: FakeApiframe
+) -> None:
+    apiframe_fake.fail_next(200, {"team": {"credits": "plenty"}}, path="/v2/me")
+    with pytest.raises(Unavailable, match=r"balance check: field `team\.credits`"):
+        await apiframe.balance()

@@ -12,7 +12,7 @@ from bot.providers.errors import (
     RateLimited,
     Unsupported,
 )
-from bot.providers.pixeldojo import PixelDojoCharacter
+from bot.providers.pixeldojo import PixelDojoAccepted, PixelDojoCharacter
 from tests.bot.providers.conftest import FAST_POLL, scene
 from tests.fakes import FakeApiframe, FakePixelDojo
 
@@ -141,3 +141,65 @@ async def test_check_authenticates_with_the_job_list(
     wrong = PixelDojoCharacter(http, pixeldojo_fake.base_url, "pd_wrong", None)
     with pytest.raises(BadCredentials):
         await wrong.balance()
+
+
+# Malformed answers: each is one typed error naming the service's field -------------------------
+
+
+async def test_a_submission_answer_with_a_numeric_job_id_is_outcome_unknown_and_never_resent(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.fail_next(
+        202, {"jobId": 123, "status": "pending"}, path="/models/", processed=True
+    )
+    with pytest.raises(OutcomeUnknown, match="submission: field `jobId`") as raised:
+        await pixeldojo.generate(scene())
+    assert str(raised.value).startswith("pixeldojo: ")
+    assert not raised.value.fail_over  # paid already: never bought again elsewhere
+    assert pixeldojo_fake.billed == 1
+    assert len([r for r in pixeldojo_fake.requests if r.method == "POST"]) == 1
+
+
+async def test_a_job_whose_images_are_not_a_list_is_outcome_unknown_naming_the_field(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    saved: list[str] = []
+
+    async def break_the_job(job: SubmittedJob) -> None:
+        saved.append(job.job_id)
+        answer = {"jobId": job.job_id, "status": "completed", "output": {"images": "x.png"}}
+        pixeldojo_fake.fail_next(200, answer, path=f"/jobs/{job.job_id}")
+
+    with pytest.raises(OutcomeUnknown, match=r"job poll: field `output\.images`") as raised:
+        await pixeldojo.generate(scene(), break_the_job)
+    assert saved[0] in raised.value.detail
+    assert not raised.value.fail_over
+
+
+async def test_a_job_without_a_status_is_outcome_unknown_naming_it(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    pixeldojo_fake.fail_next(200, {"jobId": "job_x"}, path="/jobs/")
+    with pytest.raises(OutcomeUnknown, match="job poll: field `status`: Field required"):
+        await pixeldojo.generate(scene())
+    assert pixeldojo_fake.billed == 1
+
+
+async def test_a_failed_job_reads_the_nested_error_shape_too(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    async def nested_error(job: SubmittedJob) -> None:
+        error = {"code": "moderation", "message": "Flagged by content moderation"}
+        answer = {"jobId": job.job_id, "status": "failed", "error": error}
+        pixeldojo_fake.fail_next(200, answer, path=f"/jobs/{job.job_id}")
+
+    with pytest.raises(ContentRejected, match="Flagged by content moderation"):
+        await pixeldojo.generate(scene(), nested_error)
+
+
+def test_an_unreadable_balance_on_the_submission_answer_counts_as_absent() -> None:
+    # The job id is what matters once PixelDojo has billed; a balance it can't read must not
+    # lose it (nor the picture the member paid for).
+    accepted = PixelDojoAccepted.model_validate({"jobId": "job_1", "creditsRemaining": "many"})
+    assert accepted.job_id == "job_1"
+    assert accepted.credits_remaining is None

@@ -17,6 +17,7 @@ from bot.providers.request import ImageInput, PoseRequest, Speed, Style
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
 from tests.bot.providers.conftest import FAST_POLL, reference, scene
 from tests.fakes import FakeSegmind
+from tests.imagefactory import png
 
 
 @pytest.fixture
@@ -255,3 +256,99 @@ async def test_poses_refuse_scenes_and_scenes_refuse_poses(
 def test_keys_never_show_in_reprs(segmind: SegmindCharacter, segmind_fake: FakeSegmind) -> None:
     assert segmind_fake.api_key not in repr(segmind)
     assert ImageInput(b"x").filename.endswith(".png")
+
+
+# Malformed answers: each is one typed error naming the service's field -------------------------
+
+
+async def test_a_malformed_pose_submission_answer_is_outcome_unknown_and_never_resent(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    # Segmind took (and billed) the job, but its answer carries no usable request id.
+    segmind_fake.fail_next(
+        200, {"request_id": 42, "status": "QUEUED"}, path="/v2/consistent-character", processed=True
+    )
+    submitted: list[SubmittedJob] = []
+
+    async def remember(job: SubmittedJob) -> None:
+        submitted.append(job)
+
+    with pytest.raises(OutcomeUnknown, match="`request_id`") as raised:
+        await poses.generate(_poses(), remember)
+    assert str(raised.value).startswith("segmind-poses: ")
+    assert not raised.value.fail_over  # paid already: never bought again elsewhere
+    assert segmind_fake.billed == 1
+    assert len([r for r in segmind_fake.requests if r.method == "POST"]) == 1
+    assert submitted == []
+
+
+async def test_a_pose_submission_answer_that_is_not_json_is_outcome_unknown(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    segmind_fake.fail_next(200, "<html>queued</html>", path="/v2/", processed=True)
+    with pytest.raises(OutcomeUnknown, match="not JSON") as raised:
+        await poses.generate(_poses())
+    assert not raised.value.fail_over
+    assert segmind_fake.billed == 1
+
+
+async def test_a_status_poll_without_a_status_is_outcome_unknown_naming_it(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    submitted: list[str] = []
+
+    async def remember(job: SubmittedJob) -> None:
+        submitted.append(job.job_id)
+
+    segmind_fake.fail_next(200, {"request_id": "x", "metrics": {}}, path="/status")
+    with pytest.raises(
+        OutcomeUnknown, match="status poll: field `status`: Field required"
+    ) as raised:
+        await poses.generate(_poses(), remember)
+    assert submitted[0] in raised.value.detail  # so an operator can look the paid job up
+    assert not raised.value.fail_over
+
+
+async def test_a_result_whose_output_has_the_wrong_type_is_outcome_unknown_naming_it(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    async def break_the_result(job: SubmittedJob) -> None:
+        # The status says done; the result answer then has a number where its URLs belong.
+        # (Listed first, the status answer keeps the result's shorter path from matching polls.)
+        done = {"status": "COMPLETED", "request_id": job.job_id}
+        segmind_fake.fail_next(200, done, path=f"/v2/requests/{job.job_id}/status")
+        broken = {"status": "COMPLETED", "output": 7, "metrics": {"cost": 0.085}}
+        segmind_fake.fail_next(200, broken, path=f"/v2/requests/{job.job_id}")
+
+    with pytest.raises(OutcomeUnknown, match="result request: field `output`") as raised:
+        await poses.generate(_poses(), break_the_result)
+    assert not raised.value.fail_over
+    assert segmind_fake.billed == 1
+
+
+async def test_an_unreadable_price_keeps_the_pictures_and_uses_the_published_one(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    url = segmind_fake.publish(png(64, 64, seed=5), "image/png", "png")
+
+    async def odd_price(job: SubmittedJob) -> None:
+        done = {"status": "COMPLETED", "request_id": job.job_id}
+        segmind_fake.fail_next(200, done, path=f"/v2/requests/{job.job_id}/status")
+        answer = {"status": "COMPLETED", "output": [url], "metrics": {"cost": "cheap"}}
+        segmind_fake.fail_next(200, answer, path=f"/v2/requests/{job.job_id}")
+
+    result = await poses.generate(_poses(), odd_price)
+    assert len(result.images) == 1
+    assert str(result.cost) == "0.085 USD"
+
+
+@pytest.mark.parametrize(
+    ("answer", "field"),
+    [({"credits": "lots", "free-credits": 0}, "`credits`"), ({"free-credits": 0.5}, "`credits`")],
+)
+async def test_a_malformed_balance_is_unavailable_naming_the_field(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind, answer: dict[str, object], field: str
+) -> None:
+    segmind_fake.fail_next(200, answer, path="/v1/get-user-credits")
+    with pytest.raises(Unavailable, match=f"balance check: field {field}"):
+        await segmind.balance()
