@@ -12,6 +12,7 @@ import httpx
 
 from bot.images.processing import ImageWorkers, NotAnImage
 from bot.providers.errors import (
+    FailedAfterPayment,
     JobFailed,
     OutcomeUnknown,
     ProviderError,
@@ -45,7 +46,8 @@ OnSubmitted = Callable[[SubmittedJob], Awaitable[None]]
 
 @contextlib.contextmanager
 def paid_phase(provider: str, job_id: str | None = None) -> Iterator[None]:
-    """Wrap everything after a paid call was accepted: no error from here may fail over.
+    """Wrap everything after a paid call was accepted: every error from here is raised as a
+    FailedAfterPayment (which the router never fails over) `from` the original.
 
     Unexpected shapes (a missing key, a body that isn't JSON) become OutcomeUnknown rather than
     tracebacks, with the job id so an operator can look it up.
@@ -54,11 +56,13 @@ def paid_phase(provider: str, job_id: str | None = None) -> Iterator[None]:
     try:
         yield
     except ProviderError as error:
-        if job_id and job_id not in error.detail:
-            error.detail += where
-        raise after_payment(error) from None
+        detail = error.detail + where if job_id and job_id not in error.detail else None
+        paid = after_payment(error, detail=detail)
+        # From the original even when an inner paid phase already made `error` one of these.
+        raise paid from paid.original
     except (ValueError, TypeError, KeyError, AttributeError, httpx.HTTPError) as exc:
-        raise OutcomeUnknown(provider, f"unexpected answer after payment{where}: {exc!r}") from None
+        unknown = OutcomeUnknown(provider, f"unexpected answer after payment{where}: {exc!r}")
+        raise after_payment(unknown) from unknown
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,6 @@ class Cost:
 
     def __str__(self) -> str:
         return f"{self.amount:g} {self.unit}"
-
-
-def reported_cost(value: object, unit: str) -> Cost | None:
-    """The cost a service reported, when it reported a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return Cost(float(value), unit)
 
 
 @dataclass(frozen=True)
@@ -109,8 +106,9 @@ class GenerationResult:
     balance: Balance | None
     service_job_id: str | None
     elapsed: float
-    # When only some of the requested images could be made: why the rest are missing.
-    shortfall: ProviderError | None = None
+    # When only some of the requested images could be made: why the rest are missing (always
+    # after payment, since the images returned were paid for).
+    shortfall: FailedAfterPayment | None = None
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ from bot.errors import CameoError
 class ProviderError(CameoError):
     """A service call failed. `message` is for members; `detail` is for operators' logs."""
 
-    # Whether the router may try the next service: true only when this one did not do the work.
-    fail_over = False
     # Whether this counts against the service's health (opens its circuit when repeated).
     unhealthy = False
     user_text = "The image service couldn't make that picture. Nothing was charged."
@@ -26,7 +24,6 @@ class ProviderError(CameoError):
 class Unsupported(ProviderError):
     """The service cannot honour this request; found before any money is spent."""
 
-    fail_over = True
     user_text = "No image service can do that combination of options."
 
     def __init__(self, provider: str, reason: str) -> None:
@@ -35,19 +32,16 @@ class Unsupported(ProviderError):
 
 
 class BadCredentials(ProviderError):
-    fail_over = True
     unhealthy = True
     user_text = "The image service refused Cameo's key. The server staff have to fix it."
 
 
 class InsufficientCredits(ProviderError):
-    fail_over = True
     unhealthy = True
     user_text = "The image service account is out of credits. The server staff have to top it up."
 
 
 class RateLimited(ProviderError):
-    fail_over = True
     user_text = "The image service is busy right now. Try again in a minute."
 
     def __init__(self, provider: str, detail: str, retry_after: float | None) -> None:
@@ -75,7 +69,6 @@ class ContentRejected(ProviderError):
 
 
 class Unavailable(ProviderError):
-    fail_over = True
     unhealthy = True
     user_text = "The image service is having trouble. Try again in a few minutes."
 
@@ -113,10 +106,35 @@ def mentions_content_rules(message: str) -> bool:
     return any(word in lowered for word in _CONTENT_WORDS)
 
 
-def after_payment(error: ProviderError) -> ProviderError:
-    """Mark an error raised once money may have been spent: it must not fail over."""
-    error.fail_over = False
-    return error
+class FailedAfterPayment(ProviderError):
+    """A failure once a service accepted a paid call: the money may be spent, so the router
+    never fails over to another service (that could pay twice).
+
+    Raised `from` the original error (kept as `original`), with the same member text, provider
+    and detail (plus the paid job's id where known), so messages, logs and refunds read exactly
+    as the original's would.
+    """
+
+    def __init__(self, original: ProviderError, *, detail: str | None = None) -> None:
+        super().__init__(original.provider, detail or original.detail, user_text=original.message)
+        self.original = original
+        self.unhealthy = original.unhealthy
+        # Chained here as well as by `raise ... from`, so a shortfall (kept, never raised) also
+        # points at what happened.
+        self.__cause__ = original
+
+
+def after_payment(error: ProviderError, *, detail: str | None = None) -> FailedAfterPayment:
+    """Return `error` as a failure after payment (raise it `from error`).
+
+    `detail` replaces the operator's detail (to add a paid job's id). An error that already is
+    a failure after payment is returned as it is, unless a new detail is given.
+    """
+    if isinstance(error, FailedAfterPayment):
+        if detail is None or detail == error.detail:
+            return error
+        error = error.original
+    return FailedAfterPayment(error, detail=detail)
 
 
 class NoProviderAvailable(CameoError):

@@ -18,7 +18,17 @@ from bot.providers.base import (
     Provider,
     SubmittedJob,
 )
-from bot.providers.errors import NoProviderAvailable, ProviderError, after_payment
+from bot.providers.errors import (
+    BadCredentials,
+    FailedAfterPayment,
+    InsufficientCredits,
+    NoProviderAvailable,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+    Unsupported,
+    after_payment,
+)
 from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
 from bot.providers.transport import Deadline
 
@@ -27,6 +37,34 @@ log = logging.getLogger(__name__)
 Monotonic = Callable[[], float]
 # Awaited with (provider name, job) when an asynchronous service accepts a paid submission.
 OnJobSubmitted = Callable[[str, SubmittedJob], Awaitable[None]]
+
+
+# The failover policy: whether the router tries the next service after a failure, decided by
+# the failure's type alone.
+#
+#   failure                                 next service?
+#   FailedAfterPayment (any cause)          never: the work may be done and charged already,
+#                                           and buying it elsewhere could pay twice
+#   Unsupported, BadCredentials,            yes: this service refused before any money was
+#   InsufficientCredits, RateLimited,       spent, for reasons of its own (its options, key,
+#   Unavailable                             account or load) that another service may not share
+#   OutcomeUnknown                          never: the paid request may have been carried out
+#   ContentRejected, InvalidRequest         no: the prompt or settings are the problem, so the
+#                                           member hears the refusal rather than a second try
+#   TimedOut                                no: the request's one deadline is spent
+#   JobFailed, any other ProviderError      no: the service took the job; its answer stands
+_FAILS_OVER: tuple[type[ProviderError], ...] = (
+    Unsupported,
+    BadCredentials,
+    InsufficientCredits,
+    RateLimited,
+    Unavailable,
+)
+
+
+def fails_over(error: ProviderError) -> bool:
+    """Whether the next service may be tried after `error` (see the policy table above)."""
+    return not isinstance(error, FailedAfterPayment) and isinstance(error, _FAILS_OVER)
 
 
 class CircuitState(StrEnum):
@@ -167,9 +205,10 @@ class ProviderRouter:
         """Make every image the request asks for, failing over between services when safe.
 
         `on_submitted(provider, job)` is awaited when an asynchronous service accepts a paid
-        submission. Failover happens only while nothing has been paid: once a service accepted a
-        paid call, its errors (content rejected, failed, outcome unknown…) are the answer, and
-        images already made are returned with a `shortfall` rather than bought again elsewhere.
+        submission. Failover follows the policy table at the top of this module: only refusals
+        made before any money was spent move on. Once a service accepted a paid call its errors
+        are FailedAfterPayment and are the answer, and images already made are returned with a
+        `shortfall` rather than bought again elsewhere.
         """
         deadline = deadline or Deadline(JOB_DEADLINE_SECONDS)
         chosen, reasons = self.candidates(request, preferred)
@@ -187,7 +226,7 @@ class ProviderRouter:
                 health.recent_errors.append(error.detail[:200])
                 self.breaker.record_failure(health, unhealthy=error.unhealthy)
                 log.warning("%s failed: %s", provider.name, error.detail)
-                if not error.fail_over:
+                if not fails_over(error):
                     raise
                 reasons.append(f"{provider.name}: {error.detail}")
                 continue
@@ -219,7 +258,7 @@ class ProviderRouter:
         per_submission = provider.capabilities.images_per_submission
         submissions = math.ceil(request.count / per_submission)
         results: list[GenerationResult] = []
-        shortfall: ProviderError | None = None
+        shortfall: FailedAfterPayment | None = None
         for index in range(submissions):
             count = min(per_submission, request.count - index * per_submission)
             # Later submissions get their own seed so the images differ; the first keeps the
@@ -231,7 +270,8 @@ class ProviderRouter:
             except ProviderError as error:
                 if not results:
                     raise
-                # Some images are paid for already: keep them, never buy the rest elsewhere.
+                # Some images are paid for already: keep them, never buy the rest elsewhere. A
+                # refusal of a later part counts as after payment too, for this request has paid.
                 shortfall = after_payment(error)
                 break
         first = results[0]

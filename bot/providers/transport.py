@@ -10,7 +10,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
@@ -137,19 +136,6 @@ async def send(
             raise error
         log.info("%s: %s; retrying in %.1f s", provider, error.detail, delay)
         await asyncio.sleep(delay)
-
-
-def json_object(provider: str, response: httpx.Response) -> dict[str, Any]:
-    """Parse a JSON object body; anything else is the service misbehaving (Unavailable)."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise Unavailable(
-            provider, f"HTTP {response.status_code} with a body that is not JSON"
-        ) from None
-    if not isinstance(body, dict):
-        raise Unavailable(provider, f"HTTP {response.status_code} with unexpected JSON")
-    return body
 
 
 async def read_capped(

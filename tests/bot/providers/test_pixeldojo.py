@@ -13,7 +13,8 @@ from bot.providers.errors import (
     Unsupported,
 )
 from bot.providers.pixeldojo import PixelDojoAccepted, PixelDojoCharacter
-from tests.bot.providers.conftest import FAST_POLL, scene
+from bot.providers.router import fails_over
+from tests.bot.providers.conftest import FAST_POLL, raises_after_payment, scene
 from tests.fakes import FakeApiframe, FakePixelDojo
 
 
@@ -93,11 +94,11 @@ async def test_failed_and_rejected_jobs(
     pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
 ) -> None:
     pixeldojo_fake.fail_jobs = True
-    with pytest.raises(JobFailed):
+    with raises_after_payment(JobFailed):
         await pixeldojo.generate(scene())
     pixeldojo_fake.fail_jobs = False
     pixeldojo_fake.reject_content = True
-    with pytest.raises(ContentRejected):
+    with raises_after_payment(ContentRejected):
         await pixeldojo.generate(scene())
 
 
@@ -128,7 +129,7 @@ async def test_expired_results(
 
     await pixeldojo.generate(scene(), remember)
     pixeldojo_fake.expire_results()
-    with pytest.raises(JobFailed, match="expired"):
+    with raises_after_payment(JobFailed, match="expired"):
         await pixeldojo.resume(saved[0], scene())
 
 
@@ -152,10 +153,10 @@ async def test_a_submission_answer_with_a_numeric_job_id_is_outcome_unknown_and_
     pixeldojo_fake.fail_next(
         202, {"jobId": 123, "status": "pending"}, path="/models/", processed=True
     )
-    with pytest.raises(OutcomeUnknown, match="submission: field `jobId`") as raised:
+    with raises_after_payment(OutcomeUnknown, match="submission: field `jobId`") as raised:
         await pixeldojo.generate(scene())
     assert str(raised.value).startswith("pixeldojo: ")
-    assert not raised.value.fail_over  # paid already: never bought again elsewhere
+    assert not fails_over(raised.value)  # paid already: never bought again elsewhere
     assert pixeldojo_fake.billed == 1
     assert len([r for r in pixeldojo_fake.requests if r.method == "POST"]) == 1
 
@@ -170,17 +171,17 @@ async def test_a_job_whose_images_are_not_a_list_is_outcome_unknown_naming_the_f
         answer = {"jobId": job.job_id, "status": "completed", "output": {"images": "x.png"}}
         pixeldojo_fake.fail_next(200, answer, path=f"/jobs/{job.job_id}")
 
-    with pytest.raises(OutcomeUnknown, match=r"job poll: field `output\.images`") as raised:
+    with raises_after_payment(OutcomeUnknown, match=r"job poll: field `output\.images`") as raised:
         await pixeldojo.generate(scene(), break_the_job)
     assert saved[0] in raised.value.detail
-    assert not raised.value.fail_over
+    assert not fails_over(raised.value)
 
 
 async def test_a_job_without_a_status_is_outcome_unknown_naming_it(
     pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
 ) -> None:
     pixeldojo_fake.fail_next(200, {"jobId": "job_x"}, path="/jobs/")
-    with pytest.raises(OutcomeUnknown, match="job poll: field `status`: Field required"):
+    with raises_after_payment(OutcomeUnknown, match="job poll: field `status`: Field required"):
         await pixeldojo.generate(scene())
     assert pixeldojo_fake.billed == 1
 
@@ -193,7 +194,7 @@ async def test_a_failed_job_reads_the_nested_error_shape_too(
         answer = {"jobId": job.job_id, "status": "failed", "error": error}
         pixeldojo_fake.fail_next(200, answer, path=f"/jobs/{job.job_id}")
 
-    with pytest.raises(ContentRejected, match="Flagged by content moderation"):
+    with raises_after_payment(ContentRejected, match="Flagged by content moderation"):
         await pixeldojo.generate(scene(), nested_error)
 
 

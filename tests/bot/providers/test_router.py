@@ -4,14 +4,22 @@ from bot.providers.apiframe import ApiframeCharacter
 from bot.providers.base import SubmittedJob
 from bot.providers.errors import (
     ContentRejected,
+    InsufficientCredits,
     InvalidRequest,
     NoProviderAvailable,
-    ProviderError,
+    OutcomeUnknown,
+    Unavailable,
 )
 from bot.providers.request import PoseRequest
-from bot.providers.router import CircuitBreaker, CircuitState, ProviderRouter
+from bot.providers.router import CircuitBreaker, CircuitState, ProviderRouter, fails_over
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
-from tests.bot.providers.conftest import FAST_POLL, reference, scene
+from tests.bot.providers.conftest import (
+    FAST_POLL,
+    assert_after_payment,
+    raises_after_payment,
+    reference,
+    scene,
+)
 from tests.fakes import FakeApiframe, FakeSegmind
 
 
@@ -190,9 +198,10 @@ async def test_a_paid_job_whose_result_cannot_be_fetched_is_not_bought_again_els
     apiframe_first: ProviderRouter, apiframe_fake: FakeApiframe, segmind_fake: FakeSegmind
 ) -> None:
     apiframe_fake.fail_next(503, path=apiframe_fake.FILES_PREFIX, count=10)
-    with pytest.raises(ProviderError) as raised:
+    # Unavailable, which fails over before payment; after it, the job stands.
+    with raises_after_payment(Unavailable) as raised:
         await apiframe_first.generate(scene())
-    assert not raised.value.fail_over
+    assert not fails_over(raised.value)
     assert apiframe_fake.billed == 1
     assert segmind_fake.requests == []
 
@@ -201,9 +210,9 @@ async def test_a_garbled_answer_after_payment_is_not_bought_again_elsewhere(
     apiframe_first: ProviderRouter, apiframe_fake: FakeApiframe, segmind_fake: FakeSegmind
 ) -> None:
     apiframe_fake.fail_next(200, "<html>maintenance</html>", path="/v2/jobs/", count=10)
-    with pytest.raises(ProviderError) as raised:
+    with raises_after_payment(OutcomeUnknown) as raised:
         await apiframe_first.generate(scene())
-    assert not raised.value.fail_over
+    assert not fails_over(raised.value)
     assert "job" in raised.value.detail  # the operator can look the paid job up
     assert segmind_fake.requests == []
 
@@ -228,8 +237,8 @@ async def test_a_later_part_failing_returns_the_paid_images_with_a_shortfall(
     router.providers[0].generate = second_call_runs_out  # type: ignore[method-assign]
     result = await router.generate(scene(count=3))
     assert len(result.images) == 1
-    assert result.shortfall is not None
-    assert not result.shortfall.fail_over
+    assert_after_payment(result.shortfall, InsufficientCredits)
+    assert not fails_over(result.shortfall)
     assert segmind_fake.billed == original + 1
     assert apiframe_fake.billed == 0  # the rest were not bought elsewhere
 
