@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.providers.request import GenerationOptions
+
 # Characters created in a DM belong to their owner alone; they are stored under this scope.
 PERSONAL_SCOPE = 0
 
@@ -87,7 +89,7 @@ class Job:
     reference_sha256: str | None
     edit_image_sha256: str | None
     edit_mask_sha256: str | None
-    options: dict[str, object]
+    options: GenerationOptions  # SceneOptions for a scene, PoseOptions for a pose sheet
     image_count: int
     preferred_provider: str | None
     provider: str | None

@@ -9,12 +9,23 @@ await between its statements, instead of one hop per statement.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 from bot.models import PERSONAL_SCOPE, Job, JobKind, JobState
+from bot.providers.request import GenerationOptions, PoseOptions, SceneOptions
+
+log = logging.getLogger(__name__)
 
 _ACTIVE = "('queued', 'running')"
+# The format of `jobs.options`: a JSON object of the options the member chose, by field name,
+# with this version under "v". Rows from before the marker (a plain object) are version 1,
+# which used the same names, so both load the same way.
+OPTIONS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -28,7 +39,7 @@ class NewJob:
     reference_sha256: str
     edit_image_sha256: str | None
     edit_mask_sha256: str | None
-    options: dict[str, object]
+    options: GenerationOptions
     image_count: int
     preferred_provider: str | None
     credits: int
@@ -37,10 +48,37 @@ class NewJob:
     rerolled_from: int | None = None
 
 
+def options_json(options: GenerationOptions) -> str:
+    """The options as a job row stores them: only what the member chose, and the version."""
+    return json.dumps({"v": OPTIONS_VERSION, **options.model_dump(mode="json", exclude_none=True)})
+
+
+def _options(job_id: int, kind: JobKind, text: str) -> GenerationOptions:
+    stored: dict[str, Any] = json.loads(text)
+    stored.pop("v", None)
+    model = PoseOptions if kind is JobKind.POSES else SceneOptions
+    # Version 1 kept whatever keys it was given and the request ignored the unknown ones; a
+    # newer version (read after a rollback) gives up only the options this code doesn't know.
+    chosen = {name: value for name, value in stored.items() if name in model.model_fields}
+    try:
+        return model.model_validate(chosen)
+    except ValidationError as exc:
+        # Queued under rules that refuse it now. Refusing to load it would stop the queue and
+        # hide the job; kept as stored, it is shown as asked and the runner fails and refunds
+        # it in Cameo's words when it builds the request (`from_options` checks again).
+        log.warning("Job %s has options today's rules refuse: %s", job_id, exc.errors()[0]["msg"])
+        if model is PoseOptions:
+            return PoseOptions.model_construct(**chosen)
+        # A scene can't be built without a prompt; a missing one reads as empty, and is refused
+        # as empty when the job runs.
+        return SceneOptions.model_construct(**{"prompt": "", **chosen})
+
+
 def _job(row: sqlite3.Row) -> Job:
+    kind = JobKind(row["kind"])
     return Job(
         id=row["id"],
-        kind=JobKind(row["kind"]),
+        kind=kind,
         state=JobState(row["state"]),
         guild_id=None if row["guild_id"] == PERSONAL_SCOPE else row["guild_id"],
         channel_id=row["channel_id"],
@@ -50,7 +88,7 @@ def _job(row: sqlite3.Row) -> Job:
         reference_sha256=row["reference_sha256"],
         edit_image_sha256=row["edit_image_sha256"],
         edit_mask_sha256=row["edit_mask_sha256"],
-        options=json.loads(row["options"]),
+        options=_options(row["id"], kind, row["options"]),
         image_count=row["image_count"],
         preferred_provider=row["preferred_provider"],
         provider=row["provider"],
@@ -87,7 +125,7 @@ def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
             new.reference_sha256,
             new.edit_image_sha256,
             new.edit_mask_sha256,
-            json.dumps(new.options, sort_keys=True),
+            options_json(new.options),
             new.image_count,
             new.preferred_provider,
             new.credits,

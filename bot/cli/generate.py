@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
 
 from bot import __version__
 from bot.cli.status import EXIT_FAILED, EXIT_OK
@@ -23,9 +24,11 @@ from bot.providers.request import (
     MAX_SCENE_IMAGES,
     ImageInput,
     MagicPrompt,
+    SceneOptions,
     SceneRequest,
     Speed,
     Style,
+    refusal_of,
 )
 from bot.settings import KNOWN_PROVIDERS, Settings
 
@@ -83,9 +86,9 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     except ImageRejected as exc:
         raise CameoError(f"{args.reference}: {exc.message}") from None
     try:
-        request = SceneRequest(
+        # The same options and request models as /scene, so the same checks and sentences.
+        options = SceneOptions(
             prompt=args.prompt,
-            reference=ImageInput(clean.data, f"image/{clean.format}"),
             style=Style(args.style),
             aspect_ratio=args.aspect_ratio,
             speed=Speed(args.speed),
@@ -94,8 +97,11 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             negative_prompt=args.negative_prompt,
             count=args.count,
         )
-    except ValueError as exc:
-        raise CameoError(f"invalid request: {_first_error(exc)}") from None
+        request = SceneRequest.from_options(
+            options, reference=ImageInput(clean.data, f"image/{clean.format}")
+        )
+    except ValidationError as exc:
+        raise CameoError(f"invalid request: {refusal_of(exc)}") from None
     if not settings.enabled_providers:
         raise CameoError("no image service is configured: set at least one CAMEO_*_API_KEY")
     prepare_output(args.out)
@@ -161,12 +167,3 @@ async def check(settings: Settings) -> int:
             shown = f"balance {balance}" if balance is not None else "no balance reported"
             print(f"{provider.name}: OK ({shown})")
     return EXIT_FAILED if failures else EXIT_OK
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(exc)

@@ -24,11 +24,12 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
-from bot.models import Job, JobKind
+from bot.models import Job
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import (
     GenerationRequest,
     ImageInput,
+    PoseOptions,
     PoseRequest,
     SceneRequest,
     refusal_of,
@@ -288,20 +289,20 @@ class JobRunner:
         await self._succeed(job, result)
 
     async def _request(self, job: Job, seed: int | None = None) -> GenerationRequest:
+        """The job's options with the pictures they go with; `seed` is the one the service
+        was given before a restart, so resuming asks for the same job."""
         reference = await self._input(job.reference_sha256)
         if reference is None:
             raise CameoError("The character's picture is no longer stored. You were not charged.")
-        options = dict(job.options)
-        if seed is not None:
-            options["seed"] = seed
+        options = job.options if seed is None else job.options.model_copy(update={"seed": seed})
         try:
-            if job.kind is JobKind.POSES:
-                return PoseRequest(subject=reference, **options)  # type: ignore[arg-type]
-            return SceneRequest(
+            if isinstance(options, PoseOptions):
+                return PoseRequest.from_options(options, subject=reference)
+            return SceneRequest.from_options(
+                options,
                 reference=reference,
                 edit_image=await self._input(job.edit_image_sha256),
                 edit_mask=await self._input(job.edit_mask_sha256),
-                **options,  # type: ignore[arg-type]
             )
         except ValidationError as exc:  # a job queued under older rules
             raise CameoError(f"This request can't be made now. {refusal_of(exc)}") from None

@@ -2,7 +2,8 @@
 
 Everything a request needs is checked here, before a job row exists or a credit is held: the
 character is visible to the member, the options make a valid request, an edit's image and
-mask pass the same checks as a reference, and some configured service can honour it.
+mask pass the same checks as a reference, and some configured service can honour it. The
+member's options are checked once, into SceneOptions or PoseOptions, and kept with the job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import sqlite3
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,10 +31,11 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Viewer
 from bot.providers.request import (
-    GenerationRequest,
+    GenerationOptions,
     ImageInput,
-    PoseRequest,
-    SceneRequest,
+    Needs,
+    PoseOptions,
+    SceneOptions,
     refusal_of,
 )
 from bot.providers.router import ProviderRouter
@@ -104,21 +106,25 @@ class JobService:
         viewer: Viewer,
         channel_id: int,
         character_query: str,
-        options: dict[str, object],
+        options: Mapping[str, object],
         *,
         provider: str | None = None,
         edit_image: bytes | None = None,
         edit_mask: bytes | None = None,
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
-        """Queue a scene of a character; nothing is queued or held if any check fails."""
+        """Queue a scene of a character; nothing is queued or held if any check fails.
+
+        `options` are the ones the member set, by SceneOptions' field names.
+        """
         character = await self.characters.resolve(viewer, character_query)
         edits = await self._clean_edit(edit_image, edit_mask)
+        chosen = _valid(lambda: SceneOptions.model_validate(options))
         return await self._queue_scene(
             viewer,
             Destination(channel_id, upload_limit),
             character,
-            options,
+            chosen,
             provider,
             edits,
             rerolled_from=None,
@@ -129,27 +135,18 @@ class JobService:
         viewer: Viewer,
         destination: Destination,
         character: Character,
-        options: dict[str, object],
+        options: SceneOptions,
         provider: str | None,
         edits: tuple[CleanImage, CleanImage] | None,
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        reference = _stand_in(character)
-        request: SceneRequest = _valid(
-            lambda: SceneRequest(
-                reference=reference,
-                edit_image=_as_input(edits[0]) if edits else None,
-                edit_mask=_as_input(edits[1]) if edits else None,
-                **options,  # type: ignore[arg-type]
-            )
-        )
         return await self._queue(
             viewer,
             destination,
             JobKind.SCENE,
             character,
-            request,
+            Needs.of_options(options, edit=edits is not None),
             options,
             provider,
             edits,
@@ -161,13 +158,17 @@ class JobService:
         viewer: Viewer,
         channel_id: int,
         character_query: str,
-        options: dict[str, object],
+        options: Mapping[str, object],
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
-        """Queue a pose sheet of a character (Segmind Consistent Character)."""
+        """Queue a pose sheet of a character (Segmind Consistent Character).
+
+        `options` are the ones the member set, by PoseOptions' field names.
+        """
         character = await self.characters.resolve(viewer, character_query)
+        chosen = _valid(lambda: PoseOptions.model_validate(options))
         return await self._queue_poses(
-            viewer, Destination(channel_id, upload_limit), character, options, rerolled_from=None
+            viewer, Destination(channel_id, upload_limit), character, chosen, rerolled_from=None
         )
 
     async def _queue_poses(
@@ -175,20 +176,16 @@ class JobService:
         viewer: Viewer,
         destination: Destination,
         character: Character,
-        options: dict[str, object],
+        options: PoseOptions,
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        subject = _stand_in(character)
-        request: PoseRequest = _valid(
-            lambda: PoseRequest(subject=subject, **options)  # type: ignore[arg-type]
-        )
         return await self._queue(
             viewer,
             destination,
             JobKind.POSES,
             character,
-            request,
+            Needs.of_options(options),
             options,
             None,
             None,
@@ -218,15 +215,15 @@ class JobService:
         destination: Destination,
         kind: JobKind,
         character: Character,
-        request: GenerationRequest,
-        options: dict[str, object],
+        needs: Needs,
+        options: GenerationOptions,
         provider: str | None,
         edits: tuple[CleanImage, CleanImage] | None,
         *,
         rerolled_from: int | None,
     ) -> QueuedJob:
-        able = self.router.ensure_possible(request, provider)
-        speed = pricing.speed_of(request)
+        able = self.router.ensure_possible(needs, provider)
+        speed = pricing.speed_of(needs)
         now = timestamp(self.clock.now())
 
         def enqueue(conn: sqlite3.Connection) -> Job:
@@ -244,7 +241,7 @@ class JobService:
                 guild_id=viewer.scope,
                 providers=[p.name for p in able],
                 speed=speed,
-                images=request.count,
+                images=needs.count,
             )
             job = repo.insert(
                 conn,
@@ -259,7 +256,7 @@ class JobService:
                     edit_image_sha256=edits[0].sha256 if edits else None,
                     edit_mask_sha256=edits[1].sha256 if edits else None,
                     options=options,
-                    image_count=request.count,
+                    image_count=needs.count,
                     preferred_provider=provider,
                     credits=credits,
                     created_at=now,
@@ -338,8 +335,9 @@ class JobService:
             )
         # The member must still be allowed to use the character (it may have turned private).
         character = await self.characters.resolve(viewer, character.public_id)
-        options = {key: value for key, value in job.options.items() if key != "seed"}
-        if job.kind is JobKind.POSES:
+        # Everything the member chose but the seed, so the service picks a new one.
+        options = job.options.model_copy(update={"seed": None})
+        if isinstance(options, PoseOptions):
             return await self._queue_poses(
                 viewer, destination, character, options, rerolled_from=job.id
             )
@@ -420,12 +418,6 @@ class JobService:
         for job in active:
             await self.runner.cancel(job.id)
         return count
-
-
-def _stand_in(character: Character) -> ImageInput:
-    """The reference as far as checking a request goes: no service option depends on the
-    picture's bytes, so they are read from disk only when the job runs."""
-    return ImageInput(b"", f"image/{character.image_format}")
 
 
 def _may_manage(viewer: Viewer, job: Job) -> bool:

@@ -20,7 +20,7 @@ from bot.providers.errors import (
     Unsupported,
     after_payment,
 )
-from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
+from bot.providers.request import GenerationRequest, Needs, PoseRequest, SceneRequest
 from bot.providers.transport import Deadline, download_image
 
 # The SDKs give up on a job after ten minutes; so do we.
@@ -126,28 +126,29 @@ class Capabilities:
     asynchronous: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def refusal(self, request: GenerationRequest) -> str | None:  # noqa: PLR0911 (one check a line)
-        """Return why a request can't be honoured here, or None if it can."""
-        if not isinstance(request, self.kind):
+    def refusal(self, needs: Needs) -> str | None:  # noqa: PLR0911 (one check a line)
+        """Return why a request with these needs can't be honoured here, or None if it can."""
+        makes_poses = self.kind is PoseRequest
+        if needs.poses != makes_poses:
             return (
                 "it makes pose sheets, not scenes"
-                if self.kind is PoseRequest
-                else ("it makes scenes, not pose sheets")
+                if makes_poses
+                else "it makes scenes, not pose sheets"
             )
-        if isinstance(request, PoseRequest):
+        if needs.poses:
             return None
-        if request.style.value not in self.styles:
-            return f"style {request.style.value} (it knows {', '.join(sorted(self.styles))})"
-        if request.aspect_ratio and request.aspect_ratio not in self.aspect_ratios:
-            return f"aspect ratio {request.aspect_ratio}"
-        if request.resolution and not self.resolution:
+        if needs.style.value not in self.styles:
+            return f"style {needs.style.value} (it knows {', '.join(sorted(self.styles))})"
+        if needs.aspect_ratio and needs.aspect_ratio not in self.aspect_ratios:
+            return f"aspect ratio {needs.aspect_ratio}"
+        if needs.resolution and not self.resolution:
             return "an exact resolution"
         low, high = self.seed_range
-        if request.seed is not None and not low <= request.seed <= high:
-            return f"seed {request.seed} (its seeds go from {low} to {high})"
-        if request.negative_prompt and not self.negative_prompt:
+        if needs.seed is not None and not low <= needs.seed <= high:
+            return f"seed {needs.seed} (its seeds go from {low} to {high})"
+        if needs.negative_prompt and not self.negative_prompt:
             return "a negative prompt"
-        if request.is_edit and not self.region_edit:
+        if needs.edit and not self.region_edit:
             return "editing a region with an image and a mask"
         return None
 
@@ -179,12 +180,12 @@ class Provider(abc.ABC):
 
     def check(self, request: GenerationRequest) -> None:
         """Raise Unsupported, before any money is spent, if this service can't honour it."""
-        reason = self.refusal(request)
+        reason = self.refusal(Needs.of(request))
         if reason is not None:
             raise Unsupported(self.name, reason)
 
-    def refusal(self, request: GenerationRequest) -> str | None:
-        return self.capabilities.refusal(request)
+    def refusal(self, needs: Needs) -> str | None:
+        return self.capabilities.refusal(needs)
 
     @property
     def asynchronous(self) -> bool:

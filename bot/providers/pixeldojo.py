@@ -46,6 +46,7 @@ from bot.providers.request import (
     MAX_SCENE_IMAGES,
     GenerationRequest,
     ImageInput,
+    Needs,
     SceneRequest,
 )
 from bot.providers.transport import Deadline, retry_after_seconds, send
@@ -162,13 +163,13 @@ class PixelDojoCharacter(Provider):
         self.reference_host = reference_host
         self.poll = poll or PollPolicy(initial=3.0)
 
-    def refusal(self, request: GenerationRequest) -> str | None:
+    def refusal(self, needs: Needs) -> str | None:
         if self.reference_host is None:
             return (
                 "it needs the reference picture at a public URL, which Cameo makes through "
                 "Apiframe's uploads (set CAMEO_APIFRAME_API_KEY)"
             )
-        return super().refusal(request)
+        return super().refusal(needs)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"}

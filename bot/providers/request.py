@@ -9,7 +9,15 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from bot.characters.text import visible_length
@@ -114,11 +122,123 @@ def _refusal(sentence: str) -> PydanticCustomError:
     return PydanticCustomError(REFUSAL, sentence)
 
 
+def _refuse_blank(value: str, sentence: str) -> None:
+    """Refuse text with `sentence` if nothing in it shows on screen."""
+    # Stop at the first character that shows: every job read from its row checks its prompt
+    # again, and counting all of a long prompt's characters each time costs more than the read.
+    if not any(visible_length(character) for character in value):
+        raise _refusal(sentence)
+
+
 def _visible(value: str, sentence: str) -> str:
     """Return the text trimmed; refuse it with `sentence` if nothing in it shows on screen."""
-    if not visible_length(value):
-        raise _refusal(sentence)
+    _refuse_blank(value, sentence)
     return value.strip()
+
+
+def _known_ratio(value: str) -> str:
+    if value not in ASPECT_RATIOS:
+        raise _refusal(_RULES["aspect_ratio"])
+    return value
+
+
+def _resolution_shape(value: str) -> str:
+    if not _RESOLUTION.match(value):
+        raise _refusal(_RULES["resolution"])
+    return value
+
+
+def _one_shape(aspect_ratio: str | None, resolution: str | None) -> None:
+    if aspect_ratio is not None and resolution is not None:
+        raise _refusal("Give an aspect ratio or a resolution, not both.")
+
+
+# The rules for each option, shared by what a member chose and what a service is sent; each
+# failure is refused in the sentence `_RULES` (or the check itself) gives.
+Prompt = Annotated[str, Field(max_length=PROMPT_MAX)]
+AspectRatio = Annotated[str, AfterValidator(_known_ratio)]
+Resolution = Annotated[str, AfterValidator(_resolution_shape)]
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+SceneCount = Annotated[int, Field(ge=1, le=MAX_SCENE_IMAGES)]
+PoseCount = Annotated[int, Field(ge=1, le=MAX_POSES)]
+PerPose = Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_POSE)]
+OutputFormat = Literal["webp", "jpg", "png"]
+OutputQuality = Annotated[int, Field(ge=0, le=100)]
+
+
+class SceneOptions(BaseModel):
+    """What a member chose for a scene, checked once when it is queued and kept with the job.
+
+    None is "not chosen": the request fills in the service's default, and cards show only
+    what the member set. Text is kept as typed (the request trims it for the service).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: Prompt
+    style: Style | None = None
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
+    speed: Speed | None = None
+    magic_prompt: MagicPrompt | None = None
+    seed: Seed | None = None
+    negative_prompt: Prompt | None = None
+    count: SceneCount | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str) -> str:
+        _refuse_blank(value, EMPTY_PROMPT)
+        return value
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_prompt_has_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _refuse_blank(value, EMPTY_NEGATIVE_PROMPT)
+        return value
+
+    @model_validator(mode="after")
+    def _one_shape_only(self) -> SceneOptions:
+        _one_shape(self.aspect_ratio, self.resolution)
+        return self
+
+
+class PoseOptions(BaseModel):
+    """What a member chose for a pose sheet; None is "not chosen", as for SceneOptions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: Prompt | None = None
+    negative_prompt: Prompt | None = None
+    outputs: PoseCount | None = None
+    images_per_pose: PerPose | None = None
+    randomise_poses: bool | None = None
+    output_format: OutputFormat | None = None
+    output_quality: OutputQuality | None = None
+    seed: Seed | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_has_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _refuse_blank(value, EMPTY_PROMPT)
+        return value
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative_prompt_has_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _refuse_blank(value, EMPTY_NEGATIVE_PROMPT)
+        return value
+
+
+GenerationOptions = SceneOptions | PoseOptions
+
+
+def _chosen(options: GenerationOptions) -> dict[str, object]:
+    """The options the member set, by field name, for a request to take over."""
+    return {name: value for name, value in options if value is not None}
 
 
 class SceneRequest(BaseModel):
@@ -126,18 +246,41 @@ class SceneRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    prompt: Annotated[str, Field(max_length=PROMPT_MAX)]
+    prompt: Prompt
     reference: ImageInput
     style: Style = Style.AUTO
-    aspect_ratio: str | None = None
-    resolution: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
     speed: Speed = Speed.DEFAULT
     magic_prompt: MagicPrompt = MagicPrompt.AUTO
-    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
-    negative_prompt: Annotated[str, Field(max_length=PROMPT_MAX)] | None = None
-    count: Annotated[int, Field(ge=1, le=MAX_SCENE_IMAGES)] = 1
+    seed: Seed | None = None
+    negative_prompt: Prompt | None = None
+    count: SceneCount = 1
     edit_image: ImageInput | None = None
     edit_mask: ImageInput | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        options: SceneOptions,
+        *,
+        reference: ImageInput,
+        edit_image: ImageInput | None = None,
+        edit_mask: ImageInput | None = None,
+    ) -> SceneRequest:
+        """The request for a member's options and the pictures they go with.
+
+        Validated again, so options stored under older rules are refused in Cameo's words
+        (`refusal_of`) rather than sent.
+        """
+        return cls.model_validate(
+            {
+                **_chosen(options),
+                "reference": reference,
+                "edit_image": edit_image,
+                "edit_mask": edit_mask,
+            }
+        )
 
     @field_validator("prompt")
     @classmethod
@@ -149,26 +292,11 @@ class SceneRequest(BaseModel):
     def _negative_prompt_has_text(cls, value: str | None) -> str | None:
         return None if value is None else _visible(value, EMPTY_NEGATIVE_PROMPT)
 
-    @field_validator("aspect_ratio")
-    @classmethod
-    def _known_ratio(cls, value: str | None) -> str | None:
-        if value is not None and value not in ASPECT_RATIOS:
-            raise _refusal(_RULES["aspect_ratio"])
-        return value
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolution_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _RESOLUTION.match(value):
-            raise _refusal(_RULES["resolution"])
-        return value
-
     @model_validator(mode="after")
     def _edit_needs_both(self) -> SceneRequest:
         if (self.edit_image is None) != (self.edit_mask is None):
             raise _refusal("To edit a region, attach both the image and its mask.")
-        if self.aspect_ratio is not None and self.resolution is not None:
-            raise _refusal("Give an aspect ratio or a resolution, not both.")
+        _one_shape(self.aspect_ratio, self.resolution)
         return self
 
     @property
@@ -182,14 +310,19 @@ class PoseRequest(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     subject: ImageInput
-    prompt: Annotated[str, Field(max_length=PROMPT_MAX)] = "A headshot photo"
-    negative_prompt: Annotated[str, Field(max_length=PROMPT_MAX)] = "low quality,blur"
-    outputs: Annotated[int, Field(ge=1, le=MAX_POSES)] = 1
-    images_per_pose: Annotated[int, Field(ge=1, le=MAX_IMAGES_PER_POSE)] = 1
+    prompt: Prompt = "A headshot photo"
+    negative_prompt: Prompt = "low quality,blur"
+    outputs: PoseCount = 1
+    images_per_pose: PerPose = 1
     randomise_poses: bool = True
-    output_format: Literal["webp", "jpg", "png"] = "webp"
-    output_quality: Annotated[int, Field(ge=0, le=100)] = 80
-    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
+    output_format: OutputFormat = "webp"
+    output_quality: OutputQuality = 80
+    seed: Seed | None = None
+
+    @classmethod
+    def from_options(cls, options: PoseOptions, *, subject: ImageInput) -> PoseRequest:
+        """The request for a member's options and the character's picture (see SceneRequest)."""
+        return cls.model_validate({**_chosen(options), "subject": subject})
 
     @field_validator("prompt")
     @classmethod
@@ -216,3 +349,58 @@ def refusal_of(error: ValidationError) -> str:
         return first["msg"]
     field = str(first["loc"][0]) if first["loc"] else ""
     return _RULES.get(field, "That request can't be made; check its options and try again.")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a service must be able to do to take a request.
+
+    Read from a member's options when a job is queued (so no picture is read just to check
+    that some service could honour it), or from a built request when it is sent.
+    """
+
+    poses: bool
+    count: int
+    speed: Speed = Speed.DEFAULT
+    style: Style = Style.AUTO
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    negative_prompt: bool = False
+    edit: bool = False
+
+    @classmethod
+    def of(cls, request: GenerationRequest) -> Needs:
+        if isinstance(request, PoseRequest):
+            return cls(poses=True, count=request.count, seed=request.seed)
+        return cls(
+            poses=False,
+            count=request.count,
+            speed=request.speed,
+            style=request.style,
+            aspect_ratio=request.aspect_ratio,
+            resolution=request.resolution,
+            seed=request.seed,
+            negative_prompt=request.negative_prompt is not None,
+            edit=request.is_edit,
+        )
+
+    @classmethod
+    def of_options(cls, options: GenerationOptions, *, edit: bool = False) -> Needs:
+        """What these options will need, with the request's defaults for what was not chosen."""
+        if isinstance(options, PoseOptions):
+            defaults = PoseRequest.model_fields
+            outputs = options.outputs or defaults["outputs"].default
+            per_pose = options.images_per_pose or defaults["images_per_pose"].default
+            return cls(poses=True, count=outputs * per_pose, seed=options.seed)
+        return cls(
+            poses=False,
+            count=options.count or SceneRequest.model_fields["count"].default,
+            speed=options.speed or Speed.DEFAULT,
+            style=options.style or Style.AUTO,
+            aspect_ratio=options.aspect_ratio,
+            resolution=options.resolution,
+            seed=options.seed,
+            negative_prompt=options.negative_prompt is not None,
+            edit=edit,
+        )

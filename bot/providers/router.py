@@ -29,7 +29,7 @@ from bot.providers.errors import (
     Unsupported,
     after_payment,
 )
-from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
+from bot.providers.request import GenerationRequest, Needs, PoseRequest, SceneRequest
 from bot.providers.transport import Deadline
 
 log = logging.getLogger(__name__)
@@ -157,12 +157,14 @@ class ProviderRouter:
         return [p.name for p in self.providers if p.capabilities.kind is SceneRequest]
 
     def supporting(self, request: GenerationRequest) -> list[Provider]:
-        return [p for p in self.providers if p.refusal(request) is None]
+        needs = Needs.of(request)
+        return [p for p in self.providers if p.refusal(needs) is None]
 
     def candidates(
-        self, request: GenerationRequest, preferred: str | None = None
+        self, request: GenerationRequest | Needs, preferred: str | None = None
     ) -> tuple[list[Provider], list[str]]:
         """Return the services to try in order, and why each other one was skipped."""
+        needs = request if isinstance(request, Needs) else Needs.of(request)
         skipped: list[str] = []
         chosen: list[Provider] = []
         pool = self.providers
@@ -175,7 +177,7 @@ class ProviderRouter:
                 )
             pool = [named]
         for provider in pool:
-            reason = provider.refusal(request)
+            reason = provider.refusal(needs)
             if reason is not None:
                 skipped.append(f"{provider.name}: can't do {reason}")
             elif not self.breaker.would_allow(self.health[provider.name]):
@@ -184,14 +186,12 @@ class ProviderRouter:
                 chosen.append(provider)
         return chosen, skipped
 
-    def ensure_possible(
-        self, request: GenerationRequest, preferred: str | None = None
-    ) -> list[Provider]:
-        """Return the services that could take the request now, in order; raise
-        NoProviderAvailable (with member text) if there is none."""
-        chosen, reasons = self.candidates(request, preferred)
+    def ensure_possible(self, needs: Needs, preferred: str | None = None) -> list[Provider]:
+        """Return the services that could take a request with these needs now, in order;
+        raise NoProviderAvailable (with member text) if there is none."""
+        chosen, reasons = self.candidates(needs, preferred)
         if not chosen:
-            raise _nothing_can(request, reasons)
+            raise _nothing_can(needs, reasons)
         return chosen
 
     async def generate(
@@ -213,7 +213,7 @@ class ProviderRouter:
         deadline = deadline or Deadline(JOB_DEADLINE_SECONDS)
         chosen, reasons = self.candidates(request, preferred)
         if not chosen:
-            raise _nothing_can(request, reasons)
+            raise _nothing_can(Needs.of(request), reasons)
         for provider in chosen:
             health = self.health[provider.name]
             if not self.breaker.begin(health):
@@ -299,10 +299,10 @@ def _sum_costs(results: list[GenerationResult]) -> Cost | None:
     return replace(costs[0], amount=sum(c.amount for c in costs))
 
 
-def _nothing_can(request: GenerationRequest, reasons: list[str]) -> NoProviderAvailable:
+def _nothing_can(needs: Needs, reasons: list[str]) -> NoProviderAvailable:
     unsupported = [r for r in reasons if ": can't do " in r]
     if unsupported and len(unsupported) == len(reasons):
-        kind = "pose sheets" if isinstance(request, PoseRequest) else "that"
+        kind = "pose sheets" if needs.poses else "that"
         detail = "; ".join(r.replace(": can't do ", " can't do ") for r in unsupported)
         return NoProviderAvailable(
             reasons, user_text=f"No image service here can do {kind}: {detail}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bot.providers.request import GenerationRequest, SceneRequest, Speed
+from bot.providers.request import Needs, Speed
 
 SPEEDS: tuple[str, ...] = tuple(speed.value for speed in Speed)
 # Pose sheets have no speed option; they are priced at this one.
@@ -30,8 +30,8 @@ DEFAULT_PRICES: Mapping[str, Mapping[str, int]] = {
 FALLBACK_PRICE = 25
 
 
-def speed_of(request: GenerationRequest) -> str:
-    return request.speed.value if isinstance(request, SceneRequest) else POSE_SPEED
+def speed_of(needs: Needs) -> str:
+    return POSE_SPEED if needs.poses else needs.speed.value
 
 
 def default_price(provider: str, speed: str) -> int:

@@ -286,5 +286,6 @@ async def _send_card(
 
 
 def _given(**options: object) -> dict[str, object]:
-    """Only the options the member set; the request model fills in the rest."""
+    """Only the options the member set; the job service checks them, and the services'
+    defaults fill in the rest."""
     return {name: value for name, value in options.items() if value is not None}

@@ -425,7 +425,7 @@ def _missing_permissions(channel: Messageable) -> str | None:
 
 
 def _thread_name(job: Job) -> str:
-    prompt = " ".join(str(job.options.get("prompt", "")).split())
+    prompt = " ".join((job.options.prompt or "").split())
     name = f"{title(job)}: {prompt}" if prompt else title(job)
     return name[:97] + "…" if len(name) > 100 else name
 

@@ -9,6 +9,7 @@ import discord
 from bot.clock import parse_timestamp
 from bot.jobs.results import JobInfo
 from bot.models import Job, JobKind, JobState
+from bot.providers.request import PoseOptions
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
 
@@ -20,18 +21,6 @@ _STATE_COLOUR = {
     JobState.CANCELLED: discord.Colour.dark_grey(),
 }
 _PROMPT_SHOWN = 1000
-# Option names as members typed them in the command, for the card and Info.
-_SETTING_LABELS = {
-    "style": "Style",
-    "aspect_ratio": "Aspect ratio",
-    "speed": "Speed",
-    "count": "Images",
-    "magic_prompt": "Magic prompt",
-    "seed": "Seed",
-    "outputs": "Poses",
-    "images_per_pose": "Per pose",
-    "output_format": "Format",
-}
 
 
 def relative(moment: datetime) -> str:
@@ -48,11 +37,31 @@ def title(job: Job) -> str:
     return f"{what} of {job.character_name}"[:256]
 
 
+def _chosen_settings(job: Job) -> list[tuple[str, object]]:
+    """Each setting under the name members see in the command, None where they left it."""
+    options = job.options
+    if isinstance(options, PoseOptions):
+        return [
+            ("Poses", options.outputs),
+            ("Per pose", options.images_per_pose),
+            ("Format", options.output_format),
+            ("Seed", options.seed),
+        ]
+    return [
+        ("Style", options.style),
+        ("Aspect ratio", options.aspect_ratio),
+        ("Speed", options.speed),
+        ("Images", options.count),
+        ("Magic prompt", options.magic_prompt),
+        ("Seed", options.seed),
+    ]
+
+
 def settings_line(job: Job) -> str:
     parts = [
-        f"{label}: {safe(str(job.options[key]))}"
-        for key, label in _SETTING_LABELS.items()
-        if key in job.options
+        f"{label}: {safe(str(value))}"
+        for label, value in _chosen_settings(job)
+        if value is not None
     ]
     if job.preferred_provider:
         parts.append(f"Service: {job.preferred_provider}")
@@ -100,7 +109,7 @@ def scene_card(
     results_at: str | None = None,
     notes: list[str] | None = None,
 ) -> discord.Embed:
-    prompt = str(job.options.get("prompt", ""))
+    prompt = job.options.prompt or ""
     if len(prompt) > _PROMPT_SHOWN:
         prompt = prompt[: _PROMPT_SHOWN - 1] + "…"
     embed = discord.Embed(
@@ -135,10 +144,10 @@ def info_text(info: JobInfo) -> str:
     job = info.job
     lines = [
         f"**{title(job)}** (job {job.id})",
-        f"Prompt: {safe(str(job.options.get('prompt', 'default')))[:1500]}",
+        f"Prompt: {safe(job.options.prompt or 'default')[:1500]}",
         f"Settings: {settings_line(job)}",
-        f"Negative prompt: {safe(str(job.options['negative_prompt']))[:300]}"
-        if job.options.get("negative_prompt")
+        f"Negative prompt: {safe(job.options.negative_prompt)[:300]}"
+        if job.options.negative_prompt
         else "",
         f"Service: {job.provider or 'not chosen yet'}",
         f"Seed: {job.seed if job.seed is not None else 'chosen by the service'}",
@@ -158,6 +167,6 @@ def jobs_list(entries: list[tuple[Job, int | None]]) -> str:
     lines = ["Your pictures on the way:"]
     for job, position in entries:
         state = f"#{position} in line" if position else "generating"
-        prompt = str(job.options.get("prompt", ""))[:60]
+        prompt = (job.options.prompt or "")[:60]
         lines.append(f"• Job {job.id}: {safe(title(job))}: {safe(prompt)} ({state})")
     return "\n".join(lines)

@@ -1,3 +1,5 @@
+import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -6,6 +8,7 @@ from typing import TypeVar
 import pytest
 
 from bot.models import JobKind, JobState
+from bot.providers.request import MagicPrompt, PoseOptions, SceneOptions, Speed, Style
 from storage import images, jobs
 from storage.database import Database, open_database
 
@@ -40,7 +43,7 @@ def new_job(user_id: int, **overrides: object) -> jobs.NewJob:
         "reference_sha256": SHA,
         "edit_image_sha256": None,
         "edit_mask_sha256": None,
-        "options": {"prompt": "reading"},
+        "options": SceneOptions(prompt="reading"),
         "image_count": 1,
         "preferred_provider": None,
         "credits": 0,
@@ -51,9 +54,11 @@ def new_job(user_id: int, **overrides: object) -> jobs.NewJob:
 
 
 async def test_a_new_job_is_queued_with_its_options(db: Database) -> None:
-    job = await step(db, lambda c: jobs.insert(c, new_job(1, options={"prompt": "x", "count": 2})))
+    job = await step(
+        db, lambda c: jobs.insert(c, new_job(1, options=SceneOptions(prompt="x", count=2)))
+    )
     assert job.state is JobState.QUEUED
-    assert job.options == {"prompt": "x", "count": 2}
+    assert job.options == SceneOptions(prompt="x", count=2)
     assert job.guild_id == 10
 
 
@@ -176,3 +181,107 @@ async def test_a_finished_job_lets_go_of_its_reference(db: Database) -> None:
         assert images.delete_if_unused(conn, SHA)
 
     await step(db, work)
+
+
+def old_row(conn: sqlite3.Connection, kind: str, options: dict[str, object]) -> int:
+    """A queued job as the code before typed options wrote it: the member's choices as a
+    plain JSON object (sorted keys, no version marker)."""
+    cursor = conn.execute(
+        "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_name, "
+        "reference_sha256, options, image_count, credits, created_at) "
+        "VALUES (?, 'queued', 10, 20, 1, 'Mira', ?, ?, 1, 0, 't')",
+        (kind, SHA, json.dumps(options, sort_keys=True)),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def stored_options(conn: sqlite3.Connection, job_id: int) -> object:
+    row = conn.execute("SELECT options FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return json.loads(row[0])
+
+
+async def test_options_are_stored_as_chosen_with_a_version_and_read_back_typed(
+    db: Database,
+) -> None:
+    every_scene_option = SceneOptions(
+        prompt="  Mira in the rain ",
+        style=Style.FICTION,
+        aspect_ratio="16:9",
+        speed=Speed.TURBO,
+        magic_prompt=MagicPrompt.OFF,
+        seed=7,
+        negative_prompt="hats",
+        count=3,
+    )
+    every_pose_option = PoseOptions(
+        prompt="hero",
+        negative_prompt="blur",
+        outputs=4,
+        images_per_pose=2,
+        randomise_poses=False,
+        output_format="png",
+        output_quality=90,
+        seed=3,
+    )
+
+    def work(conn: sqlite3.Connection) -> None:
+        scene = jobs.insert(conn, new_job(1, options=every_scene_option))
+        poses = jobs.insert(conn, new_job(1, kind=JobKind.POSES, options=every_pose_option))
+        plain = jobs.insert(conn, new_job(1, options=SceneOptions(prompt="x")))
+        assert jobs.get(conn, scene.id).options == every_scene_option  # type: ignore[union-attr]
+        assert jobs.get(conn, poses.id).options == every_pose_option  # type: ignore[union-attr]
+        assert stored_options(conn, scene.id) == {
+            "v": 2,
+            "prompt": "  Mira in the rain ",
+            "style": "fiction",
+            "aspect_ratio": "16:9",
+            "speed": "turbo",
+            "magic_prompt": "off",
+            "seed": 7,
+            "negative_prompt": "hats",
+            "count": 3,
+        }
+        # Only what the member chose is kept; the services' defaults are not written down.
+        assert stored_options(conn, plain.id) == {"v": 2, "prompt": "x"}
+
+    await step(db, work)
+
+
+async def test_options_written_before_the_version_marker_still_load(db: Database) -> None:
+    def work(conn: sqlite3.Connection) -> None:
+        scene = old_row(conn, "scene", {"prompt": "reading", "speed": "turbo", "count": 2})
+        poses = old_row(
+            conn,
+            "poses",
+            {"prompt": "hero", "outputs": 3, "images_per_pose": 2, "output_format": "png"},
+        )
+        # The old request models ignored keys they did not know; so does loading.
+        stray = old_row(conn, "scene", {"prompt": "rain", "flavour": "vanilla"})
+        assert jobs.get(conn, scene).options == SceneOptions(  # type: ignore[union-attr]
+            prompt="reading", speed=Speed.TURBO, count=2
+        )
+        assert jobs.get(conn, poses).options == PoseOptions(  # type: ignore[union-attr]
+            prompt="hero", outputs=3, images_per_pose=2, output_format="png"
+        )
+        assert jobs.get(conn, stray).options == SceneOptions(prompt="rain")  # type: ignore[union-attr]
+
+    await step(db, work)
+
+
+async def test_options_todays_rules_refuse_still_load_as_stored(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A queued job must never stop the queue or vanish from /jobs because a rule changed
+    # since it was asked for; the runner refuses it in Cameo's words when its turn comes.
+    def work(conn: sqlite3.Connection) -> None:
+        job_id = old_row(conn, "scene", {"prompt": "rain", "count": 9})
+        loaded = jobs.next_runnable(conn, per_user_limit=2)
+        assert loaded is not None
+        assert loaded.id == job_id
+        assert isinstance(loaded.options, SceneOptions)
+        assert (loaded.options.prompt, loaded.options.count) == ("rain", 9)
+
+    with caplog.at_level(logging.WARNING, logger="storage.jobs"):
+        await step(db, work)
+    assert "today's rules refuse" in caplog.text

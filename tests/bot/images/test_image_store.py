@@ -9,6 +9,7 @@ import pytest
 
 from bot.images.store import FILES_PHASE, ROWS_PHASE, SWEEP_BATCH, SWEEP_PROGRESS_KEY, ImageStore
 from bot.models import JobKind
+from bot.providers.request import SceneOptions
 from storage import images as image_rows
 from storage import jobs as job_rows
 from storage import meta
@@ -59,7 +60,7 @@ async def hold_as_edit(db: Database, edit_image: str, edit_mask: str) -> None:
         reference_sha256=edit_image,
         edit_image_sha256=edit_image,
         edit_mask_sha256=edit_mask,
-        options={"prompt": "x"},
+        options=SceneOptions(prompt="x"),
         image_count=1,
         preferred_provider=None,
         credits=0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from bot.images.store import ImageStore
 from bot.jobs.runner import RESTART_LOST_TEXT, JobRunner, RunnerLimits, StoredResult
 from bot.models import Character, Job, JobKind, JobState, Viewer
 from bot.providers.apiframe import ApiframeCharacter
+from bot.providers.request import SceneOptions, Speed
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter
 from bot.quota.service import QuotaService
@@ -131,6 +134,7 @@ def make_runner(
 async def queue(db: Database, character: Character, user_id: int = 1, **options: object) -> Job:
     values: dict[str, object] = {"prompt": "Mira reading by a fireplace"}
     values.update(options)
+    chosen = SceneOptions.model_validate(values)
     return await db.run_transaction(
         lambda conn: repo.insert(
             conn,
@@ -144,14 +148,40 @@ async def queue(db: Database, character: Character, user_id: int = 1, **options:
                 reference_sha256=character.image_sha256,
                 edit_image_sha256=None,
                 edit_mask_sha256=None,
-                options=values,
-                image_count=int(values.get("count", 1)),  # type: ignore[call-overload]
+                options=chosen,
+                image_count=chosen.count or 1,
                 preferred_provider=None,
                 credits=0,
                 created_at="2026-11-21T12:00:00Z",
             ),
         )
     )
+
+
+async def queue_as_before(db: Database, character: Character, options: dict[str, object]) -> Job:
+    """Queue a job as the code before typed options wrote it: the member's choices as a plain
+    JSON object, with no version marker."""
+
+    def insert(conn: sqlite3.Connection) -> Job:
+        row = conn.execute(
+            "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
+            "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
+            "image_count, preferred_provider, credits, created_at, upload_limit, rerolled_from) "
+            "VALUES ('scene', 'queued', 10, 20, 1, ?, ?, ?, NULL, NULL, ?, ?, NULL, 0, "
+            "'2026-11-21T12:00:00Z', 10485760, NULL) RETURNING id",
+            (
+                character.id,
+                character.name,
+                character.image_sha256,
+                json.dumps(options, sort_keys=True),
+                options.get("count", 1),
+            ),
+        ).fetchone()
+        job = repo.get(conn, row[0])
+        assert job is not None
+        return job
+
+    return await db.run_transaction(insert)
 
 
 async def state_of(db: Database, job_id: int) -> Job:
@@ -345,6 +375,85 @@ async def test_a_cancelled_running_job_stops_quietly(
     assert (await state_of(db, job.id)).state is JobState.CANCELLED
     assert listener.finished == []
     assert listener.failed == []
+
+
+async def test_a_job_queued_before_typed_options_runs_to_completion(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+) -> None:
+    job = await queue_as_before(
+        db, mira, {"prompt": "Mira reading by a fireplace", "speed": "quality", "count": 2}
+    )
+    assert job.options == SceneOptions(
+        prompt="Mira reading by a fireplace", speed=Speed.QUALITY, count=2
+    )
+    runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await runner.start()
+    try:
+        await listener.until(lambda: listener.finished)
+    finally:
+        await runner.stop()
+    finished, images = listener.finished[0]
+    assert finished.id == job.id
+    assert finished.state is JobState.SUCCEEDED
+    assert len(images) == 2
+    assert (await state_of(db, job.id)).delivered_at is not None
+    sent = [r.body for r in apiframe_fake.requests if r.path == "/v2/images/generate"]
+    assert [body["prompt"] for body in sent] == ["Mira reading by a fireplace"] * 2
+    assert {body["ideogramParams"]["rendering_speed"] for body in sent} == {"quality"}
+    assert apiframe_fake.billed == 2
+
+
+async def test_a_job_queued_before_typed_options_resumes_after_a_restart(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+) -> None:
+    apiframe_fake.polls_before_done = 10_000
+    first, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await first.start()
+    job = await queue_as_before(db, mira, {"prompt": "Mira in the rain", "style": "fiction"})
+    first.wake()
+    await asyncio.wait_for(_submitted(listener), 15)
+    await first.stop()  # the bot is upgraded mid-job
+    apiframe_fake.polls_before_done = 0
+    second, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await second.start()
+    try:
+        await listener.until(lambda: listener.finished)
+    finally:
+        await second.stop()
+    assert (await state_of(db, job.id)).state is JobState.SUCCEEDED
+    assert apiframe_fake.billed == 1
+
+
+async def test_a_job_todays_rules_refuse_fails_in_cameos_words_without_a_charge(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+) -> None:
+    # Queued when more pictures a job were allowed: it is refused when it runs, not sent.
+    job = await queue_as_before(db, mira, {"prompt": "Mira in the rain", "count": 9})
+    runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await runner.start()
+    try:
+        await listener.until(lambda: listener.failed)
+    finally:
+        await runner.stop()
+    failed = await state_of(db, job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error == "This request can't be made now. Ask for 1 to 4 pictures."
+    assert apiframe_fake.requests == segmind_fake.requests == []
 
 
 async def _submitted(listener: Listener) -> None:

@@ -14,14 +14,15 @@ from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.runner import JobRunner
-from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, JobNotFound, JobService
+from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, Destination, JobNotFound, JobService
 from bot.models import Character, JobState, Viewer, Visibility
 from bot.providers.errors import NoProviderAvailable
+from bot.providers.request import SceneOptions, Speed, Style
 from bot.providers.router import ProviderRouter
 from bot.providers.segmind import SegmindCharacter
 from storage import jobs as repo
 from storage.database import Database, open_database
-from tests.bot.jobs.test_job_runner import Listener, generous_quota
+from tests.bot.jobs.test_job_runner import Listener, generous_quota, queue_as_before
 from tests.fakes import FakeSegmind
 from tests.imagefactory import png
 
@@ -189,3 +190,25 @@ async def test_info_is_for_the_jobs_server_and_delete_forgets_the_request(  # ty
     await results.delete(MOD, queued.job.id, [0])
     # Nothing left: the request goes too.
     assert await db.run_read(lambda conn: repo.get(conn, queued.job.id)) is None
+
+
+async def test_a_job_queued_before_typed_options_rerolls_with_the_same_choices(  # type: ignore[no-untyped-def]
+    setup, db: Database
+) -> None:
+    service, characters, listener, runner = setup
+    character = await mira(characters)
+    old = await queue_as_before(
+        db,
+        character,
+        {"prompt": "Mira as a chef", "style": "fiction", "speed": "turbo", "seed": 4242},
+    )
+    await runner.start()
+    await listener.until(lambda: listener.finished)
+    again = await service.reroll(ALICE, old.id, Destination(20))
+    # The same choices but the seed, so the service picks a new one; stored in today's format.
+    assert again.job.options == SceneOptions(
+        prompt="Mira as a chef", style=Style.FICTION, speed=Speed.TURBO
+    )
+    assert again.job.rerolled_from == old.id
+    await listener.until(lambda: len(listener.finished) == 2)
+    assert [job.state for job, _ in listener.finished] == [JobState.SUCCEEDED] * 2

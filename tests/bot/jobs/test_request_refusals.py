@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from bot.characters.service import CharacterService
 from bot.characters.text import InvalidText, clean_name
@@ -17,7 +18,16 @@ from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.service import JobService
 from bot.models import Viewer
-from bot.providers.request import EMPTY_NEGATIVE_PROMPT, EMPTY_PROMPT
+from bot.providers.request import (
+    EMPTY_NEGATIVE_PROMPT,
+    EMPTY_PROMPT,
+    ImageInput,
+    PoseOptions,
+    PoseRequest,
+    SceneOptions,
+    SceneRequest,
+    refusal_of,
+)
 from storage.database import Database, open_database
 from tests.bot.jobs.test_job_runner import generous_quota, make_router, make_runner
 from tests.fakes import FakeApiframe, FakeSegmind
@@ -34,6 +44,33 @@ BLANKS = {
     "braille blank": "\u2800",
     "lone accent": "\u0301",
 }
+
+
+SCENE_REFUSALS: list[tuple[dict[str, object], str]] = [
+    ({"prompt": "x" * 2001}, "Prompts can be at most 2000 characters long."),
+    ({"prompt": "x", "count": 0}, "Ask for 1 to 4 pictures."),
+    ({"prompt": "x", "count": "many"}, "Ask for 1 to 4 pictures."),
+    ({"prompt": "x", "seed": -1}, "A seed is a whole number from 0 to 2147483647."),
+    (
+        {"prompt": "x", "style": "noir"},
+        "The style must be auto, realistic, fiction, general or design.",
+    ),
+    ({"prompt": "x", "magic_prompt": "yes"}, "Magic prompt must be auto, on or off."),
+    (
+        {"prompt": "x", "resolution": "big"},
+        "Give the resolution as width and height in pixels, like 1024x1024.",
+    ),
+    (
+        {"prompt": "x", "aspect_ratio": "1:1", "resolution": "1024x1024"},
+        "Give an aspect ratio or a resolution, not both.",
+    ),
+]
+
+POSE_REFUSALS: list[tuple[dict[str, object], str]] = [
+    ({"outputs": 21}, "Ask for 1 to 20 poses."),
+    ({"images_per_pose": 5}, "Ask for 1 to 4 pictures of each pose."),
+    ({"output_format": "gif"}, "The file type must be webp, jpg or png."),
+]
 
 
 @pytest.fixture
@@ -99,33 +136,12 @@ async def test_invisible_characters_beside_visible_text_are_kept(
     queued = await service.queue_scene(
         ALICE, CHANNEL, "Mira", {"prompt": "  \u200b👩\u200d🚀 in orbit\u200b  "}
     )
-    assert queued.job.options["prompt"] == "  \u200b👩\u200d🚀 in orbit\u200b  "
+    assert queued.job.options.prompt == "  \u200b👩\u200d🚀 in orbit\u200b  "
     assert queued.job.image_count == 1
     assert not await nothing_queued_or_held(db)  # what a refusal leaves no trace of
 
 
-@pytest.mark.parametrize(
-    ("options", "sentence"),
-    [
-        ({"prompt": "x" * 2001}, "Prompts can be at most 2000 characters long."),
-        ({"prompt": "x", "count": 0}, "Ask for 1 to 4 pictures."),
-        ({"prompt": "x", "count": "many"}, "Ask for 1 to 4 pictures."),
-        ({"prompt": "x", "seed": -1}, "A seed is a whole number from 0 to 2147483647."),
-        (
-            {"prompt": "x", "style": "noir"},
-            "The style must be auto, realistic, fiction, general or design.",
-        ),
-        ({"prompt": "x", "magic_prompt": "yes"}, "Magic prompt must be auto, on or off."),
-        (
-            {"prompt": "x", "resolution": "big"},
-            "Give the resolution as width and height in pixels, like 1024x1024.",
-        ),
-        (
-            {"prompt": "x", "aspect_ratio": "1:1", "resolution": "1024x1024"},
-            "Give an aspect ratio or a resolution, not both.",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("options", "sentence"), SCENE_REFUSALS)
 async def test_every_refusal_is_a_sentence_of_cameos_own(
     jobs: tuple[JobService, Database], options: dict[str, object], sentence: str
 ) -> None:
@@ -136,14 +152,7 @@ async def test_every_refusal_is_a_sentence_of_cameos_own(
     assert await nothing_queued_or_held(db)
 
 
-@pytest.mark.parametrize(
-    ("options", "sentence"),
-    [
-        ({"outputs": 21}, "Ask for 1 to 20 poses."),
-        ({"images_per_pose": 5}, "Ask for 1 to 4 pictures of each pose."),
-        ({"output_format": "gif"}, "The file type must be webp, jpg or png."),
-    ],
-)
+@pytest.mark.parametrize(("options", "sentence"), POSE_REFUSALS)
 async def test_pose_sheet_refusals_are_cameos_own_too(
     jobs: tuple[JobService, Database], options: dict[str, object], sentence: str
 ) -> None:
@@ -152,3 +161,36 @@ async def test_pose_sheet_refusals_are_cameos_own_too(
         await service.queue_poses(ALICE, CHANNEL, "Mira", options)
     assert refused.value.message == sentence
     assert await nothing_queued_or_held(db)
+
+
+def refusal(model: type[BaseModel], values: dict[str, object]) -> str:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(values)
+    return refusal_of(refused.value)
+
+
+@pytest.mark.parametrize(("options", "sentence"), SCENE_REFUSALS)
+def test_a_scene_is_refused_alike_when_asked_for_and_when_it_runs(
+    options: dict[str, object], sentence: str
+) -> None:
+    # The options are checked when queued; the request again when the runner builds it, which
+    # is where a job stored under older rules is refused.
+    assert refusal(SceneOptions, options) == sentence
+    assert refusal(SceneRequest, {**options, "reference": ImageInput(b"picture")}) == sentence
+
+
+@pytest.mark.parametrize(("options", "sentence"), POSE_REFUSALS)
+def test_a_pose_sheet_is_refused_alike_when_asked_for_and_when_it_runs(
+    options: dict[str, object], sentence: str
+) -> None:
+    assert refusal(PoseOptions, options) == sentence
+    assert refusal(PoseRequest, {**options, "subject": ImageInput(b"picture")}) == sentence
+
+
+def test_a_request_fills_in_what_the_member_left_out() -> None:
+    picture = ImageInput(b"picture")
+    scene = SceneRequest.from_options(SceneOptions(prompt="  rain  "), reference=picture)
+    assert scene == SceneRequest(prompt="rain", reference=picture)
+    poses = PoseRequest.from_options(PoseOptions(outputs=3), subject=picture)
+    assert poses == PoseRequest(subject=picture, outputs=3)
+    assert poses.prompt == "A headshot photo"
