@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from functools import partial
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # How long a shutdown lets results that are being posted finish.
 DELIVERY_GRACE_SECONDS = 10.0
+# Characters' pictures kept in memory between jobs (see JobRunner._reference).
+REFERENCE_CACHE_BYTES = 64 * 1024 * 1024
 
 RESTART_LOST_TEXT = (
     "Cameo restarted while this picture was being made, and the image service it used can't be "
@@ -124,6 +127,8 @@ class JobRunner:
         self._loop_task: asyncio.Task[None] | None = None
         self._resume_task: asyncio.Task[None] | None = None
         self._delivering: set[int] = set()
+        self._references: OrderedDict[str, ImageInput] = OrderedDict()
+        self._reference_bytes = 0
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -291,7 +296,7 @@ class JobRunner:
     async def _request(self, job: Job, seed: int | None = None) -> GenerationRequest:
         """The job's options with the pictures they go with; `seed` is the one the service
         was given before a restart, so resuming asks for the same job."""
-        reference = await self._input(job.reference_sha256)
+        reference = await self._reference(job.reference_sha256)
         if reference is None:
             raise CameoError("The character's picture is no longer stored. You were not charged.")
         options = job.options if seed is None else job.options.model_copy(update={"seed": seed})
@@ -306,6 +311,25 @@ class JobRunner:
             )
         except ValidationError as exc:  # a job queued under older rules
             raise CameoError(f"This request can't be made now. {refusal_of(exc)}") from None
+
+    async def _reference(self, sha256: str | None) -> ImageInput | None:
+        """A character's picture, from memory when a recent job used it.
+
+        Pictures are stored by content, so a cached one can never be stale, and the same few
+        characters come up job after job: this saves a database read and a file read per job.
+        (The job row's reference keeps the picture's row from being deleted while it waits.)
+        """
+        if sha256 is not None and (cached := self._references.get(sha256)) is not None:
+            self._references.move_to_end(sha256)
+            return cached
+        found = await self._input(sha256)
+        if sha256 is not None and found is not None:
+            self._references[sha256] = found
+            self._reference_bytes += len(found.data)
+            while self._reference_bytes > REFERENCE_CACHE_BYTES:
+                _, oldest = self._references.popitem(last=False)
+                self._reference_bytes -= len(oldest.data)
+        return found
 
     async def _input(self, sha256: str | None) -> ImageInput | None:
         if sha256 is None:

@@ -219,6 +219,35 @@ async def test_a_queued_job_is_generated_stored_and_delivered(
     assert apiframe_fake.billed == 2
 
 
+async def test_a_characters_picture_is_read_once_for_job_after_job(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[str] = []
+    read = store.read
+
+    async def counted(sha256: str, image_format: str) -> bytes:
+        reads.append(sha256)
+        return await read(sha256, image_format)
+
+    monkeypatch.setattr(store, "read", counted)
+    runner, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await runner.start()
+    try:
+        for done in range(1, 4):
+            await queue(db, mira)
+            runner.wake()
+            await listener.until(lambda done=done: len(listener.finished) == done)
+    finally:
+        await runner.stop()
+    assert reads.count(mira.image_sha256) == 1
+
+
 async def test_a_failure_is_recorded_with_the_members_reason(
     db: Database,
     store: ImageStore,
