@@ -81,6 +81,8 @@ class _Target:
     notes: list[str] = field(default_factory=list)
     thread_id: int | None = None
     reply_to_card: bool = False
+    # Recording a new thread on the job, done while the results are being posted.
+    recording: asyncio.Task[None] | None = None
 
 
 class SceneDelivery:
@@ -207,6 +209,13 @@ class SceneDelivery:
         if target.thread_id is not None and job.thread_id is not None:
             # A thread from an earlier attempt: if it has gone, start again in the channel.
             target = await self._thread_still_there(job, target)
+        try:
+            return await self._deliver(job, images, target)
+        finally:
+            if target.recording is not None:
+                await target.recording
+
+    async def _deliver(self, job: Job, images: list[StoredResult], target: _Target) -> bool:
         upload = await self._prepare(job, images, target.notes)
         posted = await self._post_results(job, upload, target)
         if posted.first is None and target.channel is not None:
@@ -260,8 +269,10 @@ class SceneDelivery:
         except discord.HTTPException as error:
             log.warning("Could not start a thread for job %s: %s", job.id, error)
             return _Target(channel, ["I couldn't start a thread, so the results are here."])
-        await self.jobs.record_thread(job.id, thread.id)
-        return _Target(thread, thread_id=thread.id)
+        # Recorded while the results are posted (job_finished waits for it before the job
+        # counts as delivered), not before: one database step less between service and member.
+        recording = asyncio.create_task(self.jobs.record_thread(job.id, thread.id))
+        return _Target(thread, thread_id=thread.id, recording=recording)
 
     async def _thread_still_there(self, job: Job, target: _Target) -> _Target:
         assert job.thread_id is not None
