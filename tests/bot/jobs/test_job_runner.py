@@ -131,6 +131,23 @@ def make_runner(
     return runner, listener
 
 
+async def restart_and_finish(
+    db: Database,
+    store: ImageStore,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+) -> None:
+    """Start a new runner, as after a restart, and wait until it finishes the job it resumes."""
+    apiframe_fake.polls_before_done = 0
+    second, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await second.start()
+    try:
+        await listener.until(lambda: listener.finished)
+    finally:
+        await second.stop()
+
+
 async def queue(db: Database, character: Character, user_id: int = 1, **options: object) -> Job:
     values: dict[str, object] = {"prompt": "Mira reading by a fireplace"}
     values.update(options)
@@ -317,13 +334,7 @@ async def test_a_restart_resumes_polling_and_pays_once(
     await asyncio.wait_for(_submitted(listener), 15)
     await first.stop()  # the bot is killed mid-job
     assert (await state_of(db, job.id)).state is JobState.RUNNING
-    apiframe_fake.polls_before_done = 0
-    second, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
-    await second.start()
-    try:
-        await listener.until(lambda: listener.finished)
-    finally:
-        await second.stop()
+    await restart_and_finish(db, store, http, apiframe_fake, segmind_fake)
     assert (await state_of(db, job.id)).state is JobState.SUCCEEDED
     assert apiframe_fake.billed == 1
 
@@ -452,13 +463,7 @@ async def test_a_job_queued_before_typed_options_resumes_after_a_restart(
     first.wake()
     await asyncio.wait_for(_submitted(listener), 15)
     await first.stop()  # the bot is upgraded mid-job
-    apiframe_fake.polls_before_done = 0
-    second, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
-    await second.start()
-    try:
-        await listener.until(lambda: listener.finished)
-    finally:
-        await second.stop()
+    await restart_and_finish(db, store, http, apiframe_fake, segmind_fake)
     assert (await state_of(db, job.id)).state is JobState.SUCCEEDED
     assert apiframe_fake.billed == 1
 
