@@ -7,6 +7,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.client.acknowledge import defer_thinking
 from bot.errors import CameoError, new_error_id
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ async def defer_publicly(interaction: discord.Interaction[discord.Client]) -> No
     sent then would be public; `send_private` deletes the public "thinking" message first.
     """
     interaction.extras[PUBLIC_DEFERRAL] = True
-    await interaction.response.defer(thinking=True)
+    await defer_thinking(interaction)
 
 
 async def send_private(interaction: discord.Interaction[discord.Client], text: str) -> None:

@@ -542,3 +542,31 @@ async def test_after_reloading_the_scenes_extension_results_reach_the_new_cog(
     assert bot.services.runner.listener is new.delivery  # type: ignore[union-attr]
     card, _ = await scene(emulator, provider="segmind")
     assert (await results_in_thread(emulator, card))[0].attachments
+
+
+async def test_a_deferral_too_late_is_reported_quietly_and_queues_nothing(
+    emulator: DiscordEmulator, bot: CameoBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A region edit defers first (its pictures take a while to check); when even that is
+    past Discord's 3 seconds, nothing is queued and no error message is chased after it."""
+    await register(emulator)
+    alice = emulator.user("alice")
+    emulator.options.ack_deadline = 0.0
+    log_start = len(emulator.request_log)
+    late = await emulator.slash(
+        alice,
+        "scene",
+        character="Mira",
+        prompt="add a hat",
+        image=png(512, 512, seed=5),
+        mask=make_image(512, 512, colour=(255, 255, 255)),
+    )
+    async with asyncio.timeout(10):
+        while not any("expired before" in r.getMessage() for r in caplog.records):
+            await asyncio.sleep(0.01)
+    assert late.record.timed_out
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    answers = [e for e in emulator.request_log[log_start:] if "/interactions/" in e.path]
+    assert [e.status for e in answers] == [404]  # the deferral, refused: Unknown interaction
+    assert await bot.services.jobs.active(Viewer(alice.id, emulator.guild.id)) == []
+    assert len(emulator.take_violations()) == 2
