@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
 import discord
 
@@ -22,7 +22,9 @@ from cogs.common import NO_MENTIONS, UnusableButton, custom_id_number, viewer_fr
 from cogs.scenes._render import info_text
 
 if TYPE_CHECKING:
-    from cogs.scenes._cog import Scenes
+    from bot.jobs.results import ResultService
+    from bot.jobs.service import JobService, QueuedJob
+    from bot.models import Job, Viewer
 
 # discord.py types button callbacks for any client; ours is always a CameoBot.
 Interaction = discord.Interaction[Any]
@@ -32,10 +34,32 @@ Button = discord.ui.Button[Any]
 POSITION_MAX = 999
 
 
-def _scenes(interaction: Interaction) -> Scenes:
+class SceneDesk(Protocol):
+    """What the buttons use of the scenes' `SceneDelivery`, named by its shape: that module
+    imports this one for the views on its cards and results, so importing it back would close
+    a cycle."""
+
+    @property
+    def jobs(self) -> JobService: ...
+
+    @property
+    def results(self) -> ResultService: ...
+
+    async def show(self, job: Job) -> None: ...
+
+    async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]: ...
+
+    async def post_card(self, interaction: Interaction, queued: QueuedJob) -> None: ...
+
+    async def delete_message(self, message: discord.Message) -> None: ...
+
+
+def _desk(interaction: Interaction) -> SceneDesk:
+    # Looked up on each click: after the scenes extension is reloaded, its new delivery answers.
     cog = interaction.client.get_cog("Scenes")
     assert cog is not None
-    return cast("Scenes", cog)
+    desk: SceneDesk = cog.delivery
+    return desk
 
 
 class _Guarded(discord.ui.Item[discord.ui.View]):
@@ -100,13 +124,13 @@ class CancelJob(
         return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
-        scenes = _scenes(interaction)
+        desk = _desk(interaction)
         viewer = viewer_from(interaction)
-        job = await scenes.jobs.cancel(viewer, self.job_id)
+        job = await desk.jobs.cancel(viewer, self.job_id)
         message = interaction.message
         if message is not None and message.flags.ephemeral:
             # Clicked in the /jobs list: show the list as it is now.
-            content, view = await scenes.jobs_list(viewer)
+            content, view = await desk.jobs_list(viewer)
             await interaction.response.edit_message(content=content, view=view)
         else:
             await interaction.response.send_message(
@@ -114,7 +138,7 @@ class CancelJob(
                 ephemeral=True,
                 allowed_mentions=NO_MENTIONS,
             )
-        await scenes.delivery.show(job)
+        await desk.show(job)
 
 
 class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>-?[0-9]+)"):
@@ -134,15 +158,15 @@ class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(
         return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
-        scenes = _scenes(interaction)
+        desk = _desk(interaction)
         assert interaction.channel_id is not None
         await defer_publicly(interaction)  # the new card replaces the "thinking" message
-        queued = await scenes.jobs.reroll(
+        queued = await desk.jobs.reroll(
             viewer_from(interaction),
             self.job_id,
             Destination(interaction.channel_id, interaction.filesize_limit),
         )
-        await scenes.post_card(interaction, queued)
+        await desk.post_card(interaction, queued)
 
 
 class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>-?[0-9]+)"):
@@ -159,7 +183,7 @@ class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<j
         return cls(custom_id_number(match["job"]))
 
     async def run(self, interaction: Interaction) -> None:
-        info = await _scenes(interaction).results.info(viewer_from(interaction), self.job_id)
+        info = await _desk(interaction).results.info(viewer_from(interaction), self.job_id)
         await interaction.response.send_message(
             info_text(info), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -188,11 +212,11 @@ class DeleteResults(
         return cls(custom_id_number(match["job"]), first, last)
 
     async def run(self, interaction: Interaction) -> None:
-        scenes = _scenes(interaction)
+        desk = _desk(interaction)
         await interaction.response.defer()
-        await scenes.results.delete(viewer_from(interaction), self.job_id, self.positions)
+        await desk.results.delete(viewer_from(interaction), self.job_id, self.positions)
         if interaction.message is not None:
-            await scenes.delivery.delete_message(interaction.message)
+            await desk.delete_message(interaction.message)
 
 
 class Favorite(
@@ -218,9 +242,9 @@ class Favorite(
         return cls(custom_id_number(match["job"]), position, label="", marked=False)
 
     async def run(self, interaction: Interaction) -> None:
-        scenes = _scenes(interaction)
-        await scenes.results.toggle_favorite(viewer_from(interaction), self.job_id, self.position)
-        favorites = await scenes.results.favorites(self.job_id)
+        desk = _desk(interaction)
+        await desk.results.toggle_favorite(viewer_from(interaction), self.job_id, self.position)
+        favorites = await desk.results.favorites(self.job_id)
         positions = _positions_in(interaction.message, self.job_id)
         await interaction.response.edit_message(view=result_view(self.job_id, positions, favorites))
 
@@ -248,7 +272,7 @@ class UseAsReference(
 
     async def run(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        character = await _scenes(interaction).results.use_as_reference(
+        character = await _desk(interaction).results.use_as_reference(
             viewer_from(interaction), self.job_id, self.position
         )
         await interaction.followup.send(

@@ -1,4 +1,5 @@
-"""Edit scene cards through the bot's channel routes, no more than once every few seconds each.
+"""Post scene cards, then edit them through the bot's channel routes, no more than once every
+few seconds each.
 
 The interaction token that posted a card dies after 15 minutes, and a long queue outlives it,
 so cards are edited as ordinary channel messages. Each card keeps only its newest wanted look:
@@ -24,6 +25,22 @@ log = logging.getLogger(__name__)
 # At most one edit of a card per this many seconds.
 CARD_EDIT_INTERVAL = 3.0
 _FINISHED_REMEMBERED = 10_000
+
+
+async def send_card(
+    interaction: discord.Interaction[Any], embed: discord.Embed, view: discord.ui.View
+) -> discord.InteractionMessage:
+    """Answer the interaction with the card (or fill in its public deferral) and return it."""
+    if interaction.response.is_done():
+        return await interaction.edit_original_response(
+            embed=embed, view=view, allowed_mentions=NO_MENTIONS
+        )
+    response = await interaction.response.send_message(
+        embed=embed, view=view, allowed_mentions=NO_MENTIONS
+    )
+    if not isinstance(response.resource, discord.InteractionMessage):
+        raise TypeError("Discord did not return the card it posted")
+    return response.resource
 
 
 @dataclass(frozen=True)

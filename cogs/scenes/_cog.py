@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -12,21 +11,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client.interaction_errors import PUBLIC_DEFERRAL, defer_publicly
-from bot.errors import CameoError
+from bot.client.interaction_errors import defer_publicly
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
 from bot.jobs.results import ResultService
 from bot.jobs.service import JobService, QueuedJob
 from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
 from cogs.characters import character_choices, read_attachment
 from cogs.common import NO_MENTIONS, viewer_from
-from cogs.scenes._buttons import CancelJob, card_view
 from cogs.scenes._delivery import SceneDelivery
-from cogs.scenes._render import jobs_list, scene_card
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
-    from bot.models import Viewer
 
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction["CameoBot"]
@@ -149,7 +144,7 @@ class Scenes(commands.Cog):
             edit_mask=edit_mask,
             upload_limit=interaction.filesize_limit,
         )
-        await self.post_card(interaction, queued)
+        await self.delivery.post_card(interaction, queued)
 
     @app_commands.command(name="poses")
     @app_commands.describe(
@@ -187,7 +182,7 @@ class Scenes(commands.Cog):
     @app_commands.command(name="jobs")
     async def list_jobs(self, interaction: Interaction) -> None:
         """Your queued and generating pictures, each with a Cancel button."""
-        content, view = await self.jobs_list(viewer_from(interaction))
+        content, view = await self.delivery.jobs_list(viewer_from(interaction))
         await interaction.response.send_message(
             content, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -213,7 +208,7 @@ class Scenes(commands.Cog):
                     self.bot.answers.answered(interaction.id)
                     async with self.bot.answers.after_answers():
                         queued = await queue
-                        await self.post_card(interaction, queued)
+                        await self.delivery.post_card(interaction, queued)
                 except BaseException:
                     queue.close()  # if never started, nothing was queued or spent
                     raise
@@ -221,7 +216,7 @@ class Scenes(commands.Cog):
             queued = await self._quick_answer(interaction, queue)
         finally:
             self._answering -= 1
-        await self.post_card(interaction, queued)
+        await self.delivery.post_card(interaction, queued)
 
     async def _quick_answer(
         self, interaction: Interaction, work: Coroutine[object, object, T]
@@ -237,52 +232,6 @@ class Scenes(commands.Cog):
                 raise
             self.bot.answers.answered(interaction.id)
         return await task
-
-    async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]:
-        active = await self.jobs.active(viewer)
-        view = discord.ui.View(timeout=None)
-        for entry in active[:25]:
-            view.add_item(CancelJob(entry.job.id, label=f"Cancel job {entry.job.id}"))
-        return jobs_list([(entry.job, entry.position) for entry in active]), view
-
-    async def post_card(self, interaction: Interaction, queued: QueuedJob) -> None:
-        """Answer with the job's scene card; if Discord won't take it, the job is cancelled."""
-        job = queued.job
-        self.delivery.expect_card(job.id)
-        eta = (
-            await self.jobs.estimated_start(queued.position)
-            if queued.position is not None
-            else None
-        )
-        embed = scene_card(job, position=queued.position, eta=eta)
-        try:
-            message = await _send_card(interaction, embed, card_view(job.id))
-        except Exception:
-            # Nobody would see this job's progress or results: take it back and refund it.
-            self.delivery.card_failed(job.id)
-            with contextlib.suppress(CameoError):  # it may have finished already
-                await self.jobs.cancel(viewer_from(interaction), job.id)
-            raise
-        # The card is the answer now; a later error must not delete it with the deferral.
-        interaction.extras.pop(PUBLIC_DEFERRAL, None)
-        self.bot.answers.answered(interaction.id)
-        await self.delivery.card_posted(job, message, queued.position)
-
-
-async def _send_card(
-    interaction: Interaction, embed: discord.Embed, view: discord.ui.View
-) -> discord.InteractionMessage:
-    """Answer the interaction with the card (or fill in its public deferral) and return it."""
-    if interaction.response.is_done():
-        return await interaction.edit_original_response(
-            embed=embed, view=view, allowed_mentions=NO_MENTIONS
-        )
-    response = await interaction.response.send_message(
-        embed=embed, view=view, allowed_mentions=NO_MENTIONS
-    )
-    if not isinstance(response.resource, discord.InteractionMessage):
-        raise TypeError("Discord did not return the card it posted")
-    return response.resource
 
 
 def _given(**options: object) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""The job runner's listener on Discord: keeps scene cards current and posts the results.
+"""The scene card's owner on Discord: posts each job's card, keeps it current as the job runner
+reports, lists the member's jobs, and posts the results.
 
 Results go into a public thread started from the card; into the current thread when the
 command was used inside one; inline in DMs. When a permission is missing, the card says which
@@ -17,19 +18,24 @@ from typing import TYPE_CHECKING, Literal
 import aiohttp
 import discord
 
+from bot.client.interaction_errors import PUBLIC_DEFERRAL
 from bot.client.pacing import KeyedWindow, RatePacer
+from bot.errors import CameoError
+from bot.jobs.results import ResultService
 from bot.jobs.runner import StoredResult
-from bot.jobs.service import JobService
-from bot.models import Job, JobState
-from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches
-from cogs.scenes._buttons import card_view, result_view
-from cogs.scenes._cards import CardEditor, CardLook
+from bot.jobs.service import JobService, QueuedJob
+from bot.models import Job, JobState, Viewer
+from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches, viewer_from
+from cogs.scenes._buttons import CancelJob, SceneDesk, card_view, result_view
+from cogs.scenes._cards import CardEditor, CardLook, send_card
+from cogs.scenes._render import jobs_list as jobs_text
 from cogs.scenes._render import result_caption, scene_card, title
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
 
 log = logging.getLogger(__name__)
+Interaction = discord.Interaction["CameoBot"]
 
 # Discord allows 50 requests a second per bot, counted in fixed one-second windows. A bucket
 # can spend its burst at the end of one window and its rate in the next, so burst + rate stays
@@ -89,47 +95,78 @@ class SceneDelivery:
     def __init__(self, bot: CameoBot) -> None:
         self.bot = bot
         self.jobs: JobService = bot.services.jobs
+        self.results: ResultService = bot.services.results
         self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST, reserve=REST_RESERVE)
         self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
-        self._card_ready: dict[int, asyncio.Event] = {}
+        # Job id -> its card on the way: the posted message, or None when none will come.
+        self._cards_due: dict[int, asyncio.Future[discord.Message | None]] = {}
         self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
         self._refresher: asyncio.Task[None] | None = None
 
     # -- cards ------------------------------------------------------------------------------
 
-    def expect_card(self, job_id: int) -> None:
-        """A card for this job is about to be posted; results wait for it briefly."""
-        self._card_ready.setdefault(job_id, asyncio.Event())
-
-    async def card_posted(
-        self, job: Job, message: discord.Message | discord.InteractionMessage, position: int | None
-    ) -> None:
-        await self.jobs.record_card(job.id, message.channel.id, message.id)
-        self.cards.posted(message.id)
-        if position is not None:
-            self._queued_shown[job.id] = position
-            self._ensure_refresher()
-        self._card_ready.setdefault(job.id, asyncio.Event()).set()
+    async def post_card(self, interaction: Interaction, queued: QueuedJob) -> None:
+        """Answer with the job's scene card; if Discord won't take it, the job is cancelled."""
+        job = queued.job
+        # Results that finish while the card is on its way wait for it briefly (`_with_card`).
+        card = asyncio.get_running_loop().create_future()
+        self._cards_due[job.id] = card
+        try:
+            message = await self._send_card(interaction, queued)
+            # The card is the answer now; a later error must not delete it with the deferral.
+            interaction.extras.pop(PUBLIC_DEFERRAL, None)
+            self.bot.answers.answered(interaction.id)
+            await self.jobs.record_card(job.id, message.channel.id, message.id)
+            self.cards.posted(message.id)
+            if queued.position is not None:
+                self._queued_shown[job.id] = queued.position
+                self._ensure_refresher()
+            card.set_result(message)
+        finally:
+            if not card.done():
+                # No card is coming (or it was not recorded): nothing should wait for it.
+                self._cards_due.pop(job.id, None)
+                card.set_result(None)
         current = await self.jobs.get(job.id)
         if current is not None and current.state is JobState.RUNNING:
             await self.show(current)  # it started while the card was being posted
         # A finished job's look (with where the results are) comes from the runner's call.
 
-    def card_failed(self, job_id: int) -> None:
-        ready = self._card_ready.pop(job_id, None)
-        if ready is not None:
-            ready.set()
+    async def _send_card(self, interaction: Interaction, queued: QueuedJob) -> discord.Message:
+        job = queued.job
+        eta = (
+            await self.jobs.estimated_start(queued.position)
+            if queued.position is not None
+            else None
+        )
+        embed = scene_card(job, position=queued.position, eta=eta)
+        try:
+            return await send_card(interaction, embed, card_view(job.id))
+        except Exception:
+            # Nobody would see this job's progress or results: take it back and refund it.
+            with contextlib.suppress(CameoError):  # it may have finished already
+                await self.jobs.cancel(viewer_from(interaction), job.id)
+            raise
+
+    async def jobs_list(self, viewer: Viewer) -> tuple[str, discord.ui.View]:
+        """The member's queued and generating jobs, with a Cancel button for each."""
+        active = await self.jobs.active(viewer)
+        view = discord.ui.View(timeout=None)
+        for entry in active[:25]:
+            view.add_item(CancelJob(entry.job.id, label=f"Cancel job {entry.job.id}"))
+        return jobs_text([(entry.job, entry.position) for entry in active]), view
 
     async def _with_card(self, job: Job) -> Job:
         """The job as stored once its card exists (waiting briefly for a card being posted)."""
         if job.status_message_id is not None:
             return job
-        ready = self._card_ready.get(job.id)
-        if ready is not None:
+        card = self._cards_due.get(job.id)
+        if card is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CARD_WAIT_SECONDS):  # never swallows a cancel
-                    await ready.wait()
+                    # Shielded: a waiter that times out must not cancel the card for others.
+                    await asyncio.shield(card)
         return await self.jobs.get(job.id) or job
 
     async def show(
@@ -142,7 +179,7 @@ class SceneDelivery:
         final = not job.state.active
         if final:
             self._queued_shown.pop(job.id, None)
-            self._card_ready.pop(job.id, None)
+            self._cards_due.pop(job.id, None)
         look = CardLook(
             embed=scene_card(job, results_at=results_at, notes=notes),
             view=None if final else card_view(job.id),
@@ -190,7 +227,7 @@ class SceneDelivery:
 
     async def job_started(self, job: Job) -> None:
         """Never waits for a card still being posted: generation must not wait on Discord.
-        `card_posted` shows "generating" itself if the job started meanwhile."""
+        `post_card` shows "generating" itself if the job started meanwhile."""
         self._queued_shown.pop(job.id, None)
         if job.status_message_id is None:
             job = await self.jobs.get(job.id) or job
@@ -338,9 +375,7 @@ class SceneDelivery:
         again a few times, continuing from where it stopped so nothing is posted twice.
         """
         # Only results posted before (and being posted again) can have been favourited.
-        favorites = (
-            await self.bot.services.results.favorites(job.id) if job.thread_id else set[int]()
-        )
+        favorites = await self.results.favorites(job.id) if job.thread_id else set[int]()
         posted = _Posted()
         batches = message_batches(uploads, [len(upload.data) for upload in uploads])
         for index, batch in enumerate(batches):
@@ -412,6 +447,12 @@ class SceneDelivery:
         if self._refresher is not None:
             self._refresher.cancel()
         await self.cards.close()
+
+
+if TYPE_CHECKING:
+    # The buttons name what they use of SceneDelivery by its shape (importing this module
+    # would close a cycle); here mypy checks that the two still fit.
+    _serves_buttons: type[SceneDesk] = SceneDelivery
 
 
 def _missing_permissions(channel: Messageable) -> str | None:
