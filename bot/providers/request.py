@@ -156,6 +156,21 @@ def _one_shape(aspect_ratio: str | None, resolution: str | None) -> None:
 # The rules for each option, shared by what a member chose and what a service is sent; each
 # failure is refused in the sentence `_RULES` (or the check itself) gives.
 Prompt = Annotated[str, Field(max_length=PROMPT_MAX)]
+
+
+def _shows(sentence: str) -> AfterValidator:
+    """Refuse a chosen text with `sentence` when nothing in it shows (kept as typed)."""
+
+    def check(value: str) -> str:
+        _refuse_blank(value, sentence)
+        return value
+
+    return AfterValidator(check)
+
+
+# What a member typed, kept as typed in their options (the request trims it for the service).
+ChosenPrompt = Annotated[Prompt, _shows(EMPTY_PROMPT)]
+ChosenNegativePrompt = Annotated[Prompt, _shows(EMPTY_NEGATIVE_PROMPT)]
 AspectRatio = Annotated[str, AfterValidator(_known_ratio)]
 Resolution = Annotated[str, AfterValidator(_resolution_shape)]
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -175,28 +190,15 @@ class SceneOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: Prompt
+    prompt: ChosenPrompt
     style: Style | None = None
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
     speed: Speed | None = None
     magic_prompt: MagicPrompt | None = None
     seed: Seed | None = None
-    negative_prompt: Prompt | None = None
+    negative_prompt: ChosenNegativePrompt | None = None
     count: SceneCount | None = None
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_has_text(cls, value: str) -> str:
-        _refuse_blank(value, EMPTY_PROMPT)
-        return value
-
-    @field_validator("negative_prompt")
-    @classmethod
-    def _negative_prompt_has_text(cls, value: str | None) -> str | None:
-        if value is not None:
-            _refuse_blank(value, EMPTY_NEGATIVE_PROMPT)
-        return value
 
     @model_validator(mode="after")
     def _one_shape_only(self) -> SceneOptions:
@@ -209,28 +211,14 @@ class PoseOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: Prompt | None = None
-    negative_prompt: Prompt | None = None
+    prompt: ChosenPrompt | None = None
+    negative_prompt: ChosenNegativePrompt | None = None
     outputs: PoseCount | None = None
     images_per_pose: PerPose | None = None
     randomise_poses: bool | None = None
     output_format: OutputFormat | None = None
     output_quality: OutputQuality | None = None
     seed: Seed | None = None
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_has_text(cls, value: str | None) -> str | None:
-        if value is not None:
-            _refuse_blank(value, EMPTY_PROMPT)
-        return value
-
-    @field_validator("negative_prompt")
-    @classmethod
-    def _negative_prompt_has_text(cls, value: str | None) -> str | None:
-        if value is not None:
-            _refuse_blank(value, EMPTY_NEGATIVE_PROMPT)
-        return value
 
 
 GenerationOptions = SceneOptions | PoseOptions
