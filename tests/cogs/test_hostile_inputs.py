@@ -3,21 +3,17 @@ gets a plain, private refusal in Cameo's words, and nothing is queued, held or l
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from bot.app import running_bot
 from bot.client.cameo_bot import CameoBot
 from bot.providers.request import EMPTY_NEGATIVE_PROMPT, EMPTY_PROMPT
 from cogs.common import UnusableButton
 from tests.cogs.test_quotas import quota_of
-from tests.cogs.test_scenes import button, provider_settings, register, results_in_thread, scene
+from tests.cogs.test_scenes import button, register, results_in_thread, scene
 from tests.discord.emulator import DiscordEmulator, Message
-from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
+from tests.fakes import FakeSegmind
 
 REFUSAL = UnusableButton().message
 # Characters that draw nothing: zero-width space, non-joiner and joiner, word joiner, byte order
@@ -26,27 +22,8 @@ NOTHING_VISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u200e\u00a0\u3000\u3164"
 
 
 @pytest.fixture
-async def bot(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
-) -> AsyncIterator[CameoBot]:
-    # Segmind alone, with a small allowance, so a credit held by mistake shows in /quota.
-    settings = provider_settings(
-        emulator,
-        data_dir,
-        segmind_fake,
-        apiframe_fake,
-        pixeldojo_fake,
-        providers=("segmind",),
-        daily_credits=50,
-    )
-    async with running_bot(settings, guild_ready_timeout=0.1) as running:
-        await asyncio.wait_for(running.wait_until_ready(), timeout=15)
-        await emulator.wait_for_commands(timeout=15)
-        yield running
+def bot(segmind_bot: CameoBot) -> CameoBot:
+    return segmind_bot
 
 
 def forge(emulator: DiscordEmulator, message: Message, current: str, forged: str) -> None:

@@ -4,40 +4,18 @@ loopback Discord, with credits held and charged by real scenes against the fake 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from bot.app import running_bot
 from bot.client.cameo_bot import CameoBot
-from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
+from tests.cogs.test_scenes import register, results_in_thread, scene
 from tests.discord.emulator import CommandInvocationError, DiscordEmulator, Message
-from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
+from tests.fakes import FakeSegmind
 
 
 @pytest.fixture
-async def bot(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
-) -> AsyncIterator[CameoBot]:
-    # Segmind alone: a default-speed scene holds and costs 19 credits.
-    settings = provider_settings(
-        emulator,
-        data_dir,
-        segmind_fake,
-        apiframe_fake,
-        pixeldojo_fake,
-        providers=("segmind",),
-        daily_credits=50,
-    )
-    async with running_bot(settings, guild_ready_timeout=0.1) as running:
-        await asyncio.wait_for(running.wait_until_ready(), timeout=15)
-        await emulator.wait_for_commands(timeout=15)
-        yield running
+def bot(segmind_bot: CameoBot) -> CameoBot:
+    return segmind_bot
 
 
 def fields(message: Message) -> dict[str, str]:
