@@ -7,11 +7,12 @@ is checked on the raw body, and the job is then fetched from the service as usua
 
 from __future__ import annotations
 
-import json
 import logging
 
 from aiohttp import web
+from pydantic import Field, ValidationError
 
+from bot.providers.answers import Answer
 from bot.providers.apiframe import verify_webhook_signature
 from bot.providers.signals import JobSignals
 
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 
 APIFRAME_PATH = "/webhooks/apiframe"
 MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+class ApiframeEvent(Answer):
+    """A signed job event, as far as Cameo reads it: which job to look at now."""
+
+    job_id: str | None = Field(default=None, alias="jobId")
 
 
 class WebhookReceiver:
@@ -56,9 +63,9 @@ class WebhookReceiver:
             log.warning("Refused an Apiframe webhook with a bad signature")
             return web.Response(status=401)
         try:
-            job_id = json.loads(body).get("jobId")
-        except (ValueError, AttributeError):
+            event = ApiframeEvent.model_validate_json(body)
+        except ValidationError:
             return web.Response(status=400)
-        if isinstance(job_id, str):
-            self._signals.notify(job_id)
+        if event.job_id is not None:
+            self._signals.notify(event.job_id)
         return web.Response(status=204)
