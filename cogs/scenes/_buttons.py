@@ -74,8 +74,11 @@ class _Guarded(discord.ui.Item[discord.ui.View]):
 
     @classmethod
     def parse(cls, match: re.Match[str], /) -> Self:
-        """Build the button from its custom id, reading every number with `custom_id_number`."""
-        raise NotImplementedError
+        """Build the button from its custom id, reading every number with `custom_id_number`.
+
+        Every button class defines its own; this one only says so if one forgets.
+        """
+        raise TypeError(f"{cls.__name__} must define parse() to read its custom id")
 
     @classmethod
     async def from_custom_id(
