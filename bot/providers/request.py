@@ -15,7 +15,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -168,9 +167,16 @@ def _shows(sentence: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-# What a member typed, kept as typed in their options (the request trims it for the service).
+def _trimmed(sentence: str) -> AfterValidator:
+    """Trim a text for the service; refuse it with `sentence` when nothing in it shows."""
+    return AfterValidator(lambda value: _visible(value, sentence))
+
+
+# What a member typed, kept as typed in their options; what a service is sent, trimmed.
 ChosenPrompt = Annotated[Prompt, _shows(EMPTY_PROMPT)]
 ChosenNegativePrompt = Annotated[Prompt, _shows(EMPTY_NEGATIVE_PROMPT)]
+SentPrompt = Annotated[Prompt, _trimmed(EMPTY_PROMPT)]
+SentNegativePrompt = Annotated[Prompt, _trimmed(EMPTY_NEGATIVE_PROMPT)]
 AspectRatio = Annotated[str, AfterValidator(_known_ratio)]
 Resolution = Annotated[str, AfterValidator(_resolution_shape)]
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -234,7 +240,7 @@ class SceneRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    prompt: Prompt
+    prompt: SentPrompt
     reference: ImageInput
     style: Style = Style.AUTO
     aspect_ratio: AspectRatio | None = None
@@ -242,7 +248,7 @@ class SceneRequest(BaseModel):
     speed: Speed = Speed.DEFAULT
     magic_prompt: MagicPrompt = MagicPrompt.AUTO
     seed: Seed | None = None
-    negative_prompt: Prompt | None = None
+    negative_prompt: SentNegativePrompt | None = None
     count: SceneCount = 1
     edit_image: ImageInput | None = None
     edit_mask: ImageInput | None = None
@@ -270,16 +276,6 @@ class SceneRequest(BaseModel):
             }
         )
 
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_has_text(cls, value: str) -> str:
-        return _visible(value, EMPTY_PROMPT)
-
-    @field_validator("negative_prompt")
-    @classmethod
-    def _negative_prompt_has_text(cls, value: str | None) -> str | None:
-        return None if value is None else _visible(value, EMPTY_NEGATIVE_PROMPT)
-
     @model_validator(mode="after")
     def _edit_needs_both(self) -> SceneRequest:
         if (self.edit_image is None) != (self.edit_mask is None):
@@ -298,8 +294,8 @@ class PoseRequest(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     subject: ImageInput
-    prompt: Prompt = "A headshot photo"
-    negative_prompt: Prompt = "low quality,blur"
+    prompt: SentPrompt = "A headshot photo"
+    negative_prompt: SentNegativePrompt = "low quality,blur"
     outputs: PoseCount = 1
     images_per_pose: PerPose = 1
     randomise_poses: bool = True
@@ -311,16 +307,6 @@ class PoseRequest(BaseModel):
     def from_options(cls, options: PoseOptions, *, subject: ImageInput) -> PoseRequest:
         """The request for a member's options and the character's picture (see SceneRequest)."""
         return cls.model_validate({**_chosen(options), "subject": subject})
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_has_text(cls, value: str) -> str:
-        return _visible(value, EMPTY_PROMPT)
-
-    @field_validator("negative_prompt")
-    @classmethod
-    def _negative_prompt_has_text(cls, value: str) -> str:
-        return _visible(value, EMPTY_NEGATIVE_PROMPT)
 
     @property
     def count(self) -> int:
