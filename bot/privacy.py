@@ -36,6 +36,7 @@ class PrivacyService:
         jobs = await self._jobs.forget(user_id)  # refunds their holds first
         await self._quota.forget(user_id)
         characters = await self._characters.forget(user_id)
+        self._jobs.runner.forget_references()  # their pictures may be kept in memory too
         # Only the counts are logged: the point is to keep nothing about the member.
         log.info(
             "Forgot a member: %d characters, %d images, %d scene requests",

@@ -323,13 +323,19 @@ class JobRunner:
             self._references.move_to_end(sha256)
             return cached
         found = await self._input(sha256)
-        if sha256 is not None and found is not None:
+        # Jobs that start together may each have read it; the first one in is kept.
+        if sha256 is not None and found is not None and sha256 not in self._references:
             self._references[sha256] = found
             self._reference_bytes += len(found.data)
-            while self._reference_bytes > REFERENCE_CACHE_BYTES:
+            while self._reference_bytes > REFERENCE_CACHE_BYTES and len(self._references) > 1:
                 _, oldest = self._references.popitem(last=False)
                 self._reference_bytes -= len(oldest.data)
         return found
+
+    def forget_references(self) -> None:
+        """Drop every picture kept in memory (a member asked to be forgotten)."""
+        self._references.clear()
+        self._reference_bytes = 0
 
     async def _input(self, sha256: str | None) -> ImageInput | None:
         if sha256 is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import bot.jobs.runner as runner_module
 from bot.characters.service import CharacterService
 from bot.clock import SystemClock
 from bot.images.processing import ImageWorkers
@@ -263,6 +264,26 @@ async def test_a_characters_picture_is_read_once_for_job_after_job(
     finally:
         await runner.stop()
     assert reads.count(mira.image_sha256) == 1
+
+
+async def test_pictures_read_together_are_counted_once_in_memory(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Jobs of one character that start together each read its picture; the memory kept must
+    # count it once, or the count drifts until nothing can be kept (and lookups failed).
+    monkeypatch.setattr(runner_module, "REFERENCE_CACHE_BYTES", 1)
+    runner, _ = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    found = await asyncio.gather(*(runner._reference(mira.image_sha256) for _ in range(8)))
+    assert all(picture is not None for picture in found)
+    assert runner._reference_bytes == len(found[0].data)  # type: ignore[union-attr]
+    # Over the limit, the newest picture is still kept; nothing fails.
+    assert await runner._reference(mira.image_sha256) is not None
 
 
 async def test_a_failure_is_recorded_with_the_members_reason(
