@@ -32,7 +32,6 @@ from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Viewer
 from bot.providers.request import (
     GenerationOptions,
-    ImageInput,
     Needs,
     PoseOptions,
     SceneOptions,
@@ -336,7 +335,10 @@ class JobService:
         # The member must still be allowed to use the character (it may have turned private).
         character = await self.characters.resolve(viewer, character.public_id)
         # Everything the member chose but the seed, so the service picks a new one.
-        options = job.options.model_copy(update={"seed": None})
+        # Checked again (a copy would not be): a job stored under older rules is refused now,
+        # before anything is held, not after its turn in the queue.
+        kind = type(job.options)
+        options = _valid(lambda: kind.model_validate({**job.options.model_dump(), "seed": None}))
         if isinstance(options, PoseOptions):
             return await self._queue_poses(
                 viewer, destination, character, options, rerolled_from=job.id
@@ -424,10 +426,6 @@ def _may_manage(viewer: Viewer, job: Job) -> bool:
     if job.user_id == viewer.user_id:
         return True
     return viewer.can_manage_guild and job.guild_id is not None and job.guild_id == viewer.guild_id
-
-
-def _as_input(clean: CleanImage) -> ImageInput:
-    return ImageInput(clean.data, f"image/{clean.format}")
 
 
 def _valid(build: Callable[[], T]) -> T:
