@@ -69,7 +69,6 @@ class _Posted:
     transient: bool = False  # whether a passing failure stopped it (worth a retry later)
 
 
-# Failures that may pass: Discord's 5xx (and other non-403 errors), dropped connections.
 # What may pass if tried again later. discord.py already retries 5xx answers (five times)
 # and connection resets itself; what it does not retry is a connection that fails outright
 # or times out, so that alone is retried here, once (`_send_batch`). Any other refusal (a
@@ -99,8 +98,8 @@ class SceneDelivery:
         self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST, reserve=REST_RESERVE)
         self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
-        # Job id -> its card on the way: the posted message, or None when none will come.
-        self._cards_due: dict[int, asyncio.Future[discord.Message | None]] = {}
+        # Job id -> its card on the way, done once the card is recorded or will not come.
+        self._cards_due: dict[int, asyncio.Future[None]] = {}
         self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
         self._refresher: asyncio.Task[None] | None = None
 
@@ -110,7 +109,7 @@ class SceneDelivery:
         """Answer with the job's scene card; if Discord won't take it, the job is cancelled."""
         job = queued.job
         # Results that finish while the card is on its way wait for it briefly (`_with_card`).
-        card = asyncio.get_running_loop().create_future()
+        card: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._cards_due[job.id] = card
         try:
             message = await self._send_card(interaction, queued)
@@ -122,12 +121,10 @@ class SceneDelivery:
             if queued.position is not None:
                 self._queued_shown[job.id] = queued.position
                 self._ensure_refresher()
-            card.set_result(message)
         finally:
-            if not card.done():
-                # No card is coming (or it was not recorded): nothing should wait for it.
-                self._cards_due.pop(job.id, None)
-                card.set_result(None)
+            # Recorded, or none is coming: whoever waits reads the job as stored now.
+            self._cards_due.pop(job.id, None)
+            card.set_result(None)
         current = await self.jobs.get(job.id)
         if current is not None and current.state is JobState.RUNNING:
             await self.show(current)  # it started while the card was being posted
@@ -179,7 +176,6 @@ class SceneDelivery:
         final = not job.state.active
         if final:
             self._queued_shown.pop(job.id, None)
-            self._cards_due.pop(job.id, None)
         look = CardLook(
             embed=scene_card(job, results_at=results_at, notes=notes),
             view=None if final else card_view(job.id),
@@ -250,7 +246,7 @@ class SceneDelivery:
             return await self._deliver(job, images, target)
         finally:
             if target.recording is not None:
-                await target.recording
+                await _finish_recording(job, target.recording)
 
     async def _deliver(self, job: Job, images: list[StoredResult], target: _Target) -> bool:
         upload = await self._prepare(job, images, target.notes)
@@ -371,8 +367,9 @@ class SceneDelivery:
     ) -> _Posted:
         """Post the results, at most 10 files and one request's worth of bytes per message.
 
-        A batch that fails for a passing reason (Discord's 5xx, a dropped connection) is tried
-        again a few times, continuing from where it stopped so nothing is posted twice.
+        A batch whose connection fails is tried once more (`_send_batch`). If one still fails,
+        the rest are counted missing and the card says so; when nothing was posted at all for
+        a passing reason, the job is posted again after the next start.
         """
         # Only results posted before (and being posted again) can have been favourited.
         favorites = await self.results.favorites(job.id) if job.thread_id else set[int]()
@@ -453,6 +450,16 @@ if TYPE_CHECKING:
     # The buttons name what they use of SceneDelivery by its shape (importing this module
     # would close a cycle); here mypy checks that the two still fit.
     _serves_buttons: type[SceneDesk] = SceneDelivery
+
+
+async def _finish_recording(job: Job, recording: asyncio.Task[None]) -> None:
+    """Wait for a new thread to be recorded. A failure is logged, not raised: the pictures
+    may be posted already, and reporting them undelivered would post them again after a
+    restart, in a second thread. Only the card's link to the thread is lost."""
+    try:
+        await recording
+    except Exception:
+        log.exception("Could not record the thread of job %s", job.id)
 
 
 def _missing_permissions(channel: Messageable) -> str | None:
