@@ -52,6 +52,9 @@ class AnswersFirst:
         self.crowd = crowd
         self.max_pause = max_pause
         self._collector_paused: asyncio.TimerHandle | None = None
+        # When a pause last ran out its time: a crowd that lasts that long gets no new pause
+        # for as long again, so the collector keeps up with a load that never lets go.
+        self._pause_ran_out = float("-inf")
         self._unanswered: set[int] = set()
         self._last_arrival = float("-inf")
         self._clear = asyncio.Event()
@@ -105,10 +108,16 @@ class AnswersFirst:
     def _pause_collector(self) -> None:
         # Only a collector that is running is paused (and later resumed): if something else
         # turned it off, it stays as that left it.
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._pause_ran_out < self.max_pause:
+            return
         if self._collector_paused is None and gc.isenabled():
             gc.disable()
-            loop = asyncio.get_running_loop()
-            self._collector_paused = loop.call_later(self.max_pause, self._resume_collector)
+            self._collector_paused = loop.call_later(self.max_pause, self._pause_over)
+
+    def _pause_over(self) -> None:
+        self._pause_ran_out = asyncio.get_running_loop().time()
+        self._resume_collector()
 
     def close(self) -> None:
         """Leave the collector running: nothing will answer the crowd any more."""

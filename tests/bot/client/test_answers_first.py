@@ -154,3 +154,14 @@ async def test_a_collector_turned_off_elsewhere_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+async def test_a_crowd_that_outlasts_the_pause_gets_no_new_one_for_as_long() -> None:
+    answers = AnswersFirst(quiet=0, crowd=1, max_pause=0.2)
+    answers.arrived(1)  # never answered: the crowd goes on
+    async with asyncio.timeout(5):
+        while not gc.isenabled():  # until the pause runs out
+            await asyncio.sleep(0.005)
+    answers.arrived(2)
+    assert gc.isenabled()  # the collector catches up before the next pause
+    answers.close()
