@@ -130,6 +130,21 @@ def bot_environment(address: dict[str, str], fake: FakeSegmind, data_dir: Path) 
     }
 
 
+async def start_bot(role: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Start this file as the bot's process (`--bot`, or `--baseline`) and wait until it says
+    it is ready."""
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, role, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert bot.stdout is not None
+    ready = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
+    if ready.decode().strip() != READY_LINE:
+        bot.kill()
+        await bot.wait()
+        raise RuntimeError(f"the bot did not start: {ready!r}")
+    return bot
+
+
 async def run_bot() -> None:
     """The bot's own process: production wiring, plus a loop-lag probe and a timer around
     each call to the image service. Prints what it measured when told to stop."""
@@ -327,18 +342,11 @@ async def _measure(name: str) -> dict[str, Any]:
             if name == "in_flight":
                 fake.latency = 3600.0  # nothing finishes while we measure
             with tempfile.TemporaryDirectory() as tmp:
-                bot = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    __file__,
+                bot = await start_bot(
                     "--baseline" if name == BASELINE else "--bot",
-                    env=bot_environment(emulator_address(emulator), fake, Path(tmp) / "data"),
-                    stdout=asyncio.subprocess.PIPE,
+                    bot_environment(emulator_address(emulator), fake, Path(tmp) / "data"),
                 )
                 try:
-                    assert bot.stdout is not None
-                    ready = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
-                    if ready.decode().strip() != READY_LINE:
-                        raise RuntimeError(f"the bot did not start: {ready!r}")
                     await emulator.wait_for_commands(timeout=30)
                     result = await _drive(name, scenes, emulator)
                 finally:
@@ -481,18 +489,8 @@ async def burst_5000() -> dict[str, Any]:
         async with FakeSegmind(credits=1_000_000) as fake:
             fake.latency = 3600.0  # nothing finishes while we measure
             with tempfile.TemporaryDirectory() as tmp:
-                bot = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    __file__,
-                    "--bot",
-                    env=bot_environment(address, fake, Path(tmp) / "data"),
-                    stdout=asyncio.subprocess.PIPE,
-                )
+                bot = await start_bot("--bot", bot_environment(address, fake, Path(tmp) / "data"))
                 try:
-                    assert bot.stdout is not None
-                    ready = await asyncio.wait_for(bot.stdout.readline(), timeout=30)
-                    if ready.decode().strip() != READY_LINE:
-                        raise RuntimeError(f"the bot did not start: {ready!r}")
                     emulator.stdin.write(b"go\n")  # the bot is ready: send the scenes
                     await emulator.stdin.drain()
                     line = await asyncio.wait_for(emulator.stdout.readline(), timeout=120)
