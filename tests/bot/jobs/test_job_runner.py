@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import httpx
@@ -130,6 +130,26 @@ def make_runner(
     )
     holder.append(runner)
     return runner, listener
+
+
+async def stop_once_submitted(
+    db: Database,
+    store: ImageStore,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+    queued: Awaitable[Job],
+) -> Job:
+    """Queue a job on a runner and stop the runner once the service has taken it (and been
+    paid), while it is still being polled: a bot killed or upgraded mid-job."""
+    apiframe_fake.polls_before_done = 10_000
+    first, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
+    await first.start()
+    job = await queued
+    first.wake()
+    await asyncio.wait_for(_submitted(listener), 15)
+    await first.stop()
+    return job
 
 
 async def restart_and_finish(
@@ -346,14 +366,9 @@ async def test_a_restart_resumes_polling_and_pays_once(
     apiframe_fake: FakeApiframe,
     segmind_fake: FakeSegmind,
 ) -> None:
-    apiframe_fake.polls_before_done = 10_000
-    router = make_router(http, apiframe_fake, segmind_fake)
-    first, listener = make_runner(db, store, router)
-    await first.start()
-    job = await queue(db, mira)
-    first.wake()
-    await asyncio.wait_for(_submitted(listener), 15)
-    await first.stop()  # the bot is killed mid-job
+    job = await stop_once_submitted(
+        db, store, http, apiframe_fake, segmind_fake, queue(db, mira)
+    )  # the bot is killed mid-job
     assert (await state_of(db, job.id)).state is JobState.RUNNING
     await restart_and_finish(db, store, http, apiframe_fake, segmind_fake)
     assert (await state_of(db, job.id)).state is JobState.SUCCEEDED
@@ -477,13 +492,9 @@ async def test_a_job_queued_before_typed_options_resumes_after_a_restart(
     apiframe_fake: FakeApiframe,
     segmind_fake: FakeSegmind,
 ) -> None:
-    apiframe_fake.polls_before_done = 10_000
-    first, listener = make_runner(db, store, make_router(http, apiframe_fake, segmind_fake))
-    await first.start()
-    job = await queue_as_before(db, mira, {"prompt": "Mira in the rain", "style": "fiction"})
-    first.wake()
-    await asyncio.wait_for(_submitted(listener), 15)
-    await first.stop()  # the bot is upgraded mid-job
+    old_format = queue_as_before(db, mira, {"prompt": "Mira in the rain", "style": "fiction"})
+    # The bot is upgraded mid-job.
+    job = await stop_once_submitted(db, store, http, apiframe_fake, segmind_fake, old_format)
     await restart_and_finish(db, store, http, apiframe_fake, segmind_fake)
     assert (await state_of(db, job.id)).state is JobState.SUCCEEDED
     assert apiframe_fake.billed == 1
