@@ -98,14 +98,10 @@ class Job:
     credits: int
     cost: str | None
     error: str | None
-    status_channel_id: int | None
-    status_message_id: int | None
-    thread_id: int | None
     created_at: str
     started_at: str | None
     finished_at: str | None
     delivered_at: str | None
-    upload_limit: int  # the largest file the job's channel accepts, in bytes
     rerolled_from: int | None
 
     @property

@@ -44,7 +44,6 @@ class NewJob:
     preferred_provider: str | None
     credits: int
     created_at: str
-    upload_limit: int = 10 * 1024 * 1024
     rerolled_from: int | None = None
 
 
@@ -97,14 +96,10 @@ def _job(row: sqlite3.Row) -> Job:
         credits=row["credits"],
         cost=row["cost"],
         error=row["error"],
-        status_channel_id=row["status_channel_id"],
-        status_message_id=row["status_message_id"],
-        thread_id=row["thread_id"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         delivered_at=row["delivered_at"],
-        upload_limit=row["upload_limit"],
         rerolled_from=row["rerolled_from"],
     )
 
@@ -113,8 +108,8 @@ def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
     row = conn.execute(
         "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
         "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
-        "image_count, preferred_provider, credits, created_at, upload_limit, rerolled_from) "
-        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "image_count, preferred_provider, credits, created_at, rerolled_from) "
+        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.kind.value,
             new.guild_id,
@@ -130,7 +125,6 @@ def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
             new.preferred_provider,
             new.credits,
             new.created_at,
-            new.upload_limit,
             new.rerolled_from,
         ),
     ).fetchone()
@@ -282,19 +276,6 @@ def cancel(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
         (at, job_id),
     ).fetchone()
     return None if row is None else _job(row)
-
-
-def set_status_message(
-    conn: sqlite3.Connection, job_id: int, channel_id: int, message_id: int
-) -> None:
-    conn.execute(
-        "UPDATE jobs SET status_channel_id = ?, status_message_id = ? WHERE id = ?",
-        (channel_id, message_id, job_id),
-    )
-
-
-def set_thread(conn: sqlite3.Connection, job_id: int, thread_id: int | None) -> None:
-    conn.execute("UPDATE jobs SET thread_id = ? WHERE id = ?", (thread_id, job_id))
 
 
 def mark_delivered(conn: sqlite3.Connection, job_id: int, at: str) -> None:

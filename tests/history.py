@@ -1000,6 +1000,7 @@ GROWING_TABLES = frozenset(
         "credit_usage",
         "member_requests",
         "queue_turns",
+        "scene_cards",
     }
 )
 # A partial index whose WHERE clause keeps only live work (waiting or running jobs, credits on

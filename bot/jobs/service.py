@@ -49,8 +49,6 @@ T = TypeVar("T")
 
 # A member may have this many jobs waiting or running at once; more are refused, not queued.
 MAX_ACTIVE_JOBS_PER_MEMBER = 20
-# Discord's per-file upload limit in a server without boosts.
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 # Until a few jobs have finished, assume one takes this long (for the ETA on queued cards).
 ASSUMED_JOB_SECONDS = 30.0
 # How stale a shared queue ranking, and the typical job duration, may be.
@@ -61,14 +59,6 @@ DURATIONS_FRESH_SECONDS = 10.0
 class JobNotFound(CameoError):
     def __init__(self) -> None:
         super().__init__("That job doesn't exist any more, or isn't yours.")
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Where a job's card and results go, and the largest file accepted there."""
-
-    channel_id: int
-    upload_limit: int = DEFAULT_UPLOAD_LIMIT
 
 
 @dataclass(frozen=True)
@@ -110,7 +100,6 @@ class JobService:
         provider: str | None = None,
         edit_image: bytes | None = None,
         edit_mask: bytes | None = None,
-        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
         """Queue a scene of a character; nothing is queued or held if any check fails.
 
@@ -121,7 +110,7 @@ class JobService:
         chosen = _valid(lambda: SceneOptions.model_validate(options))
         return await self._queue_scene(
             viewer,
-            Destination(channel_id, upload_limit),
+            channel_id,
             character,
             chosen,
             provider,
@@ -132,7 +121,7 @@ class JobService:
     async def _queue_scene(
         self,
         viewer: Viewer,
-        destination: Destination,
+        channel_id: int,
         character: Character,
         options: SceneOptions,
         provider: str | None,
@@ -142,7 +131,7 @@ class JobService:
     ) -> QueuedJob:
         return await self._queue(
             viewer,
-            destination,
+            channel_id,
             JobKind.SCENE,
             character,
             Needs.of_options(options, edit=edits is not None),
@@ -158,7 +147,6 @@ class JobService:
         channel_id: int,
         character_query: str,
         options: Mapping[str, object],
-        upload_limit: int = DEFAULT_UPLOAD_LIMIT,
     ) -> QueuedJob:
         """Queue a pose sheet of a character (Segmind Consistent Character).
 
@@ -166,14 +154,12 @@ class JobService:
         """
         character = await self.characters.resolve(viewer, character_query)
         chosen = _valid(lambda: PoseOptions.model_validate(options))
-        return await self._queue_poses(
-            viewer, Destination(channel_id, upload_limit), character, chosen, rerolled_from=None
-        )
+        return await self._queue_poses(viewer, channel_id, character, chosen, rerolled_from=None)
 
     async def _queue_poses(
         self,
         viewer: Viewer,
-        destination: Destination,
+        channel_id: int,
         character: Character,
         options: PoseOptions,
         *,
@@ -181,7 +167,7 @@ class JobService:
     ) -> QueuedJob:
         return await self._queue(
             viewer,
-            destination,
+            channel_id,
             JobKind.POSES,
             character,
             Needs.of_options(options),
@@ -211,7 +197,7 @@ class JobService:
     async def _queue(
         self,
         viewer: Viewer,
-        destination: Destination,
+        channel_id: int,
         kind: JobKind,
         character: Character,
         needs: Needs,
@@ -247,7 +233,7 @@ class JobService:
                 repo.NewJob(
                     kind=kind,
                     guild_id=viewer.scope,
-                    channel_id=destination.channel_id,
+                    channel_id=channel_id,
                     user_id=viewer.user_id,
                     character_id=character.id,
                     character_name=character.name,
@@ -259,7 +245,6 @@ class JobService:
                     preferred_provider=provider,
                     credits=credits,
                     created_at=now,
-                    upload_limit=destination.upload_limit,
                     rerolled_from=rerolled_from,
                 ),
             )
@@ -310,8 +295,9 @@ class JobService:
     async def get(self, job_id: int) -> Job | None:
         return await self.db.run_read(partial(repo.get, job_id=job_id))
 
-    async def reroll(self, viewer: Viewer, job_id: int, destination: Destination) -> QueuedJob:
-        """Queue the same request again with a new seed; only the member who asked may."""
+    async def reroll(self, viewer: Viewer, job_id: int, channel_id: int) -> QueuedJob:
+        """Queue the same request again with a new seed, to be shown in `channel_id`; only the
+        member who asked may."""
 
         def read(conn: sqlite3.Connection) -> tuple[Job | None, list[image_rows.ImageRow | None]]:
             job = repo.get(conn, job_id)
@@ -341,7 +327,7 @@ class JobService:
         options = _valid(lambda: kind.model_validate({**job.options.model_dump(), "seed": None}))
         if isinstance(options, PoseOptions):
             return await self._queue_poses(
-                viewer, destination, character, options, rerolled_from=job.id
+                viewer, channel_id, character, options, rerolled_from=job.id
             )
         edits = None
         if job.is_edit:
@@ -350,7 +336,7 @@ class JobService:
             edits = tuple([await self._stored_clean(row) for row in edit_rows if row is not None])
         return await self._queue_scene(
             viewer,
-            destination,
+            channel_id,
             character,
             options,
             job.preferred_provider,
@@ -364,17 +350,6 @@ class JobService:
         return CleanImage(
             data, fmt, row.width, row.height, row.sha256, row.sha256, fmt, row.width, row.height
         )
-
-    async def record_card(self, job_id: int, channel_id: int, message_id: int) -> None:
-        """Remember the message that shows the job's progress."""
-        await self.db.run_transaction(
-            partial(
-                repo.set_status_message, job_id=job_id, channel_id=channel_id, message_id=message_id
-            )
-        )
-
-    async def record_thread(self, job_id: int, thread_id: int | None) -> None:
-        await self.db.run_transaction(partial(repo.set_thread, job_id=job_id, thread_id=thread_id))
 
     async def positions(self) -> dict[int, int]:
         """Every queued job's place in line (1 = next), at most a moment old.

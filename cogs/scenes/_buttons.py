@@ -17,7 +17,6 @@ from bot.client.interaction_errors import (
     send_private,
 )
 from bot.errors import CameoError
-from bot.jobs.service import Destination
 from cogs.common import NO_MENTIONS, UnusableButton, custom_id_number, viewer_from
 from cogs.scenes._render import info_text
 
@@ -164,10 +163,9 @@ class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(
         desk = _desk(interaction)
         assert interaction.channel_id is not None
         await defer_publicly(interaction)  # the new card replaces the "thinking" message
+        # The new card (and the upload limit its results keep to) is this channel's.
         queued = await desk.jobs.reroll(
-            viewer_from(interaction),
-            self.job_id,
-            Destination(interaction.channel_id, interaction.filesize_limit),
+            viewer_from(interaction), self.job_id, interaction.channel_id
         )
         await desk.post_card(interaction, queued)
 

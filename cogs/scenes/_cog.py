@@ -123,7 +123,6 @@ class Scenes(commands.Cog):
                     character,
                     options,
                     provider=provider or None,
-                    upload_limit=interaction.filesize_limit,
                 ),
             )
             return
@@ -142,7 +141,6 @@ class Scenes(commands.Cog):
             provider=provider or None,
             edit_image=edit_image,
             edit_mask=edit_mask,
-            upload_limit=interaction.filesize_limit,
         )
         await self.delivery.post_card(interaction, queued)
 
@@ -175,7 +173,6 @@ class Scenes(commands.Cog):
                 _given(
                     prompt=prompt, outputs=count, images_per_pose=per_pose, output_format=format
                 ),
-                upload_limit=interaction.filesize_limit,
             ),
         )
 

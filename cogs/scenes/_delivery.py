@@ -20,6 +20,7 @@ import discord
 
 from bot.client.interaction_errors import PUBLIC_DEFERRAL
 from bot.client.pacing import KeyedWindow, RatePacer
+from bot.client.scene_cards import SceneCards
 from bot.errors import CameoError
 from bot.jobs.results import ResultService
 from bot.jobs.runner import StoredResult
@@ -30,6 +31,7 @@ from cogs.scenes._buttons import CancelJob, SceneDesk, card_view, result_view
 from cogs.scenes._cards import CardEditor, CardLook, send_card
 from cogs.scenes._render import jobs_list as jobs_text
 from cogs.scenes._render import result_caption, scene_card, title
+from storage.scene_cards import CardPlace
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
@@ -98,6 +100,7 @@ class SceneDelivery:
         self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST, reserve=REST_RESERVE)
         self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
+        self.places = SceneCards(bot.resources.db)
         # Job id -> its card on the way, done once the card is recorded or will not come.
         self._cards_due: dict[int, asyncio.Future[None]] = {}
         self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
@@ -116,7 +119,9 @@ class SceneDelivery:
             # The card is the answer now; a later error must not delete it with the deferral.
             interaction.extras.pop(PUBLIC_DEFERRAL, None)
             self.bot.answers.answered(interaction.id)
-            await self.jobs.record_card(job.id, message.channel.id, message.id)
+            await self.places.record_card(
+                job.id, message.channel.id, message.id, interaction.filesize_limit
+            )
             self.cards.posted(message.id)
             if queued.position is not None:
                 self._queued_shown[job.id] = queued.position
@@ -154,24 +159,24 @@ class SceneDelivery:
             view.add_item(CancelJob(entry.job.id, label=f"Cancel job {entry.job.id}"))
         return jobs_text([(entry.job, entry.position) for entry in active]), view
 
-    async def _with_card(self, job: Job) -> Job:
-        """The job as stored once its card exists (waiting briefly for a card being posted)."""
-        if job.status_message_id is not None:
-            return job
+    async def _with_card(self, job: Job) -> CardPlace:
+        """Where the job shows, once its card exists (waiting briefly for a card being posted)."""
+        place = await self.places.place(job.id)
         card = self._cards_due.get(job.id)
-        if card is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CARD_WAIT_SECONDS):  # never swallows a cancel
-                    # Shielded: a waiter that times out must not cancel the card for others.
-                    await asyncio.shield(card)
-        return await self.jobs.get(job.id) or job
+        if place.has_card or card is None:
+            return place
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CARD_WAIT_SECONDS):  # never swallows a cancel
+                # Shielded: a waiter that times out must not cancel the card for others.
+                await asyncio.shield(card)
+        return await self.places.place(job.id)
 
     async def show(
         self, job: Job, *, results_at: str | None = None, notes: list[str] | None = None
     ) -> None:
         """Bring the job's card up to date (throttled)."""
-        job = await self._with_card(job)
-        if job.status_channel_id is None or job.status_message_id is None:
+        place = await self._with_card(job)
+        if place.channel_id is None or place.message_id is None:
             return
         final = not job.state.active
         if final:
@@ -181,7 +186,7 @@ class SceneDelivery:
             view=None if final else card_view(job.id),
             final=final,
         )
-        self.cards.show(job.status_channel_id, job.status_message_id, look)
+        self.cards.show(place.channel_id, place.message_id, look)
 
     def _ensure_refresher(self) -> None:
         if self._refresher is None or self._refresher.done():
@@ -201,11 +206,8 @@ class SceneDelivery:
                     if position == shown:
                         continue
                     job = await self.jobs.get(job_id)
-                    if (
-                        job is None
-                        or job.status_message_id is None
-                        or job.status_channel_id is None
-                    ):
+                    place = await self.places.place(job_id)
+                    if job is None or place.channel_id is None or place.message_id is None:
                         continue
                     self._queued_shown[job_id] = position
                     look = CardLook(
@@ -215,7 +217,7 @@ class SceneDelivery:
                         view=card_view(job_id),
                         final=False,
                     )
-                    self.cards.show(job.status_channel_id, job.status_message_id, look)
+                    self.cards.show(place.channel_id, place.message_id, look)
             except Exception:
                 log.exception("Refreshing queued cards failed; will try again")
 
@@ -225,9 +227,7 @@ class SceneDelivery:
         """Never waits for a card still being posted: generation must not wait on Discord.
         `post_card` shows "generating" itself if the job started meanwhile."""
         self._queued_shown.pop(job.id, None)
-        if job.status_message_id is None:
-            job = await self.jobs.get(job.id) or job
-        if job.status_message_id is not None:
+        if (await self.places.place(job.id)).has_card:
             await self.show(job)
 
     async def job_submitted(self, job: Job) -> None:
@@ -237,24 +237,26 @@ class SceneDelivery:
         await self.show(job)
 
     async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
-        job = await self._with_card(job)
-        target = await self._target(job)
-        if target.thread_id is not None and job.thread_id is not None:
+        place = await self._with_card(job)
+        target = await self._target(job, place)
+        if target.thread_id is not None and place.thread_id is not None:
             # A thread from an earlier attempt: if it has gone, start again in the channel.
-            target = await self._thread_still_there(job, target)
+            target = await self._thread_still_there(job, place, target)
         try:
-            return await self._deliver(job, images, target)
+            return await self._deliver(job, place, images, target)
         finally:
             if target.recording is not None:
                 await _finish_recording(job, target.recording)
 
-    async def _deliver(self, job: Job, images: list[StoredResult], target: _Target) -> bool:
-        upload = await self._prepare(job, images, target.notes)
-        posted = await self._post_results(job, upload, target)
+    async def _deliver(
+        self, job: Job, place: CardPlace, images: list[StoredResult], target: _Target
+    ) -> bool:
+        upload = await self._prepare(place, images, target.notes)
+        posted = await self._post_results(job, place, upload, target)
         if posted.first is None and target.channel is not None:
             target.notes.append("I couldn't post the pictures there.")
         if posted.first is None:
-            posted = await self._post_to_member(job, upload, target)
+            posted = await self._post_to_member(job, place, upload, target)
         if posted.first is None and posted.transient:
             return False  # Discord is having trouble: keep them for the next start
         if posted.first is not None and posted.missing:
@@ -268,9 +270,10 @@ class SceneDelivery:
 
     # -- where results go -------------------------------------------------------------------
 
-    async def _target(self, job: Job) -> _Target:
-        if job.thread_id is not None:
-            return _Target(self.bot.get_partial_messageable(job.thread_id), thread_id=job.thread_id)
+    async def _target(self, job: Job, place: CardPlace) -> _Target:
+        if place.thread_id is not None:
+            thread = self.bot.get_partial_messageable(place.thread_id)
+            return _Target(thread, thread_id=place.thread_id)
         if job.guild_id is None:
             return _Target(self.bot.get_partial_messageable(job.channel_id))
         channel = self.bot.get_channel(job.channel_id)
@@ -284,17 +287,19 @@ class SceneDelivery:
             return _Target(channel)
         if not isinstance(channel, discord.TextChannel):
             return _Target(channel if isinstance(channel, Messageable) else None)
-        return await self._thread_from_card(job, channel)
+        return await self._thread_from_card(job, place, channel)
 
-    async def _thread_from_card(self, job: Job, channel: discord.TextChannel) -> _Target:
+    async def _thread_from_card(
+        self, job: Job, place: CardPlace, channel: discord.TextChannel
+    ) -> _Target:
         no_threads = "I need the Create Public Threads permission here to put results in a thread."
         if not channel.permissions_for(channel.guild.me).create_public_threads:
             return _Target(channel, [no_threads], reply_to_card=True)
-        if job.status_message_id is None:
+        if place.message_id is None:
             return _Target(channel)
         try:
             await self.per_channel.wait(("threads", channel.id), then=self.pacer.wait)
-            thread = await channel.get_partial_message(job.status_message_id).create_thread(
+            thread = await channel.get_partial_message(place.message_id).create_thread(
                 name=_thread_name(job), auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
         except discord.Forbidden:
@@ -304,26 +309,26 @@ class SceneDelivery:
             return _Target(channel, ["I couldn't start a thread, so the results are here."])
         # Recorded while the results are posted (job_finished waits for it before the job
         # counts as delivered), not before: one database step less between service and member.
-        recording = asyncio.create_task(self.jobs.record_thread(job.id, thread.id))
+        recording = asyncio.create_task(self.places.record_thread(job.id, thread.id))
         return _Target(thread, thread_id=thread.id, recording=recording)
 
-    async def _thread_still_there(self, job: Job, target: _Target) -> _Target:
-        assert job.thread_id is not None
+    async def _thread_still_there(self, job: Job, place: CardPlace, target: _Target) -> _Target:
+        assert place.thread_id is not None
         try:
             await self.pacer.wait()
-            await self.bot.fetch_channel(job.thread_id)
+            await self.bot.fetch_channel(place.thread_id)
         except discord.NotFound:
-            await self.jobs.record_thread(job.id, None)
-            return await self._target(await self.jobs.get(job.id) or job)
+            await self.places.record_thread(job.id, None)
+            return await self._target(job, await self.places.place(job.id))
         except discord.HTTPException:
             pass  # unknown: try posting there anyway
         return target
 
     async def _prepare(
-        self, job: Job, images: list[StoredResult], notes: list[str]
+        self, place: CardPlace, images: list[StoredResult], notes: list[str]
     ) -> list[_Upload]:
         """Fit each image under the channel's upload limit, re-encoding the large ones."""
-        per_file = max(1024, min(job.upload_limit, REQUEST_LIMIT))
+        per_file = max(1024, min(place.upload_limit, REQUEST_LIMIT))
         workers = self.bot.services.jobs.workers
         uploads = []
         for image in images:
@@ -335,16 +340,20 @@ class SceneDelivery:
             uploads.append(_Upload(image.position, data, fmt))
         return uploads
 
-    async def _post_results(self, job: Job, uploads: list[_Upload], target: _Target) -> _Posted:
+    async def _post_results(
+        self, job: Job, place: CardPlace, uploads: list[_Upload], target: _Target
+    ) -> _Posted:
         if target.channel is None:
             return _Posted()
         missing = _missing_permissions(target.channel)
         if missing:
             target.notes.append(f"I need the {missing} permission to post the results here.")
             return _Posted()
-        return await self._send_batches(target.channel, job, uploads, target)
+        return await self._send_batches(target.channel, job, place, uploads, target)
 
-    async def _post_to_member(self, job: Job, uploads: list[_Upload], target: _Target) -> _Posted:
+    async def _post_to_member(
+        self, job: Job, place: CardPlace, uploads: list[_Upload], target: _Target
+    ) -> _Posted:
         """The last resort: the member's DMs."""
         if job.guild_id is None:
             return _Posted()
@@ -355,7 +364,7 @@ class SceneDelivery:
         except discord.HTTPException:
             target.notes.append("I couldn't reach you by DM either.")
             return _Posted()
-        posted = await self._send_batches(dm, job, uploads, _Target(dm))
+        posted = await self._send_batches(dm, job, place, uploads, _Target(dm))
         if posted.first is None:
             target.notes.append("Your DMs are closed too, so the pictures can't be shown.")
         else:
@@ -363,7 +372,12 @@ class SceneDelivery:
         return posted
 
     async def _send_batches(
-        self, channel: Messageable, job: Job, uploads: list[_Upload], target: _Target
+        self,
+        channel: Messageable,
+        job: Job,
+        place: CardPlace,
+        uploads: list[_Upload],
+        target: _Target,
     ) -> _Posted:
         """Post the results, at most 10 files and one request's worth of bytes per message.
 
@@ -372,17 +386,17 @@ class SceneDelivery:
         a passing reason, the job is posted again after the next start.
         """
         # Only results posted before (and being posted again) can have been favourited.
-        favorites = await self.results.favorites(job.id) if job.thread_id else set[int]()
+        favorites = await self.results.favorites(job.id) if place.thread_id else set[int]()
         posted = _Posted()
         batches = message_batches(uploads, [len(upload.data) for upload in uploads])
         for index, batch in enumerate(batches):
             if not batch:
                 continue
             reference = None
-            if target.reply_to_card and job.status_message_id and posted.first is None:
+            if target.reply_to_card and place.message_id and posted.first is None:
                 reference = discord.MessageReference(
-                    message_id=job.status_message_id,
-                    channel_id=job.status_channel_id or job.channel_id,
+                    message_id=place.message_id,
+                    channel_id=place.channel_id or job.channel_id,
                     fail_if_not_exists=False,
                 )
             try:

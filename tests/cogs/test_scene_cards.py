@@ -32,14 +32,10 @@ def job(options: GenerationOptions, kind: JobKind = JobKind.SCENE) -> Job:
         credits=0,
         cost=None,
         error=None,
-        status_channel_id=None,
-        status_message_id=None,
-        thread_id=None,
         created_at="2026-11-21T12:00:00Z",
         started_at=None,
         finished_at=None,
         delivered_at=None,
-        upload_limit=10 * 1024 * 1024,
         rerolled_from=None,
     )
 

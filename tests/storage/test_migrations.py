@@ -70,3 +70,39 @@ async def test_the_history_migration_keeps_and_indexes_existing_data(tmp_path: P
         viewer = Viewer(user_id=1, guild_id=GUILD)
         assert [c.name for c in await service.suggest(viewer, "mir")] == ["Mira", "Amira Stone"]
         assert [c.name for c in await service.suggest(viewer, "ENNA")] == ["Ravenna"]
+
+
+async def test_cards_threads_and_upload_limits_move_to_the_discord_sides_table(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=7)
+    conn = sqlite3.connect(path)
+    with conn:
+        # Job 1 finished in a thread; job 2's card is posted in a boosted server; job 3 never
+        # got a card (nothing to keep).
+        conn.execute(
+            "UPDATE jobs SET status_channel_id = 5, status_message_id = 50, thread_id = 51 "
+            "WHERE id = 1"
+        )
+        conn.execute(
+            "UPDATE jobs SET status_channel_id = 6, status_message_id = 60, "
+            "upload_limit = 52428800 WHERE id = 3"
+        )
+    conn.close()
+    async with open_database(path) as db:
+
+        def facts(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], set[str]]:
+            cards = conn.execute("SELECT * FROM scene_cards ORDER BY job_id").fetchall()
+            columns = conn.execute("SELECT name FROM pragma_table_info('jobs')").fetchall()
+            return [tuple(row) for row in cards], {row[0] for row in columns}
+
+        cards, columns = await db.run_read(facts)
+        assert cards == [(1, 5, 50, 51, 10485760), (3, 6, 60, None, 52428800)]
+        assert not {"status_channel_id", "status_message_id", "thread_id", "upload_limit"} & columns
+        # Every job is still there and reads as the domain's job.
+        stored = await db.run_read(lambda conn: [jobs.get(conn, n) for n in (1, 2, 3)])
+        assert [job.id for job in stored if job is not None] == [1, 2, 3]
+        # A card goes with its job.
+        await db.run_transaction(lambda conn: conn.execute("DELETE FROM jobs WHERE id = 1"))
+        assert [row[0] for row in (await db.run_read(facts))[0]] == [3]

@@ -204,9 +204,9 @@ async def queue_as_before(db: Database, character: Character, options: dict[str,
         row = conn.execute(
             "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
             "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
-            "image_count, preferred_provider, credits, created_at, upload_limit, rerolled_from) "
+            "image_count, preferred_provider, credits, created_at, rerolled_from) "
             "VALUES ('scene', 'queued', 10, 20, 1, ?, ?, ?, NULL, NULL, ?, ?, NULL, 0, "
-            "'2026-11-21T12:00:00Z', 10485760, NULL) RETURNING id",
+            "'2026-11-21T12:00:00Z', NULL) RETURNING id",
             (
                 character.id,
                 character.name,

@@ -14,7 +14,7 @@ from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.runner import JobRunner
-from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, Destination, JobNotFound, JobService
+from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, JobNotFound, JobService
 from bot.models import Character, JobState, Viewer, Visibility
 from bot.providers.errors import NoProviderAvailable
 from bot.providers.request import SceneOptions, Speed, Style
@@ -204,7 +204,7 @@ async def test_a_job_queued_before_typed_options_rerolls_with_the_same_choices( 
     )
     await runner.start()
     await listener.until(lambda: listener.finished)
-    again = await service.reroll(ALICE, old.id, Destination(20))
+    again = await service.reroll(ALICE, old.id, 20)
     # The same choices but the seed, so the service picks a new one; stored in today's format.
     assert again.job.options == SceneOptions(
         prompt="Mira as a chef", style=Style.FICTION, speed=Speed.TURBO
