@@ -368,20 +368,34 @@ async def test_jobs_lists_what_is_on_the_way_with_cancel_buttons(
 # -- restarts, failures, load ----------------------------------------------------------------
 
 
+async def scene_across_a_restart(
+    emulator: DiscordEmulator,
+    settings: Settings,
+    apiframe: FakeApiframe,
+    *,
+    upload_limit: int | None = None,
+) -> list[Message]:
+    """Ask for an Apiframe scene, stop the bot once the service has taken it, and return the
+    results a second process posts. `upload_limit` is what Discord reports for the channel."""
+    apiframe.polls_before_done = 10_000
+    async with running_bot(settings, guild_ready_timeout=0.1) as first:
+        await asyncio.wait_for(first.wait_until_ready(), timeout=15)
+        await register(emulator)
+        if upload_limit is not None:
+            emulator.options.attachment_size_limit = upload_limit
+        card, _ = await scene(emulator, provider="apiframe")
+        await emulator._state.wait_until(lambda: apiframe.billed == 1, 10, "a submission")
+    apiframe.polls_before_done = 0
+    async with running_bot(settings, guild_ready_timeout=0.1) as second:
+        await asyncio.wait_for(second.wait_until_ready(), timeout=15)
+        return await results_in_thread(emulator, card)
+
+
 async def test_killed_mid_job_the_image_is_posted_after_restart_and_paid_once(
     emulator: DiscordEmulator, scene_settings: Settings, apiframe_fake: FakeApiframe
 ) -> None:
-    apiframe_fake.polls_before_done = 10_000
-    async with running_bot(scene_settings, guild_ready_timeout=0.1) as first:
-        await asyncio.wait_for(first.wait_until_ready(), timeout=15)
-        await register(emulator)
-        card, _ = await scene(emulator, provider="apiframe")
-        await emulator._state.wait_until(lambda: apiframe_fake.billed == 1, 10, "a submission")
-    apiframe_fake.polls_before_done = 0
-    async with running_bot(scene_settings, guild_ready_timeout=0.1) as second:
-        await asyncio.wait_for(second.wait_until_ready(), timeout=15)
-        results = await results_in_thread(emulator, card)
-        assert results[0].attachments
+    results = await scene_across_a_restart(emulator, scene_settings, apiframe_fake)
+    assert results[0].attachments
     assert apiframe_fake.billed == 1
 
 
@@ -391,17 +405,9 @@ async def test_after_a_restart_results_keep_to_their_channels_upload_limit(
     """The limit Discord reported with the command is kept with the card (on the Discord side,
     not in the domain's job), so a process that never saw the command still honours it."""
     limit = 1_500  # below the fake's pictures (about 3.7 kB), far below the usual 10 MiB
-    apiframe_fake.polls_before_done = 10_000
-    async with running_bot(scene_settings, guild_ready_timeout=0.1) as first:
-        await asyncio.wait_for(first.wait_until_ready(), timeout=15)
-        await register(emulator)
-        emulator.options.attachment_size_limit = limit
-        card, _ = await scene(emulator, provider="apiframe")
-        await emulator._state.wait_until(lambda: apiframe_fake.billed == 1, 10, "a submission")
-    apiframe_fake.polls_before_done = 0
-    async with running_bot(scene_settings, guild_ready_timeout=0.1) as second:
-        await asyncio.wait_for(second.wait_until_ready(), timeout=15)
-        results = await results_in_thread(emulator, card)
+    results = await scene_across_a_restart(
+        emulator, scene_settings, apiframe_fake, upload_limit=limit
+    )
     attachment = results[0].attachments[0]
     assert len(attachment.data) <= limit
     assert attachment.data[:3] == b"\xff\xd8\xff"  # re-encoded to fit
