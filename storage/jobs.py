@@ -196,6 +196,56 @@ def queue_positions(conn: sqlite3.Connection) -> dict[int, int]:
     return {row[0]: index for index, row in enumerate(rows, start=1)}
 
 
+def position_of(conn: sqlite3.Connection, job_id: int) -> int | None:
+    """The job's place in line, as `queue_positions` gives it, counted without ranking the whole
+    queue (None unless it is queued).
+
+    Jobs are served in rounds (a member's n-th waiting job, plus their running ones, is in round
+    n), and within a round by turn, then age. So of each other waiting member's jobs, those in
+    earlier rounds come first, and their one job in this job's round comes first if their turn
+    is earlier, or the same and that job older. Everything is counted per member, in SQLite.
+    """
+    row = conn.execute(
+        f"""
+        WITH {_RUNNING},
+        me AS (
+            SELECT j.id, j.user_id, t.last_started_at AS last,
+                (SELECT COUNT(*) FROM jobs AS q INDEXED BY jobs_queued_by_member
+                 WHERE q.state = 'queued' AND q.user_id = j.user_id AND q.id < j.id) AS rank,
+                COALESCE(r.busy, 0) AS busy
+            FROM jobs j
+            LEFT JOIN running r ON r.user_id = j.user_id
+            LEFT JOIN queue_turns t ON t.user_id = j.user_id
+            WHERE j.id = :job AND j.state = 'queued'
+        ),
+        waiting AS (
+            SELECT user_id, COUNT(*) AS waiting, SUM(id < :job) AS older
+            FROM jobs INDEXED BY jobs_queued_by_member WHERE state = 'queued' GROUP BY user_id
+        ),
+        others AS (
+            SELECT w.waiting, w.older,
+                me.rank + me.busy - COALESCE(r.busy, 0) AS slot,  -- their job in my round
+                t.last_started_at IS NOT NULL AS served, t.last_started_at AS last
+            FROM waiting w CROSS JOIN me
+            LEFT JOIN running r ON r.user_id = w.user_id
+            LEFT JOIN queue_turns t ON t.user_id = w.user_id
+            WHERE w.user_id != me.user_id
+        )
+        SELECT me.rank + 1 + COALESCE(SUM(
+            min(max(o.slot, 0), o.waiting)
+            + (o.slot >= 0 AND o.slot < o.waiting AND (
+                o.served < (me.last IS NOT NULL)
+                OR (o.served = (me.last IS NOT NULL) AND o.last < me.last)
+                OR (o.last IS me.last AND o.older > o.slot)
+            ))
+        ), 0)
+        FROM me LEFT JOIN others o ON 1
+        """,  # noqa: S608 (a constant fragment)
+        {"job": job_id},
+    ).fetchone()
+    return None if row[0] is None else int(row[0])
+
+
 def start(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
     """Mark a job running if it is still queued (it may have been cancelled since it was
     chosen); record the member's turn. Return the started job, or None."""

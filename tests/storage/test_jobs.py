@@ -1,5 +1,6 @@
 import json
 import logging
+import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -118,6 +119,35 @@ async def test_the_member_served_longest_ago_goes_first_among_equals(db: Databas
         assert turn.fetchone()[0] == "2026-11-22T12:00:00Z"
         jobs.forget_turn(conn, 3)
         assert conn.execute("SELECT 1 FROM queue_turns WHERE user_id = 3").fetchone() is None
+
+    await step(db, work)
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_one_jobs_place_in_line_matches_the_whole_ranking(db: Database, seed: int) -> None:
+    """`position_of` counts instead of ranking; on random queues (members served at tied and
+    distinct times, or never, some with jobs running) it must agree with the ranking."""
+    rng = random.Random(seed)
+
+    def work(conn: sqlite3.Connection) -> None:
+        members = list(range(1, rng.randint(2, 9)))
+        times = ["2026-11-20T12:00:00Z", "2026-11-21T12:00:00Z"]
+        for _ in range(rng.randint(5, 60)):
+            job = jobs.insert(conn, new_job(rng.choice(members)))
+            roll = rng.random()
+            if roll < 0.15:
+                jobs.start(conn, job.id, rng.choice(times))  # stays running
+            elif roll < 0.3:
+                jobs.start(conn, job.id, rng.choice(times))
+                jobs.fail(conn, job.id, "done", "t")
+            elif roll < 0.35:
+                jobs.cancel(conn, job.id, "t")
+        ranking = jobs.queue_positions(conn)
+        assert ranking
+        every_job = [row[0] for row in conn.execute("SELECT id FROM jobs")]
+        assert {job_id: jobs.position_of(conn, job_id) for job_id in every_job} == {
+            job_id: ranking.get(job_id) for job_id in every_job
+        }
 
     await step(db, work)
 
