@@ -22,6 +22,9 @@ For each database:
 - the orphan sweep as the bot runs it at start: total time, its longest single hold of the
   database connection (every command waits for it, and SQLite's write lock is only ever held
   inside it), and autocomplete's latency while it runs; stopped after `--sweep-cap` seconds;
+- forget-me for the member who owns the most characters (the catalogue's forget-me compares
+  members of the same modest size on both databases, since what it erases is the member's
+  own): total time and its longest single hold of the database;
 - start-up: `Database.open` on the file (an operation of the catalogue), and the real bot,
   in a process of its own with the production wiring, from process start to READY against
   the loopback Discord emulator (imports and discord.py's wait for guild data included;
@@ -289,6 +292,41 @@ async def measure_sweep(data: Path, cap: float) -> dict[str, Any]:
     }
 
 
+async def measure_largest_forget(data: Path) -> dict[str, Any]:
+    """Forget-me for the member who owns the most characters: its cost follows what that
+    member owns, not the bot's history, so it is timed apart from the catalogue, with the
+    longest it held the database (everyone else's commands wait behind each hold)."""
+    with working_copy(data) as copy:
+        conn = sqlite3.connect(f"file:{copy / DATABASE}?mode=ro", uri=True)
+        try:
+            user_id, characters = conn.execute(
+                "SELECT owner_id, COUNT(*) AS owned FROM characters c WHERE NOT EXISTS "
+                "(SELECT 1 FROM jobs j WHERE j.user_id = c.owner_id "
+                "AND j.state IN ('queued', 'running')) "
+                "GROUP BY owner_id ORDER BY owned DESC LIMIT 1"
+            ).fetchone()
+        finally:
+            conn.close()
+        db = await TimedDatabase.open(copy / DATABASE)
+        assert isinstance(db, TimedDatabase)
+        try:
+            async with open_services(db, copy) as services:
+                db.lock_timer.holds.clear()
+                started = time.perf_counter()
+                forgotten = await services.privacy.forget(user_id)
+                total = time.perf_counter() - started
+                holds = [seconds for _, seconds in db.lock_timer.holds]
+        finally:
+            await db.close()
+    return {
+        "characters": characters,
+        "images_removed": forgotten.images,
+        "scene_requests": forgotten.jobs,
+        "total_ms": ms(total),
+        "longest_hold_ms": ms(max(holds, default=0.0)),
+    }
+
+
 async def _autocomplete_probe(
     services: Services, inputs: Inputs, sweep: asyncio.Task[Any]
 ) -> list[float]:
@@ -449,6 +487,10 @@ def report(measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ],
         "flagged_scans": flagged,
         "sweep": {"empty": empty["sweep"], "full": full["sweep"]},
+        "forget_me_largest_member": {
+            "empty": empty["largest_forget"],
+            "full": full["largest_forget"],
+        },
         "start_up": {"empty": empty["ready"], "full": full["ready"]},
         "plans": plans,
     }
@@ -464,6 +506,9 @@ async def main(args: argparse.Namespace) -> None:
         log(f"{name}: orphan sweep (stopped after {args.sweep_cap:g} s)")
         sweep = await measure_sweep(data, args.sweep_cap)
         log(f"  {sweep}")
+        log(f"{name}: forget-me for the member who owns the most")
+        largest_forget = await measure_largest_forget(data)
+        log(f"  {largest_forget}")
         log(f"{name}: start-up to READY (given up after {args.ready_timeout:g} s)")
         ready = await measure_ready(data, args.ready_timeout)
         log(f"  {ready}")
@@ -472,6 +517,7 @@ async def main(args: argparse.Namespace) -> None:
             "operations": figures,
             "plans": plans,
             "sweep": sweep,
+            "largest_forget": largest_forget,
             "ready": ready,
         }
     print(json.dumps(report(measured), ensure_ascii=False))

@@ -6,9 +6,11 @@ import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import bot.characters.service as characters_module
 from bot.characters.archive import MANIFEST_NAME, MAX_ENTRIES, TOO_MANY_ENTRIES, entry_label
 from bot.characters.service import (
     MAX_CHARACTERS_PER_SCOPE,
@@ -327,6 +329,35 @@ async def test_forget_removes_everything_the_member_owns(
     report = await service.forget(ALICE.user_id)
     assert (report.characters, report.images) == (3, 2)
     assert [c.name for c in await service.list_visible(BOB)] == ["Bob's"]
+    assert stored_files(store) == [store.path_for(bobs.image_sha256, bobs.image_format)]
+
+
+@pytest.mark.parametrize("owned", [4, 5])
+async def test_forget_erases_many_characters_in_short_steps(
+    service: CharacterService,
+    store: ImageStore,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    owned: int,
+) -> None:
+    monkeypatch.setattr(characters_module, "FORGET_STEP", 2)
+    for i in range(owned):
+        await service.create(ALICE, name=f"Hero {i}", image=png(seed=i % 3))
+    bobs = await service.create(BOB, name="Shared look", image=png(seed=0))
+    steps: list[int] = []
+    real_run = db.run_transaction
+
+    async def counted(work: Any) -> Any:
+        result = await real_run(work)
+        steps.append(result[0])
+        return result
+
+    monkeypatch.setattr(db, "run_transaction", counted)
+    report = await service.forget(ALICE.user_id)
+    # Two at a time; a last, empty step only when the count divides evenly.
+    assert steps == ([2, 2, 0] if owned == 4 else [2, 2, 1])
+    assert (report.characters, report.images) == (owned, 2)  # Bob still uses the first image
+    assert [c.name for c in await service.list_visible(ALICE)] == ["Shared look"]
     assert stored_files(store) == [store.path_for(bobs.image_sha256, bobs.image_format)]
 
 
