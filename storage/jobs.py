@@ -411,12 +411,24 @@ def forget_images(conn: sqlite3.Connection, job_id: int, positions: list[int]) -
     return removed
 
 
-def finished_for_user(conn: sqlite3.Connection, user_id: int) -> list[Job]:
-    rows = conn.execute(
-        f"SELECT * FROM jobs WHERE user_id = ? AND state NOT IN {_ACTIVE} ORDER BY id",  # noqa: S608
+def delete_all_of(conn: sqlite3.Connection, user_id: int) -> tuple[int, list[str]]:
+    """Delete every job of a member, with their results; return how many, and every image hash
+    they referred to (for the caller to release in the same transaction)."""
+    held = [
+        sha256
+        for (sha256,) in conn.execute(
+            "SELECT image_sha256 FROM job_images WHERE job_id IN "
+            "(SELECT id FROM jobs WHERE user_id = ?)",
+            (user_id,),
+        )
+    ]
+    deleted = conn.execute(
+        "DELETE FROM jobs WHERE user_id = ? "
+        "RETURNING reference_sha256, edit_image_sha256, edit_mask_sha256",
         (user_id,),
     ).fetchall()
-    return [_job(row) for row in rows]
+    held += [sha256 for row in deleted for sha256 in row if sha256 is not None]
+    return len(deleted), held
 
 
 def delete(conn: sqlite3.Connection, job_id: int) -> list[str]:

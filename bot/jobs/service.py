@@ -395,17 +395,13 @@ class JobService:
             for job in active:
                 repo.cancel(conn, job.id, now)
                 self.quota.refund(conn, job_id=job.id, reason="forgotten")
-            jobs = active + repo.finished_for_user(conn, user_id)
-            held: list[str] = []
-            for job in jobs:
-                held += repo.delete(conn, job.id)
+            count, held = repo.delete_all_of(conn, user_id)
             repo.forget_turn(conn, user_id)
-            return active, len(jobs), image_rows.release(conn, held)
+            return active, count, image_rows.release(conn, held)
 
         async with self.store.mutation():
             active, count, gone = await self.db.run_transaction(erase)
-            for row in gone:
-                await self.store.discard(row.sha256, row.format)
+            await self.store.discard_all([(row.sha256, row.format) for row in gone])
         for job in active:
             await self.runner.cancel(job.id)
         return count
