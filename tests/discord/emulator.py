@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -27,11 +28,15 @@ from .gateway import GUILDS, Gateway
 from .interactions import InteractionHandle, InteractionService
 from .messages import MessageService
 from .models import (
+    CHANNEL_FLAG_REQUIRE_TAG,
+    GUILD_FORUM,
     GUILD_TEXT,
     Attachment,
     Channel,
     CommandInvocationError,
     EmulatorError,
+    ForumPost,
+    ForumTag,
     Guild,
     Member,
     Message,
@@ -43,6 +48,7 @@ from .permissions import bit
 from .ratelimit import RateLimiter
 from .rest import RestApi
 from .routing import Services
+from .rules import FORUM_TAG_NAME_MAX, FORUM_TAGS_MAX, THREAD_ARCHIVE_DURATIONS
 from .state import EmulatorOptions, EmulatorState, InjectedError, RequestLogEntry, SyncRequest
 from .wire import json_response
 
@@ -52,6 +58,8 @@ __all__ = [
     "CommandInvocationError",
     "DiscordEmulator",
     "EmulatorError",
+    "ForumPost",
+    "ForumTag",
     "Guild",
     "InteractionHandle",
     "Member",
@@ -176,7 +184,7 @@ class DiscordEmulator:
         return self._state.clock
 
     def channel(self, ref: ChannelRef) -> Channel:
-        """A text channel or thread by name or id ("general", "art", a thread's name)."""
+        """A text or forum channel or a thread by name or id ("general", "art", a post's name)."""
         return self._state.resolve_channel(ref)
 
     def user(self, name: UserRef) -> User:
@@ -239,7 +247,52 @@ class DiscordEmulator:
 
     @property
     def threads(self) -> list[Channel]:
+        """Threads that exist (forum posts included); deleted ones are gone from here."""
         return list(self._state.threads)
+
+    def forum_posts(self, forum: ChannelRef) -> list[ForumPost]:
+        """A forum's posts, oldest first, each with its applied tags and first message."""
+        target = self._forum(forum)
+        return [self._post(t) for t in self._state.threads if t.parent_id == target.id]
+
+    def forum_post(self, thread: ChannelRef) -> ForumPost:
+        """One forum post by its thread (object, id or name)."""
+        target = self._state.resolve_channel(thread)
+        parent = self._state.parent_of(target)
+        if not target.is_thread or parent is None or not parent.is_forum:
+            raise EmulatorError(f"{target.name or target.id} is not a forum post")
+        return self._post(target)
+
+    def forum_tag(self, forum: ChannelRef, name: str) -> ForumTag:
+        """A forum's tag by name."""
+        target = self._forum(forum)
+        try:
+            return target.tag_named(name)
+        except KeyError:
+            raise EmulatorError(f"forum #{target.name} has no tag {name!r}") from None
+
+    def pins(self, channel: ChannelRef) -> list[Message]:
+        """The pinned messages of a channel or thread, most recently pinned first."""
+        return self._messages.pins(self._state.resolve_channel(channel))
+
+    def is_pinned(self, message: Message | int) -> bool:
+        """Whether a message is pinned now (a deleted message is not)."""
+        record = self.message(message)
+        return record.pinned and not record.deleted
+
+    def _forum(self, ref: ChannelRef) -> Channel:
+        target = self._state.resolve_channel(ref)
+        if not target.is_forum:
+            raise EmulatorError(f"{target.name or target.id} is not a forum channel")
+        return target
+
+    def _post(self, thread: Channel) -> ForumPost:
+        parent = self._state.parent_of(thread)
+        tags = [t for i in thread.applied_tags if parent and (t := parent.tag(i)) is not None]
+        first = self._state.messages.get(thread.id)
+        return ForumPost(
+            thread=thread, tags=tags, message=None if first is None or first.deleted else first
+        )
 
     def interaction(self, interaction_id: int) -> InteractionHandle:
         return InteractionHandle(self._state, self._state.interactions[interaction_id])
@@ -296,6 +349,21 @@ class DiscordEmulator:
             found, timeout, f"thread {name or ''} to be created"
         )
         return threads[-1]
+
+    async def wait_for_forum_post(
+        self, forum: ChannelRef, name: str | None = None, *, count: int = 1, timeout: float = 10
+    ) -> ForumPost:
+        """Wait until a forum has ``count`` posts (named ``name``, if given); return the newest."""
+        target = self._forum(forum)
+
+        def found() -> list[ForumPost]:
+            posts = [p for p in self.forum_posts(target) if name is None or p.name == name]
+            return posts if len(posts) >= count else []
+
+        posts: list[ForumPost] = await self._state.wait_until(
+            found, timeout, f"post {name or ''} in forum #{target.name}"
+        )
+        return posts[-1]
 
     # Gateway faults -------------------------------------------------------------------------------
 
@@ -410,14 +478,77 @@ class DiscordEmulator:
 
     def add_text_channel(self, name: str) -> Channel:
         """A new text channel, announced to the bot with CHANNEL_CREATE."""
-        state = self._state
+        return self._add_guild_channel(GUILD_TEXT, name)
+
+    def add_forum_channel(
+        self,
+        name: str,
+        tags: Iterable[str | ForumTag] = (),
+        *,
+        topic: str | None = None,
+        require_tag: bool = False,
+        default_reaction_emoji: str | None = None,
+        default_auto_archive_duration: int = 1440,
+        default_thread_rate_limit_per_user: int = 0,
+    ) -> Channel:
+        """A new forum channel (type 15) with these tags, announced with CHANNEL_CREATE.
+
+        A tag is a name or a ``ForumTag`` (for ``moderated=True`` or an emoji); each gets a
+        snowflake. ``require_tag`` sets the REQUIRE_TAG flag: posts without a tag are refused.
+        ``default_reaction_emoji`` is a unicode emoji.
+        """
+        if default_auto_archive_duration not in THREAD_ARCHIVE_DURATIONS:
+            raise EmulatorError(
+                f"default_auto_archive_duration must be one of {THREAD_ARCHIVE_DURATIONS}"
+            )
         channel = Channel(
-            id=state.ids.next(),
-            type=GUILD_TEXT,
+            id=0,
+            type=GUILD_FORUM,
             name=name,
-            guild_id=state.guild.id,
-            position=len(state.guild.channels),
+            topic=topic,
+            flags=CHANNEL_FLAG_REQUIRE_TAG if require_tag else 0,
+            default_auto_archive_duration=default_auto_archive_duration,
+            default_thread_rate_limit_per_user=default_thread_rate_limit_per_user,
+            default_reaction_emoji=(
+                {"emoji_id": None, "emoji_name": default_reaction_emoji}
+                if default_reaction_emoji
+                else None
+            ),
         )
+        for tag in tags:
+            self._append_tag(channel, tag)
+        return self._add_guild_channel(GUILD_FORUM, name, channel)
+
+    def add_forum_tag(self, forum: ChannelRef, tag: str | ForumTag) -> ForumTag:
+        """Give a forum another tag (as a moderator would); CHANNEL_UPDATE tells the bot."""
+        target = self._forum(forum)
+        added = self._append_tag(target, tag)
+        payload = payloads.channel(self._state, target)
+        self.gateway.dispatch("CHANNEL_UPDATE", payload, intents=GUILDS)
+        self._state.notify()
+        return added
+
+    def _append_tag(self, forum: Channel, tag: str | ForumTag) -> ForumTag:
+        made = ForumTag(name=tag) if isinstance(tag, str) else tag
+        if not 1 <= len(made.name) <= FORUM_TAG_NAME_MAX:
+            raise EmulatorError(f"tag name {made.name!r} must be 1-{FORUM_TAG_NAME_MAX} long")
+        if any(t.name == made.name for t in forum.available_tags):
+            raise EmulatorError(f"forum #{forum.name} already has a tag {made.name!r}")
+        if len(forum.available_tags) >= FORUM_TAGS_MAX:
+            raise EmulatorError(f"a forum has at most {FORUM_TAGS_MAX} tags")
+        if made.emoji_id is not None and made.emoji_name is not None:
+            raise EmulatorError("a tag has at most one of emoji_id and emoji_name")
+        if not made.id:
+            made.id = self._state.ids.next()
+        forum.available_tags.append(made)
+        return made
+
+    def _add_guild_channel(self, kind: int, name: str, channel: Channel | None = None) -> Channel:
+        state = self._state
+        channel = channel or Channel(id=0, type=kind, name=name)
+        channel.id = state.ids.next()
+        channel.guild_id = state.guild.id
+        channel.position = len(state.guild.channels)
         state.guild.channels.append(channel)
         state.add_channel(channel)
         self.gateway.dispatch("CHANNEL_CREATE", payloads.channel(state, channel), intents=GUILDS)

@@ -14,6 +14,7 @@ from .errors import ApiError, Issue, empty_message, invalid_form
 from .gateway import DIRECT_MESSAGES, GUILD_MESSAGES, GUILDS, Gateway
 from .mentions import compute_pings
 from .models import (
+    CHANNEL_PINNED_MESSAGE,
     FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
@@ -181,6 +182,43 @@ class MessageService:
         allow_empty: bool = False,
         prefix: rules.Path = (),
     ) -> Message:
+        message = self.build(
+            channel,
+            payload,
+            files,
+            interaction_flags=interaction_flags,
+            extra_flags=extra_flags,
+            message_type=message_type,
+            webhook_id=webhook_id,
+            interaction_id=interaction_id,
+            interaction_metadata=interaction_metadata,
+            allow_empty=allow_empty,
+            prefix=prefix,
+        )
+        self.publish(message, channel)
+        return message
+
+    def build(
+        self,
+        channel: Channel,
+        payload: dict[str, Any],
+        files: list[UploadedFile],
+        *,
+        message_id: int | None = None,
+        interaction_flags: bool = False,
+        extra_flags: int = 0,
+        message_type: int = 0,
+        webhook_id: int | None = None,
+        interaction_id: int | None = None,
+        interaction_metadata: dict[str, Any] | None = None,
+        allow_empty: bool = False,
+        prefix: rules.Path = (),
+    ) -> Message:
+        """Validate a new message and build it, without storing or announcing it yet.
+
+        Raises Discord's error for a bad body before anything changes, so a caller that creates
+        something else first (a forum post's thread) can check the message before it does.
+        """
         state = self._state
         attachments, issues = self._attachments(channel.id, payload, files, [], prefix)
         self._validate(payload, files, attachments, issues, prefix)
@@ -193,10 +231,8 @@ class MessageService:
             raise empty_message()
         settable = INTERACTION_SETTABLE_FLAGS if interaction_flags else SETTABLE_FLAGS
         flags = (int(payload.get("flags") or 0) & settable) | extra_flags
-        for attachment in attachments:
-            self._cdn.store(attachment)
         message = Message(
-            id=state.ids.next(),
+            id=state.ids.next() if message_id is None else message_id,
             channel_id=channel.id,
             author_id=state.bot_user.id,
             content=content,
@@ -219,17 +255,27 @@ class MessageService:
         if message.message_reference is not None:
             message.type = 19
         self._apply_mentions(message, channel)
+        return message
+
+    def publish(self, message: Message, channel: Channel, *, counted: bool = True) -> None:
+        """Store a built message and announce it with MESSAGE_CREATE.
+
+        ``counted=False`` leaves a thread's ``message_count`` alone: Discord does not count a
+        forum post's first message there (channel.mdx, ``message_count``).
+        """
+        state = self._state
+        for attachment in message.attachments:
+            self._cdn.store(attachment)
         state.messages[message.id] = message
         state.channel_messages.setdefault(channel.id, []).append(message.id)
         state.stats["messages_created"] += 1
         if not message.ephemeral:
             channel.last_message_id = message.id
             if channel.is_thread:
-                channel.message_count += 1
+                channel.message_count += counted
                 channel.total_message_sent += 1
             self._dispatch("MESSAGE_CREATE", message, channel)
         state.notify()
-        return message
 
     def edit(
         self,
@@ -299,6 +345,75 @@ class MessageService:
             )
         state.notify()
 
+    # Pins -----------------------------------------------------------------------------------------
+
+    def pins(self, channel: Channel) -> list[Message]:
+        """The channel's pinned messages, most recently pinned first."""
+        pinned = [m for m in self._state.channel_history(channel) if m.pinned]
+        return sorted(pinned, key=lambda m: (m.pinned_at or 0, m.id), reverse=True)
+
+    def pin(self, message: Message, channel: Channel) -> None:
+        """Pin a message: CHANNEL_PINS_UPDATE plus Discord's "pinned a message" system message.
+
+        Pinning an already pinned message changes nothing.
+        """
+        state = self._state
+        if message.pinned:
+            return
+        limit = state.options.pins_per_channel
+        if len(self.pins(channel)) >= limit:
+            raise ApiError(
+                400,
+                30003,
+                f"Maximum number of pins reached for the channel ({limit})",
+                detail=f"{channel.name or channel.id} already has {limit} pins",
+            )
+        now = state.clock.now()
+        message.pinned = True
+        message.pinned_at = now
+        channel.last_pin_timestamp = now
+        state.stats["messages_pinned"] += 1
+        self._dispatch("MESSAGE_UPDATE", message, channel)
+        notice = Message(
+            id=state.ids.next(),
+            channel_id=channel.id,
+            author_id=state.bot_user.id,
+            content="",
+            created_at=now,
+            type=CHANNEL_PINNED_MESSAGE,
+            guild_id=channel.guild_id,
+            message_reference=_reference(message, channel),
+        )
+        self.publish(notice, channel)
+        self._dispatch_pins_update(channel)
+
+    def unpin(self, message: Message, channel: Channel) -> None:
+        """Unpin a message (no system message); unpinning one that is not pinned changes nothing."""
+        if not message.pinned:
+            return
+        message.pinned = False
+        message.pinned_at = None
+        remaining = self.pins(channel)
+        channel.last_pin_timestamp = remaining[0].pinned_at if remaining else None
+        self._dispatch("MESSAGE_UPDATE", message, channel)
+        self._dispatch_pins_update(channel)
+        self._state.notify()
+
+    def _dispatch_pins_update(self, channel: Channel) -> None:
+        data: dict[str, Any] = {
+            "channel_id": str(channel.id),
+            "last_pin_timestamp": (
+                self._state.clock.iso(channel.last_pin_timestamp)
+                if channel.last_pin_timestamp is not None
+                else None
+            ),
+        }
+        if channel.guild_id:
+            data["guild_id"] = str(channel.guild_id)
+        self._gateway.dispatch(
+            "CHANNEL_PINS_UPDATE", data, intents=DIRECT_MESSAGES if channel.is_dm else GUILDS
+        )
+
     def _dispatch(self, event: str, message: Message, channel: Channel) -> None:
         data = self.render(message)
         if channel.guild_id:
@@ -318,9 +433,30 @@ class MessageService:
             data["newly_created"] = True
         self._gateway.dispatch(event, data, intents=GUILDS)
 
+    def dispatch_thread_delete(self, thread: Channel) -> None:
+        data = {
+            "id": str(thread.id),
+            "type": thread.type,
+            "guild_id": str(thread.guild_id),
+            "parent_id": str(thread.parent_id),
+        }
+        self._gateway.dispatch("THREAD_DELETE", data, intents=GUILDS)
+
     def check_files_allowed(self, channel: Channel, files: list[UploadedFile]) -> None:
         """ATTACH_FILES guards uploads in guild channels."""
         if files and not channel.is_dm and not self._state.bot_can(channel, "attach_files"):
             raise ApiError(
                 403, 50013, "Missing Permissions", detail=f"attach_files denied in #{channel.name}"
             )
+
+
+def _reference(message: Message, channel: Channel) -> dict[str, Any]:
+    """The message_reference a pin notice carries to the pinned message."""
+    reference: dict[str, Any] = {
+        "type": 0,
+        "message_id": str(message.id),
+        "channel_id": str(channel.id),
+    }
+    if channel.guild_id:
+        reference["guild_id"] = str(channel.guild_id)
+    return reference

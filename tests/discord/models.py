@@ -1,4 +1,4 @@
-"""The emulator's world: users, the guild, channels, threads and messages.
+"""The emulator's world: users, the guild, channels, forums, threads and messages.
 
 These are plain mutable records. The emulator hands the same objects to tests, so a ``Message``
 returned early reflects later edits (``edited``, ``deleted``, new ``content``). Ids are ``int`` here
@@ -18,7 +18,18 @@ GUILD_ANNOUNCEMENT = 5
 ANNOUNCEMENT_THREAD = 10
 PUBLIC_THREAD = 11
 PRIVATE_THREAD = 12
+GUILD_FORUM = 15
+GUILD_MEDIA = 16
 THREAD_TYPES = frozenset({ANNOUNCEMENT_THREAD, PUBLIC_THREAD, PRIVATE_THREAD})
+FORUM_TYPES = frozenset({GUILD_FORUM, GUILD_MEDIA})
+
+# Channel flags (channel.mdx "Channel Flags").
+CHANNEL_FLAG_PINNED = 1 << 1  # a post pinned to the top of its forum
+CHANNEL_FLAG_REQUIRE_TAG = 1 << 4  # a forum whose posts must carry a tag
+
+# Message types the emulator creates itself.
+DEFAULT_MESSAGE = 0
+CHANNEL_PINNED_MESSAGE = 6  # "X pinned a message to this channel."
 
 # Message flags the emulator cares about.
 FLAG_SUPPRESS_EMBEDS = 1 << 2
@@ -86,8 +97,22 @@ class Member:
 
 
 @dataclass
+class ForumTag:
+    """A tag a forum offers its posts (channel.mdx "Forum Tag Object").
+
+    ``id`` 0 means "not created yet": ``DiscordEmulator.add_forum_channel`` gives it a snowflake.
+    """
+
+    name: str
+    moderated: bool = False  # only members with MANAGE_THREADS may add or remove it
+    emoji_id: int | None = None
+    emoji_name: str | None = None
+    id: int = 0
+
+
+@dataclass
 class Channel:
-    """A guild text channel, a thread, or a DM channel."""
+    """A guild text or forum channel, a thread (a forum post is one), or a DM channel."""
 
     id: int
     type: int
@@ -102,6 +127,15 @@ class Channel:
     # Per-channel overwrites as Discord stores them: {"id","type","allow","deny"} with int bits.
     permission_overwrites: list[dict[str, Any]] = field(default_factory=list)
     last_message_id: int | None = None
+    last_pin_timestamp: float | None = None
+    flags: int = 0  # CHANNEL_FLAG_*: REQUIRE_TAG on a forum, PINNED on a forum post
+    deleted: bool = False  # set when DELETE /channels/{id} removed it
+    # Forum-only fields.
+    available_tags: list[ForumTag] = field(default_factory=list)
+    default_reaction_emoji: dict[str, Any] | None = None  # {"emoji_id", "emoji_name"}
+    default_thread_rate_limit_per_user: int = 0
+    default_sort_order: int | None = None
+    default_forum_layout: int = 0
     # Thread-only fields.
     owner_id: int | None = None
     archived: bool = False
@@ -114,6 +148,7 @@ class Channel:
     message_count: int = 0
     total_message_sent: int = 0
     member_ids: set[int] = field(default_factory=set)
+    applied_tags: list[int] = field(default_factory=list)  # tag ids, for a forum post
     # DM-only field.
     recipient_id: int | None = None
 
@@ -126,8 +161,27 @@ class Channel:
         return self.type == DM
 
     @property
+    def is_forum(self) -> bool:
+        return self.type in FORUM_TYPES
+
+    @property
+    def pinned(self) -> bool:
+        """A forum post pinned to the top of its forum."""
+        return bool(self.flags & CHANNEL_FLAG_PINNED)
+
+    @property
     def mention(self) -> str:
         return f"<#{self.id}>"
+
+    def tag(self, tag_id: int) -> ForumTag | None:
+        """One of this forum's available tags, by id."""
+        return next((t for t in self.available_tags if t.id == tag_id), None)
+
+    def tag_named(self, name: str) -> ForumTag:
+        for tag in self.available_tags:
+            if tag.name == name:
+                return tag
+        raise KeyError(name)
 
 
 @dataclass
@@ -220,6 +274,7 @@ class Message:
     interaction_metadata: dict[str, Any] | None = None
     reactions: dict[str, set[int]] = field(default_factory=dict)
     pinned: bool = False
+    pinned_at: float | None = None
 
     @property
     def ephemeral(self) -> bool:
@@ -269,6 +324,31 @@ class Message:
             if attachment.filename == filename:
                 return attachment
         raise KeyError(filename)
+
+
+@dataclass(frozen=True)
+class ForumPost:
+    """A forum post as tests see it: its thread, its tags and its first message, right now.
+
+    ``thread`` is the live record (it reflects later edits); ``tags`` is taken when the post is
+    looked up. ``message`` is None once the first message has been deleted.
+    """
+
+    thread: Channel
+    tags: list[ForumTag]
+    message: Message | None
+
+    @property
+    def id(self) -> int:
+        return self.thread.id
+
+    @property
+    def name(self) -> str:
+        return self.thread.name or ""
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.name for t in self.tags]
 
 
 def iter_components(components: list[Any]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .models import DM, Attachment, Channel, Member, Message, Role, User
+from .models import DM, PRIVATE_THREAD, Attachment, Channel, ForumTag, Member, Message, Role, User
 
 if TYPE_CHECKING:
     from .cdn import Cdn
@@ -110,8 +110,8 @@ def channel(state: EmulatorState, c: Channel, *, permissions: int | None = None)
             "last_message_id": _snowflake(c.last_message_id),
             "rate_limit_per_user": c.rate_limit_per_user,
             "default_auto_archive_duration": c.default_auto_archive_duration,
-            "default_thread_rate_limit_per_user": 0,
-            "flags": 0,
+            "default_thread_rate_limit_per_user": c.default_thread_rate_limit_per_user,
+            "flags": c.flags,
             "permission_overwrites": [
                 {
                     "id": str(o["id"]),
@@ -122,6 +122,18 @@ def channel(state: EmulatorState, c: Channel, *, permissions: int | None = None)
                 for o in c.permission_overwrites
             ],
         }
+        if c.is_forum:
+            # A forum holds posts, not messages: its last_message_id is its newest post's id.
+            data.update(
+                {
+                    "available_tags": [forum_tag(t) for t in c.available_tags],
+                    "default_reaction_emoji": c.default_reaction_emoji,
+                    "default_sort_order": c.default_sort_order,
+                    "default_forum_layout": c.default_forum_layout,
+                }
+            )
+        else:
+            data["last_pin_timestamp"] = _timestamp(state, c.last_pin_timestamp)
     if permissions is not None:
         data["permissions"] = str(permissions)
     return data
@@ -135,7 +147,7 @@ def thread(state: EmulatorState, c: Channel) -> dict[str, Any]:
         "locked": c.locked,
         "create_timestamp": state.clock.iso(c.created_at),
     }
-    if c.type == 12:
+    if c.type == PRIVATE_THREAD:
         metadata["invitable"] = c.invitable
     data: dict[str, Any] = {
         "id": str(c.id),
@@ -149,8 +161,9 @@ def thread(state: EmulatorState, c: Channel) -> dict[str, Any]:
         "message_count": c.message_count,
         "member_count": len(c.member_ids),
         "total_message_sent": c.total_message_sent,
-        "flags": 0,
-        "applied_tags": [],
+        "flags": c.flags,
+        "applied_tags": [str(t) for t in c.applied_tags],
+        "last_pin_timestamp": _timestamp(state, c.last_pin_timestamp),
         "thread_metadata": metadata,
     }
     if state.bot_user.id in c.member_ids:
@@ -161,6 +174,16 @@ def thread(state: EmulatorState, c: Channel) -> dict[str, Any]:
             "flags": 0,
         }
     return data
+
+
+def forum_tag(t: ForumTag) -> dict[str, Any]:
+    return {
+        "id": str(t.id),
+        "name": t.name,
+        "moderated": t.moderated,
+        "emoji_id": _snowflake(t.emoji_id),
+        "emoji_name": t.emoji_name,
+    }
 
 
 def guild(state: EmulatorState, *, members: list[Member], for_gateway: bool) -> dict[str, Any]:
@@ -301,3 +324,7 @@ def message(state: EmulatorState, cdn: Cdn, m: Message) -> dict[str, Any]:
 
 def _snowflake(value: int | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _timestamp(state: EmulatorState, value: float | None) -> str | None:
+    return None if value is None else state.clock.iso(value)

@@ -62,7 +62,8 @@ EVERYONE_DEFAULT = bits(
 
 # The bot's managed role. It includes mention_everyone on purpose: with it, a bot that echoes
 # "@everyone" from user input without allowed_mentions really would ping the server, so the
-# emulator reports the ping instead of hiding the bug.
+# emulator reports the ping instead of hiding the bug. pin_messages is what pinning needs since
+# 2026-02-23 (manage_messages no longer grants it), so an invite for a bot that pins asks for it.
 BOT_DEFAULT = bits(
     [
         "view_channel",
@@ -77,6 +78,7 @@ BOT_DEFAULT = bits(
         "add_reactions",
         "use_external_emojis",
         "mention_everyone",
+        "pin_messages",
     ]
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import routes_app, routes_channels, routes_interactions
+from . import routes_app, routes_channels, routes_interactions, routes_pins
 from .errors import ApiError
 from .routing import RequestContext, RouteSpec, Services
 from .state import InjectedError, RequestLogEntry
@@ -33,6 +33,7 @@ class RestApi:
         self.routes: list[RouteSpec] = [
             *routes_app.routes.specs,
             *routes_channels.routes.specs,
+            *routes_pins.routes.specs,
             *routes_interactions.routes.specs,
         ]
         self._invalid: collections.deque[float] = collections.deque()

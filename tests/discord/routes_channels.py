@@ -1,8 +1,9 @@
-"""Channel routes: messages, threads, reactions, typing, channel edits.
+"""Channel routes: messages, threads and forum posts, reactions, typing, channel edits, deletes.
 
 Permission checks follow what each Discord route needs from the bot in that channel (or, for a
 thread, its parent): VIEW_CHANNEL to see it at all (403 50001), then SEND_MESSAGES or
 SEND_MESSAGES_IN_THREADS, ATTACH_FILES, EMBED_LINKS, CREATE_PUBLIC/PRIVATE_THREADS (403 50013).
+A forum post needs SEND_MESSAGES in the forum; CREATE_PUBLIC_THREADS is ignored there.
 """
 
 from __future__ import annotations
@@ -10,89 +11,47 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from . import payloads, rules
-from .errors import (
-    ApiError,
-    Issue,
-    cannot_edit_others,
-    invalid_form,
-    missing_access,
-    missing_permissions,
-    unknown_message,
-)
+from . import payloads, rules, threads
+from .access import message_in, not_archived, require, visible_channel
+from .errors import ApiError, Issue, cannot_edit_others, invalid_form, missing_access
 from .gateway import GUILDS
 from .models import (
     ANNOUNCEMENT_THREAD,
-    DM,
     FLAG_HAS_THREAD,
     GUILD_ANNOUNCEMENT,
     GUILD_TEXT,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
     Channel,
-    Message,
 )
 from .routing import RequestContext, RouteTable
-from .state import EmulatorState
 
 routes = RouteTable()
 
 _MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 
 
-def _visible_channel(ctx: RequestContext) -> Channel:
-    channel = ctx.state.channel(ctx.id("channel_id"))
-    if not channel.is_dm and not ctx.state.bot_can(channel, "view_channel"):
-        raise missing_access(f"the bot cannot view #{channel.name}")
-    return channel
-
-
-def _require(state: EmulatorState, channel: Channel, permission: str, action: str) -> None:
-    if channel.is_dm:
-        return
-    if not state.bot_can(channel, permission):
-        where = f"thread {channel.name!r}" if channel.is_thread else f"#{channel.name}"
-        raise missing_permissions(f"{action} in {where} needs {permission}")
-
-
-def _message_in(ctx: RequestContext, channel: Channel) -> Message:
-    message = ctx.state.messages.get(ctx.id("message_id"))
-    if message is None or message.deleted or message.ephemeral or message.channel_id != channel.id:
-        raise unknown_message()
-    return message
-
-
 @routes("GET", "/channels/{channel_id}")
 async def get_channel(ctx: RequestContext) -> Any:
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
     return payloads.channel(ctx.state, channel)
 
 
 @routes("PATCH", "/channels/{channel_id}")
 async def edit_channel(ctx: RequestContext) -> Any:
     state = ctx.state
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
     payload = await ctx.json_object()
     if channel.is_thread:
-        issues = rules.thread_edit_issues(payload)
-        if issues:
-            raise invalid_form(issues)
-        own = channel.owner_id == state.bot_user.id
-        if ("locked" in payload or not own) and not state.bot_can(channel, "manage_threads"):
-            raise missing_permissions(f"editing thread {channel.name!r} needs manage_threads")
-        for key in ("name", "archived", "locked", "invitable", "rate_limit_per_user"):
-            if key in payload and payload[key] is not None:
-                setattr(channel, key, payload[key])
-        if payload.get("auto_archive_duration") is not None:
-            channel.auto_archive_duration = payload["auto_archive_duration"]
-        if "archived" in payload:
-            channel.archive_timestamp = state.clock.now()
-        ctx.services.messages.dispatch_thread("THREAD_UPDATE", channel)
+        threads.edit_thread(state, ctx.services.messages, channel, payload)
     else:
-        _require(state, channel, "manage_channels", "editing a channel")
-        for key in ("name", "topic", "nsfw", "rate_limit_per_user", "position"):
-            if key in payload:
-                setattr(channel, key, payload[key])
+        require(state, channel, "manage_channels", "editing a channel")
+        if channel.is_forum:
+            threads.edit_forum(state, channel, payload)
+        else:
+            for key in ("name", "topic", "nsfw", "rate_limit_per_user", "position"):
+                if key in payload:
+                    setattr(channel, key, payload[key])
         ctx.services.gateway.dispatch(
             "CHANNEL_UPDATE", payloads.channel(state, channel), intents=GUILDS
         )
@@ -100,10 +59,18 @@ async def edit_channel(ctx: RequestContext) -> Any:
     return payloads.channel(state, channel)
 
 
+@routes("DELETE", "/channels/{channel_id}")
+async def delete_channel(ctx: RequestContext) -> Any:
+    services = ctx.services
+    return threads.delete_channel(
+        ctx.state, services.messages, services.gateway, visible_channel(ctx)
+    )
+
+
 @routes("GET", "/channels/{channel_id}/messages")
 async def list_messages(ctx: RequestContext) -> Any:
     state = ctx.state
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
     if not channel.is_dm and not state.bot_can(channel, "read_message_history"):
         return []  # Discord answers an empty list without READ_MESSAGE_HISTORY
     limit = int(ctx.query.get("limit", 50))
@@ -128,17 +95,25 @@ async def list_messages(ctx: RequestContext) -> Any:
 @routes("POST", "/channels/{channel_id}/messages")
 async def create_message(ctx: RequestContext) -> Any:
     state = ctx.state
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
+    if channel.is_forum:
+        raise ApiError(
+            400,
+            50008,
+            "Cannot send messages in a non-text channel",
+            detail=f"forum #{channel.name} takes posts (POST /channels/{{id}}/threads with a "
+            "message, ForumChannel.create_thread), not messages",
+        )
     if channel.is_thread:
-        _require(state, channel, "send_messages_in_threads", "sending a message")
+        require(state, channel, "send_messages_in_threads", "sending a message")
         _reopen_thread(ctx, channel)
     else:
-        _require(state, channel, "send_messages", "sending a message")
+        require(state, channel, "send_messages", "sending a message")
     body = await ctx.body()
     payload = body.payload if isinstance(body.payload, dict) else {}
     ctx.services.messages.check_files_allowed(channel, body.files)
     if payload.get("embeds"):
-        _require(state, channel, "embed_links", "sending embeds")
+        require(state, channel, "embed_links", "sending embeds")
     reference = payload.get("message_reference")
     if isinstance(reference, dict) and reference.get("message_id"):
         target = state.messages.get(int(reference["message_id"]))
@@ -176,24 +151,25 @@ def _reopen_thread(ctx: RequestContext, thread: Channel) -> None:
 
 @routes("GET", _MESSAGE)
 async def get_message(ctx: RequestContext) -> Any:
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
     if not channel.is_dm and not ctx.state.bot_can(channel, "read_message_history"):
         raise missing_access("get message needs read_message_history")
-    return ctx.services.messages.render(_message_in(ctx, channel))
+    return ctx.services.messages.render(message_in(ctx, channel))
 
 
 @routes("PATCH", _MESSAGE)
 async def edit_message(ctx: RequestContext) -> Any:
     state = ctx.state
-    channel = _visible_channel(ctx)
-    message = _message_in(ctx, channel)
+    channel = visible_channel(ctx)
+    message = message_in(ctx, channel)
     if message.author_id != state.bot_user.id:
         raise cannot_edit_others()
+    not_archived(channel, "editing a message")
     body = await ctx.body()
     payload = body.payload if isinstance(body.payload, dict) else {}
     ctx.services.messages.check_files_allowed(channel, body.files)
     if payload.get("embeds"):
-        _require(state, channel, "embed_links", "editing embeds")
+        require(state, channel, "embed_links", "editing embeds")
     edited = ctx.services.messages.edit(message, payload, body.files)
     return ctx.services.messages.render(edited)
 
@@ -201,10 +177,10 @@ async def edit_message(ctx: RequestContext) -> Any:
 @routes("DELETE", _MESSAGE)
 async def delete_message(ctx: RequestContext) -> Any:
     state = ctx.state
-    channel = _visible_channel(ctx)
-    message = _message_in(ctx, channel)
+    channel = visible_channel(ctx)
+    message = message_in(ctx, channel)
     if message.author_id != state.bot_user.id:
-        _require(state, channel, "manage_messages", "deleting another user's message")
+        require(state, channel, "manage_messages", "deleting another user's message")
     ctx.services.messages.delete(message)
     return None
 
@@ -215,34 +191,14 @@ async def delete_message(ctx: RequestContext) -> Any:
 def _new_thread(
     ctx: RequestContext, parent: Channel, payload: dict[str, Any], kind: int, thread_id: int
 ) -> Channel:
-    state = ctx.state
-    now = state.clock.now()
-    thread = Channel(
-        id=thread_id,
-        type=kind,
-        name=payload["name"],
-        guild_id=parent.guild_id,
-        parent_id=parent.id,
-        owner_id=state.bot_user.id,
-        auto_archive_duration=payload.get("auto_archive_duration")
-        or parent.default_auto_archive_duration,
-        archive_timestamp=now,
-        created_at=now,
-        invitable=bool(payload.get("invitable", True)),
-        rate_limit_per_user=payload.get("rate_limit_per_user") or 0,
-        member_ids={state.bot_user.id},
-    )
-    state.add_channel(thread)
-    state.threads.append(thread)
-    state.stats["threads_created"] += 1
-    ctx.services.messages.dispatch_thread("THREAD_CREATE", thread)
-    state.notify()
+    thread = threads.new_thread(ctx.state, parent, payload, kind, thread_id)
+    threads.open_thread(ctx.state, ctx.services.messages, thread)
     return thread
 
 
 def _thread_parent(ctx: RequestContext) -> Channel:
-    parent = _visible_channel(ctx)
-    if parent.type not in (GUILD_TEXT, GUILD_ANNOUNCEMENT) or parent.type == DM:
+    parent = visible_channel(ctx)
+    if parent.type not in (GUILD_TEXT, GUILD_ANNOUNCEMENT):
         raise ApiError(
             400, 50024, "Cannot execute action on this channel type", detail="thread parent"
         )
@@ -251,6 +207,8 @@ def _thread_parent(ctx: RequestContext) -> Channel:
 
 @routes("POST", "/channels/{channel_id}/threads")
 async def start_thread(ctx: RequestContext) -> Any:
+    if visible_channel(ctx).is_forum:
+        return await _start_forum_post(ctx)
     parent = _thread_parent(ctx)
     payload = await ctx.json_object()
     issues = rules.thread_issues(payload, from_message=False)
@@ -259,21 +217,39 @@ async def start_thread(ctx: RequestContext) -> Any:
     # Like Discord (and discord.py's create_thread default), no type means a PRIVATE thread.
     kind = payload.get("type") or PRIVATE_THREAD
     permission = "create_private_threads" if kind == PRIVATE_THREAD else "create_public_threads"
-    _require(ctx.state, parent, permission, "creating a thread")
+    require(ctx.state, parent, permission, "creating a thread")
     thread = _new_thread(ctx, parent, payload, kind, ctx.state.ids.next())
     return payloads.channel(ctx.state, thread)
+
+
+async def _start_forum_post(ctx: RequestContext) -> Any:
+    """A forum post: a public thread plus its first message, answered with both nested."""
+    state = ctx.state
+    messages = ctx.services.messages
+    forum = visible_channel(ctx)
+    body = await ctx.body()
+    payload = body.payload if isinstance(body.payload, dict) else {}
+    require(state, forum, "send_messages", "creating a forum post")
+    messages.check_files_allowed(forum, body.files)
+    message = payload.get("message")
+    if isinstance(message, dict) and message.get("embeds"):
+        require(state, forum, "embed_links", "sending embeds")
+    thread, first = threads.create_forum_post(state, messages, forum, payload, body.files)
+    data = payloads.channel(state, thread)
+    data["message"] = messages.render(first)
+    return data
 
 
 @routes("POST", f"{_MESSAGE}/threads")
 async def start_thread_from_message(ctx: RequestContext) -> Any:
     state = ctx.state
     parent = _thread_parent(ctx)
-    message = _message_in(ctx, parent)
+    message = message_in(ctx, parent)
     payload = await ctx.json_object()
     issues = rules.thread_issues(payload, from_message=True)
     if issues:
         raise invalid_form(issues)
-    _require(state, parent, "create_public_threads", "creating a thread from a message")
+    require(state, parent, "create_public_threads", "creating a thread from a message")
     if message.thread_id is not None:
         raise ApiError(400, 160004, "A thread has already been created for this message")
     kind = ANNOUNCEMENT_THREAD if parent.type == GUILD_ANNOUNCEMENT else PUBLIC_THREAD
@@ -286,7 +262,7 @@ async def start_thread_from_message(ctx: RequestContext) -> Any:
 
 
 def _thread(ctx: RequestContext) -> Channel:
-    thread = _visible_channel(ctx)
+    thread = visible_channel(ctx)
     if not thread.is_thread:
         raise ApiError(400, 50024, "Cannot execute action on this channel type")
     return thread
@@ -310,8 +286,9 @@ async def add_thread_member(ctx: RequestContext) -> Any:
     user_id = ctx.id("user_id")
     if ctx.state.guild.member(user_id) is None:
         raise ApiError(404, 10013, "Unknown User")
+    not_archived(thread, "adding a member")
     if thread.type == PRIVATE_THREAD and ctx.state.bot_user.id not in thread.member_ids:
-        _require(ctx.state, thread, "manage_threads", "adding members to a private thread")
+        require(ctx.state, thread, "manage_threads", "adding members to a private thread")
     thread.member_ids.add(user_id)
     return None
 
@@ -321,17 +298,18 @@ async def add_thread_member(ctx: RequestContext) -> Any:
 
 @routes("POST", "/channels/{channel_id}/typing")
 async def trigger_typing(ctx: RequestContext) -> Any:
-    channel = _visible_channel(ctx)
+    channel = visible_channel(ctx)
     permission = "send_messages_in_threads" if channel.is_thread else "send_messages"
-    _require(ctx.state, channel, permission, "typing")
+    require(ctx.state, channel, permission, "typing")
     return None
 
 
 @routes("PUT", f"{_MESSAGE}/reactions/{{emoji}}/@me")
 async def add_reaction(ctx: RequestContext) -> Any:
-    channel = _visible_channel(ctx)
-    _require(ctx.state, channel, "add_reactions", "reacting")
-    message = _message_in(ctx, channel)
+    channel = visible_channel(ctx)
+    require(ctx.state, channel, "add_reactions", "reacting")
+    message = message_in(ctx, channel)
+    not_archived(channel, "reacting")
     message.reactions.setdefault(unquote(ctx.params["emoji"]), set()).add(ctx.state.bot_user.id)
     ctx.state.notify()
     return None
@@ -339,8 +317,9 @@ async def add_reaction(ctx: RequestContext) -> Any:
 
 @routes("DELETE", f"{_MESSAGE}/reactions/{{emoji}}/@me")
 async def remove_reaction(ctx: RequestContext) -> Any:
-    channel = _visible_channel(ctx)
-    message = _message_in(ctx, channel)
+    channel = visible_channel(ctx)
+    message = message_in(ctx, channel)
+    not_archived(channel, "removing a reaction")
     message.reactions.get(unquote(ctx.params["emoji"]), set()).discard(ctx.state.bot_user.id)
     ctx.state.notify()
     return None

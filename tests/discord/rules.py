@@ -35,6 +35,11 @@ BUTTON_LABEL_MAX = 80
 SELECT_OPTIONS_MAX = 25
 THREAD_ARCHIVE_DURATIONS = (60, 1440, 4320, 10080)
 THREAD_NAME_MAX = 100
+APPLIED_TAGS_MAX = 5  # per post (channel.mdx, Modify Channel for threads)
+FORUM_TAGS_MAX = 20  # per forum
+FORUM_TAG_NAME_MAX = 20
+FORUM_TOPIC_MAX = 4096
+SLOWMODE_MAX = 21600
 EMBEDDABLE_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
 BUTTON = 2
@@ -451,6 +456,123 @@ def thread_edit_issues(payload: dict[str, Any]) -> list[Issue]:
             )
         )
     return issues
+
+
+# Forums -----------------------------------------------------------------------------------------
+
+
+def applied_tags_issues(applied: Any, available: set[int]) -> list[Issue]:
+    """At most five tags, each one of the forum's own (Discord keeps duplicates, so may we)."""
+    if not isinstance(applied, list):
+        return [Issue(("applied_tags",), "BASE_TYPE_ARRAY", "Must be an array.")]
+    issues: list[Issue] = []
+    if len(applied) > APPLIED_TAGS_MAX:
+        issues.append(max_length(("applied_tags",), APPLIED_TAGS_MAX, len(applied)))
+    for index, raw in enumerate(applied):
+        tag_id = snowflake_or_none(raw)
+        if tag_id is None:
+            issues.append(
+                Issue(("applied_tags", index), "NUMBER_TYPE_COERCE", f"{raw!r} is not snowflake.")
+            )
+        elif tag_id not in available:
+            issues.append(
+                Issue(
+                    ("applied_tags", index),
+                    "FORUM_TAG_UNKNOWN",
+                    f"Tag {raw} is not one of this forum's tags ({sorted(available) or 'none'})",
+                )
+            )
+    return issues
+
+
+def forum_post_issues(payload: dict[str, Any], available_tags: set[int]) -> list[Issue]:
+    """The thread half of a forum post; the ``message`` half goes through ``message_issues``."""
+    # Discord makes every forum post a public thread whatever ``type`` says, so it is not checked.
+    issues = thread_issues(payload, from_message=True)
+    message = payload.get("message")
+    if message is None:
+        issues.append(Issue(("message",), "BASE_TYPE_REQUIRED", "This field is required"))
+    elif not isinstance(message, dict):
+        issues.append(Issue(("message",), "MODEL_TYPE_CONVERT", "Only dictionaries may be used."))
+    if payload.get("applied_tags") is not None:
+        issues += applied_tags_issues(payload["applied_tags"], available_tags)
+    return issues
+
+
+def forum_edit_issues(payload: dict[str, Any]) -> list[Issue]:
+    """Fields of Modify Channel that only forums take, plus the forum's longer topic."""
+    issues: list[Issue] = []
+    if "name" in payload:
+        name = payload["name"]
+        if not isinstance(name, str) or not name.strip():
+            issues.append(Issue(("name",), "BASE_TYPE_REQUIRED", "This field is required"))
+        else:
+            issues += _length_issue(("name",), name, THREAD_NAME_MAX)
+    issues += _length_issue(("topic",), payload.get("topic"), FORUM_TOPIC_MAX)
+    tags = payload.get("available_tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            issues.append(Issue(("available_tags",), "BASE_TYPE_ARRAY", "Must be an array."))
+            tags = []
+        if len(tags) > FORUM_TAGS_MAX:
+            issues.append(max_length(("available_tags",), FORUM_TAGS_MAX, len(tags)))
+        for index, tag in enumerate(tags):
+            path: Path = ("available_tags", index)
+            if not isinstance(tag, dict):
+                issues.append(Issue(path, "MODEL_TYPE_CONVERT", "Only dictionaries may be used."))
+                continue
+            name = tag.get("name")
+            if not isinstance(name, str) or not name:
+                issues.append(
+                    Issue((*path, "name"), "BASE_TYPE_REQUIRED", "This field is required")
+                )
+            issues += _length_issue((*path, "name"), name, FORUM_TAG_NAME_MAX)
+            if tag.get("emoji_id") and tag.get("emoji_name"):
+                issues.append(
+                    Issue(path, "FORUM_TAG_EMOJI", "At most one of emoji_id and emoji_name")
+                )
+    emoji = payload.get("default_reaction_emoji")
+    if emoji is not None and (
+        not isinstance(emoji, dict) or bool(emoji.get("emoji_id")) == bool(emoji.get("emoji_name"))
+    ):
+        issues.append(
+            Issue(
+                ("default_reaction_emoji",),
+                "DEFAULT_REACTION_EMOJI",
+                "Exactly one of emoji_id and emoji_name must be set",
+            )
+        )
+    duration = payload.get("default_auto_archive_duration")
+    if duration is not None and duration not in THREAD_ARCHIVE_DURATIONS:
+        issues.append(
+            Issue(
+                ("default_auto_archive_duration",),
+                "BASE_TYPE_CHOICES",
+                f"Value must be one of {THREAD_ARCHIVE_DURATIONS}. (got {duration!r})",
+            )
+        )
+    for key in ("rate_limit_per_user", "default_thread_rate_limit_per_user"):
+        value = payload.get(key)
+        if value is not None and (not isinstance(value, int) or not 0 <= value <= SLOWMODE_MAX):
+            issues.append(
+                Issue((key,), "NUMBER_TYPE_MAX", f"Must be between 0 and {SLOWMODE_MAX}.")
+            )
+    if payload.get("default_sort_order") not in (None, 0, 1):
+        issues.append(Issue(("default_sort_order",), "BASE_TYPE_CHOICES", "Must be 0 or 1."))
+    if payload.get("default_forum_layout", 0) not in (0, 1, 2):
+        issues.append(Issue(("default_forum_layout",), "BASE_TYPE_CHOICES", "Must be 0, 1 or 2."))
+    return issues
+
+
+def snowflake_or_none(raw: Any) -> int | None:
+    """A snowflake sent as a string or a number; None for anything else."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if raw >= 0 else None
+    if isinstance(raw, str) and raw.isdigit():
+        return int(raw)
+    return None
 
 
 # Application commands ---------------------------------------------------------------------------

@@ -60,6 +60,8 @@ class EmulatorOptions:
     guild_name: str = "Cameo Test Server"
     bot_name: str = "Cameo"
     invalid_request_limit: int = 10_000  # 401/403/429 responses per 10 minutes before a ban
+    # Discord's cap (error 30003); lower it to test the limit without pinning 250 messages.
+    pins_per_channel: int = 250
 
 
 class RequestLogEntry(NamedTuple):
@@ -220,6 +222,25 @@ class EmulatorState:
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.id] = channel
         self.channel_messages.setdefault(channel.id, [])
+
+    def remove_channel(self, channel: Channel) -> list[Channel]:
+        """Forget a deleted channel and, for a guild channel, the threads under it.
+
+        Their messages stay in ``messages`` (marked deleted) so tests can still look them up by
+        id. Returns the threads removed with it.
+        """
+        gone = [t for t in self.threads if t.parent_id == channel.id]
+        for target in [channel, *gone]:
+            target.deleted = True
+            self.channels.pop(target.id, None)
+            if target in self.threads:
+                self.threads.remove(target)
+            if target in self.guild.channels:
+                self.guild.channels.remove(target)
+            for message_id in self.channel_messages.get(target.id, []):
+                self.messages[message_id].deleted = True
+        self.notify()
+        return gone
 
     def channel(self, channel_id: int) -> Channel:
         channel = self.channels.get(channel_id)
