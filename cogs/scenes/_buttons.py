@@ -5,19 +5,15 @@ again by the domain on each click."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import discord
 
 from bot.client.interaction_errors import (
-    SHUTTING_DOWN_TEXT,
     defer_publicly,
-    report_error,
-    send_private,
 )
-from bot.errors import CameoError
-from cogs.common import NO_MENTIONS, UnusableButton, custom_id_number, viewer_from
+from cogs.common import NO_MENTIONS, custom_id_number, viewer_from
+from cogs.guarded import Guarded
 from cogs.scenes._render import info_text
 
 if TYPE_CHECKING:
@@ -61,57 +57,8 @@ def _desk(interaction: Interaction) -> SceneDesk:
     return desk
 
 
-class _Guarded(discord.ui.Item[discord.ui.View]):
-    """Shared by every Cameo button: the shutdown gate, task tracking, friendly errors.
-
-    Each button defines `parse`, which reads its custom id, and `run`, what its click does.
-    """
-
-    run: Callable[[Interaction], Awaitable[None]]
-    # Set only on a stand-in for a button whose custom id holds an unusable number.
-    refusal: CameoError | None = None
-
-    @classmethod
-    def parse(cls, match: re.Match[str], /) -> Self:
-        """Build the button from its custom id, reading every number with `custom_id_number`.
-
-        Every button class defines its own; this one only says so if one forgets.
-        """
-        raise TypeError(f"{cls.__name__} must define parse() to read its custom id")
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        try:
-            return cls.parse(match)
-        except UnusableButton as refusal:
-            # discord.py only logs what this method raises and leaves the click unanswered, so
-            # a stand-in wrapping the clicked button answers it with the refusal instead.
-            stand_in = cls.__new__(cls)
-            discord.ui.DynamicItem.__init__(cast("discord.ui.DynamicItem[Any]", stand_in), item)
-            stand_in.refusal = refusal
-            return stand_in
-
-    async def interaction_check(self, interaction: Interaction) -> bool:
-        if interaction.client.shutting_down:
-            await send_private(interaction, SHUTTING_DOWN_TEXT)
-            return False
-        if self.refusal is not None:
-            await report_error(interaction, self.refusal)
-            return False
-        interaction.client.track_current_task()
-        return True
-
-    async def callback(self, interaction: Interaction) -> None:
-        try:
-            await self.run(interaction)
-        except Exception as error:  # every failure becomes a private message, never silence
-            await report_error(interaction, error)
-
-
 class CancelJob(
-    _Guarded, discord.ui.DynamicItem[Button], template=r"cameo:cancel:(?P<job>-?[0-9]+)"
+    Guarded, discord.ui.DynamicItem[Button], template=r"cameo:cancel:(?P<job>-?[0-9]+)"
 ):
     def __init__(self, job_id: int, label: str = "Cancel") -> None:
         super().__init__(
@@ -143,7 +90,7 @@ class CancelJob(
         await desk.show(job)
 
 
-class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>-?[0-9]+)"):
+class Reroll(Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(?P<job>-?[0-9]+)"):
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -170,7 +117,7 @@ class Reroll(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:reroll:(
         await desk.post_card(interaction, queued)
 
 
-class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>-?[0-9]+)"):
+class Info(Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<job>-?[0-9]+)"):
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
@@ -191,7 +138,7 @@ class Info(_Guarded, discord.ui.DynamicItem[Button], template=r"cameo:info:(?P<j
 
 
 class DeleteResults(
-    _Guarded,
+    Guarded,
     discord.ui.DynamicItem[Button],
     template=r"cameo:del:(?P<job>-?[0-9]+):(?P<first>-?[0-9]+):(?P<last>-?[0-9]+)",
 ):
@@ -221,7 +168,7 @@ class DeleteResults(
 
 
 class Favorite(
-    _Guarded,
+    Guarded,
     discord.ui.DynamicItem[Button],
     template=r"cameo:fav:(?P<job>-?[0-9]+):(?P<image>-?[0-9]+)",
 ):
@@ -251,7 +198,7 @@ class Favorite(
 
 
 class UseAsReference(
-    _Guarded,
+    Guarded,
     discord.ui.DynamicItem[Button],
     template=r"cameo:ref:(?P<job>-?[0-9]+):(?P<image>-?[0-9]+)",
 ):
