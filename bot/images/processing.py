@@ -11,12 +11,16 @@ import hashlib
 import io
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from bot.errors import CameoError
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 MIN_SHORT_SIDE = 256
@@ -300,6 +304,11 @@ class ImageWorkers:
         async with self._slots:
             return await asyncio.to_thread(preview, data)
 
+    async def thumbnail(self, data: bytes, side: int) -> bytes:
+        """A small JPEG of a stored image, at most `side` pixels across (contact sheet tiles)."""
+        async with self._slots:
+            return await asyncio.to_thread(preview, data, side)
+
     async def inspect(self, data: bytes) -> tuple[str, int, int]:
         """A downloaded result's content type and size, from its content (see `inspect`)."""
         async with self._slots:
@@ -314,6 +323,11 @@ class ImageWorkers:
             return data, image_format
         async with self._slots:
             return await asyncio.to_thread(fit_upload, data, limit)
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run other Pillow work (a contact sheet) in the pool, within its bound."""
+        async with self._slots:
+            return await asyncio.to_thread(work, *args, **kwargs)
 
 
 class NotAnImage(ValueError):
