@@ -107,3 +107,13 @@ class Job:
     @property
     def is_edit(self) -> bool:
         return self.edit_image_sha256 is not None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One delivered picture: the job that made it and its place among the job's results."""
+
+    job: Job
+    position: int  # 0-based, as stored; members see position + 1
+    image_sha256: str
+    image_format: str

@@ -40,6 +40,7 @@ import httpx
 
 from bot.characters.text import name_key
 from bot.clock import timestamp
+from bot.gallery.service import CharacterQuery, PageCursor, PictureQuery
 from bot.jobs.runner import JobRunner
 from bot.models import Viewer
 from bot.providers.registry import build_router
@@ -913,6 +914,39 @@ async def _forget(services: Services, inputs: Inputs, i: int) -> object:
     return await services.privacy.forget(inputs.forgettable[i])
 
 
+_ORDERS = ("newest", "scenes", "name")
+
+
+async def _gallery_characters(services: Services, inputs: Inputs, i: int) -> object:
+    """A page of the server's characters: the first page, or the one after a character."""
+    viewer = _nth(inputs.members, i).viewer()
+    cursor = None
+    if i % 2:
+        _, after = _nth(inputs.characters, i)
+        cursor = PageCursor("after", (after,), 2)
+    query = CharacterQuery(order=_ORDERS[i % 3])  # type: ignore[arg-type]
+    return await services.gallery.character_page(viewer, query, cursor)
+
+
+async def _gallery_scenes(services: Services, inputs: Inputs, i: int) -> object:
+    """A page of pictures: the server's, a character's (found as the command finds it), a
+    member's, or the favourites; the first page, or the one after a picture."""
+    member = _nth(inputs.members, i)
+    viewer = member.viewer()
+    kind = i % 4
+    query = PictureQuery(favorites=kind == 3)
+    if kind == 1:
+        character = await services.gallery.character(viewer, _nth(inputs.scene_characters, i))
+        query = PictureQuery(character_id=character.id)
+    elif kind == 2:
+        query = PictureQuery(member_id=member.user_id)
+    cursor = None
+    if i % 2:
+        _, job_id, _ = _nth(inputs.results, i)
+        cursor = PageCursor("after", (job_id, 0), 2)
+    return await services.gallery.picture_page(viewer, query, cursor)
+
+
 # Reads first, then what changes the queue, then deletions, so each sees the history intact.
 OPERATIONS: tuple[Operation, ...] = (
     Operation("start-up (open and migrate)", _start_up),
@@ -921,6 +955,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("autocomplete", _autocomplete),
     Operation("find by name", _find_by_name),
     Operation("queue positions", _positions),
+    Operation("gallery: characters page", _gallery_characters),
+    Operation("gallery: scenes page", _gallery_scenes),
     Operation("queue a scene", _queue_scene),
     Operation("start the next job", _start_next),
     Operation("delete a result", _delete_result, lambda inputs: inputs.results),
