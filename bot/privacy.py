@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.characters.service import CharacterService
+from bot.gallery.service import GalleryService
 from bot.jobs.service import JobService
 from bot.quota.service import QuotaService
 
@@ -26,17 +27,26 @@ class ForgottenData:
 
 
 class PrivacyService:
-    def __init__(self, characters: CharacterService, jobs: JobService, quota: QuotaService) -> None:
+    def __init__(
+        self,
+        characters: CharacterService,
+        jobs: JobService,
+        quota: QuotaService,
+        gallery: GalleryService,
+    ) -> None:
         self._characters = characters
         self._jobs = jobs
         self._quota = quota
+        self._gallery = gallery
 
     async def forget(self, user_id: int) -> ForgottenData:
         # Jobs first: they hold the characters' references until they are gone.
         jobs = await self._jobs.forget(user_id)  # refunds their holds first
         await self._quota.forget(user_id)
         characters = await self._characters.forget(user_id)
-        self._jobs.runner.forget_references()  # their pictures may be kept in memory too
+        # Their pictures may be kept in memory too.
+        self._jobs.runner.forget_references()
+        self._gallery.forget_pictures()
         # Only the counts are logged: the point is to keep nothing about the member.
         log.info(
             "Forgot a member: %d characters, %d images, %d scene requests",

@@ -8,6 +8,7 @@ import httpx
 
 from bot.characters.service import CharacterService
 from bot.clock import Clock, SystemClock
+from bot.gallery.service import GalleryService
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.results import ResultService
@@ -32,6 +33,7 @@ class Services:
     results: ResultService
     quota: QuotaService
     provider_status: ProviderStatusService
+    gallery: GalleryService
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,16 @@ def build_services(
     # The Discord layer attaches the runner's listener when its cog loads.
     runner = JobRunner(db, images, workers, router, quota, None, clock)
     jobs = JobService(db, images, characters, workers, router, quota, runner, clock)
+    gallery = GalleryService(db, images, characters, workers)
     return Services(
         characters=characters,
         images=images,
-        privacy=PrivacyService(characters, jobs, quota),
+        privacy=PrivacyService(characters, jobs, quota, gallery),
         router=router,
         runner=runner,
         jobs=jobs,
         results=ResultService(db, images, characters),
         quota=quota,
         provider_status=ProviderStatusService(router),
+        gallery=gallery,
     )

@@ -31,6 +31,7 @@ STAFF = "Staff"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Characters", ("character",)),
     ("Scenes", ("scene", "poses", "jobs")),
+    ("Galleries", ("gallery",)),
     ("Credits", ("quota",)),
     ("Privacy", ("privacy",)),
     ("Help", ("help",)),

@@ -27,6 +27,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.help",
     "cogs.characters",
     "cogs.scenes",
+    "cogs.gallery",
     "cogs.quotas",
     "cogs.admin",
     "cogs.privacy",

@@ -62,9 +62,8 @@ async def bot(emulator: DiscordEmulator, scene_settings: Settings) -> AsyncItera
 async def register(
     emulator: DiscordEmulator, user: str = "alice", name: str = "Mira", **options: object
 ) -> None:
-    ix = await emulator.slash(
-        emulator.user(user), "character create", name=name, image=png(seed=1), **options
-    )
+    options.setdefault("image", png(seed=1))
+    ix = await emulator.slash(emulator.user(user), "character create", name=name, **options)
     message = await ix.response()
     assert message.embeds, message.content
     assert message.embeds[0]["title"] == name
