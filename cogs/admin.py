@@ -1,4 +1,5 @@
-"""`/admin quota …` and `/admin providers`: server settings for members with Manage Server.
+"""`/admin quota …`, `/admin gallery channel` and `/admin providers`: server settings for
+members with Manage Server.
 
 Discord hides `/admin` from other members (default permissions), but a server can change who
 sees a command, so every action is checked again in the domain with the member's permissions
@@ -13,6 +14,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters.service import NotAllowed
+from bot.errors import CameoError
 from bot.models import Viewer
 from bot.providers.status import ProviderStatus
 from bot.quota.service import (
@@ -25,6 +28,7 @@ from bot.quota.service import (
 from cogs.common import NO_MENTIONS, role_ids_of, safe, viewer_from
 from cogs.quotas import ledger_line, price_lines, quota_embed
 from cogs.rendering import BRAND_COLOUR
+from cogs.showcase import Showcase, ShowcasePoster
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
@@ -105,6 +109,7 @@ def _member_viewer(member: discord.Member | discord.User, guild_id: int | None) 
 @app_commands.default_permissions(manage_guild=True)
 class Admin(commands.GroupCog, group_name="admin", group_description="Server settings for Cameo"):
     quota = app_commands.Group(name="quota", description="Credits and allowances on this server")
+    gallery = app_commands.Group(name="gallery", description="This server's showcase channel")
 
     def __init__(self, bot: CameoBot) -> None:
         self.bot = bot
@@ -309,6 +314,58 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Server set
             await interaction.response.send_message(
                 embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
+
+    @gallery.command(name="channel")
+    @app_commands.describe(
+        channel="A forum (one post per character) or a text channel; leave out to turn it off"
+    )
+    async def gallery_channel(
+        self,
+        interaction: Interaction,
+        channel: discord.ForumChannel | discord.TextChannel | None = None,
+    ) -> None:
+        """Choose where members share their pictures: one post per character."""
+        # Discord hides /admin from other members, but a server can change that: checked here
+        # with the permissions Discord resolved for this member.
+        if not viewer_from(interaction).can_manage_guild:
+            raise NotAllowed("Only members with Manage Server can choose the showcase.")
+        poster = showcase_poster(self.bot)
+        assert interaction.guild_id is not None
+        if channel is None:
+            await poster.set_channel(interaction.guild_id, None)
+            await self._done(interaction, "The showcase is off. Posts already made stay.")
+            return
+        missing = showcase_permissions_missing(channel)
+        if missing:
+            raise CameoError(f"I need {missing} in {channel.mention} to keep the showcase there.")
+        await poster.set_channel(interaction.guild_id, channel.id)
+        what = "a post" if isinstance(channel, discord.ForumChannel) else "a card and a thread"
+        await self._done(
+            interaction,
+            f"The showcase is {channel.mention}: each shared character gets {what} there, and "
+            "members share pictures into it with the Share button on their results.",
+        )
+
+
+def showcase_poster(bot: CameoBot) -> ShowcasePoster:
+    cog = bot.get_cog("Showcase")
+    if not isinstance(cog, Showcase):
+        raise CameoError("The showcase is not available right now.")
+    return cog.poster
+
+
+def showcase_permissions_missing(channel: discord.ForumChannel | discord.TextChannel) -> str:
+    permissions = channel.permissions_for(channel.guild.me)
+    needed = {
+        "View Channel": permissions.view_channel,
+        "Send Messages": permissions.send_messages,
+        "Attach Files": permissions.attach_files,
+        "Embed Links": permissions.embed_links,
+        "Send Messages in Threads": permissions.send_messages_in_threads,
+    }
+    if isinstance(channel, discord.TextChannel):
+        needed["Create Public Threads"] = permissions.create_public_threads
+    return " and ".join(name for name, granted in needed.items() if not granted)
 
 
 async def setup(bot: CameoBot) -> None:

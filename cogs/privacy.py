@@ -36,7 +36,9 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
         user_id = interaction.user.id
 
         async def confirmed(button_interaction: discord.Interaction[CameoBot]) -> str:
-            return forgotten_summary(await self.bot.services.privacy.forget(user_id))
+            forgotten = await self.bot.services.privacy.forget(user_id)
+            self.bot.dispatch("pictures_removed")  # shared copies of their pictures go too
+            return forgotten_summary(forgotten)
 
         view = ConfirmView(
             user_id,

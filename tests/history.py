@@ -1040,6 +1040,9 @@ GROWING_TABLES = frozenset(
         "member_requests",
         "queue_turns",
         "scene_cards",
+        "favorite_pictures",
+        "shared_pictures",
+        "showcase_posts",
     }
 )
 # A partial index whose WHERE clause keeps only live work (waiting or running jobs, credits on
@@ -1098,12 +1101,17 @@ class Explainer:
         # Deleting a row makes SQLite look up every row that refers to it (to restrict, cascade
         # or set null). EXPLAIN QUERY PLAN leaves those look-ups out, so they are explained as
         # the equivalent SELECT (they go through the same planner).
-        self.children: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        # Per parent table: each child table's foreign key, as its (column, type) pairs (a key
+        # of several columns is looked up by all of them together, as SQLite does).
+        self.children: dict[str, list[tuple[str, list[tuple[str, str]]]]] = defaultdict(list)
         for (table,) in self.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'"):
             types = {row[1]: row[2] for row in self.conn.execute(f'PRAGMA table_info("{table}")')}
+            keys: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
             for row in self.conn.execute(f'PRAGMA foreign_key_list("{table}")'):
-                parent, column = row[2], row[3]
-                self.children[parent].append((table, column, types.get(column, "")))
+                key_id, parent, column = row[0], row[2], row[3]
+                keys[(key_id, parent)].append((column, types.get(column, "")))
+            for (_, parent), columns in keys.items():
+                self.children[parent].append((table, columns))
 
     def close(self) -> None:
         self.conn.close()
@@ -1113,9 +1121,11 @@ class Explainer:
         for sql in statements:
             out.append(self.plan(sql))
             deleted = _DELETE.match(sql)
-            for child, column, kind in self.children.get(deleted.group(1) if deleted else "", []):
-                value = "0" if "INT" in kind.upper() else "''"
-                check = f'SELECT 1 FROM "{child}" WHERE "{column}" = {value}'
+            for child, columns in self.children.get(deleted.group(1) if deleted else "", []):
+                check = f'SELECT 1 FROM "{child}" WHERE ' + " AND ".join(
+                    f'"{column}" = ' + ("0" if "INT" in kind.upper() else "''")
+                    for column, kind in columns
+                )
                 plan = self.plan(check)
                 out.append(
                     Plan(f"(foreign key check of {normalise(sql)[:60]}…) {normalise(check)}",

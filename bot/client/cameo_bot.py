@@ -28,6 +28,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.characters",
     "cogs.scenes",
     "cogs.gallery",
+    "cogs.showcase",
     "cogs.quotas",
     "cogs.admin",
     "cogs.privacy",

@@ -20,7 +20,7 @@ from bot.errors import CameoError
 from bot.images.contact_sheet import Tile, render_contact_sheet
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
-from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer
+from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer, Visibility
 from storage import gallery as repo
 from storage.database import Database
 from storage.gallery import CharacterOrder, Direction
@@ -76,6 +76,12 @@ class GalleryPage(Generic[T]):
     number: int
     has_previous: bool
     has_next: bool
+
+
+@dataclass(frozen=True)
+class Shareable:
+    picture: Picture
+    character: Character
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,29 @@ class GalleryService:
         if found is None:
             raise PictureNotFound()
         return found
+
+    async def shareable(self, viewer: Viewer, job_id: int, position: int) -> Shareable:
+        """A delivered picture the viewer may share into the server's showcase: the member who
+        asked for it, or its character's owner, may; only of a character shared with the
+        server (a private character's pictures stay out of public channels)."""
+        picture = await self.picture(viewer, job_id, position)
+        character = (
+            await self.characters.get(picture.job.character_id)
+            if picture.job.character_id is not None
+            else None
+        )
+        if character is None:
+            raise PictureNotFound()
+        if viewer.user_id not in (picture.job.user_id, character.owner_id):
+            raise CameoError(
+                "Only the member who asked for this picture, or its character's owner, can "
+                "share it."
+            )
+        if character.visibility is not Visibility.SERVER:
+            raise CameoError(
+                f"{character.name} is private, so their pictures stay out of the showcase."
+            )
+        return Shareable(picture, character)
 
     async def picture_data(self, picture: Picture) -> bytes:
         try:

@@ -197,6 +197,8 @@ class Characters(
             visibility=Visibility(visibility) if visibility else None,
             image=data,
         )
+        # The showcase keeps its post's card current (or takes it down, if now private).
+        self.bot.dispatch("character_changed", updated)
         await interaction.followup.send(
             f"**{safe(updated.name)}** is updated.",
             embed=character_card(updated),
@@ -215,6 +217,7 @@ class Characters(
 
         async def confirmed(button_interaction: discord.Interaction[CameoBot]) -> str:
             deleted = await self.characters.delete(viewer_from(button_interaction), found.id)
+            self.bot.dispatch("pictures_removed")  # its showcase post goes too
             return f"Deleted **{safe(deleted.name)}**."
 
         view = ConfirmView(

@@ -15,6 +15,7 @@ from bot.client.interaction_errors import (
 from cogs.common import NO_MENTIONS, custom_id_number, viewer_from
 from cogs.guarded import Guarded
 from cogs.scenes._render import info_text
+from cogs.showcase._buttons import Share
 
 if TYPE_CHECKING:
     from bot.jobs.results import ResultService
@@ -163,6 +164,7 @@ class DeleteResults(
         desk = _desk(interaction)
         await interaction.response.defer()
         await desk.results.delete(viewer_from(interaction), self.job_id, self.positions)
+        interaction.client.dispatch("pictures_removed")  # shared copies go too
         if interaction.message is not None:
             await desk.delete_message(interaction.message)
 
@@ -246,12 +248,15 @@ def result_view(job_id: int, positions: list[int], favorites: set[int]) -> disco
     view.add_item(_at_row(Reroll(job_id), 0))
     view.add_item(_at_row(Info(job_id), 0))
     view.add_item(_at_row(DeleteResults(job_id, min(positions), max(positions)), 0))
+    share = Share(job_id, min(positions), max(positions))
     if len(positions) == 1:
         only = positions[0]
         marked = only in favorites
         view.add_item(_at_row(Favorite(job_id, only, label="Favorite", marked=marked), 0))
         view.add_item(_at_row(UseAsReference(job_id, only), 0))
+        view.add_item(_at_row(share, 1))  # the first row is full
         return view
+    view.add_item(_at_row(share, 0))
     for index, position in enumerate(positions):
         marked = position in favorites
         favorite = Favorite(job_id, position, label=str(position + 1), marked=marked)

@@ -106,3 +106,26 @@ async def test_cards_threads_and_upload_limits_move_to_the_discord_sides_table(
         # A card goes with its job.
         await db.run_transaction(lambda conn: conn.execute("DELETE FROM jobs WHERE id = 1"))
         assert [row[0] for row in (await db.run_read(facts))[0]] == [3]
+
+
+async def test_favourites_marked_before_galleries_are_found_by_server(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=8)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("INSERT INTO job_images VALUES (1, 0, ?, 1)", (SHA,))
+        conn.execute("INSERT INTO job_images VALUES (1, 1, ?, 0)", (SHA,))
+    conn.close()
+    async with open_database(path) as db:
+        rows = await db.run_read(
+            lambda conn: conn.execute("SELECT * FROM favorite_pictures").fetchall()
+        )
+        assert [tuple(row) for row in rows] == [(GUILD, 1, 0)]
+        # Marks made from now on are kept in step by the triggers.
+        await db.run_transaction(lambda conn: jobs.toggle_favorite(conn, 1, 1))
+        await db.run_transaction(lambda conn: jobs.toggle_favorite(conn, 1, 0))
+        rows = await db.run_read(
+            lambda conn: conn.execute("SELECT * FROM favorite_pictures").fetchall()
+        )
+        assert [tuple(row) for row in rows] == [(GUILD, 1, 1)]
