@@ -369,6 +369,36 @@ def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[in
     return [(row[0], row[1]) for row in rows]
 
 
+def stored_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, str]]:
+    """A job's results as (position, sha256, format), in order."""
+    rows = conn.execute(
+        "SELECT ji.position, ji.image_sha256, i.format FROM job_images ji "
+        "JOIN images i ON i.sha256 = ji.image_sha256 WHERE ji.job_id = ? ORDER BY ji.position",
+        (job_id,),
+    ).fetchall()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def recent_finished(
+    conn: sqlite3.Connection, *, scope: int, user_id: int | None, limit: int
+) -> list[Job]:
+    """The newest jobs with results in a server (or a member's there), newest first. Each
+    reads an index in job order and stops at `limit`."""
+    if user_id is None:
+        rows = conn.execute(
+            "SELECT * FROM jobs INDEXED BY jobs_pictures_by_guild "
+            "WHERE guild_id = ? AND state = 'succeeded' ORDER BY id DESC LIMIT ?",
+            (scope, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT * FROM jobs INDEXED BY jobs_by_user "
+            "WHERE user_id = ? AND state = 'succeeded' AND guild_id = ? ORDER BY id DESC LIMIT ?",
+            (user_id, scope, limit),
+        ).fetchall()
+    return [_job(row) for row in rows]
+
+
 def images_of(conn: sqlite3.Connection, job_id: int) -> list[str]:
     return [sha256 for _, sha256 in positioned_images_of(conn, job_id)]
 

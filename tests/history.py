@@ -947,6 +947,13 @@ async def _gallery_scenes(services: Services, inputs: Inputs, i: int) -> object:
     return await services.gallery.picture_page(viewer, query, cursor)
 
 
+async def _show_suggestions(services: Services, inputs: Inputs, i: int) -> object:
+    """/show's autocomplete: a member's recent jobs (a moderator's: the server's)."""
+    member = _nth(inputs.members, i)
+    viewer = Viewer(member.user_id, member.guild_id, can_manage_messages=i % 4 == 0)
+    return await services.results.recent(viewer, FRAGMENTS[i % len(FRAGMENTS)])
+
+
 # Reads first, then what changes the queue, then deletions, so each sees the history intact.
 OPERATIONS: tuple[Operation, ...] = (
     Operation("start-up (open and migrate)", _start_up),
@@ -957,6 +964,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("queue positions", _positions),
     Operation("gallery: characters page", _gallery_characters),
     Operation("gallery: scenes page", _gallery_scenes),
+    Operation("/show suggestions", _show_suggestions),
     Operation("queue a scene", _queue_scene),
     Operation("start the next job", _start_next),
     Operation("delete a result", _delete_result, lambda inputs: inputs.results),

@@ -14,13 +14,24 @@ from functools import partial
 from bot.characters.service import CharacterService
 from bot.errors import CameoError
 from bot.images.store import ImageStore
+from bot.jobs.runner import StoredResult
 from bot.jobs.service import JobNotFound
-from bot.models import Character, Job, Viewer
+from bot.models import Character, Job, JobState, Viewer
 from storage import images as image_rows
 from storage import jobs as repo
 from storage.database import Database
 
 log = logging.getLogger(__name__)
+
+
+# How many of the latest finished jobs /show searches for what was typed.
+RECENT_JOBS = 100
+_NOT_SHOWABLE = {
+    JobState.QUEUED: "is still waiting its turn",
+    JobState.RUNNING: "is still being made",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "was cancelled",
+}
 
 
 class ImageGone(CameoError):
@@ -97,6 +108,52 @@ class ResultService:
         data = await self.store.read(row.sha256, row.format)
         owner_view = Viewer(viewer.user_id, character.guild_id)
         return await self.characters.edit(owner_view, character.public_id, image=data)
+
+    async def recent(self, viewer: Viewer, typed: str, limit: int = 25) -> list[Job]:
+        """Finished jobs the viewer may show again here, newest first: their own, or every
+        member's for a moderator; matching what they typed (a job number, or part of the
+        character's name or the prompt). Only the latest RECENT_JOBS are searched."""
+        moderator = viewer.guild_id is not None and (
+            viewer.can_manage_guild or viewer.can_manage_messages
+        )
+        found = await self.db.run_read(
+            partial(
+                repo.recent_finished,
+                scope=viewer.scope,
+                user_id=None if moderator else viewer.user_id,
+                limit=RECENT_JOBS,
+            )
+        )
+        wanted = typed.strip().casefold().lstrip("#")
+        if wanted:
+            found = [
+                job
+                for job in found
+                if str(job.id).startswith(wanted)
+                or wanted in job.character_name.casefold()
+                or wanted in (job.options.prompt or "").casefold()
+            ]
+        return found[:limit]
+
+    async def showable(self, viewer: Viewer, job_id: int) -> tuple[Job, list[StoredResult]]:
+        """A finished job's pictures, to post again where the viewer asks: the requester may,
+        and a moderator may in that server; never in another server than the job's."""
+        job = await self._job(job_id)
+        own = job.user_id == viewer.user_id and job.guild_id == viewer.guild_id
+        if not own and not _moderates(viewer, job):
+            raise JobNotFound()
+        if job.state is not JobState.SUCCEEDED:
+            raise CameoError(
+                f"Job {job.id} has no pictures to show: it {_NOT_SHOWABLE[job.state]}."
+            )
+        rows = await self.db.run_read(partial(repo.stored_images_of, job_id=job_id))
+        if not rows:
+            raise ImageGone()
+        images = [
+            StoredResult(position, sha256, fmt, await self.store.read(sha256, fmt))
+            for position, sha256, fmt in rows
+        ]
+        return job, images
 
     async def delete(self, viewer: Viewer, job_id: int, positions: list[int]) -> None:
         """Forget some results: the requester may, and so may a moderator of that server."""

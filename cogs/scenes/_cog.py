@@ -1,4 +1,4 @@
-"""`/scene`, `/poses` and `/jobs`: thin adapters from slash commands to the job service."""
+"""`/scene`, `/poses`, `/show` and `/jobs`: thin adapters from slash commands to the job service."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client.interaction_errors import defer_publicly
+from bot.errors import CameoError
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
 from bot.jobs.results import ResultService
 from bot.jobs.service import JobService, QueuedJob
+from bot.models import Job
 from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
 from cogs.characters import character_choices, read_attachment
-from cogs.common import NO_MENTIONS, viewer_from
+from cogs.common import NO_MENTIONS, custom_id_number, viewer_from
 from cogs.scenes._delivery import SceneDelivery
 
 if TYPE_CHECKING:
@@ -56,6 +58,12 @@ class Scenes(commands.Cog):
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await character_choices(self.bot.services.characters, interaction, current)
+
+    async def job_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        found = await self.bot.services.results.recent(viewer_from(interaction), current)
+        return [app_commands.Choice(name=show_label(job), value=str(job.id)) for job in found]
 
     async def provider_autocomplete(
         self, interaction: Interaction, current: str
@@ -176,6 +184,17 @@ class Scenes(commands.Cog):
             ),
         )
 
+    @app_commands.command(name="show")
+    @app_commands.describe(job="One of your finished jobs (moderators: any from this server)")
+    @app_commands.autocomplete(job=job_autocomplete)
+    async def show(self, interaction: Interaction, job: str) -> None:
+        """Post a finished job's pictures here again, with working buttons."""
+        found, images = await self.bot.services.results.showable(
+            viewer_from(interaction), job_number(job)
+        )
+        await defer_publicly(interaction)
+        await self.delivery.show_again(interaction, found, images)
+
     @app_commands.command(name="jobs")
     async def list_jobs(self, interaction: Interaction) -> None:
         """Your queued and generating pictures, each with a Cancel button."""
@@ -235,3 +254,19 @@ def _given(**options: object) -> dict[str, object]:
     """Only the options the member set; the job service checks them, and the services'
     defaults fill in the rest."""
     return {name: value for name, value in options.items() if value is not None}
+
+
+def job_number(typed: str) -> int:
+    """The job a /show option names: the number autocomplete gave, or one typed ("#42")."""
+    text = typed.strip().lstrip("#")
+    if not text.isdigit():
+        raise CameoError("Pick one of your jobs from the suggestions (or type its number).")
+    try:
+        return custom_id_number(text)
+    except CameoError:
+        raise CameoError("There is no job with that number.") from None
+
+
+def show_label(job: Job) -> str:
+    prompt = " ".join((job.options.prompt or "").split())
+    return f"#{job.id} · {job.character_name} · {prompt}"[:100]

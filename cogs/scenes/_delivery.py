@@ -449,6 +449,44 @@ class SceneDelivery:
                 await asyncio.sleep(SEND_RETRY_PAUSE)
         raise AssertionError("unreachable")
 
+    async def show_again(
+        self, interaction: Interaction, job: Job, images: list[StoredResult]
+    ) -> None:
+        """Post a finished job's pictures as the answer to /show (which deferred publicly),
+        with working buttons: at most 10 to a message, under this channel's upload limit."""
+        notes: list[str] = []
+        place = CardPlace(job.id, None, None, None, interaction.filesize_limit)
+        uploads = await self._prepare(place, images, notes)
+        favorites = await self.results.favorites(job.id)
+        sizes = [len(upload.data) for upload in uploads]
+        batches = [batch for batch in message_batches(uploads, sizes) if batch]
+        if not batches:
+            raise CameoError(" ".join(notes) or "None of those pictures can be posted here.")
+        for index, batch in enumerate(batches):
+            positions = [upload.position for upload in batch]
+            files = [
+                discord.File(
+                    io.BytesIO(upload.data),
+                    f"{_file_stem(job)}-{upload.position + 1}.{_ext(upload.format)}",
+                )
+                for upload in batch
+            ]
+            caption = result_caption(job, positions)
+            if index == len(batches) - 1 and notes:
+                caption += "\n" + " ".join(notes)
+            view = result_view(job.id, positions, favorites)
+            await self.pacer.wait()
+            if index == 0:
+                await interaction.edit_original_response(
+                    content=caption, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                )
+                # The pictures are the answer now; a later error must not delete them.
+                interaction.extras.pop(PUBLIC_DEFERRAL, None)
+            else:
+                await interaction.followup.send(
+                    caption, files=files, view=view, allowed_mentions=NO_MENTIONS
+                )
+
     async def delete_message(self, message: discord.Message) -> None:
         await self.pacer.wait()
         with contextlib.suppress(discord.NotFound):

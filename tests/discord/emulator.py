@@ -622,3 +622,12 @@ class DiscordEmulator:
     def delete_message(self, message: Message | int) -> None:
         """Delete a message as a moderator would (the bot then gets 10008 for it)."""
         self._messages.delete(self.message(message))
+
+    def delete_thread(self, thread: ChannelRef) -> None:
+        """Delete a thread as a moderator would: its messages go with it, THREAD_DELETE tells
+        the bot, and the bot then gets 10003 for it."""
+        target = self._state.resolve_channel(thread)
+        if not target.is_thread:
+            raise EmulatorError(f"{target.name or target.id} is not a thread")
+        self._state.remove_channel(target)
+        self._messages.dispatch_thread_delete(target)
