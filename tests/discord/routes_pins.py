@@ -138,8 +138,21 @@ def _before(ctx: RequestContext) -> int | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return _micros(moment.timestamp())
+    return _exact_micros(moment)
 
 
 def _micros(seconds: float | None) -> int:
-    return round((seconds or 0) * 1_000_000)
+    """A stored moment in microseconds, exactly as the ISO-8601 rendering of it shows them.
+
+    Computed through the same datetime the wire format is made from: rounding the float
+    separately can differ by a microsecond, and then a pin's own `pinned_at`, passed back as
+    `before`, would not exclude it.
+    """
+    return _exact_micros(dt.datetime.fromtimestamp(seconds or 0, dt.UTC))
+
+
+def _exact_micros(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

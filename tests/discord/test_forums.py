@@ -556,3 +556,18 @@ async def test_file_bytes_survive_a_forum_post(
     assert post.message is not None
     assert post.message.attachment_named("raw.png").data == data
     assert message.content == ""
+
+
+def test_a_pins_own_pinned_at_read_back_is_the_same_microsecond() -> None:
+    """`before=<a pin's pinned_at>` must exclude that pin: the stored moment and the ISO text
+    made from it agree to the microsecond, whatever the float's rounding."""
+    import datetime as dt
+    import random
+
+    from tests.discord import routes_pins
+
+    rng = random.Random(5)
+    for _ in range(20_000):
+        moment = 1_764_000_000 + rng.random() * 1_000_000
+        shown = dt.datetime.fromisoformat(dt.datetime.fromtimestamp(moment, dt.UTC).isoformat())
+        assert routes_pins._micros(moment) == routes_pins._exact_micros(shown)
