@@ -19,6 +19,7 @@ from bot.providers.router import ProviderRouter
 from bot.providers.status import ProviderStatusService
 from bot.quota.service import QuotaService
 from bot.settings import Settings
+from bot.stories.service import StoryService
 from storage.database import Database
 
 
@@ -34,6 +35,7 @@ class Services:
     quota: QuotaService
     provider_status: ProviderStatusService
     gallery: GalleryService
+    stories: StoryService
 
 
 @dataclass(frozen=True)
@@ -83,4 +85,5 @@ def build_services(
         quota=quota,
         provider_status=ProviderStatusService(router),
         gallery=gallery,
+        stories=StoryService(db, images, characters, clock),
     )

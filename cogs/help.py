@@ -31,7 +31,7 @@ STAFF = "Staff"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Characters", ("character",)),
     ("Scenes", ("scene", "poses", "show", "jobs")),
-    ("Galleries", ("gallery",)),
+    ("Galleries and stories", ("gallery", "story")),
     ("Credits", ("quota",)),
     ("Privacy", ("privacy",)),
     ("Help", ("help",)),

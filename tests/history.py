@@ -1051,6 +1051,9 @@ GROWING_TABLES = frozenset(
         "favorite_pictures",
         "shared_pictures",
         "showcase_posts",
+        "stories",
+        "story_cast",
+        "story_scenes",
     }
 )
 # A partial index whose WHERE clause keeps only live work (waiting or running jobs, credits on

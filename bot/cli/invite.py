@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, tuple[int, str]] = {
     "Read Message History": (1 << 16, "edit its own status messages and start threads on them"),
     "Create Public Threads": (1 << 35, "open a thread for each scene's results"),
     "Send Messages in Threads": (1 << 38, "post results and progress inside those threads"),
+    "Pin Messages": (1 << 51, "pin each story's cast card at the top of its thread"),
 }
 SCOPES = ("bot", "applications.commands")
 AUTHORIZE_URL = "https://discord.com/oauth2/authorize"

@@ -29,6 +29,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.scenes",
     "cogs.gallery",
     "cogs.showcase",
+    "cogs.stories",
     "cogs.quotas",
     "cogs.admin",
     "cogs.privacy",

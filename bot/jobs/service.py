@@ -40,8 +40,10 @@ from bot.providers.request import (
 from bot.providers.router import ProviderRouter
 from bot.quota import pricing
 from bot.quota.hooks import QuotaHooks
+from bot.stories.service import StoryClosed
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import stories as story_rows
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class JobNotFound(CameoError):
 class QueuedJob:
     job: Job
     position: int | None  # 1 = next to start; None once running
+    story: tuple[str, int] | None = None  # (title, number) when asked in a story's thread
 
 
 class JobService:
@@ -212,8 +215,12 @@ class JobService:
         speed = pricing.speed_of(needs)
         now = timestamp(self.clock.now())
 
-        def enqueue(conn: sqlite3.Connection) -> Job:
-            """Check the member's limits, hold the credits and write the job: one step."""
+        def enqueue(conn: sqlite3.Connection) -> tuple[Job, tuple[str, int] | None]:
+            """Check the member's limits, hold the credits and write the job (and, asked in a
+            story's thread, number it as the story's next scene): one step."""
+            story = story_rows.in_channel(conn, channel_id)
+            if story is not None and story.closed:
+                raise StoryClosed(story)
             active = repo.count_active_for_user(conn, viewer.user_id)
             if active >= MAX_ACTIVE_JOBS_PER_MEMBER:
                 raise CameoError(
@@ -250,7 +257,9 @@ class JobService:
                 ),
             )
             self.quota.reserve(conn, job_id=job.id, member=viewer, speed=speed, credits=credits)
-            return job
+            if story is None:
+                return job, None
+            return job, (story.title, story_rows.add_scene(conn, story.id, job.id))
 
         # The store's lock orders file writes against the orphan sweep; a plain scene writes
         # no file (its reference is held by the job row's foreign key), so it skips the lock.
@@ -259,14 +268,14 @@ class JobService:
             async with lock:
                 for clean in edits or ():
                     await self.store.write(clean.sha256, clean.format, clean.data)
-                job = await self.db.run_transaction(enqueue)
+                job, scene = await self.db.run_transaction(enqueue)
         except sqlite3.IntegrityError:
             # The character's picture was replaced between reading it and queueing.
             raise CameoError(
                 f"{character.name}'s picture changed just now. Please ask again."
             ) from None
         self.runner.wake()
-        return QueuedJob(job, await self._place_of(job.id))
+        return QueuedJob(job, await self._place_of(job.id), scene)
 
     async def cancel(self, viewer: Viewer, job_id: int) -> Job:
         """Cancel a queued or running job: its owner, or Manage Server in its server, may."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import io
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -53,6 +54,7 @@ CARD_WAIT_SECONDS = 10.0
 # How often queued cards refresh their place in line (only those whose place changed).
 QUEUE_REFRESH_SECONDS = 15.0
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # a day without messages
+REMEMBERED_STORIES = 4096  # jobs whose story label is kept (far more than are in flight)
 
 Messageable = discord.abc.Messageable
 
@@ -104,6 +106,8 @@ class SceneDelivery:
         # Job id -> its card on the way, done once the card is recorded or will not come.
         self._cards_due: dict[int, asyncio.Future[None]] = {}
         self._queued_shown: dict[int, int] = {}  # job id -> place in line its card shows
+        # Job id -> (story title, scene number), or None: what the card says it is a scene of.
+        self._stories: OrderedDict[int, tuple[str, int] | None] = OrderedDict()
         self._refresher: asyncio.Task[None] | None = None
 
     # -- cards ------------------------------------------------------------------------------
@@ -142,7 +146,8 @@ class SceneDelivery:
             if queued.position is not None
             else None
         )
-        embed = scene_card(job, position=queued.position, eta=eta)
+        self._remember_story(job.id, queued.story)  # (so its later edits never ask again)
+        embed = scene_card(job, position=queued.position, eta=eta, story=queued.story)
         try:
             return await send_card(interaction, embed, card_view(job.id))
         except Exception:
@@ -182,7 +187,9 @@ class SceneDelivery:
         if final:
             self._queued_shown.pop(job.id, None)
         look = CardLook(
-            embed=scene_card(job, results_at=results_at, notes=notes),
+            embed=scene_card(
+                job, results_at=results_at, notes=notes, story=await self._story_of(job.id)
+            ),
             view=None if final else card_view(job.id),
             final=final,
         )
@@ -212,7 +219,10 @@ class SceneDelivery:
                     self._queued_shown[job_id] = position
                     look = CardLook(
                         embed=scene_card(
-                            job, position=position, eta=await self.jobs.estimated_start(position)
+                            job,
+                            position=position,
+                            eta=await self.jobs.estimated_start(position),
+                            story=await self._story_of(job_id),
                         ),
                         view=card_view(job_id),
                         final=False,
@@ -220,6 +230,20 @@ class SceneDelivery:
                     self.cards.show(place.channel_id, place.message_id, look)
             except Exception:
                 log.exception("Refreshing queued cards failed; will try again")
+
+    async def _story_of(self, job_id: int) -> tuple[str, int] | None:
+        """The story the job is a scene of, read once per job (every card edit needs it)."""
+        if job_id in self._stories:
+            self._stories.move_to_end(job_id)
+            return self._stories[job_id]
+        label = await self.bot.services.stories.scene_label(job_id)
+        self._remember_story(job_id, label)
+        return label
+
+    def _remember_story(self, job_id: int, label: tuple[str, int] | None) -> None:
+        self._stories[job_id] = label
+        while len(self._stories) > REMEMBERED_STORIES:
+            self._stories.popitem(last=False)
 
     # -- the runner's listener --------------------------------------------------------------
 

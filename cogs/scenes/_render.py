@@ -108,7 +108,9 @@ def scene_card(
     eta: datetime | None = None,
     results_at: str | None = None,
     notes: list[str] | None = None,
+    story: tuple[str, int] | None = None,
 ) -> discord.Embed:
+    """The scene card; `story` is (title, number) for a scene of a story."""
     prompt = job.options.prompt or ""
     if len(prompt) > _PROMPT_SHOWN:
         prompt = prompt[: _PROMPT_SHOWN - 1] + "…"
@@ -125,6 +127,8 @@ def scene_card(
         status += f"\n⚠️ {note}"
     embed.add_field(name="Status", value=status[:1024], inline=False)
     embed.set_footer(text=f"Job {job.id}")
+    if story is not None:
+        embed.set_author(name=f"Scene {story[1]} of {story[0]}"[:256])
     return embed
 
 

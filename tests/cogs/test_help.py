@@ -27,7 +27,14 @@ from tests.discord.emulator import DiscordEmulator
 from tests.discord.models import Message
 from tests.discord.permissions import bit
 
-MEMBER_SECTIONS = ["Characters", "Scenes", "Galleries", "Credits", "Privacy", "Help"]
+MEMBER_SECTIONS = [
+    "Characters",
+    "Scenes",
+    "Galleries and stories",
+    "Credits",
+    "Privacy",
+    "Help",
+]
 
 
 def slash_commands(bot: CameoBot) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
@@ -168,7 +175,7 @@ async def test_in_dms_help_lists_no_staff_commands(
         await emulator.wait_for_commands()
         sections = await help_for(emulator, "carol", channel=emulator.dm_channel("carol"))
     # Galleries show what a server has made: not offered in DMs.
-    assert list(sections) == [name for name in MEMBER_SECTIONS if name != "Galleries"]
+    assert list(sections) == [name for name in MEMBER_SECTIONS if name != "Galleries and stories"]
     assert "/admin" not in "\n".join(sections.values())
 
 

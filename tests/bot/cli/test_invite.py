@@ -17,6 +17,7 @@ def test_permissions_are_exactly_what_cameo_needs() -> None:
         attach_files=True,
         embed_links=True,
         read_message_history=True,
+        pin_messages=True,
     )
     assert permission_value() == expected.value
     granted = discord.Permissions(permission_value())

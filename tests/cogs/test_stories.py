@@ -1,0 +1,116 @@
+"""End to end: a shared story from start to recap and export, through real discord.py,
+loopback Discord and the fake services."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from bot.client.cameo_bot import CameoBot
+from tests.cogs.test_scenes import register, status
+from tests.discord.emulator import DiscordEmulator, Message
+from tests.imagefactory import png
+
+
+async def in_story(
+    emulator: DiscordEmulator, user: str, command: str, thread: object, **options: object
+) -> Message:
+    ix = await emulator.slash(emulator.user(user), command, channel=thread, **options)
+    return await ix.response()
+
+
+async def test_a_story_from_start_to_recap_and_export(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    await register(emulator, "alice", "Mira", description="A wandering mage")
+    await register(emulator, "bob", "Nox", image=png(seed=5))
+    ix = await emulator.slash(
+        emulator.user("alice"), "story start", title="The Lost Crown", character="Mira"
+    )
+    announcement = await ix.response()
+    assert "The Lost Crown" in announcement.content
+    thread = await emulator.wait_for_thread(name="The Lost Crown")
+    card = next(m for m in emulator.messages(thread) if m.embeds)
+    assert card.embeds[0]["title"] == "📖 The Lost Crown"
+    assert "Mira" in card.embeds[0]["description"]
+    assert card.embed_attachment() is not None  # the cast as a contact sheet
+    assert emulator.is_pinned(card)
+
+    # Bob brings Nox in: the pinned card is edited in place, not posted again.
+    added = await in_story(emulator, "bob", "story cast add", thread, character="Nox")
+    assert "joins the cast" in (added.content or "")
+    await emulator._state.wait_until(
+        lambda: "Nox" in emulator.message(card.id).embeds[0]["description"], 10, "the cast card"
+    )
+    assert len([m for m in emulator.messages(thread) if m.embeds and m.id != card.id]) == 0
+
+    # Scenes asked in the thread are the story's, numbered.
+    for user, character, prompt in (
+        ("alice", "Mira", "finding a crown in the snow"),
+        ("bob", "Nox", "stealing the crown at night"),
+    ):
+        scene_ix = await emulator.slash(
+            emulator.user(user), "scene", channel=thread, character=character, prompt=prompt
+        )
+        scene_card = await scene_ix.response()
+        await emulator._state.wait_until(
+            lambda scene_card=scene_card: "Done" in status(emulator.message(scene_card.id)),
+            20,
+            "the scene to be done",
+        )
+    cards = [m for m in emulator.messages(thread) if m.embeds and m.embeds[0].get("author")]
+    assert [c.embeds[0]["author"]["name"] for c in cards] == [
+        "Scene 1 of The Lost Crown",
+        "Scene 2 of The Lost Crown",
+    ]
+
+    recap = await in_story(emulator, "carol", "story recap", thread)
+    assert not recap.ephemeral
+    text = recap.embeds[0]["description"]
+    assert text.index("**1** Mira") < text.index("**2** Nox")
+    assert recap.embed_attachment() is not None
+
+    export = await in_story(emulator, "bob", "story export", thread)
+    assert export.ephemeral
+    archive = zipfile.ZipFile(io.BytesIO(export.attachments[0].data))
+    manifest = json.loads(archive.read("story.json"))
+    assert manifest["title"] == "The Lost Crown"
+    assert [c["name"] for c in manifest["cast"]] == ["Mira", "Nox"]
+    assert [s["prompt"] for s in manifest["scenes"]] == [
+        "finding a crown in the snow",
+        "stealing the crown at night",
+    ]
+    assert all(name in archive.namelist() for s in manifest["scenes"] for name in s["files"])
+
+
+async def test_only_the_creator_or_a_moderator_runs_a_story_and_a_closed_one_takes_no_scenes(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    await register(emulator, "alice", "Mira")
+    ix = await emulator.slash(emulator.user("alice"), "story start", title="Night Watch")
+    await ix.response()
+    thread = await emulator.wait_for_thread(name="Night Watch")
+
+    refused = await in_story(emulator, "bob", "story close", thread)
+    assert refused.ephemeral
+    assert "Only the story's creator or a moderator" in refused.content
+    renamed = await in_story(emulator, "carol", "story rename", thread, title="Day Watch")
+    assert "Renamed" in renamed.content
+    await emulator._state.wait_until(lambda: thread.name == "Day Watch", 10, "the new name")
+
+    await in_story(emulator, "alice", "story close", thread)
+    await emulator._state.wait_until(lambda: thread.archived, 10, "the thread archived")
+    closed = await in_story(
+        emulator, "bob", "scene", thread, character="Mira", prompt="a quiet night"
+    )
+    assert closed.ephemeral
+    assert "is closed" in closed.content
+
+    reopened = await in_story(emulator, "alice", "story reopen", thread)
+    assert "open again" in reopened.content
+    assert not thread.archived
+
+    # Outside a story's thread, story commands say where to use them.
+    elsewhere = await emulator.slash(emulator.user("alice"), "story recap")
+    assert "isn't a story's thread" in (await elsewhere.response()).content
