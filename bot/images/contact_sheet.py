@@ -9,17 +9,22 @@ from __future__ import annotations
 import io
 import logging
 import math
-import struct
 import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 # The same sniffing, pixel limit and colour handling as clean_reference, so a sheet refuses what
 # the store would and shows colours as the store keeps them.
-from bot.images.processing import MAX_PIXELS, ImageRejected, _to_srgb, sniff_format
+from bot.images.processing import (
+    DAMAGED_IMAGE_ERRORS,
+    MAX_PIXELS,
+    ImageRejected,
+    _to_srgb,
+    sniff_format,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +162,7 @@ def _thumbnail(data: bytes, tile_size: int) -> Image.Image | None:
             # As in clean_reference: Pillow only warns for big images; treat that as undecodable.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = _decode(data, tile_size)
-    except (
-        ImageRejected,
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        struct.error,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
+    except (ImageRejected, *DAMAGED_IMAGE_ERRORS) as error:
         # Pillow reports damaged data through all of these, depending on the codec. One bad
         # picture must not cost the member the whole page, so it becomes a placeholder.
         log.warning("A contact sheet tile could not be decoded (%s); showing a placeholder", error)

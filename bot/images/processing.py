@@ -330,6 +330,19 @@ class ImageWorkers:
             return await asyncio.to_thread(work, *args, **kwargs)
 
 
+# What Pillow raises for bytes that are not a whole, safe image: which one depends on the codec.
+DAMAGED_IMAGE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+
 class NotAnImage(ValueError):
     """Bytes that are not one whole image Cameo will open (the message says what Pillow saw)."""
 
@@ -347,16 +360,7 @@ def inspect(data: bytes) -> tuple[str, int, int]:
             with Image.open(io.BytesIO(data)) as image:
                 content_type = Image.MIME.get(image.format or "", "")
                 return content_type, image.width, image.height
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        EOFError,
-        struct.error,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as error:
+    except DAMAGED_IMAGE_ERRORS as error:
         raise NotAnImage(str(error)) from None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import discord
 
@@ -226,26 +226,34 @@ def _member(text: str) -> int | None:
     return custom_id_number(text, low=0) or None
 
 
+class _PageButton(Guarded):
+    """◀ or ▶: its custom id is PREFIX and the state of the page it turns to."""
+
+    PREFIX: ClassVar[str]
+
+    def __init__(self, state: str, label: str = "▶", disabled: bool = False) -> None:
+        # Reaches DynamicItem.__init__, which each subclass mixes in after this class.
+        super().__init__(  # type: ignore[call-arg,no-untyped-call]
+            discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"{self.PREFIX}{state}",
+                disabled=disabled,
+            )
+        )
+
+
 class CharacterPageButton(
-    Guarded,
+    _PageButton,
     discord.ui.DynamicItem[Button],
     template=r"cameo:galc:(?P<order>[nsa]):(?P<member>[0-9]+):(?P<dir>[ab])"
     r":(?P<key>[0-9]+):(?P<page>[0-9]+)",
 ):
-    def __init__(self, state: str, label: str = "▶", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"cameo:galc:{state}",
-                disabled=disabled,
-            )
-        )
-        self.state = state
+    PREFIX = "cameo:galc:"
 
     @classmethod
     def parse(cls, match: re.Match[str], /) -> CharacterPageButton:
-        item = cls(match.string.removeprefix("cameo:galc:"))
+        item = cls(match.string.removeprefix(cls.PREFIX))
         item.query = CharacterQuery(_member(match["member"]), ORDERS[match["order"]][0])  # type: ignore[arg-type]
         item.cursor = _cursor(match["dir"], (custom_id_number(match["key"]),), match["page"])
         return item
@@ -258,25 +266,16 @@ class CharacterPageButton(
 
 
 class PicturePageButton(
-    Guarded,
+    _PageButton,
     discord.ui.DynamicItem[Button],
     template=r"cameo:galp:(?P<character>[a-z0-9]{1,16}|-):(?P<member>[0-9]+):(?P<fav>[01])"
     r":(?P<dir>[ab]):(?P<job>[0-9]+):(?P<position>[0-9]+):(?P<page>[0-9]+)",
 ):
-    def __init__(self, state: str, label: str = "▶", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"cameo:galp:{state}",
-                disabled=disabled,
-            )
-        )
-        self.state = state
+    PREFIX = "cameo:galp:"
 
     @classmethod
     def parse(cls, match: re.Match[str], /) -> PicturePageButton:
-        item = cls(match.string.removeprefix("cameo:galp:"))
+        item = cls(match.string.removeprefix(cls.PREFIX))
         item.character_id = None if match["character"] == "-" else match["character"]
         item.member_id = _member(match["member"])
         item.favorites = match["fav"] == "1"
