@@ -36,6 +36,10 @@ TITLE_MAX = 100  # Discord's limit for a thread's name
 CAST_MAX = 12  # one contact sheet
 ARCHIVE_VERSION = 1
 _SPACES = re.compile(r"\s+")
+_PERSONAL = (
+    "{name} is one of your personal characters; only characters of this server can join its "
+    "stories."
+)
 
 
 class StoryNotFound(CameoError):
@@ -67,7 +71,7 @@ class StoryStart:
     """A story checked and ready to start, before its thread exists."""
 
     title: str
-    first_cast: Character | None
+    cast: list[Character]
 
 
 class StoryService:
@@ -79,20 +83,33 @@ class StoryService:
 
     # -- starting and finding -----------------------------------------------------------------
 
-    async def check_start(self, viewer: Viewer, title: str, character: str | None) -> StoryStart:
-        """Everything that could refuse a new story, checked before its thread is made."""
+    async def check_start(self, viewer: Viewer, title: str, characters: str | None) -> StoryStart:
+        """Everything that could refuse a new story, checked before its thread is made.
+
+        `characters` names its first cast, separated by commas (each as autocomplete gives it,
+        or as typed); each must be a character of this server the member may use.
+        """
         if viewer.scope == PERSONAL_SCOPE:
             raise CameoError("Stories are told in servers: use this in a server's channel.")
-        first = await self.characters.resolve(viewer, character) if character else None
-        return StoryStart(clean_title(title), first)
+        named = [part.strip() for part in (characters or "").split(",") if part.strip()]
+        if len(named) > CAST_MAX:
+            raise CameoError(f"A story's cast can have at most {CAST_MAX} characters.")
+        cast: list[Character] = []
+        for query in named:
+            character = await self.characters.resolve(viewer, query)
+            if character.guild_id is None:
+                raise CameoError(_PERSONAL.format(name=character.name))
+            if all(c.id != character.id for c in cast):
+                cast.append(character)
+        return StoryStart(clean_title(title), cast)
 
     async def start(self, viewer: Viewer, channel_id: int, start: StoryStart) -> Story:
         now = timestamp(self.clock.now())
 
         def create(conn: sqlite3.Connection) -> Story:
             story = repo.create(conn, viewer.scope, channel_id, start.title, viewer.user_id, now)
-            if start.first_cast is not None:
-                repo.add_to_cast(conn, story.id, start.first_cast.id, viewer.user_id, now)
+            for character in start.cast:
+                repo.add_to_cast(conn, story.id, character.id, viewer.user_id, now)
             return story
 
         return await self.db.run_transaction(create)
@@ -119,10 +136,7 @@ class StoryService:
             raise StoryClosed(story)
         character = await self.characters.resolve(viewer, query)  # one they may use
         if character.guild_id is None:
-            raise CameoError(
-                f"{character.name} is one of your personal characters; only characters of this "
-                "server can join its stories."
-            )
+            raise CameoError(_PERSONAL.format(name=character.name))
         now = timestamp(self.clock.now())
 
         def add(conn: sqlite3.Connection) -> bool:

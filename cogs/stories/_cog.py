@@ -50,6 +50,20 @@ class Stories(
     ) -> list[app_commands.Choice[str]]:
         return await character_choices(self.bot.services.characters, interaction, current)
 
+    async def cast_list_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Completes the last name of a comma-separated list, keeping those before it."""
+        done, _, last = current.rpartition(",")
+        found = await self.bot.services.characters.suggest(viewer_from(interaction), last)
+        before = ", ".join(part.strip() for part in done.split(",") if part.strip())
+        choices = []
+        for character in found:
+            value = f"{before}, {character.name}" if before else character.name
+            if len(value) <= 100:  # Discord's limit for a choice
+                choices.append(app_commands.Choice(name=value, value=value))
+        return choices
+
     async def cast_autocomplete(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
@@ -71,14 +85,14 @@ class Stories(
     @app_commands.command(name="start")
     @app_commands.describe(
         title="The story's name (its thread's name too)",
-        character="A first member of the cast (add more with /story cast add)",
+        characters="Its first cast, separated by commas (more later with /story cast add)",
     )
-    @app_commands.autocomplete(character=character_autocomplete)
+    @app_commands.autocomplete(characters=cast_list_autocomplete)
     async def start(
         self,
         interaction: Interaction,
         title: app_commands.Range[str, 1, TITLE_MAX],
-        character: str | None = None,
+        characters: str | None = None,
     ) -> None:
         """Open a thread for a shared story, with its cast pinned at the top."""
         channel = interaction.channel
@@ -87,7 +101,7 @@ class Stories(
         missing = _missing(channel)
         if missing:
             raise CameoError(f"I need {missing} in {channel.mention} to start a story here.")
-        plan = await self.stories.check_start(viewer_from(interaction), title, character)
+        plan = await self.stories.check_start(viewer_from(interaction), title, characters)
         await interaction.response.defer(thinking=True)
         thread = await channel.create_thread(
             name=plan.title,

@@ -26,7 +26,7 @@ async def test_a_story_from_start_to_recap_and_export(
     await register(emulator, "alice", "Mira", description="A wandering mage")
     await register(emulator, "bob", "Nox", image=png(seed=5))
     ix = await emulator.slash(
-        emulator.user("alice"), "story start", title="The Lost Crown", character="Mira"
+        emulator.user("alice"), "story start", title="The Lost Crown", characters="Mira"
     )
     announcement = await ix.response()
     assert "The Lost Crown" in announcement.content
@@ -114,3 +114,28 @@ async def test_only_the_creator_or_a_moderator_runs_a_story_and_a_closed_one_tak
     # Outside a story's thread, story commands say where to use them.
     elsewhere = await emulator.slash(emulator.user("alice"), "story recap")
     assert "isn't a story's thread" in (await elsewhere.response()).content
+
+
+async def test_a_story_starts_with_a_cast_named_in_one_list(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    await register(emulator, "alice", "Mira")
+    await register(emulator, "bob", "Nox", image=png(seed=5))
+    choices = await emulator.autocomplete(
+        emulator.user("alice"), "story start", "characters", "Mira, no", title="Two"
+    )
+    assert [c["value"] for c in choices] == ["Mira, Nox"]
+    ix = await emulator.slash(
+        emulator.user("alice"), "story start", title="Two", characters="Mira, Nox"
+    )
+    await ix.response()
+    thread = await emulator.wait_for_thread(name="Two")
+    card = next(m for m in emulator.messages(thread) if m.embeds)
+    assert [line.split(" ", 1)[1] for line in card.embeds[0]["description"].split("\n")] == [
+        "Mira",
+        "Nox",
+    ]
+    unknown = await emulator.slash(
+        emulator.user("alice"), "story start", title="Three", characters="Mira, Nobody"
+    )
+    assert "can't find a character" in (await unknown.response()).content
