@@ -11,8 +11,9 @@ from dataclasses import dataclass
 class ShowcasePost:
     character_id: int
     guild_id: int
-    channel_id: int
+    channel_id: int  # the showcase channel
     thread_id: int
+    card_channel_id: int  # the post itself (a forum), or the showcase channel (a text channel)
     message_id: int
 
 
@@ -51,24 +52,39 @@ def channel_of(conn: sqlite3.Connection, guild_id: int) -> int | None:
 
 def post_of(conn: sqlite3.Connection, character_id: int) -> ShowcasePost | None:
     row = conn.execute(
-        "SELECT character_id, guild_id, channel_id, thread_id, message_id FROM showcase_posts "
-        "WHERE character_id = ?",
+        "SELECT character_id, guild_id, channel_id, thread_id, card_channel_id, message_id "
+        "FROM showcase_posts WHERE character_id = ?",
         (character_id,),
     ).fetchone()
     return None if row is None else ShowcasePost(*row)
 
 
 def record_post(conn: sqlite3.Connection, post: ShowcasePost) -> bool:
-    """Record a character's new post; False if the character was deleted meanwhile."""
+    """Record a character's new post, if it is still shared with the server; False if it was
+    deleted or made private meanwhile (the new post is then queued for deletion).
+
+    A post it had before (in a showcase since moved elsewhere) is deleted first, so the
+    trigger queues its thread, card and copies for deletion too.
+    """
+    remove_post(conn, post.character_id)
     cursor = conn.execute(
-        "INSERT INTO showcase_posts (character_id, guild_id, channel_id, thread_id, message_id) "
-        "SELECT id, ?, ?, ?, ? FROM characters WHERE id = ? "
-        "ON CONFLICT (character_id) DO UPDATE SET guild_id = excluded.guild_id, "
-        "channel_id = excluded.channel_id, thread_id = excluded.thread_id, "
-        "message_id = excluded.message_id",
-        (post.guild_id, post.channel_id, post.thread_id, post.message_id, post.character_id),
+        "INSERT INTO showcase_posts "
+        "(character_id, guild_id, channel_id, thread_id, card_channel_id, message_id) "
+        "SELECT id, ?, ?, ?, ?, ? FROM characters WHERE id = ? AND visibility = 'server'",
+        (
+            post.guild_id,
+            post.channel_id,
+            post.thread_id,
+            post.card_channel_id,
+            post.message_id,
+            post.character_id,
+        ),
     )
-    return cursor.rowcount > 0
+    if cursor.rowcount == 0:
+        queue_deletion(conn, post.card_channel_id, post.message_id)
+        queue_deletion(conn, post.thread_id, None)
+        return False
+    return True
 
 
 def remove_post(conn: sqlite3.Connection, character_id: int) -> None:
@@ -88,11 +104,21 @@ def shared(conn: sqlite3.Connection, job_id: int, position: int) -> SharedPictur
 def record_shared(conn: sqlite3.Connection, picture: SharedPicture) -> bool:
     """Record a shared copy; False if the picture was deleted while it was being posted (the
     copy is then queued for deletion at once)."""
+    # Only into the character's current post, and only while it is shared with the server.
     cursor = conn.execute(
         "INSERT INTO shared_pictures (job_id, position, thread_id, message_id) "
-        "SELECT job_id, position, ?, ? FROM job_images WHERE job_id = ? AND position = ? "
+        "SELECT ji.job_id, ji.position, ?, ? FROM job_images ji "
+        "JOIN jobs j ON j.id = ji.job_id "
+        "JOIN showcase_posts p ON p.character_id = j.character_id AND p.thread_id = ? "
+        "WHERE ji.job_id = ? AND ji.position = ? "
         "ON CONFLICT (job_id, position) DO NOTHING",
-        (picture.thread_id, picture.message_id, picture.job_id, picture.position),
+        (
+            picture.thread_id,
+            picture.message_id,
+            picture.thread_id,
+            picture.job_id,
+            picture.position,
+        ),
     )
     if cursor.rowcount == 0:
         queue_deletion(conn, picture.thread_id, picture.message_id)

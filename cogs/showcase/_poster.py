@@ -60,6 +60,9 @@ class ShowcasePoster:
         self.db = bot.resources.db
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        # One share at a time per character: two members sharing at once must not both find
+        # no post and make two. (A lock left over when its last waiter is gone is dropped.)
+        self._posting: dict[int, asyncio.Lock] = {}
 
     # -- the channel ------------------------------------------------------------------------
 
@@ -84,22 +87,38 @@ class ShowcasePoster:
 
     async def share(self, viewer: Viewer, job_id: int, position: int) -> str:
         """Post the picture into its character's post; return a link to the copy."""
-        assert viewer.guild_id is not None
+        if viewer.guild_id is None:
+            raise CameoError("Pictures are shared into a server's showcase: share from a server.")
         shareable = await self.bot.services.gallery.shareable(viewer, job_id, position)
-        already = await self.db.run_read(partial(records.shared, job_id=job_id, position=position))
+        lock = self._posting.setdefault(shareable.character.id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._share(viewer.guild_id, shareable)
+        finally:
+            if not lock.locked():
+                self._posting.pop(shareable.character.id, None)
+
+    async def _share(self, guild_id: int, shareable: Shareable) -> str:
+        picture = shareable.picture
+        already = await self.db.run_read(
+            partial(records.shared, job_id=picture.job.id, position=picture.position)
+        )
         if already is not None:
-            return _jump(viewer.guild_id, already.thread_id, already.message_id)
-        channel = await self._channel(viewer.guild_id)
-        thread = await self._post_for(channel, shareable.character, shareable.picture.job.kind)
+            return _jump(guild_id, already.thread_id, already.message_id)
+        channel = await self._channel(guild_id)
+        thread = await self._post_for(channel, shareable.character, picture.job.kind)
         message = await thread.send(
             _credit(shareable),
             file=await self._picture_file(shareable, channel.guild),
             allowed_mentions=NO_MENTIONS,
         )
-        copy = SharedPicture(job_id, position, thread.id, message.id)
+        copy = SharedPicture(picture.job.id, picture.position, thread.id, message.id)
         if not await self.db.run_transaction(partial(records.record_shared, picture=copy)):
-            self.wake()  # deleted while it was being posted: the copy goes too
-            raise CameoError("That picture was deleted just now, so it wasn't shared.")
+            self.wake()  # deleted, or its character made private, while it was being posted
+            raise CameoError(
+                "That picture was deleted, or its character made private, just now, so it "
+                "wasn't shared."
+            )
         return message.jump_url
 
     async def _post_for(
@@ -122,6 +141,11 @@ class ShowcasePoster:
         )
         name = character.name[:100]
         if isinstance(channel, discord.ForumChannel):
+            if channel.flags.require_tag and not _tags(channel, kind, []):
+                raise CameoError(
+                    f"{channel.mention} needs a tag on every post: add a tag named “scene” "
+                    "(and “pose sheet”) to it, so Cameo can post there."
+                )
             created = await channel.create_thread(
                 name=name,
                 embed=card,
@@ -137,11 +161,21 @@ class ShowcasePoster:
                 name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
             )
         recorded = ShowcasePost(
-            character.id, channel.guild.id, channel.id, thread.id, card_message.id
+            character.id,
+            channel.guild.id,
+            channel.id,
+            thread.id,
+            card_message.channel.id,
+            card_message.id,
         )
+        replaced = post is not None
         if not await self.db.run_transaction(partial(records.record_post, post=recorded)):
-            await self._delete_post_now(recorded)
-            raise CameoError(f"{character.name} was deleted just now, so nothing was shared.")
+            self.wake()  # the new post is queued for deletion
+            raise CameoError(
+                f"{character.name} was deleted or made private just now, so nothing was shared."
+            )
+        if replaced:
+            self.wake()  # the post in the previous showcase channel goes
         return thread
 
     async def _tag(self, thread: discord.Thread, channel: ShowcaseChannel, kind: JobKind) -> None:
@@ -183,12 +217,7 @@ class ShowcasePoster:
             io.BytesIO(await self.bot.services.characters.card_image(character)), CARD_IMAGE_NAME
         )
         try:
-            thread = self.bot.get_partial_messageable(post.thread_id)
-            card_channel = (
-                thread
-                if post.message_id == post.thread_id
-                else self.bot.get_partial_messageable(post.channel_id)
-            )
+            card_channel = self.bot.get_partial_messageable(post.card_channel_id)
             await card_channel.get_partial_message(post.message_id).edit(
                 embed=character_card(character), attachments=[file]
             )
@@ -240,9 +269,14 @@ class ShowcasePoster:
             except discord.Forbidden as error:
                 # Nothing this bot can do: a moderator removed its permission. Said once.
                 log.warning("Not allowed to delete a shared copy (%s); leaving it", error.text)
-            except discord.HTTPException:
-                log.warning("Deleting a shared copy failed for now", exc_info=True)
-                break
+            except discord.HTTPException as error:
+                if error.status < 500:
+                    # Refused for good (discord.py has already waited out any 429): trying
+                    # again would only block every deletion queued after this one.
+                    log.warning("Discord refused to delete a shared copy: %s", error.text)
+                else:
+                    log.warning("Deleting a shared copy failed for now", exc_info=True)
+                    break
             done.append(deletion.id)
         if done:
             await self.db.run_transaction(partial(records.deletions_done, ids=done))
@@ -264,12 +298,6 @@ class ShowcasePoster:
             return
         await self.bot.http.delete_channel(thread_id)
 
-    async def _delete_post_now(self, post: ShowcasePost) -> None:
-        await self.db.run_transaction(
-            partial(records.queue_deletion, channel_id=post.thread_id, message_id=None)
-        )
-        self.wake()
-
 
 def _credit(shareable: Shareable) -> str:
     job = shareable.picture.job
@@ -283,7 +311,11 @@ def _credit(shareable: Shareable) -> str:
 def _tags(
     forum: discord.ForumChannel, kind: JobKind, current: list[discord.ForumTag]
 ) -> list[discord.ForumTag]:
-    wanted = [tag for tag in forum.available_tags if tag.name.casefold() in KIND_TAGS[kind]]
+    wanted = [
+        tag
+        for tag in forum.available_tags
+        if tag.name.casefold() in KIND_TAGS[kind] and not tag.moderated
+    ]
     tags = list(current)
     for tag in wanted[:1]:
         if tag not in tags and len(tags) < MAX_TAGS:

@@ -6,14 +6,16 @@ CREATE TABLE showcase_channels (
     channel_id INTEGER NOT NULL
 ) STRICT;
 
--- A character's post: the forum post (its first message is the card, with the post's id), or
--- in a text channel the card and the thread started from it. It goes with its character.
+-- A character's post: the forum post (its first message, in the post, is the card), or in a
+-- text channel the card (in the channel) and the thread started from it. It goes with its
+-- character.
 CREATE TABLE showcase_posts (
-    character_id INTEGER PRIMARY KEY REFERENCES characters (id) ON DELETE CASCADE,
-    guild_id     INTEGER NOT NULL,
-    channel_id   INTEGER NOT NULL,
-    thread_id    INTEGER NOT NULL,
-    message_id   INTEGER NOT NULL
+    character_id    INTEGER PRIMARY KEY REFERENCES characters (id) ON DELETE CASCADE,
+    guild_id        INTEGER NOT NULL,
+    channel_id      INTEGER NOT NULL,  -- the showcase channel
+    thread_id       INTEGER NOT NULL,
+    card_channel_id INTEGER NOT NULL,  -- where the card is: the post itself, or the channel
+    message_id      INTEGER NOT NULL
 ) STRICT;
 
 -- A picture shared into its character's post. It goes with the picture (deleted, or its
@@ -49,7 +51,6 @@ CREATE TRIGGER showcase_posts_gone AFTER DELETE ON showcase_posts BEGIN
     DELETE FROM shared_pictures WHERE thread_id = old.thread_id;  -- queues each copy
     -- The card: a forum post's first message (the post's own id), or a text channel's message.
     INSERT INTO discord_deletions (channel_id, message_id)
-    VALUES (CASE WHEN old.message_id = old.thread_id THEN old.thread_id ELSE old.channel_id END,
-            old.message_id);
+    VALUES (old.card_channel_id, old.message_id);
     INSERT INTO discord_deletions (channel_id, message_id) VALUES (old.thread_id, NULL);
 END;

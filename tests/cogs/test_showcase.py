@@ -119,6 +119,24 @@ async def test_a_text_channel_showcase_and_forget_me(
     )
     assert not emulator.message(card.id).deleted
 
+    # The card in the channel follows the character: edited, then gone when made private.
+    edit = await emulator.slash(
+        emulator.user("alice"), "character edit", character="Mira", description="Now a queen"
+    )
+    await edit.response()
+    await emulator._state.wait_until(
+        lambda: "queen" in (emulator.message(card.id).embeds[0].get("description") or ""),
+        WAIT,
+        "the card in the channel to be updated",
+    )
+    private = await emulator.slash(
+        emulator.user("alice"), "character edit", character="Mira", visibility="private"
+    )
+    await private.response()
+    await emulator._state.wait_until(
+        lambda: emulator.message(card.id).deleted and thread.deleted, WAIT, "the card and thread"
+    )
+
 
 async def test_private_characters_stay_out_and_staff_choose_the_channel(
     emulator: DiscordEmulator, segmind_bot: CameoBot
@@ -187,3 +205,18 @@ async def test_without_manage_threads_a_post_is_emptied_and_archived(
     await emulator._state.wait_until(lambda: post.thread.archived, WAIT, "the post archived")
     assert all(emulator.message(m.id).deleted for m in posted)
     assert not post.thread.deleted
+
+
+async def test_moving_the_showcase_takes_the_old_post_down_with_its_copies(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    old, new = emulator.add_forum_channel("showcase"), emulator.add_forum_channel("gallery")
+    await choose_showcase(emulator, old)
+    await register(emulator, "alice", "Mira")
+    await share(emulator, "alice", await a_result(emulator, prompt="at dawn"))
+    first = await emulator.wait_for_forum_post(old, "Mira")
+    await choose_showcase(emulator, new)
+    await share(emulator, "alice", await a_result(emulator, prompt="at dusk"))
+    second = await emulator.wait_for_forum_post(new, "Mira")
+    await emulator._state.wait_until(lambda: first.thread.deleted, WAIT, "the old post to go")
+    assert not second.thread.deleted
