@@ -9,6 +9,7 @@ from bot.characters.service import CharacterService
 from bot.gallery.service import GalleryService
 from bot.jobs.service import JobService
 from bot.quota.service import QuotaService
+from bot.stories.service import StoryService
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,20 @@ class PrivacyService:
         jobs: JobService,
         quota: QuotaService,
         gallery: GalleryService,
+        stories: StoryService,
     ) -> None:
         self._characters = characters
         self._jobs = jobs
         self._quota = quota
         self._gallery = gallery
+        self._stories = stories
 
     async def forget(self, user_id: int) -> ForgottenData:
         # Jobs first: they hold the characters' references until they are gone.
         jobs = await self._jobs.forget(user_id)  # refunds their holds first
         await self._quota.forget(user_id)
         characters = await self._characters.forget(user_id)
+        await self._stories.forget(user_id)
         # Their pictures may be kept in memory too.
         self._jobs.runner.forget_references()
         self._gallery.forget_pictures()

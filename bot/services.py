@@ -74,10 +74,11 @@ def build_services(
     runner = JobRunner(db, images, workers, router, quota, None, clock)
     jobs = JobService(db, images, characters, workers, router, quota, runner, clock)
     gallery = GalleryService(db, images, characters, workers)
+    stories = StoryService(db, images, characters, clock)
     return Services(
         characters=characters,
         images=images,
-        privacy=PrivacyService(characters, jobs, quota, gallery),
+        privacy=PrivacyService(characters, jobs, quota, gallery, stories),
         router=router,
         runner=runner,
         jobs=jobs,
@@ -85,5 +86,5 @@ def build_services(
         quota=quota,
         provider_status=ProviderStatusService(router),
         gallery=gallery,
-        stories=StoryService(db, images, characters, clock),
+        stories=stories,
     )

@@ -79,17 +79,34 @@ def remove_from_cast(conn: sqlite3.Connection, story_id: int, character_id: int)
 
 
 def cast_of(conn: sqlite3.Connection, story_id: int) -> list[Character]:
+    """The cast as shown to everyone: a character made private since leaves it (until it is
+    shared with the server again)."""
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM story_cast s "  # noqa: S608 (a constant fragment)
         "JOIN characters c ON c.id = s.character_id JOIN images i ON i.sha256 = c.image_sha256 "
-        "WHERE s.story_id = ? ORDER BY s.added_at, c.id",
+        "WHERE s.story_id = ? AND c.visibility = 'server' ORDER BY s.added_at, c.id",
         (story_id,),
     ).fetchall()
     return [_character(row) for row in rows]
 
 
+def added_by(conn: sqlite3.Connection, story_id: int, character_id: int) -> int | None:
+    row = conn.execute(
+        "SELECT added_by FROM story_cast WHERE story_id = ? AND character_id = ?",
+        (story_id, character_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def forget_member(conn: sqlite3.Connection, user_id: int) -> None:
+    """Keep the member's stories and what they added, without their id (they asked to be
+    forgotten; the story belongs to everyone who told it)."""
+    conn.execute("UPDATE stories SET creator_id = 0 WHERE creator_id = ?", (user_id,))
+    conn.execute("UPDATE story_cast SET added_by = 0 WHERE added_by = ?", (user_id,))
+
+
 def add_scene(conn: sqlite3.Connection, story_id: int, job_id: int) -> int:
-    """Number a new scene of the story (one more than its last, ever); return the number."""
+    """Number a new scene of the story (one more than its last kept); return the number."""
     row = conn.execute(
         "INSERT INTO story_scenes (story_id, number, job_id) "
         "SELECT ?, COALESCE(MAX(number), 0) + 1, ? FROM story_scenes WHERE story_id = ? "

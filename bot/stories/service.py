@@ -9,6 +9,7 @@ reopen it; they, the character's owner and whoever added it may take a character
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -25,7 +26,7 @@ from bot.characters.text import visible_length
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.store import ImageStore
-from bot.models import PERSONAL_SCOPE, Character, Viewer
+from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
 from storage import stories as repo
 from storage.database import Database
 from storage.stories import Story, StoryScene
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 TITLE_MAX = 100  # Discord's limit for a thread's name
 CAST_MAX = 12  # one contact sheet
 ARCHIVE_VERSION = 1
+# An export is read into memory to be packed: a bound on it (about 100 pictures of 2 MiB).
+ARCHIVE_MAX_BYTES = 200 * 2**20
 _SPACES = re.compile(r"\s+")
 _PERSONAL = (
     "{name} is one of your personal characters; only characters of this server can join its "
@@ -96,9 +99,7 @@ class StoryService:
             raise CameoError(f"A story's cast can have at most {CAST_MAX} characters.")
         cast: list[Character] = []
         for query in named:
-            character = await self.characters.resolve(viewer, query)
-            if character.guild_id is None:
-                raise CameoError(_PERSONAL.format(name=character.name))
+            character = _castable(await self.characters.resolve(viewer, query))
             if all(c.id != character.id for c in cast):
                 cast.append(character)
         return StoryStart(clean_title(title), cast)
@@ -134,9 +135,7 @@ class StoryService:
         story = await self.in_channel(channel_id)
         if story.closed:
             raise StoryClosed(story)
-        character = await self.characters.resolve(viewer, query)  # one they may use
-        if character.guild_id is None:
-            raise CameoError(_PERSONAL.format(name=character.name))
+        character = _castable(await self.characters.resolve(viewer, query))
         now = timestamp(self.clock.now())
 
         def add(conn: sqlite3.Connection) -> bool:
@@ -170,13 +169,22 @@ class StoryService:
         return character
 
     async def _added_by(self, story: Story, character: Character) -> int | None:
-        row = await self.db.run_read(
-            lambda conn: conn.execute(
-                "SELECT added_by FROM story_cast WHERE story_id = ? AND character_id = ?",
-                (story.id, character.id),
-            ).fetchone()
+        return await self.db.run_read(
+            partial(repo.added_by, story_id=story.id, character_id=character.id)
         )
-        return None if row is None else int(row[0])
+
+    async def forget(self, user_id: int) -> None:
+        """The member asked to be forgotten: their stories stay, without their id."""
+        await self.db.run_transaction(partial(repo.forget_member, user_id=user_id))
+
+    async def card_of(self, story: Story) -> int | None:
+        """The cast card's message (the Discord side's record)."""
+        return await self.db.run_read(partial(repo.card_of, story_id=story.id))
+
+    async def record_card(self, story: Story, message_id: int) -> None:
+        await self.db.run_transaction(
+            partial(repo.record_card, story_id=story.id, message_id=message_id)
+        )
 
     # -- running the story ----------------------------------------------------------------------
 
@@ -185,6 +193,10 @@ class StoryService:
         clean = clean_title(title)
         await self.db.run_transaction(partial(repo.rename, story_id=story.id, title=clean))
         return await self.in_channel(channel_id)
+
+    async def check_runs(self, viewer: Viewer, channel_id: int, what: str) -> Story:
+        """The story here, if the viewer may `what` it (its creator, or a moderator)."""
+        return await self._run_by(viewer, channel_id, what)
 
     async def set_closed(self, viewer: Viewer, channel_id: int, closed: bool) -> Story:
         story = await self._run_by(viewer, channel_id, "close" if closed else "reopen")
@@ -215,11 +227,19 @@ class StoryService:
         cast = await self.cast(story)
         files: list[tuple[str, bytes]] = []
         entries = []
+        total = 0
         for scene in scenes:
             names_in_zip = []
             for position, sha256, fmt in scene.pictures:
                 name = f"{scene.number:03d}-{position + 1}.{'jpg' if fmt == 'jpeg' else fmt}"
-                files.append((name, await self.store.read(sha256, fmt)))
+                data = await self.store.read(sha256, fmt)
+                total += len(data)
+                if total > ARCHIVE_MAX_BYTES:
+                    raise CameoError(
+                        f"“{story.title}” has more pictures than one export can carry "
+                        f"({ARCHIVE_MAX_BYTES // 2**20} MiB): /story recap shows them all."
+                    )
+                files.append((name, data))
                 names_in_zip.append(name)
             entries.append(
                 {
@@ -236,7 +256,20 @@ class StoryService:
             "cast": [{"name": c.name, "description": c.description} for c in cast],
             "scenes": entries,
         }
-        return _zip_parts(story.title, manifest, files, part_limit)
+        # Packing hundreds of pictures takes a while: not on the event loop.
+        return await asyncio.to_thread(_zip_parts, manifest, files, part_limit)
+
+
+def _castable(character: Character) -> Character:
+    """Only characters shared with this server join a cast, which everyone in it sees."""
+    if character.guild_id is None:
+        raise CameoError(_PERSONAL.format(name=character.name))
+    if character.visibility is not Visibility.SERVER:
+        raise CameoError(
+            f"{character.name} is private; only characters shared with the server join a "
+            "story's cast, which everyone here sees."
+        )
+    return character
 
 
 def _runs(viewer: Viewer, story: Story) -> bool:
@@ -248,7 +281,7 @@ def _runs(viewer: Viewer, story: Story) -> bool:
 
 
 def _zip_parts(
-    title: str, manifest: Mapping[str, object], files: list[tuple[str, bytes]], limit: int
+    manifest: Mapping[str, object], files: list[tuple[str, bytes]], limit: int
 ) -> list[bytes]:
     """Pack the pictures into .zip files under `limit`, each with the whole manifest."""
     manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()

@@ -16,8 +16,7 @@ from bot.gallery.service import SheetTile
 from bot.stories.service import TITLE_MAX, StoryService
 from cogs.characters import character_choices
 from cogs.common import NO_MENTIONS, UPLOAD_MARGIN, viewer_from
-from cogs.stories._render import SCENES_PER_SHEET, cast_embed, recap_embeds
-from storage import stories as story_rows
+from cogs.stories._render import cast_embed, recap_messages, recap_sheets
 from storage.stories import Story
 
 if TYPE_CHECKING:
@@ -98,6 +97,8 @@ class Stories(
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise CameoError("Start a story in a text channel: it opens a thread of its own.")
+        if not interaction.permissions.create_public_threads:
+            raise CameoError("You need Create Public Threads here to start a story.")
         missing = _missing(channel)
         if missing:
             raise CameoError(f"I need {missing} in {channel.mention} to start a story here.")
@@ -156,29 +157,29 @@ class Stories(
         if not scenes:
             raise CameoError(f"“{story.title}” has no scenes yet: use /scene here to add one.")
         await interaction.response.defer(thinking=True)
-        embeds = recap_embeds(story, scenes)
-        files = []
         gallery = self.bot.services.gallery
-        limit = min(SHEET_LIMIT, (interaction.filesize_limit - UPLOAD_MARGIN) // len(embeds))
-        for index, embed in enumerate(embeds[:10]):
-            chunk = scenes[index * SCENES_PER_SHEET : (index + 1) * SCENES_PER_SHEET]
-            tiles = [
-                SheetTile(
-                    s.pictures[0][1], s.pictures[0][2], f"Scene {s.number}\n{s.job.character_name}"
-                )
-                for s in chunk
-            ]
-            data, fmt = await gallery.contact_sheet(tiles, limit)
-            name = f"recap-{index + 1}.{'jpg' if fmt == 'jpeg' else fmt}"
-            embed.set_image(url=f"attachment://{name}")
-            files.append(discord.File(io.BytesIO(data), name))
-        more = "" if len(embeds) <= 10 else " (the first 120 scenes; /story export has them all)"
-        await interaction.followup.send(
-            f"The story so far{more}:",
-            embeds=embeds[:10],
-            files=files,
-            allowed_mentions=NO_MENTIONS,
-        )
+        for number, sheets in enumerate(recap_messages(recap_sheets(story, scenes))):
+            files: list[discord.File] = []
+            limit = min(SHEET_LIMIT, (interaction.filesize_limit - UPLOAD_MARGIN) // len(sheets))
+            for embed, chunk in sheets:
+                tiles = [
+                    SheetTile(
+                        scene.pictures[0][1],
+                        scene.pictures[0][2],
+                        f"Scene {scene.number}\n{scene.job.character_name}",
+                    )
+                    for scene in chunk
+                ]
+                data, fmt = await gallery.contact_sheet(tiles, limit)
+                name = f"recap-{len(files) + 1}.{'jpg' if fmt == 'jpeg' else fmt}"
+                embed.set_image(url=f"attachment://{name}")
+                files.append(discord.File(io.BytesIO(data), name))
+            await interaction.followup.send(
+                "The story so far:" if number == 0 else "",
+                embeds=[embed for embed, _ in sheets],
+                files=files,
+                allowed_mentions=NO_MENTIONS,
+            )
 
     @app_commands.command(name="export")
     async def export(self, interaction: Interaction) -> None:
@@ -236,12 +237,12 @@ class Stories(
     @app_commands.command(name="reopen")
     async def reopen(self, interaction: Interaction) -> None:
         """Reopen this story for new scenes."""
+        viewer = viewer_from(interaction)
+        await self.stories.check_runs(viewer, self._here(interaction), "reopen")
         thread = interaction.channel
         if isinstance(thread, discord.Thread) and thread.archived:
-            await thread.edit(archived=False)
-        story = await self.stories.set_closed(
-            viewer_from(interaction), self._here(interaction), False
-        )
+            await thread.edit(archived=False)  # before answering: an archived thread is read-only
+        story = await self.stories.set_closed(viewer, self._here(interaction), False)
         await interaction.response.send_message(
             f"“{discord.utils.escape_markdown(story.title)}” is open again.",
             allowed_mentions=NO_MENTIONS,
@@ -274,9 +275,7 @@ class Stories(
     async def _post_cast_card(self, thread: discord.Thread, story: Story) -> None:
         embed, files = await self._cast_card(story, thread.guild)
         card = await thread.send(embed=embed, files=files, allowed_mentions=NO_MENTIONS)
-        await self.bot.resources.db.run_transaction(
-            lambda conn: story_rows.record_card(conn, story.id, card.id)
-        )
+        await self.stories.record_card(story, card.id)
         if thread.permissions_for(thread.guild.me).pin_messages:
             await card.pin()
         else:
@@ -288,9 +287,7 @@ class Stories(
         thread = interaction.channel
         if not isinstance(thread, discord.Thread):
             return
-        message_id = await self.bot.resources.db.run_read(
-            lambda conn: story_rows.card_of(conn, story.id)
-        )
+        message_id = await self.stories.card_of(story)
         embed, files = await self._cast_card(story, thread.guild)
         if message_id is not None:
             try:

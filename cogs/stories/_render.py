@@ -32,9 +32,15 @@ def cast_embed(story: Story, cast: list[Character]) -> discord.Embed:
     return embed
 
 
-def recap_embeds(story: Story, scenes: list[StoryScene]) -> list[discord.Embed]:
-    """One embed per sheet of up to 12 scenes, each listing its scenes' prompts by number."""
-    embeds = []
+RecapSheet = tuple[discord.Embed, list[StoryScene]]
+# Discord's limits for one message: 10 embeds, 6,000 characters across them.
+EMBEDS_PER_MESSAGE = 10
+EMBED_CHARACTERS_PER_MESSAGE = 6000
+
+
+def recap_sheets(story: Story, scenes: list[StoryScene]) -> list[RecapSheet]:
+    """One embed per sheet of up to 12 scenes, listing its scenes' prompts by number."""
+    sheets = []
     for start in range(0, len(scenes), SCENES_PER_SHEET):
         chunk = scenes[start : start + SCENES_PER_SHEET]
         lines = []
@@ -49,5 +55,20 @@ def recap_embeds(story: Story, scenes: list[StoryScene]) -> list[discord.Embed]:
             description="\n".join(lines)[:4096],
             colour=BRAND_COLOUR,
         )
-        embeds.append(embed)
-    return embeds
+        sheets.append((embed, chunk))
+    return sheets
+
+
+def recap_messages(sheets: list[RecapSheet]) -> list[list[RecapSheet]]:
+    """The sheets grouped into messages Discord accepts (10 embeds, 6,000 characters)."""
+    messages: list[list[RecapSheet]] = [[]]
+    size = 0
+    for sheet in sheets:
+        length = len(sheet[0])
+        full = len(messages[-1]) == EMBEDS_PER_MESSAGE
+        if messages[-1] and (full or size + length > EMBED_CHARACTERS_PER_MESSAGE):
+            messages.append([])
+            size = 0
+        messages[-1].append(sheet)
+        size += length
+    return messages

@@ -17,8 +17,10 @@ CREATE TABLE story_cast (
     added_at     TEXT NOT NULL,
     PRIMARY KEY (story_id, character_id)
 ) STRICT, WITHOUT ROWID;
--- Deleting a character finds the casts it is in by this.
+-- Deleting a character finds the casts it is in by this; forget-me, what a member added.
 CREATE INDEX story_cast_by_character ON story_cast (character_id);
+CREATE INDEX story_cast_by_adder ON story_cast (added_by);
+CREATE INDEX stories_by_creator ON stories (creator_id);
 
 -- A scene goes with its job (deleted, or its member forgotten); its number is kept, so the
 -- others keep theirs.

@@ -139,3 +139,35 @@ async def test_a_story_starts_with_a_cast_named_in_one_list(
         emulator.user("alice"), "story start", title="Three", characters="Mira, Nobody"
     )
     assert "can't find a character" in (await unknown.response()).content
+
+
+def test_a_long_recap_is_split_into_messages_discord_accepts() -> None:
+    from bot.providers.request import SceneOptions
+    from cogs.stories._render import recap_messages, recap_sheets
+    from storage.stories import Story, StoryScene
+    from tests.cogs.test_scene_cards import job
+
+    story = Story(1, 2, 3, "The Lost Crown", 4, False, "t")
+    scenes = [
+        StoryScene(n, job(SceneOptions(prompt=f"scene {n} " + "x" * 300)), [(0, "s", "png")])
+        for n in range(1, 301)
+    ]
+    messages = recap_messages(recap_sheets(story, scenes))
+    assert sum(len(sheets) for sheets in messages) == 25  # 300 scenes, 12 to a sheet
+    for sheets in messages:
+        assert len(sheets) <= 10
+        assert sum(len(embed) for embed, _ in sheets) <= 6000
+    shown = [scene.number for sheets in messages for _, chunk in sheets for scene in chunk]
+    assert shown == list(range(1, 301))
+
+
+async def test_private_characters_stay_out_of_a_cast(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    await register(emulator, "alice", "Nox", image=png(seed=5), visibility="private")
+    refused = await emulator.slash(
+        emulator.user("alice"), "story start", title="Secret", characters="Nox"
+    )
+    answer = await refused.response()
+    assert answer.ephemeral
+    assert "is private" in answer.content
