@@ -380,21 +380,28 @@ def stored_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, s
 
 
 def recent_finished(
-    conn: sqlite3.Connection, *, scope: int, user_id: int | None, limit: int
+    conn: sqlite3.Connection, *, scope: int, user_id: int | None, viewer_id: int, limit: int
 ) -> list[Job]:
     """The newest jobs with results in a server (or a member's there), newest first. Each
     reads an index in job order and stops at `limit`."""
+    # Only of characters the viewer may see: shared with the server, or the viewer's own.
+    visible = (
+        "AND EXISTS (SELECT 1 FROM characters c WHERE c.id = j.character_id "
+        "AND (c.visibility = 'server' OR c.owner_id = :viewer))"
+    )
     if user_id is None:
         rows = conn.execute(
-            "SELECT * FROM jobs INDEXED BY jobs_pictures_by_guild "
-            "WHERE guild_id = ? AND state = 'succeeded' ORDER BY id DESC LIMIT ?",
-            (scope, limit),
+            "SELECT j.* FROM jobs j INDEXED BY jobs_pictures_by_guild "  # noqa: S608
+            f"WHERE j.guild_id = :scope AND j.state = 'succeeded' {visible} "
+            "ORDER BY j.id DESC LIMIT :limit",
+            {"scope": scope, "viewer": viewer_id, "limit": limit},
         ).fetchall()
     else:
         rows = conn.execute(
-            "SELECT * FROM jobs INDEXED BY jobs_by_user "
-            "WHERE user_id = ? AND state = 'succeeded' AND guild_id = ? ORDER BY id DESC LIMIT ?",
-            (user_id, scope, limit),
+            "SELECT j.* FROM jobs j INDEXED BY jobs_by_user "  # noqa: S608
+            "WHERE j.user_id = :user AND j.state = 'succeeded' AND j.guild_id = :scope "
+            f"{visible} ORDER BY j.id DESC LIMIT :limit",
+            {"user": user_id, "scope": scope, "viewer": viewer_id, "limit": limit},
         ).fetchall()
     return [_job(row) for row in rows]
 

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 from bot.characters.service import CharacterService
 from bot.errors import CameoError
 from bot.images.contact_sheet import Tile, render_contact_sheet
-from bot.images.processing import ImageWorkers
+from bot.images.processing import DAMAGED_IMAGE_ERRORS, ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
 from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer, Visibility
 from storage import gallery as repo
@@ -229,8 +229,8 @@ class GalleryService:
             return None
         try:
             small = await self.workers.thumbnail(data, TILE_SIDE)
-        except (ValueError, OSError):
-            return data  # the sheet shows what it can of it, or "unavailable"
+        except DAMAGED_IMAGE_ERRORS:
+            return None  # the sheet shows it as "unavailable"
         self._thumbnails.put(tile.image_sha256, small)
         return small
 

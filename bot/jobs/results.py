@@ -16,7 +16,7 @@ from bot.errors import CameoError
 from bot.images.store import ImageStore
 from bot.jobs.runner import StoredResult
 from bot.jobs.service import JobNotFound
-from bot.models import Character, Job, JobState, Viewer
+from bot.models import Character, Job, JobState, Viewer, Visibility
 from storage import images as image_rows
 from storage import jobs as repo
 from storage.database import Database
@@ -121,6 +121,7 @@ class ResultService:
                 repo.recent_finished,
                 scope=viewer.scope,
                 user_id=None if moderator else viewer.user_id,
+                viewer_id=viewer.user_id,
                 limit=RECENT_JOBS,
             )
         )
@@ -146,6 +147,12 @@ class ResultService:
             raise CameoError(
                 f"Job {job.id} has no pictures to show: it {_NOT_SHOWABLE[job.state]}."
             )
+        # As in galleries: a private character's pictures are for its owner alone.
+        character = await self.characters.get(job.character_id) if job.character_id else None
+        if character is None:
+            raise CameoError(f"{job.character_name} has been deleted, so these stay hidden.")
+        if character.visibility is not Visibility.SERVER and character.owner_id != viewer.user_id:
+            raise CameoError(f"{character.name} is private, so their pictures stay hidden.")
         rows = await self.db.run_read(partial(repo.stored_images_of, job_id=job_id))
         if not rows:
             raise ImageGone()

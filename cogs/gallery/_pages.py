@@ -113,6 +113,9 @@ async def character_page(
                 ],
             )
         )
+    elif cursor is not None:
+        # Paged past the end (or everything after it was deleted): a way back to the start.
+        view.add_item(CharacterPageButton(f"{code}:f:0:1", "⏮ First page"))
     return PageMessage(embed, file, view)
 
 
@@ -167,6 +170,8 @@ async def picture_page(
                 ],
             )
         )
+    elif cursor is not None:
+        view.add_item(PicturePageButton(f"{code}:f:0:0:1", "⏮ First page"))
     return PageMessage(embed, file, view)
 
 
@@ -204,9 +209,10 @@ async def send_page(interaction: Interaction, message: PageMessage) -> None:
 
 
 async def _turn_to(interaction: Interaction, message: PageMessage) -> None:
-    """Show another page in place of the one whose button was clicked."""
+    """Show another page in place of the one whose button was clicked (which has deferred:
+    drawing a sheet can take longer than Discord waits for the first answer)."""
     files = [message.file] if message.file is not None else []
-    await interaction.response.edit_message(
+    await interaction.edit_original_response(
         embed=message.embed, attachments=files, view=message.view
     )
 
@@ -214,7 +220,10 @@ async def _turn_to(interaction: Interaction, message: PageMessage) -> None:
 # -- the buttons and the menu -------------------------------------------------------------------
 
 
-def _cursor(direction: str, key: tuple[int, ...], number: str) -> PageCursor:
+def _cursor(direction: str, key: tuple[int, ...], number: str) -> PageCursor | None:
+    """Where the page starts: after or before an entry, or ("f") the first page."""
+    if direction == "f":
+        return None
     return PageCursor(
         "before" if direction == "b" else "after",
         key,
@@ -246,7 +255,7 @@ class _PageButton(Guarded):
 class CharacterPageButton(
     _PageButton,
     discord.ui.DynamicItem[Button],
-    template=r"cameo:galc:(?P<order>[nsa]):(?P<member>[0-9]+):(?P<dir>[ab])"
+    template=r"cameo:galc:(?P<order>[nsa]):(?P<member>[0-9]+):(?P<dir>[abf])"
     r":(?P<key>[0-9]+):(?P<page>[0-9]+)",
 ):
     PREFIX = "cameo:galc:"
@@ -255,13 +264,14 @@ class CharacterPageButton(
     def parse(cls, match: re.Match[str], /) -> CharacterPageButton:
         item = cls(match.string.removeprefix(cls.PREFIX))
         item.query = CharacterQuery(_member(match["member"]), ORDERS[match["order"]][0])  # type: ignore[arg-type]
-        item.cursor = _cursor(match["dir"], (custom_id_number(match["key"]),), match["page"])
+        item.cursor = _cursor(match["dir"], (custom_id_number(match["key"], low=0),), match["page"])
         return item
 
     query: CharacterQuery
-    cursor: PageCursor
+    cursor: PageCursor | None
 
     async def run(self, interaction: Interaction) -> None:
+        await interaction.response.defer()
         await _turn_to(interaction, await character_page(interaction, self.query, self.cursor))
 
 
@@ -269,7 +279,7 @@ class PicturePageButton(
     _PageButton,
     discord.ui.DynamicItem[Button],
     template=r"cameo:galp:(?P<character>[a-z0-9]{1,16}|-):(?P<member>[0-9]+):(?P<fav>[01])"
-    r":(?P<dir>[ab]):(?P<job>[0-9]+):(?P<position>[0-9]+):(?P<page>[0-9]+)",
+    r":(?P<dir>[abf]):(?P<job>[0-9]+):(?P<position>[0-9]+):(?P<page>[0-9]+)",
 ):
     PREFIX = "cameo:galp:"
 
@@ -279,16 +289,17 @@ class PicturePageButton(
         item.character_id = None if match["character"] == "-" else match["character"]
         item.member_id = _member(match["member"])
         item.favorites = match["fav"] == "1"
-        key = (custom_id_number(match["job"]), custom_id_number(match["position"], low=0))
+        key = (custom_id_number(match["job"], low=0), custom_id_number(match["position"], low=0))
         item.cursor = _cursor(match["dir"], key, match["page"])
         return item
 
     character_id: str | None
     member_id: int | None
     favorites: bool
-    cursor: PageCursor
+    cursor: PageCursor | None
 
     async def run(self, interaction: Interaction) -> None:
+        await interaction.response.defer()
         bot: CameoBot = interaction.client
         viewer = viewer_from(interaction)
         character = None
@@ -333,10 +344,11 @@ class OpenEntry(Guarded, discord.ui.DynamicItem[Select], template=r"cameo:galope
 async def _open_character(interaction: Interaction, viewer: Viewer, public_id: str) -> None:
     bot: CameoBot = interaction.client
     character = await bot.services.gallery.character(viewer, public_id[:16])
+    await interaction.response.defer(ephemeral=True, thinking=True)
     card = discord.File(
         io.BytesIO(await bot.services.characters.card_image(character)), CARD_IMAGE_NAME
     )
-    await interaction.response.send_message(
+    await interaction.followup.send(
         embed=character_card(character), file=card, ephemeral=True, allowed_mentions=NO_MENTIONS
     )
 

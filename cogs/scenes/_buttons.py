@@ -225,6 +225,7 @@ class UseAsReference(
         character = await _desk(interaction).results.use_as_reference(
             viewer_from(interaction), self.job_id, self.position
         )
+        interaction.client.dispatch("character_changed", character)  # its showcase card too
         await interaction.followup.send(
             f"Done: picture {self.position + 1} is now the reference of "
             f"**{discord.utils.escape_markdown(character.name)}**. New scenes will use it.",

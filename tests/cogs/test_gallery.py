@@ -50,8 +50,13 @@ async def page_of(emulator: DiscordEmulator, user: str, command: str, **options:
 
 
 async def turn(emulator: DiscordEmulator, user: str, page: Message, label: str) -> Message:
+    """Click ◀ or ▶ and wait for the page to be drawn in place (the click is deferred first)."""
+    edits = emulator.message(page.id).edit_count
     click = await emulator.click(emulator.user(user), page, arrow(page, label)["custom_id"])
     await click.wait_ack()
+    await emulator._state.wait_until(
+        lambda: emulator.message(page.id).edit_count > edits, 10, "the next page"
+    )
     return emulator.message(page.id)
 
 
@@ -94,8 +99,24 @@ async def test_characters_page_as_a_contact_sheet_with_arrows_and_a_menu(
     own = await page_of(emulator, "bob", "gallery characters")
     assert "Secret" in lines(own)[0]
 
+    # The last two go while carol looks at page 1: ▶ finds nothing, and offers the start.
+    for name in ("Hero 01", "Hero 00"):
+        ix = await emulator.slash(emulator.user("alice"), "character delete", character=name)
+        confirm = await ix.response()
+        yes = next(b for b in confirm.buttons() if b["style"] == 4)
+        await (await emulator.click(emulator.user("alice"), confirm, yes["custom_id"])).wait_ack()
+        await emulator._state.wait_until(
+            lambda confirm=confirm: "Deleted" in emulator.message(confirm.id).content,
+            10,
+            "the deletion",
+        )
+    empty = await turn(emulator, "carol", back, "▶")
+    assert "No more here" in empty.embeds[0]["description"]
+    start_again = await turn(emulator, "carol", empty, "⏮ First page")
+    assert lines(start_again)[0].startswith("**1** Hero 13")
+
     by_name = await page_of(emulator, "carol", "gallery characters", sort="name")
-    assert lines(by_name)[0].startswith("**1** Hero 00")
+    assert lines(by_name)[0].startswith("**1** Hero 02")
     only_bob = await page_of(emulator, "carol", "gallery characters", member=emulator.user("bob"))
     assert lines(only_bob) == []
     assert "Nothing here yet" in only_bob.embeds[0]["description"]

@@ -42,3 +42,20 @@ async def test_show_reposts_a_job_after_its_thread_was_deleted(
     for typed, expected in (("abc", "Pick one of your jobs"), ("999999", "isn't yours")):
         ix = await emulator.slash(emulator.user("alice"), "show", job=typed)
         assert expected in (await ix.response()).content
+
+
+async def test_a_private_characters_jobs_stay_hidden_even_from_moderators(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    from tests.imagefactory import png
+
+    await register(emulator, "bob", "Nox", image=png(seed=5), visibility="private")
+    card, _ = await scene(emulator, "bob", character="Nox", prompt="a secret garden")
+    await results_in_thread(emulator, card)
+    own = await emulator.autocomplete(emulator.user("bob"), "show", "job", "")
+    assert len(own) == 1  # the owner sees their own
+    assert await emulator.autocomplete(emulator.user("carol"), "show", "job", "") == []
+    refused = await emulator.slash(emulator.user("carol"), "show", job=own[0]["value"])
+    answer = await refused.response()
+    assert answer.ephemeral
+    assert "is private" in answer.content
