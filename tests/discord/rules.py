@@ -438,14 +438,19 @@ def thread_issues(payload: dict[str, Any], *, from_message: bool) -> list[Issue]
     return issues
 
 
+def _thread_name_issues(payload: dict[str, Any]) -> list[Issue]:
+    """A thread's (or forum's) new name, when an edit gives one: present, at most 100."""
+    if "name" not in payload:
+        return []
+    name = payload["name"]
+    if not isinstance(name, str) or not name.strip():
+        return [Issue(("name",), "BASE_TYPE_REQUIRED", "This field is required")]
+    return _length_issue(("name",), name, THREAD_NAME_MAX)
+
+
 def thread_edit_issues(payload: dict[str, Any]) -> list[Issue]:
     issues: list[Issue] = []
-    if "name" in payload:
-        name = payload["name"]
-        if not isinstance(name, str) or not name.strip():
-            issues.append(Issue(("name",), "BASE_TYPE_REQUIRED", "This field is required"))
-        else:
-            issues += _length_issue(("name",), name, THREAD_NAME_MAX)
+    issues += _thread_name_issues(payload)
     duration = payload.get("auto_archive_duration")
     if duration is not None and duration not in THREAD_ARCHIVE_DURATIONS:
         issues.append(
@@ -502,12 +507,7 @@ def forum_post_issues(payload: dict[str, Any], available_tags: set[int]) -> list
 def forum_edit_issues(payload: dict[str, Any]) -> list[Issue]:
     """Fields of Modify Channel that only forums take, plus the forum's longer topic."""
     issues: list[Issue] = []
-    if "name" in payload:
-        name = payload["name"]
-        if not isinstance(name, str) or not name.strip():
-            issues.append(Issue(("name",), "BASE_TYPE_REQUIRED", "This field is required"))
-        else:
-            issues += _length_issue(("name",), name, THREAD_NAME_MAX)
+    issues += _thread_name_issues(payload)
     issues += _length_issue(("topic",), payload.get("topic"), FORUM_TOPIC_MAX)
     tags = payload.get("available_tags")
     if tags is not None:
