@@ -22,6 +22,10 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# A migration whose first line is this is applied with foreign keys off: SQLite rebuilds a table
+# to change a column's constraints, and dropping the old table must not cascade to the rows
+# that reference it. The whole database's keys are checked before it commits.
+_FOREIGN_KEYS_OFF = "-- cameo: foreign keys off"
 
 
 # What repositories receive inside a transaction; the domain names it without importing aiosqlite.
@@ -46,6 +50,10 @@ class Migration:
     version: int
     name: str
     sql: str
+
+    @property
+    def rebuilds_tables(self) -> bool:
+        return self.sql.startswith(_FOREIGN_KEYS_OFF)
 
 
 def load_migrations() -> list[Migration]:
@@ -155,18 +163,42 @@ class Database:
             if migration.version <= current:
                 continue
             log.info("Applying database migration %s", migration.name)
-            # One script, one transaction: the schema change and the version bump land together
-            # or not at all (user_version lives in the database header, which is transactional).
-            script = (
-                f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {migration.version};\n"
-                "COMMIT;"
-            )
             try:
-                await self._conn.executescript(script)
+                if migration.rebuilds_tables:
+                    await self._apply_rebuild(migration)
+                else:
+                    # One script, one transaction: the schema change and the version bump land
+                    # together or not at all (user_version lives in the database header, which
+                    # is transactional).
+                    await self._conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                        f"PRAGMA user_version = {migration.version};\nCOMMIT;"
+                    )
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:
                     await self._conn.rollback()
                 raise StorageError(f"Migration {migration.name} failed: {exc}.") from exc
+
+    async def _apply_rebuild(self, migration: Migration) -> None:
+        """Apply a migration that rebuilds tables, as SQLite documents it: foreign keys off
+        (the pragma only takes effect outside a transaction), the script and a check of every
+        key in one transaction, keys back on whatever happened."""
+        await self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            await self._conn.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}")
+            async with self._conn.execute("PRAGMA foreign_key_check") as cursor:
+                broken = await cursor.fetchmany(5)
+            if broken:
+                await self._conn.rollback()
+                rows = ", ".join(f"{row[0]} row {row[1]} → {row[2]}" for row in broken)
+                raise StorageError(
+                    f"Migration {migration.name} would leave rows pointing at nothing ({rows}); "
+                    "nothing was changed. Restore the database from a backup and try again."
+                )
+            await self._conn.execute(f"PRAGMA user_version = {migration.version}")
+            await self._conn.commit()
+        finally:
+            await self._conn.execute("PRAGMA foreign_keys = ON")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -35,8 +35,8 @@ from storage.database import Connection, Database, run_sync
 log = logging.getLogger(__name__)
 
 MAX_CHARACTERS_PER_SCOPE = 200
-# Forget-me deletes a member's characters this many at a time: about 5 ms of the database each
-# on a year's data (deleting a character also clears it from every job that names it).
+# Forget-me deletes a member's characters this many at a time, so a member with hundreds never
+# holds everyone else's commands up for one long transaction.
 FORGET_STEP = 50
 _PREVIEW_CACHE_SIZE = 64
 

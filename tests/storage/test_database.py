@@ -10,6 +10,7 @@ import pytest
 from storage import meta
 from storage.database import (
     Database,
+    Migration,
     StorageError,
     load_migrations,
     open_database,
@@ -80,6 +81,30 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> Non
                 await conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
                 raise RuntimeError("boom")
         assert await meta.get_value(db, "k") is None
+
+
+async def test_a_table_rebuild_that_would_break_a_key_changes_nothing(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+        latest = load_migrations()[-1].version
+        # Keys are off while a rebuild runs; a picture of a job that does not exist must still
+        # never get in.
+        broken = Migration(
+            latest + 1,
+            "9999_broken.sql",
+            "-- cameo: foreign keys off\n"
+            f"INSERT INTO images VALUES ('{'c' * 64}', 'png', 1, 1, 1, 't');\n"
+            f"INSERT INTO job_images VALUES (999, 0, '{'c' * 64}', 0);",
+        )
+        with pytest.raises(StorageError, match="pointing at nothing"):
+            await db._migrate([*load_migrations(), broken])
+        assert await db.schema_version() == latest
+
+        def facts(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            images = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+            pictures = conn.execute("SELECT count(*) FROM job_images").fetchone()[0]
+            return images, pictures, conn.execute("PRAGMA foreign_keys").fetchone()[0]
+
+        assert await db.run_read(facts) == (0, 0, 1)
 
 
 def test_migrations_are_numbered_without_gaps() -> None:

@@ -129,3 +129,77 @@ async def test_favourites_marked_before_galleries_are_found_by_server(tmp_path: 
             lambda conn: conn.execute("SELECT * FROM favorite_pictures").fetchall()
         )
         assert [tuple(row) for row in rows] == [(GUILD, 1, 1)]
+
+
+async def test_deleting_a_character_leaves_its_scenes_alone_and_its_id_unused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=11)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Mira (character 1) is in every scene, one a reroll of another, one in a story, and
+        # her card is in the showcase.
+        conn.execute("UPDATE jobs SET character_id = 1")
+        conn.execute("UPDATE jobs SET rerolled_from = 1 WHERE id = 2")
+        conn.execute("INSERT INTO job_images VALUES (1, 0, ?, 1)", (SHA,))
+        conn.execute("INSERT INTO stories VALUES (1, ?, 900, 'Ferry', 100, 0, 't')", (GUILD,))
+        conn.execute("INSERT INTO story_cast VALUES (1, 1, 100, 't')")
+        conn.execute("INSERT INTO story_scenes VALUES (1, 1, 1)")
+        conn.execute("INSERT INTO showcase_posts VALUES (1, ?, 800, 801, 801, 802)", (GUILD,))
+    conn.close()
+
+    async with open_database(path) as db:
+        assert await db.schema_version() == load_migrations()[-1].version
+
+        async def counts(*tables: str) -> list[int]:
+            def read(conn: sqlite3.Connection) -> list[int]:
+                sql = "SELECT count(*) FROM {}"
+                return [conn.execute(sql.format(table)).fetchone()[0] for table in tables]
+
+            return await db.run_read(read)
+
+        # Everything came across, and every key still points somewhere.
+        assert await counts("characters", "jobs", "job_images", "favorite_pictures") == [3, 3, 1, 1]
+        assert await db.run_read(lambda c: c.execute("PRAGMA foreign_keys").fetchone()[0]) == 1
+        assert await db.run_read(lambda c: c.execute("PRAGMA foreign_key_check").fetchall()) == []
+
+        service = CharacterService(
+            db, ImageStore(tmp_path / "images", db), ImageWorkers(), SystemClock()
+        )
+        owner = Viewer(user_id=100, guild_id=GUILD)
+        await service.delete(owner, 1)
+
+        def job_facts(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+            rows = conn.execute("SELECT id, character_id, rerolled_from FROM jobs ORDER BY id")
+            return [tuple(row) for row in rows]
+
+        # The scenes keep the id they were made with (nothing rewrote them)…
+        assert await db.run_read(job_facts) == [(1, 1, None), (2, 1, 1), (3, 1, None)]
+        # …while what belongs to the character itself went with it.
+        assert await counts("story_cast", "showcase_posts", "story_scenes") == [0, 0, 1]
+        assert [c.name for c in await service.suggest(owner, "mir")] == ["Amira Stone"]
+
+        # Deleting the newest character does not free its id for the next one.
+        await service.delete(Viewer(user_id=102, guild_id=GUILD), 3)
+        await db.run_transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, "
+                "visibility, image_sha256, original_sha256, original_format, original_width, "
+                "original_height, created_at, updated_at) "
+                "VALUES ('new000', ?, 100, 'Mira', 'mira', 'server', ?, ?, 'png', 1, 1, 't', 't')",
+                (GUILD, SHA, SHA),
+            )
+        )
+        new_id = await db.run_read(
+            lambda c: c.execute("SELECT id FROM characters WHERE public_id = 'new000'").fetchone()
+        )
+        assert new_id[0] == 4
+        assert [c.name for c in await service.suggest(owner, "mir")] == ["Mira", "Amira Stone"]
+
+        # Keys that matter still hold: a job takes its pictures and story place with it, and a
+        # reroll forgets its original.
+        await db.run_transaction(lambda conn: conn.execute("DELETE FROM jobs WHERE id = 1"))
+        assert await counts("job_images", "favorite_pictures", "story_scenes") == [0, 0, 0]
+        assert (await db.run_read(job_facts))[0] == (2, 1, None)
