@@ -20,7 +20,6 @@ from bot.providers.base import SubmittedJob
 from bot.providers.errors import NoProviderAvailable, ProviderError
 from bot.providers.registry import build_router, poll_policy
 from bot.providers.request import (
-    ASPECT_RATIOS,
     MAX_SCENE_IMAGES,
     ImageInput,
     MagicPrompt,
@@ -30,6 +29,7 @@ from bot.providers.request import (
     Style,
     refusal_of,
 )
+from bot.providers.shapes import ASPECT_RATIOS
 from bot.settings import KNOWN_PROVIDERS, Settings
 
 
@@ -40,6 +40,14 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", choices=[s.value for s in Speed], default="default")
     parser.add_argument("--style", choices=[s.value for s in Style], default="auto")
     parser.add_argument("--aspect-ratio", choices=ASPECT_RATIOS, default=None)
+    # Not argparse `choices`: 69 values would bury the help, and the request model refuses an
+    # undocumented one in the same sentence /scene gives.
+    parser.add_argument(
+        "--resolution",
+        default=None,
+        metavar="WxH",
+        help="an exact size from Ideogram's list, like 1024x1024 (it sets the shape)",
+    )
     parser.add_argument("--magic-prompt", choices=[m.value for m in MagicPrompt], default="auto")
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--count", type=int, default=1, choices=range(1, MAX_SCENE_IMAGES + 1))
@@ -91,6 +99,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             prompt=args.prompt,
             style=Style(args.style),
             aspect_ratio=args.aspect_ratio,
+            resolution=args.resolution,
             speed=Speed(args.speed),
             magic_prompt=MagicPrompt(args.magic_prompt),
             seed=args.seed,

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import random
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field, TypeAdapter
+from pydantic import Field, JsonValue
 
 from bot.images.processing import ImageWorkers
-from bot.providers.answers import Answer, Incidental, Number, Urls, read_answer, read_error_body
+from bot.providers.answers import Answer, Incidental, Number, read_answer, read_error_body
 from bot.providers.base import (
     Balance,
     Capabilities,
@@ -42,20 +46,36 @@ from bot.providers.errors import (
     Unavailable,
     mentions_content_rules,
 )
-from bot.providers.ideogram import MAGIC_PROMPT, STYLES
+from bot.providers.ideogram import MAGIC_PROMPT
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import GenerationRequest, ImageInput, SceneRequest
+from bot.providers.shapes import IDEOGRAM_RESOLUTIONS
 from bot.providers.transport import Deadline, RetryPolicy, retry_after_seconds, send
 
 if TYPE_CHECKING:
     from bot.providers.signals import JobSignals
 
+log = logging.getLogger(__name__)
+
 # The aspect ratios Apiframe's Ideogram Character page lists.
 APIFRAME_RATIOS = frozenset(
     {"1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "16:10", "10:16", "3:1", "1:3"}
 )
-# Apiframe's Ideogram Character page lists Auto, Fiction and Realistic (its seed page's
-# GENERAL/DESIGN conflict with it, per providers.md); the schema takes a free string.
+# `style_type` as Apiframe's Ideogram Character model page spells it (seed page 002: "AUTO",
+# "GENERAL", "REALISTIC", "DESIGN", upper case; the schema takes a free string). Fiction is not
+# on that page; its older docs page listed it, and Ideogram, which Apiframe passes the value
+# to, spells it FICTION, in the page's upper case.
+STYLES = {
+    "auto": "AUTO",
+    "general": "GENERAL",
+    "realistic": "REALISTIC",
+    "design": "DESIGN",
+    "fiction": "FICTION",
+}
+# `prompt` has maxLength 2000 in the OpenAPI, checked by Zod, which counts UTF-16 code units.
+PROMPT_MAX_UTF16 = 2000
+# How much of a result Cameo can't read goes into the log for the operator.
+RAW_RESULT_LOGGED = 1000
 CREDITS = {"turbo": 10, "default": 15, "quality": 20}
 _TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -87,35 +107,21 @@ class ApiframeAccepted(Answer):
     job_id: str = Field(alias="jobId", min_length=1)
 
 
-class ApiframeImages(Answer):
-    """The current docs' shape of a job's `result`."""
-
-    images: Urls | None = None
-    # Undocumented; this client has always fallen back to it, so an answer that worked before
-    # still works.
-    image: str | Urls | None = None
-
-
-# `result` is typed "any" in the schema: the current docs show `{"images": [...]}`, the older
-# page and the SDK's tests a bare URL; a list costs nothing to accept too (providers.md §2).
-ApiframeResult = str | Urls | ApiframeImages | None
-_RESULT: TypeAdapter[ApiframeResult] = TypeAdapter(ApiframeResult)
-
-
 class ApiframeJob(Answer):
     """`GET /v2/jobs/{id}`."""
 
     # A free string rather than the documented five: a status Apiframe adds later keeps the
     # poll going, as an unfinished job does, instead of failing a job already paid for.
     status: str
-    result: ApiframeResult = None
+    # Typed "anything" in the schema: read by `result_urls`, whatever its shape.
+    result: JsonValue = None
     error: str | None = None
     credit_cost: Incidental[Number] = Field(default=None, alias="creditCost")
     expired: bool | None = None
 
     @property
     def urls(self) -> list[str]:
-        return _urls(self.result)
+        return result_urls(self.result)
 
 
 class ApiframeTeam(Answer):
@@ -128,20 +134,73 @@ class ApiframeAccount(Answer):
     team: ApiframeTeam
 
 
-def _urls(result: ApiframeResult) -> list[str]:
-    if isinstance(result, ApiframeImages):
-        return result.images or _urls(result.image)
-    if isinstance(result, str):
-        return [result]
-    return result or []
+# Where a job's `result` keeps image URLs. The schema types it "anything": the current docs show
+# `{"images": [url]}`, the older page and the SDK's tests a bare URL, and answers have also come
+# as `{"images": [{"url"}]}`, `[{"url"}]`, `{"url"}` and `{"image_url"}`. Keys holding one URL,
+# then keys holding more of the result (read in turn, to a small depth).
+_URL_KEYS = ("url", "image_url", "imageUrl", "uri", "src")
+_NESTED_KEYS = ("images", "image", "urls", "output", "outputs", "data", "results", "result")
+_MAX_DEPTH = 4
 
 
 def result_urls(result: object) -> list[str]:
-    """Every URL in a job's raw `result`, whichever documented shape it has.
+    """Every image URL in a job's raw `result`, in order and once each ([] when it has none)."""
+    found: list[str] = []
+    _collect_urls(result, found, 0)
+    return list(dict.fromkeys(found))
 
-    Raises pydantic's ValidationError when it has none of them.
+
+def _collect_urls(value: object, found: list[str], depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, str):
+        if _is_web_url(value):
+            found.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_urls(item, found, depth + 1)
+    elif isinstance(value, dict):
+        for key in _URL_KEYS:
+            if isinstance(value.get(key), str) and _is_web_url(value[key]):
+                found.append(value[key])
+        for key in _NESTED_KEYS:
+            if key in value:
+                _collect_urls(value[key], found, depth + 1)
+
+
+def _is_web_url(text: str) -> bool:
+    """Only http(s) addresses are results; other text in a result is a caption or an id."""
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
+def _field_name(path: str) -> str:
+    """A validator's JSON path as words: `ideogramParams.style_type` is "style type"."""
+    if path in {"", "(root)"}:
+        return "request"
+    last = path.rsplit(".", 1)[-1]
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", last).replace("_", " ").lower()
+
+
+def details_sentence(details: dict[str, list[str]]) -> str:
+    """Apiframe's per-field validation errors as one sentence for the member.
+
+    `{"prompt": ["Required"]}` reads "the prompt is missing", not `prompt ['Required']`.
     """
-    return _urls(_RESULT.validate_python(result))
+    parts = []
+    for path, messages in details.items():
+        field = _field_name(path)
+        said = [message.strip().rstrip(".") for message in messages if message.strip()]
+        if said == ["Required"]:
+            parts.append(f"the {field} is missing")
+        elif said:
+            parts.append(f"the {field} was refused ({'; '.join(said)})")
+        else:
+            parts.append(f"the {field} was refused")
+    return "; ".join(parts) + "."
 
 
 def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  # noqa: PLR0911 (one return per status)
@@ -157,9 +216,7 @@ def apiframe_error(provider: str, response: httpx.Response) -> ProviderError:  #
     if status == 429:
         return RateLimited(provider, "429 after retries", retry_after_seconds(response))
     if status == 400:
-        if body.details:
-            message = f"{message}: " + "; ".join(f"{k} {v}" for k, v in body.details.items())
-        return InvalidRequest(provider, message)
+        return InvalidRequest(provider, details_sentence(body.details) if body.details else message)
     if status == 409:
         return JobFailed(provider, f"idempotency key reused with a different body: {message}")
     if status == 404:
@@ -185,7 +242,9 @@ class ApiframeCharacter(Provider):
         aspect_ratios=APIFRAME_RATIOS,
         negative_prompt=True,
         region_edit=True,
-        resolution=True,
+        # The schema's `resolution` is a free string, passed to Ideogram: Ideogram's 69 values.
+        resolutions=frozenset(IDEOGRAM_RESOLUTIONS),
+        prompt_max_utf16=PROMPT_MAX_UTF16,
         asynchronous=True,
     )
 
@@ -338,7 +397,10 @@ class ApiframeCharacter(Provider):
             raise JobFailed(self.name, f"job {job_id} {job.status}: {error}")
         if job.expired:
             raise JobFailed(self.name, f"job {job_id} finished but its images have expired")
-        images = await fetch_results(self.name, self.client, self.images, job.urls, deadline)
+        urls = job.urls
+        if not urls:
+            raise self._unreadable(job_id, job)
+        images = await fetch_results(self.name, self.client, self.images, urls, deadline)
         return GenerationResult(
             provider=self.name,
             images=images,
@@ -347,6 +409,35 @@ class ApiframeCharacter(Provider):
             balance=None,
             service_job_id=job_id,
             elapsed=0.0,
+        )
+
+    def _unreadable(self, job_id: str, job: ApiframeJob) -> OutcomeUnknown:
+        """The error for a completed (charged) job whose result holds no URL Cameo can read.
+
+        Its raw result goes into the log for the operator, who can fetch the pictures by hand
+        or report the shape; the member is told plainly that there is nothing to show.
+        """
+        raw = json.dumps(job.result, ensure_ascii=False)
+        # The result is the service's, but never let a key it might echo reach the log.
+        raw = raw.replace(self._api_key, "[api key]")[:RAW_RESULT_LOGGED]
+        log.warning(
+            "%s job %s completed (credit cost %s) but its result holds no image URL Cameo "
+            "can read; raw result (truncated to %d characters): %s",
+            self.name,
+            job_id,
+            job.credit_cost,
+            RAW_RESULT_LOGGED,
+            raw,
+        )
+        return OutcomeUnknown(
+            self.name,
+            f"job {job_id} completed but its result holds no image URL Cameo can read "
+            "(the raw result is in the log)",
+            user_text=(
+                "The image service finished your picture but sent it back in a form Cameo "
+                "can't read, so there is nothing to show. Cameo won't buy it again elsewhere; "
+                f"the server staff can find the service's answer in the log (job {job_id})."
+            ),
         )
 
     async def balance(self) -> Balance | None:

@@ -121,7 +121,11 @@ class Capabilities:
     seed_range: tuple[int, int] = (0, 2_147_483_647)
     negative_prompt: bool = False
     region_edit: bool = False
-    resolution: bool = False
+    # The exact resolutions the service documents (empty: it takes none).
+    resolutions: frozenset[str] = frozenset()
+    # The longest prompt the service takes, in UTF-16 code units as its validator counts them
+    # (None: no limit of its own beyond Cameo's).
+    prompt_max_utf16: int | None = None
     images_per_submission: int = 1
     asynchronous: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -141,8 +145,13 @@ class Capabilities:
             return f"style {needs.style.value} (it knows {', '.join(sorted(self.styles))})"
         if needs.aspect_ratio and needs.aspect_ratio not in self.aspect_ratios:
             return f"aspect ratio {needs.aspect_ratio}"
-        if needs.resolution and not self.resolution:
-            return "an exact resolution"
+        if needs.resolution and needs.resolution not in self.resolutions:
+            return f"resolution {needs.resolution}" if self.resolutions else "an exact resolution"
+        if self.prompt_max_utf16 is not None and needs.prompt_utf16 > self.prompt_max_utf16:
+            return (
+                f"a prompt of {needs.prompt_utf16} characters as it counts them (at most "
+                f"{self.prompt_max_utf16}; emoji and some symbols count as two)"
+            )
         low, high = self.seed_range
         if needs.seed is not None and not low <= needs.seed <= high:
             return f"seed {needs.seed} (its seeds go from {low} to {high})"

@@ -42,13 +42,13 @@ from bot.providers.errors import (
 from bot.providers.ideogram import MAGIC_PROMPT, SPEEDS, STYLES
 from bot.providers.polling import PollPolicy, poll_until
 from bot.providers.request import (
-    ASPECT_RATIOS,
     MAX_SCENE_IMAGES,
     GenerationRequest,
     ImageInput,
     Needs,
     SceneRequest,
 )
+from bot.providers.shapes import ASPECT_RATIOS, IDEOGRAM_RESOLUTIONS
 from bot.providers.transport import Deadline, retry_after_seconds, send
 
 ReferenceHost = Callable[[ImageInput, Deadline], Awaitable[str]]
@@ -140,11 +140,13 @@ class PixelDojoCharacter(Provider):
     """`pixeldojo`: Ideogram Character; up to four images per job."""
 
     name = "pixeldojo"
+    # PixelDojo's page lists `resolution` as an enum without its values; it passes it on to
+    # Ideogram Character, whose values are Ideogram's 69.
     capabilities = Capabilities(
         kind=SceneRequest,
         styles=frozenset(STYLES),
         aspect_ratios=frozenset(ASPECT_RATIOS),
-        resolution=True,
+        resolutions=frozenset(IDEOGRAM_RESOLUTIONS),
         images_per_submission=MAX_SCENE_IMAGES,
         asynchronous=True,
     )

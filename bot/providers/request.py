@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.characters.text import visible_length
+from bot.providers.shapes import ASPECT_RATIOS, IDEOGRAM_RESOLUTIONS, ratio_of
 
 PROMPT_MAX = 2000
 MAX_SCENE_IMAGES = 4
@@ -27,24 +28,6 @@ MAX_POSES = 20
 MAX_IMAGES_PER_POSE = 4
 SEED_MAX = 2_147_483_647
 
-# Every aspect ratio Ideogram Character knows; each service accepts a subset.
-ASPECT_RATIOS: tuple[str, ...] = (
-    "1:1",
-    "16:9",
-    "9:16",
-    "4:3",
-    "3:4",
-    "3:2",
-    "2:3",
-    "16:10",
-    "10:16",
-    "3:1",
-    "1:3",
-    "2:1",
-    "1:2",
-    "4:5",
-    "5:4",
-)
 _RESOLUTION = re.compile(r"^\d{3,4}x\d{3,4}$")
 
 
@@ -141,15 +124,33 @@ def _known_ratio(value: str) -> str:
     return value
 
 
-def _resolution_shape(value: str) -> str:
+def _documented_resolution(value: str) -> str:
     if not _RESOLUTION.match(value):
         raise _refusal(_RULES["resolution"])
+    # Checked here, before anything is queued or spent: the services answer an undocumented
+    # size with an error (Segmind, PixelDojo) or a failed job (Apiframe) only once it is sent.
+    if value not in IDEOGRAM_RESOLUTIONS:
+        raise _refusal(
+            f"{value} isn't a resolution the image services offer. Pick one of the suggestions "
+            "(for example 1024x1024), or leave the resolution out."
+        )
     return value
 
 
-def _one_shape(aspect_ratio: str | None, resolution: str | None) -> None:
-    if aspect_ratio is not None and resolution is not None:
-        raise _refusal("Give an aspect ratio or a resolution, not both.")
+def _shapes_agree(aspect_ratio: str | None, resolution: str | None) -> None:
+    """Refuse a resolution of another shape than the aspect ratio chosen with it.
+
+    Both may be given (the resolution suggestions follow the chosen ratio); the services are
+    sent only the resolution, which sets the shape, so a disagreeing pair is a mistake.
+    """
+    if aspect_ratio is None or resolution is None:
+        return
+    shape = ratio_of(resolution)
+    if shape != aspect_ratio:
+        raise _refusal(
+            f"{resolution} makes a {shape} picture, not {aspect_ratio}. Pick a resolution the "
+            f"suggestions offer for {aspect_ratio}, or leave the aspect ratio out."
+        )
 
 
 # The rules for each option, shared by what a member chose and what a service is sent; each
@@ -178,7 +179,7 @@ ChosenNegativePrompt = Annotated[Prompt, _shows(EMPTY_NEGATIVE_PROMPT)]
 SentPrompt = Annotated[Prompt, _trimmed(EMPTY_PROMPT)]
 SentNegativePrompt = Annotated[Prompt, _trimmed(EMPTY_NEGATIVE_PROMPT)]
 AspectRatio = Annotated[str, AfterValidator(_known_ratio)]
-Resolution = Annotated[str, AfterValidator(_resolution_shape)]
+Resolution = Annotated[str, AfterValidator(_documented_resolution)]
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 SceneCount = Annotated[int, Field(ge=1, le=MAX_SCENE_IMAGES)]
 PoseCount = Annotated[int, Field(ge=1, le=MAX_POSES)]
@@ -207,8 +208,8 @@ class SceneOptions(BaseModel):
     count: SceneCount | None = None
 
     @model_validator(mode="after")
-    def _one_shape_only(self) -> SceneOptions:
-        _one_shape(self.aspect_ratio, self.resolution)
+    def _check_shapes(self) -> SceneOptions:
+        _shapes_agree(self.aspect_ratio, self.resolution)
         return self
 
 
@@ -280,7 +281,7 @@ class SceneRequest(BaseModel):
     def _edit_needs_both(self) -> SceneRequest:
         if (self.edit_image is None) != (self.edit_mask is None):
             raise _refusal("To edit a region, attach both the image and its mask.")
-        _one_shape(self.aspect_ratio, self.resolution)
+        _shapes_agree(self.aspect_ratio, self.resolution)
         return self
 
     @property
@@ -337,11 +338,15 @@ class Needs:
     count: int
     speed: Speed = Speed.DEFAULT
     style: Style = Style.AUTO
+    # Only without a resolution: a resolution is all a service is sent, and it sets the shape.
     aspect_ratio: str | None = None
     resolution: str | None = None
     seed: int | None = None
     negative_prompt: bool = False
     edit: bool = False
+    # The prompt as sent (trimmed), in UTF-16 code units: how JavaScript validators (Apiframe's)
+    # count a string's length, so an emoji counts twice.
+    prompt_utf16: int = 0
 
     @classmethod
     def of(cls, request: GenerationRequest) -> Needs:
@@ -352,11 +357,12 @@ class Needs:
             count=request.count,
             speed=request.speed,
             style=request.style,
-            aspect_ratio=request.aspect_ratio,
+            aspect_ratio=None if request.resolution else request.aspect_ratio,
             resolution=request.resolution,
             seed=request.seed,
             negative_prompt=request.negative_prompt is not None,
             edit=request.is_edit,
+            prompt_utf16=utf16_length(request.prompt),
         )
 
     @classmethod
@@ -372,9 +378,16 @@ class Needs:
             count=options.count or SceneRequest.model_fields["count"].default,
             speed=options.speed or Speed.DEFAULT,
             style=options.style or Style.AUTO,
-            aspect_ratio=options.aspect_ratio,
+            aspect_ratio=None if options.resolution else options.aspect_ratio,
             resolution=options.resolution,
             seed=options.seed,
             negative_prompt=options.negative_prompt is not None,
             edit=edit,
+            # Trimmed as the request trims it (`SentPrompt`), so both count the same text.
+            prompt_utf16=utf16_length(options.prompt.strip()),
         )
+
+
+def utf16_length(text: str) -> int:
+    """The length of `text` in UTF-16 code units (JavaScript's `string.length`)."""
+    return len(text.encode("utf-16-le")) // 2

@@ -156,6 +156,14 @@ class ProviderRouter:
         """The configured services that make scenes, in the operator's order."""
         return [p.name for p in self.providers if p.capabilities.kind is SceneRequest]
 
+    def scene_resolutions(self, preferred: str | None = None) -> frozenset[str]:
+        """The exact resolutions some configured scene service documents (only `preferred`'s,
+        when one is named), for suggestions; the capability check still decides."""
+        pool = [p for p in self.providers if preferred is None or p.name == preferred]
+        return frozenset().union(
+            *(p.capabilities.resolutions for p in pool if p.capabilities.kind is SceneRequest)
+        )
+
     def supporting(self, request: GenerationRequest) -> list[Provider]:
         needs = Needs.of(request)
         return [p for p in self.providers if p.refusal(needs) is None]

@@ -40,7 +40,8 @@ from bot.providers.errors import (
 )
 from bot.providers.ideogram import MAGIC_PROMPT, SPEEDS, STYLES
 from bot.providers.polling import PollPolicy, poll_until
-from bot.providers.request import ASPECT_RATIOS, GenerationRequest, PoseRequest, SceneRequest
+from bot.providers.request import GenerationRequest, PoseRequest, SceneRequest
+from bot.providers.shapes import ASPECT_RATIOS, FOLLOW_ASPECT_RATIO, SEGMIND_RESOLUTIONS
 from bot.providers.transport import Deadline, read_capped, retry_after_seconds, send
 
 SEGMIND_SEED_RANGE = (100, 999_999)
@@ -166,7 +167,9 @@ class SegmindCharacter(_Segmind):
         aspect_ratios=frozenset(ASPECT_RATIOS),
         seed_range=SEGMIND_SEED_RANGE,
         region_edit=True,
-        resolution=True,
+        # The 69 sizes of the 70 values Segmind's page lists ("None" is how Cameo asks for the
+        # aspect ratio instead, never a member's choice).
+        resolutions=frozenset(SEGMIND_RESOLUTIONS) - {FOLLOW_ASPECT_RATIO},
     )
 
     def fields(self, request: SceneRequest, seed: int) -> dict[str, str]:
@@ -182,7 +185,7 @@ class SegmindCharacter(_Segmind):
         else:
             # Segmind's default resolution (512x1536) would override the aspect ratio; "None"
             # tells it to follow the ratio, as the upstream model documents.
-            fields["resolution"] = "None"
+            fields["resolution"] = FOLLOW_ASPECT_RATIO
             fields["aspect_ratio"] = request.aspect_ratio or "1:1"
         return fields
 

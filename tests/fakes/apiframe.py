@@ -1,13 +1,21 @@
 """`FakeApiframe`: Apiframe v2 for ideogram-character, checked against the official OpenAPI.
 
 Contract: reference/providers.md §2, reference/apiframe-openapi.json and seed page 002 (whose
-`webhook_url` and upper-case `style_type` values providers.md corrects).
+`webhook_url` providers.md corrects to `webhookUrl`).
 
 - `POST /v2/uploads` (multipart `file`, images only, ≤ 25 MB) → 201; the URL is served here.
 - `POST /v2/images/generate` → 202 `{jobId, status}`; the body is validated against the
-  schema below (additionalProperties:false at every level). `Idempotency-Key` replays return
-  the original job unbilled; the same key with another body is a 409.
-- `GET /v2/jobs/{id}` advances the job one step per poll; `GET /v2/jobs` lists jobs.
+  schema below (additionalProperties:false at every level), counting string lengths in UTF-16
+  code units as Zod does. `Idempotency-Key` replays return the original job unbilled; the same
+  key with another body is a 409.
+- The schema takes `style_type` and `resolution` as free strings, but Apiframe passes them on to
+  Ideogram: a style its page (seed 002) does not list, or a resolution outside Ideogram's
+  ResolutionV3, is accepted, charged and then FAILS (and is refunded, as failed jobs are). How
+  the real service answers such a value is undocumented; this is the behaviour its schema and
+  its "you only pay for successful generations" allow, and it lets a test see a wrong spelling.
+- `GET /v2/jobs/{id}` advances the job one step per poll; `GET /v2/jobs` lists jobs. `result`
+  is typed "anything" in the schema: `result_shape` picks which of the shapes seen in
+  Apiframe's documents and answers it takes (`RESULT_SHAPES`).
 - `GET /v2/me`.
 
 Credits are integers, taken at submission and given back when a job FAILS (its `creditCost`
@@ -32,7 +40,7 @@ from aiohttp import web
 
 from .base import COMPLETED, FAILED, PROCESSING, QUEUED, FakeJob, FakeService, iso, utc_now
 from .images import MIME_BY_KIND, RenderSpec, is_image, size_for_ratio, sniff
-from .validation import schema_errors
+from .validation import RESOLUTIONS, schema_errors
 
 MODEL = "ideogram-character"
 
@@ -73,6 +81,29 @@ GENERATE_SCHEMA: dict[str, Any] = {
     },
     "required": ["prompt", "model", "ideogramParams"],
     "type": "object",
+}
+
+# `style_type` as the model page (seed 002) lists it, plus FICTION: the older docs page listed
+# Fiction, and Ideogram, which Apiframe forwards it to, spells it in upper case.
+STYLE_TYPES = ("AUTO", "GENERAL", "REALISTIC", "DESIGN", "FICTION")
+
+
+def _first(urls: list[str]) -> str | None:
+    return urls[0] if urls else None
+
+
+# Shapes a completed job's `result` takes, by name: the current docs' `{"images": [url]}`, the
+# older page's and the SDK tests' bare URL, and the object shapes issue 17 reports.
+RESULT_SHAPES: dict[str, Any] = {
+    "images": lambda urls: {"images": urls},
+    "url": _first,
+    "urls": lambda urls: urls,
+    "image_objects": lambda urls: {"images": [{"url": url} for url in urls]},
+    "objects": lambda urls: [{"url": url} for url in urls],
+    "object": lambda urls: {"url": _first(urls)},
+    "image_url": lambda urls: {"image_url": _first(urls)},
+    # Nothing a client could read: the charged job's pictures are out of reach.
+    "opaque": lambda urls: {"status": "done", "count": len(urls)},
 }
 
 CREDIT_COST = {"turbo": 10, "default": 15, "quality": 20}  # providers.md §2 [A4]
@@ -122,6 +153,7 @@ class FakeApiframe(FakeService):
         self.uploads: dict[str, dict[str, Any]] = {}  # upload id -> the 201 body
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.webhook_interval = 0.02  # seconds between steps of a job that has a webhook
+        self.result_shape = "images"  # a key of RESULT_SHAPES: how completed results are shaped
         self._idempotency: dict[str, IdempotentSubmission] = {}
         self._team_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "cameo-fake-apiframe-team"))
 
@@ -226,10 +258,21 @@ class FakeApiframe(FakeService):
         if not self.can_afford(cost):
             return self.json(self._insufficient(cost), 402)
         job_id = str(uuid.uuid4())
-        width, height = size_for_ratio(params.get("resolution") or params.get("aspect_ratio"))
+        try:
+            width, height = size_for_ratio(params.get("resolution") or params.get("aspect_ratio"))
+        except ValueError:  # free strings in the schema; such a job fails upstream anyway
+            width, height = size_for_ratio(None)
         seed = params.get("seed", int(job_id[:8], 16))
         spec = RenderSpec(body["prompt"], seed, width, height, "png")
-        job = FakeJob(job_id, MODEL, body, cost, spec, rejected=self.take_rejection())
+        job = FakeJob(
+            job_id,
+            MODEL,
+            body,
+            cost,
+            spec,
+            rejected=self.take_rejection(),
+            failure=_upstream_refusal(params),
+        )
         self.charge(cost)
         self.add_job(job)
         if "webhookUrl" in body:
@@ -301,7 +344,7 @@ class FakeApiframe(FakeService):
             "status": _status(job),
             "model": job.model,
             "progress": progress,
-            "result": {"images": list(job.outputs)} if job.state == COMPLETED else None,
+            "result": self.result_of(job) if job.state == COMPLETED else None,
             "error": job.error,
             "creditCost": 0 if job.refunded else job.cost,
             "webhookStatus": job.extra.get("webhook_status"),
@@ -310,6 +353,10 @@ class FakeApiframe(FakeService):
             "input": job.params,
             "expired": job.expired,
         }
+
+    def result_of(self, job: FakeJob) -> Any:
+        """A completed job's `result`, in the shape `result_shape` names."""
+        return RESULT_SHAPES[self.result_shape](list(job.outputs))
 
     def _replay(self, key: str, fingerprint: str) -> web.Response | None:
         earlier = self._idempotency.get(key)
@@ -337,7 +384,7 @@ class FakeApiframe(FakeService):
                 "jobId": job.id,
                 "status": "COMPLETED",
                 "progress": 100,
-                "result": {"images": list(job.outputs)},
+                "result": self.result_of(job),
                 "model": job.model,
                 "creditCost": job.cost,
                 "completedAt": iso(job.completed_at),
@@ -385,3 +432,15 @@ class FakeApiframe(FakeService):
 
 def _status(job: FakeJob) -> str:
     return job.state.upper()
+
+
+def _upstream_refusal(params: dict[str, Any]) -> str | None:
+    """Why Ideogram would refuse values Apiframe's schema lets through, or None."""
+    style = params.get("style_type")
+    if style is not None and style not in STYLE_TYPES:
+        return f"Provider error: invalid style_type {style!r}, expected one of {STYLE_TYPES}"
+    resolution = params.get("resolution")
+    # "None" = follow the aspect ratio (providers.md §2: "e.g. '1024x1024' or 'None'").
+    if resolution is not None and resolution not in RESOLUTIONS:
+        return f"Provider error: invalid resolution {resolution!r} for Ideogram Character"
+    return None

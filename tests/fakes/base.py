@@ -94,7 +94,9 @@ class FakeJob:
 
     `outputs` holds the result URLs once completed. `rejected` is decided at submission (the
     `reject_content` knob); `fail_jobs` is read when the job reaches its terminal state, so a
-    test may set it either before submitting or while the job is running.
+    test may set it either before submitting or while the job is running. `failure` is an
+    error decided at submission that the job ends with (a value the service's own validator let
+    through but the model behind it refuses).
     """
 
     id: str
@@ -104,6 +106,7 @@ class FakeJob:
     spec: RenderSpec
     count: int = 1
     rejected: bool = False
+    failure: str | None = None
     state: str = QUEUED
     polls: int = 0
     error: str | None = None
@@ -325,6 +328,8 @@ class FakeService:
             return
         if job.rejected:
             job.error = self.rejection_error()
+        elif job.failure is not None:
+            job.error = job.failure
         elif self.fail_jobs:
             job.error = self.failure_error()
         else:

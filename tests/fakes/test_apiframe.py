@@ -138,7 +138,7 @@ async def test_every_schema_field_is_accepted(
         aspect_ratio="3:4",
         resolution="None",
         seed=7,
-        style_type="AUTO",  # a free string in the schema: both spellings in the docs pass
+        style_type="AUTO",  # a free string in the schema; the model page lists upper case
         magic_prompt_option="Off",
         rendering_speed="turbo",
         negative_prompt="blur",
@@ -149,6 +149,101 @@ async def test_every_schema_field_is_accepted(
     )
     response = await generate(client, apiframe_fake, body)
     assert response.status_code == 202
+
+
+async def test_prompt_length_is_counted_in_utf16_code_units_as_zod_does(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient
+) -> None:
+    # 2,000 code points, but each fox is two UTF-16 code units: 2,001 as JavaScript counts.
+    body = generate_body()
+    too_long = await generate(client, apiframe_fake, {**body, "prompt": "x" * 1999 + "🦊"})
+    assert too_long.status_code == 400
+    assert too_long.json()["details"]["prompt"] == ["String must contain at most 2000 character(s)"]
+    just_fits = await generate(client, apiframe_fake, {**body, "prompt": "x" * 1998 + "🦊"})
+    assert just_fits.status_code == 202
+
+
+async def finished(client: httpx.AsyncClient, fake: FakeApiframe, body: Any) -> dict[str, Any]:
+    """Submit and poll the job to its end; return the final job object."""
+    accepted = await generate(client, fake, body)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["jobId"]
+    while True:
+        job: dict[str, Any] = (await poll(client, fake, job_id)).json()
+        if job["status"] in {"COMPLETED", "FAILED"}:
+            return job
+
+
+@pytest.mark.parametrize("style", ["AUTO", "GENERAL", "REALISTIC", "DESIGN", "FICTION"])
+async def test_the_documented_style_spellings_complete(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient, style: str
+) -> None:
+    job = await finished(client, apiframe_fake, generate_body(style_type=style))
+    assert job["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"style_type": "Auto"},  # the older docs page's Title case
+        {"style_type": "Realistic"},
+        {"style_type": "ANIME"},
+        {"resolution": "1000x1000"},
+        {"resolution": "9999x100"},
+        {"resolution": "big"},
+    ],
+)
+async def test_values_the_schema_lets_through_but_ideogram_lacks_fail_and_are_refunded(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    job = await finished(client, apiframe_fake, generate_body(**params))
+    assert job["status"] == "FAILED"
+    assert repr(next(iter(params.values()))) in job["error"]
+    assert job["creditCost"] == 0
+    assert (apiframe_fake.billed, apiframe_fake.refunds) == (1, 1)
+    assert apiframe_fake.credits == 1000
+
+
+@pytest.mark.parametrize("resolution", ["None", "1024x1024", "512x1536", "1536x640"])
+async def test_ideograms_resolutions_complete(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient, resolution: str
+) -> None:
+    job = await finished(client, apiframe_fake, generate_body(resolution=resolution))
+    assert job["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("shape", "read"),
+    [
+        ("images", lambda r: r["images"]),
+        ("url", lambda r: [r]),
+        ("urls", lambda r: r),
+        ("image_objects", lambda r: [i["url"] for i in r["images"]]),
+        ("objects", lambda r: [i["url"] for i in r]),
+        ("object", lambda r: [r["url"]]),
+        ("image_url", lambda r: [r["image_url"]]),
+    ],
+)
+async def test_results_come_in_the_shape_asked_for_and_link_to_the_picture(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient, shape: str, read: Any
+) -> None:
+    apiframe_fake.result_shape = shape
+    job = await finished(client, apiframe_fake, generate_body())
+    [url] = read(job["result"])
+    served = await client.get(url)
+    assert served.status_code == 200
+    assert decode(served.content).size[0] > 0
+
+
+async def test_an_opaque_result_holds_no_url_but_is_still_charged(
+    apiframe_fake: FakeApiframe, client: httpx.AsyncClient
+) -> None:
+    apiframe_fake.result_shape = "opaque"
+    job = await finished(client, apiframe_fake, generate_body())
+    assert job["status"] == "COMPLETED"
+    assert "http" not in str(job["result"])
+    assert job["creditCost"] == 15
+    assert apiframe_fake.refunds == 0
 
 
 # Uploads ----------------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ async def test_only_the_bearer_key_authenticates(
         ({"webhookUrl": "https://hooks.test/x"}, "webhookUrl"),  # this one is snake_case
         ({"rendering_speed": "turbo"}, "rendering_speed"),
         ({"style_type": "AUTO"}, "style_type"),
+        ({"style_type": "Design"}, "style_type"),
+        ({"resolution": "9999x100"}, "resolution"),
         ({"aspect_ratio": "16x9"}, "aspect_ratio"),
         ({"magic_prompt_option": "on"}, "magic_prompt_option"),
         ({"numberOfImages": 5}, "numberOfImages"),

@@ -73,7 +73,10 @@ async def test_only_the_x_api_key_header_authenticates(
         (ideogram(rendering_speed="turbo"), "rendering_speed"),  # enums are case-sensitive
         (ideogram(aspect_ratio="7:5"), "aspect_ratio"),
         (ideogram(resolution="1000x1000"), "resolution"),
+        (ideogram(resolution="9999x100"), "resolution"),
         (ideogram(style_type="Anime"), "style_type"),
+        (ideogram(style_type="REALISTIC"), "style_type"),  # the page spells it "Realistic"
+        (ideogram(style_type="General"), "style_type"),  # not on Segmind's list
         (ideogram(magic_prompt_option="Sometimes"), "magic_prompt_option"),
         (ideogram(seed=99), "seed"),
         (ideogram(seed=1_000_000), "seed"),

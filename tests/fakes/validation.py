@@ -170,7 +170,8 @@ def _matches_type(value: Any, name: str) -> bool:
 def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "") -> dict[str, list[str]]:
     """Errors keyed by JSON path ("ideogramParams.rendering_speed"); empty when valid.
 
-    Messages follow Zod's wording, since Apiframe validates with Zod and reports its messages.
+    Messages follow Zod's wording, since Apiframe validates with Zod and reports its messages;
+    string lengths are counted as Zod counts them (`utf16_length`).
     An unknown key is reported under its own path, so a test can name the offending field.
     """
     errors: dict[str, list[str]] = {}
@@ -188,9 +189,10 @@ def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "") -> dict
         options = " | ".join(repr(option) for option in schema["enum"])
         add(path, f"Invalid enum value. Expected {options}, received {value!r}")
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
+        length = utf16_length(value)
+        if length < schema.get("minLength", 0):
             add(path, f"String must contain at least {schema['minLength']} character(s)")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
+        if "maxLength" in schema and length > schema["maxLength"]:
             add(path, f"String must contain at most {schema['maxLength']} character(s)")
         if schema.get("format") == "uri" and not is_http_url(value):
             add(path, "Invalid url")
@@ -213,6 +215,12 @@ def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "") -> dict
             elif schema.get("additionalProperties") is False:
                 add(_join(path, key), f"Unrecognized key(s) in object: '{key}'")
     return errors
+
+
+def utf16_length(text: str) -> int:
+    """A string's length as Zod (JavaScript's `string.length`) counts it: UTF-16 code units, so
+    a character outside the Basic Multilingual Plane, such as most emoji, counts twice."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _join(path: str, key: str) -> str:

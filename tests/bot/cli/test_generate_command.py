@@ -117,6 +117,34 @@ async def test_generate_through_pixeldojo(
     assert apiframe_fake.billed == 0
 
 
+async def test_generate_sends_a_documented_resolution(
+    tmp_path: Path, face: Path, segmind_fake: FakeSegmind
+) -> None:
+    out_dir = tmp_path / "out"
+    status, _, err = await cameo(
+        tmp_path,
+        "generate",
+        "--reference",
+        str(face),
+        "--prompt",
+        "Mira on a wide beach",
+        "--resolution",
+        "1344x768",
+        "--aspect-ratio",
+        "16:9",
+        "--out",
+        str(out_dir),
+        **service_env(segmind_fake),
+    )
+    assert status == 0, err
+    body = segmind_fake.requests[-1].body
+    assert body["resolution"] == "1344x768"
+    assert "aspect_ratio" not in body
+    [written] = out_dir.iterdir()
+    with Image.open(written) as image:
+        assert image.width > image.height
+
+
 async def test_generate_fails_over_and_says_where_it_went(
     tmp_path: Path, face: Path, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
 ) -> None:
@@ -143,6 +171,18 @@ async def test_generate_fails_over_and_says_where_it_went(
         (["--reference", "notes.txt", "--prompt", "x"], "isn't a picture"),
         (["--reference", "face.png", "--prompt", "   "], "prompt"),
         (["--reference", "face.png", "--prompt", "x", "--seed", "5"], "seed 5"),
+        (
+            ["--reference", "face.png", "--prompt", "x", "--resolution", "1000x1000"],
+            "1000x1000 isn't a resolution the image services offer",
+        ),
+        (["--reference", "face.png", "--prompt", "x", "--resolution", "big"], "width and height"),
+        (
+            [
+                *("--reference", "face.png", "--prompt", "x"),
+                *("--resolution", "1024x1024", "--aspect-ratio", "16:9"),
+            ],
+            "1024x1024 makes a 1:1 picture, not 16:9",
+        ),
     ],
 )
 async def test_generate_errors_are_one_clear_line(

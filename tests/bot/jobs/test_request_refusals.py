@@ -61,8 +61,9 @@ SCENE_REFUSALS: list[tuple[dict[str, object], str]] = [
         "Give the resolution as width and height in pixels, like 1024x1024.",
     ),
     (
-        {"prompt": "x", "aspect_ratio": "1:1", "resolution": "1024x1024"},
-        "Give an aspect ratio or a resolution, not both.",
+        {"prompt": "x", "aspect_ratio": "16:9", "resolution": "1024x1024"},
+        "1024x1024 makes a 1:1 picture, not 16:9. Pick a resolution the suggestions offer for "
+        "16:9, or leave the aspect ratio out.",
     ),
 ]
 

@@ -13,6 +13,7 @@ from bot.providers.errors import (
     Unsupported,
 )
 from bot.providers.pixeldojo import PixelDojoAccepted, PixelDojoCharacter
+from bot.providers.request import Style
 from bot.providers.router import fails_over
 from tests.bot.providers.conftest import FAST_POLL, raises_after_payment, scene
 from tests.fakes import FakeApiframe, FakePixelDojo
@@ -204,3 +205,19 @@ def test_an_unreadable_balance_on_the_submission_answer_counts_as_absent() -> No
     accepted = PixelDojoAccepted.model_validate({"jobId": "job_1", "creditsRemaining": "many"})
     assert accepted.job_id == "job_1"
     assert accepted.credits_remaining is None
+
+
+async def test_a_documented_resolution_is_sent_and_styles_pixeldojo_lacks_are_refused(
+    pixeldojo: PixelDojoCharacter, pixeldojo_fake: FakePixelDojo
+) -> None:
+    # The fake takes only Ideogram's resolutions and the Title-case styles.
+    assert (await pixeldojo.generate(scene(resolution="1280x800", style=Style.FICTION))).images
+    run = next(r for r in pixeldojo_fake.requests if r.method == "POST")
+    assert run.body["resolution"] == "1280x800"
+    assert run.body["style_type"] == "Fiction"
+    assert "aspect_ratio" not in run.body
+    sent = len(pixeldojo_fake.requests)
+    for style in (Style.GENERAL, Style.DESIGN):
+        with pytest.raises(Unsupported, match=f"style {style.value}"):
+            await pixeldojo.generate(scene(style=style))
+    assert len(pixeldojo_fake.requests) == sent

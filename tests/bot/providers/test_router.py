@@ -1,7 +1,7 @@
 import pytest
 
 from bot.providers.apiframe import ApiframeCharacter
-from bot.providers.base import SubmittedJob
+from bot.providers.base import Capabilities, SubmittedJob
 from bot.providers.errors import (
     ContentRejected,
     InsufficientCredits,
@@ -10,7 +10,7 @@ from bot.providers.errors import (
     OutcomeUnknown,
     Unavailable,
 )
-from bot.providers.request import PoseRequest
+from bot.providers.request import Needs, PoseRequest, SceneRequest, Style
 from bot.providers.router import CircuitBreaker, CircuitState, ProviderRouter, fails_over
 from bot.providers.segmind import SegmindCharacter, SegmindPoses
 from tests.bot.providers.conftest import (
@@ -255,3 +255,56 @@ def test_a_half_open_circuit_admits_one_trial_at_a_time(clock: Clock) -> None:
     assert not breaker.begin(health)  # the trial is still running
     breaker.record_success(health)
     assert breaker.begin(health)
+
+
+async def test_general_and_design_go_to_the_one_service_that_documents_them(
+    router: ProviderRouter, segmind_fake: FakeSegmind, apiframe_fake: FakeApiframe
+) -> None:
+    for style in (Style.GENERAL, Style.DESIGN):
+        result = await router.generate(scene(style=style))
+        assert result.provider == "apiframe"
+    assert segmind_fake.requests == []
+    assert apiframe_fake.billed == 2
+
+
+async def test_a_prompt_too_long_for_apiframe_goes_elsewhere_and_alone_is_refused(
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    http,  # type: ignore[no-untyped-def]
+) -> None:
+    apiframe = ApiframeCharacter(http, apiframe_fake.base_url, apiframe_fake.api_key, FAST_POLL)
+    segmind = SegmindCharacter(http, segmind_fake.base_url, segmind_fake.api_key)
+    long_prompt = "a fox " + "🦊" * 1000  # 1,006 characters, 2,006 UTF-16 units
+    result = await ProviderRouter([apiframe, segmind]).generate(scene(prompt=long_prompt))
+    assert result.provider == "segmind"
+    with pytest.raises(NoProviderAvailable) as refused:
+        await ProviderRouter([apiframe]).generate(scene(prompt=long_prompt))
+    assert refused.value.message == (
+        "No image service here can do that: apiframe can't do a prompt of 2006 characters as "
+        "it counts them (at most 2000; emoji and some symbols count as two)."
+    )
+    assert apiframe_fake.requests == []
+
+
+def test_a_resolution_a_service_does_not_list_is_refused_by_its_capabilities() -> None:
+    listed = Capabilities(
+        kind=SceneRequest, styles=frozenset({"auto"}), resolutions=frozenset({"1024x1024"})
+    )
+    assert listed.refusal(Needs(poses=False, count=1, resolution="1024x1024")) is None
+    assert listed.refusal(Needs(poses=False, count=1, resolution="1312x736")) == (
+        "resolution 1312x736"
+    )
+    none = Capabilities(kind=SceneRequest, styles=frozenset({"auto"}))
+    assert none.refusal(Needs(poses=False, count=1, resolution="1024x1024")) == (
+        "an exact resolution"
+    )
+
+
+def test_resolutions_are_suggested_from_the_scene_services_configured(
+    router: ProviderRouter,
+) -> None:
+    offered = router.scene_resolutions()
+    assert len(offered) == 69
+    assert router.scene_resolutions("segmind") == offered
+    assert router.scene_resolutions("segmind-poses") == frozenset()  # poses take no size
+    assert router.scene_resolutions("nowhere") == frozenset()

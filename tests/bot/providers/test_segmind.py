@@ -64,6 +64,7 @@ async def test_a_random_seed_in_segmind_range_is_chosen_and_reported(
     [
         ({"negative_prompt": "blurry"}, "negative prompt"),
         ({"style": Style.DESIGN}, "style design"),
+        ({"style": Style.GENERAL}, "style general"),  # Segmind lists Auto, Fiction, Realistic
         ({"seed": 5}, "seed 5"),
     ],
 )
@@ -354,3 +355,46 @@ async def test_a_malformed_balance_is_unavailable_naming_the_field(
     segmind_fake.fail_next(200, answer, path="/v1/get-user-credits")
     with pytest.raises(Unavailable, match=f"balance check: field {field}"):
         await segmind.balance()
+
+
+@pytest.mark.parametrize(
+    ("style", "sent"),
+    [(Style.AUTO, "Auto"), (Style.REALISTIC, "Realistic"), (Style.FICTION, "Fiction")],
+)
+async def test_styles_are_sent_as_segminds_page_spells_them(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind, style: Style, sent: str
+) -> None:
+    # The fake answers 400 to any spelling its page does not list.
+    assert (await segmind.generate(scene(style=style))).images
+    assert segmind_fake.requests[-1].body["style_type"] == sent
+
+
+async def test_a_documented_resolution_replaces_the_aspect_ratio(
+    segmind: SegmindCharacter, segmind_fake: FakeSegmind
+) -> None:
+    result = await segmind.generate(scene(aspect_ratio="9:16", resolution="736x1312"))
+    [image] = result.images
+    assert image.width < image.height
+    body = segmind_fake.requests[-1].body
+    assert body["resolution"] == "736x1312"
+    assert "aspect_ratio" not in body
+
+
+async def test_pose_options_reach_segmind_as_its_page_names_them(
+    poses: SegmindPoses, segmind_fake: FakeSegmind
+) -> None:
+    request = PoseRequest(
+        subject=reference(),
+        prompt="hero",
+        negative_prompt="hats",
+        randomise_poses=False,
+        output_quality=55,
+        seed=77,
+    )
+    result = await poses.generate(request)
+    assert result.seed == 77
+    submit = next(r for r in segmind_fake.requests if r.path == "/v2/consistent-character")
+    assert submit.body["negative_prompt"] == "hats"
+    assert submit.body["randomise_poses"] == "false"
+    assert submit.body["output_quality"] == "55"
+    assert submit.body["seed"] == "77"
