@@ -338,6 +338,7 @@ DAMAGED_IMAGE_ERRORS = (
     ValueError,
     EOFError,
     struct.error,
+    IndexError,  # a PNG with a header and no image data at all
     Image.DecompressionBombError,
     Image.DecompressionBombWarning,
 )

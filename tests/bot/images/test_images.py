@@ -181,3 +181,14 @@ def test_mutated_images_only_ever_raise_the_user_facing_error(
 def test_declared_dimensions_never_cause_a_big_decode(width: int, height: int) -> None:
     _only_user_facing_errors(png_declaring(width, height))
     assert _peak_rss_mb() < _MEMORY_BOUND_MB
+
+
+def test_a_png_with_a_header_and_no_image_data_is_not_an_image() -> None:
+    from bot.images.processing import NotAnImage, inspect
+    from tests.bot.net.test_safe_fetch import png_header
+
+    with pytest.raises(ImageRejected):
+        clean_reference(png_header(512, 512, data=False))
+    # What checks services' results says so too, rather than letting Pillow's IndexError out.
+    with pytest.raises(NotAnImage):
+        inspect(png_header(512, 512, data=False))
