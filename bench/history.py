@@ -5,11 +5,15 @@ Run: .venv/bin/python bench/history.py   (or `make bench`)
 
 Two databases, built by tests/history.py and cached under build/history/ (made again when a
 migration or the builder changes; each run works on a fresh copy, so runs never change them):
-- `empty`: a first day. No history, only what each operation acts on (a few hundred results
-  and characters to delete), and the same waiting queue as the full one: 1,000 jobs from 300
-  members, 8 running.
+- `empty`: a first day. No history, only what each operation acts on (results and characters
+  to delete, and 250 members with a modest history for forget-me: 3,200 finished jobs, 1,000
+  characters in the big server), and the same waiting queue as the full one: 1,000 jobs from
+  300 members, 8 running.
 - `full`: a year of use. 100,000 finished jobs from 5,000 members in five servers, 20,000
   characters in the big one, about 46,000 stored images with their files, 200,000 ledger rows.
+Both hold the same 250 members with a modest history (5 to 30 requests, at most 10 characters,
+drawn from a seed of their own: means 9.7 requests and 2.2 characters), and the catalogue's
+forget-me erases the same ones on both, so the two are compared on members of the same size.
 
 For each database:
 - every per-command operation of the catalogue in tests/history.py, called through the
@@ -23,8 +27,10 @@ For each database:
   database connection (every command waits for it, and SQLite's write lock is only ever held
   inside it), and autocomplete's latency while it runs; stopped after `--sweep-cap` seconds;
 - forget-me for the member who owns the most characters (the catalogue's forget-me compares
-  members of the same modest size on both databases, since what it erases is the member's
-  own): total time and its longest single hold of the database;
+  the same modest members on both databases, since what it erases is the member's own): total
+  time and its longest single hold of the database;
+- the checkpoints the bot's own connection made while the operations ran (when the write-ahead
+  log grew long; see storage/database.py): how many, and how long each held the database;
 - start-up: `Database.open` on the file (an operation of the catalogue), and the real bot,
   in a process of its own with the production wiring, from process start to READY against
   the loopback Discord emulator (imports and discord.py's wait for guild data included;
@@ -55,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.app import running_bot
 from bot.services import Services
 from bot.settings import Settings
-from storage.database import Database, open_database
+from storage.database import Database
 from tests.discord.emulator import DiscordEmulator
 from tests.fakes import FakeSegmind
 from tests.history import (
@@ -80,6 +86,7 @@ CACHE = ROOT / "build" / "history"
 DATABASE = "cameo.sqlite3"
 READY_LINE = "cameo ready"
 PROBE_TASK = "autocomplete-probe"
+CHECKPOINT = "checkpoint"  # the name of Database's checkpointing task
 # Calls made with statement tracing on (after the timed ones): enough to see every fragment.
 PLAN_CALLS = len(FRAGMENTS)
 MIN_CALLS = 10  # an operation over its time budget still gets this many timed calls
@@ -162,35 +169,47 @@ def describe(data: Path) -> dict[str, int]:
 
 async def measure_operations(
     data: Path, reps: int, budget: float
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[Plan]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[Plan]], dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
     statements: dict[str, list[str]] = {}
     with working_copy(data) as copy:
         path = copy / DATABASE
         inputs = pick_inputs(path, reps + PLAN_CALLS)
-        async with open_database(path) as db, open_services(db, copy) as services:
-            for operation in OPERATIONS:
-                calls = reps
-                if operation.uses_up is not None:
-                    calls = min(reps, len(operation.uses_up(inputs)) - PLAN_CALLS)
-                timings = await _time_calls(operation.run, services, inputs, calls, budget)
-                # Then a few more calls with every statement recorded (tracing costs time).
-                async with capture_statements(db) as trace:
-                    for i in range(len(timings), len(timings) + PLAN_CALLS):
-                        await operation.run(services, inputs, i)
-                figures[operation.name] = {
-                    "calls": len(timings),
-                    "p50_ms": ms(statistics.median(timings)),
-                    "p99_ms": ms(percentile(timings, 0.99)),
-                    # None when the statements ran on a connection of their own (start-up).
-                    "kilo_instructions": round(trace.kilo_instructions / PLAN_CALLS, 1)
-                    if trace.statements
-                    else None,
-                }
-                statements[operation.name] = list(trace.statements.values())
-                log(f"  {operation.name}: {figures[operation.name]}")
+        db = await TimedDatabase.open(path)
+        assert isinstance(db, TimedDatabase)
+        try:
+            async with open_services(db, copy) as services:
+                for operation in OPERATIONS:
+                    calls = reps
+                    if operation.uses_up is not None:
+                        calls = min(reps, len(operation.uses_up(inputs)) - PLAN_CALLS)
+                    timings = await _time_calls(operation.run, services, inputs, calls, budget)
+                    # Then a few more calls with every statement recorded (tracing costs time).
+                    async with capture_statements(db) as trace:
+                        for i in range(len(timings), len(timings) + PLAN_CALLS):
+                            await operation.run(services, inputs, i)
+                    figures[operation.name] = {
+                        "calls": len(timings),
+                        "p50_ms": ms(statistics.median(timings)),
+                        "p99_ms": ms(percentile(timings, 0.99)),
+                        # None when the statements ran on a connection of their own (start-up).
+                        "kilo_instructions": round(trace.kilo_instructions / PLAN_CALLS, 1)
+                        if trace.statements
+                        else None,
+                    }
+                    statements[operation.name] = list(trace.statements.values())
+                    log(f"  {operation.name}: {figures[operation.name]}")
+                holds = [seconds for holder, seconds in db.lock_timer.holds if holder == CHECKPOINT]
+        finally:
+            await db.close()
         plans = {name: explain(path, found) for name, found in statements.items()}
-    return figures, plans
+    checkpoints = {
+        "holds": len(holds),
+        "p50_ms": ms(statistics.median(holds)) if holds else None,
+        "max_ms": ms(max(holds, default=0.0)),
+    }
+    log(f"  checkpoints by the bot's connection: {checkpoints}")
+    return figures, plans, checkpoints
 
 
 async def _time_calls(
@@ -267,8 +286,13 @@ async def measure_sweep(data: Path, cap: float) -> dict[str, Any]:
                     await sweep
                 total = time.perf_counter() - started
                 latencies = await probe
-            # The sweep's holds only: not the probe's, nor closing (which checkpoints the WAL).
-            holds = [seconds for holder, seconds in db.lock_timer.holds if holder != PROBE_TASK]
+            # The sweep's holds only: not the probe's, nor the checkpoints', nor closing (which
+            # checkpoints the WAL).
+            holds = [
+                seconds
+                for holder, seconds in db.lock_timer.holds
+                if holder not in (PROBE_TASK, CHECKPOINT)
+            ]
         finally:
             await db.close()
         files_left = sum(len(files) for _, _, files in os.walk(copy / "images"))
@@ -315,7 +339,7 @@ async def measure_largest_forget(data: Path) -> dict[str, Any]:
                 started = time.perf_counter()
                 forgotten = await services.privacy.forget(user_id)
                 total = time.perf_counter() - started
-                holds = [seconds for _, seconds in db.lock_timer.holds]
+                holds = [seconds for holder, seconds in db.lock_timer.holds if holder != CHECKPOINT]
         finally:
             await db.close()
     return {
@@ -491,6 +515,10 @@ def report(measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "empty": empty["largest_forget"],
             "full": full["largest_forget"],
         },
+        "checkpoints_by_the_bot_connection": {
+            "empty": empty["checkpoints"],
+            "full": full["checkpoints"],
+        },
         "start_up": {"empty": empty["ready"], "full": full["ready"]},
         "plans": plans,
     }
@@ -502,7 +530,7 @@ async def main(args: argparse.Namespace) -> None:
     for name, spec in (("empty", first_day()), ("full", year_of_use(1.0))):
         data = await cached_history(name, spec)
         log(f"{name}: operations")
-        figures, plans = await measure_operations(data, args.reps, args.budget)
+        figures, plans, checkpoints = await measure_operations(data, args.reps, args.budget)
         log(f"{name}: orphan sweep (stopped after {args.sweep_cap:g} s)")
         sweep = await measure_sweep(data, args.sweep_cap)
         log(f"  {sweep}")
@@ -515,6 +543,7 @@ async def main(args: argparse.Namespace) -> None:
         measured[name] = {
             "counts": describe(data),
             "operations": figures,
+            "checkpoints": checkpoints,
             "plans": plans,
             "sweep": sweep,
             "largest_forget": largest_forget,

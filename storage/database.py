@@ -35,10 +35,21 @@ T = TypeVar("T")
 GROUP_COMMIT_LIMIT = 64
 # A checkpoint copies the write-ahead log into the database file and syncs it to disk: tens of
 # milliseconds, which SQLite would otherwise spend inside whichever command's commit crossed
-# its threshold. A connection of its own does it in the background this often; the bot's
-# connection only checkpoints itself as a backstop, if the log ever grows this large (pages).
-CHECKPOINT_INTERVAL_SECONDS = 1.0
+# its threshold. A connection of its own does it in the background this often (ten times as
+# often while commands write a lot); SQLite's own checkpoint on the bot's connection is only a
+# backstop, if the log ever grows this large (pages).
+CHECKPOINT_INTERVAL_SECONDS = 0.5
 CHECKPOINT_BACKSTOP_PAGES = 20_000
+# SQLite starts the log afresh only when a write begins with all of it copied, and under a
+# steady stream of commands the next write has begun before a background pass ends. So the log
+# would grow to the backstop, and whichever commit crossed it would pay for the copy. Once the
+# log is this long (pages), the bot's connection copies the last frames itself, between two
+# transactions, so the next write starts it afresh. What is left for it is what commands wrote
+# while the last background pass ran, so passes first run back to back (at most
+# CHECKPOINT_CATCH_UP_PASSES) until two in a row find at most CHECKPOINT_LEFT_PAGES new pages.
+CHECKPOINT_RESTART_PAGES = 1_000
+CHECKPOINT_CATCH_UP_PASSES = 8
+CHECKPOINT_LEFT_PAGES = 100
 
 
 class StorageError(Exception):
@@ -117,19 +128,51 @@ class Database:
         """Copy the write-ahead log into the database now and then, off the commands' path.
 
         PASSIVE never waits for the bot's connection: it copies what no reader still needs and
-        leaves the rest for next time, while commands go on writing.
+        leaves the rest for next time, while commands go on writing. While they write a lot,
+        it comes back sooner.
         """
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        pause = CHECKPOINT_INTERVAL_SECONDS
         try:
             while True:
-                await asyncio.sleep(CHECKPOINT_INTERVAL_SECONDS)
+                await asyncio.sleep(pause)
                 try:
-                    # Finished even if cancelled meanwhile, so the connection closes idle.
-                    await _finish(asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"))
+                    writing = await self._checkpoint_in_background(conn)
                 except sqlite3.Error as exc:
                     log.warning("A background checkpoint failed (%s); will retry", exc)
+                    writing = False
+                pause = CHECKPOINT_INTERVAL_SECONDS / (10 if writing else 1)
         finally:
             conn.close()
+
+    async def _checkpoint_in_background(self, conn: sqlite3.Connection) -> bool:
+        """One pass on the background connection `conn`; if the log is long, more passes and
+        then the rest of the copy from the bot's own connection, between two transactions: no
+        write is in flight then, so the copy completes and the next write starts the log
+        afresh. Return whether the log was long (commands are writing a lot)."""
+        # Finished even if cancelled meanwhile, so the connections are left idle.
+        _, pages, _ = await _finish(asyncio.to_thread(_checkpoint, conn))
+        # The log only gets this long when it has not been restarting: even when this pass
+        # copied all it saw, a write that began meanwhile keeps the log going.
+        if pages < CHECKPOINT_RESTART_PAGES:
+            return False
+        # Each pass copies what was written during the one before, so each is shorter. The
+        # first short one usually copies all there is before anything else commits, and then
+        # also syncs the database file, which holds every page copied since it was last synced:
+        # the long part of a checkpoint. One more short pass after it usually leaves the bot's
+        # connection only a few pages to copy and sync.
+        short = 0
+        for _ in range(CHECKPOINT_CATCH_UP_PASSES):
+            _, latest, _ = await _finish(asyncio.to_thread(_checkpoint, conn))
+            if latest < CHECKPOINT_RESTART_PAGES:
+                return True  # it has started afresh meanwhile (or another checkpoint is busy)
+            short = short + 1 if latest - pages <= CHECKPOINT_LEFT_PAGES else 0
+            pages = latest
+            if short == 2:
+                break
+        async with self._lock:
+            await _finish(run_sync(self._conn, _checkpoint))
+        return True
 
     async def _configure(self) -> None:
         try:
@@ -288,6 +331,12 @@ async def run_sync(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connectio
     and the locked dependency pins it (tests/storage cover it).
     """
     return await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """A PASSIVE checkpoint: (1 if it was blocked, pages in the log, pages copied so far)."""
+    busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(busy), int(pages), int(copied)
 
 
 def _grouped(

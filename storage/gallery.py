@@ -34,11 +34,22 @@ class _Order:
         descending = self.descending != reverse
         return ", ".join(f"{key} {'DESC' if descending else 'ASC'}" for key in self.keys)
 
-    def past(self, direction: Direction, cursor: str) -> str:
-        """The condition for rows beyond the cursor row, going `direction` in this order."""
+    def past(self, direction: Direction, cursor_key: str | None) -> list[str]:
+        """The conditions for rows beyond the cursor row, going `direction` in this order: one
+        per index range, nearest first (rows tied with the cursor on the sort key, then those
+        past its key). SQLite seeks a row value like (key, id) < (…) on its first column only,
+        so one condition would walk every row tied with the cursor's key (thousands of
+        characters with no scenes yet) before the page's first row."""
         forward = direction == "after"
         op = "<" if forward == self.descending else ">"
-        return f"AND ({', '.join(self.keys)}) {op} ({cursor})"
+        *sort, row_id = self.keys
+        if not sort:
+            return [f"AND {row_id} {op} :cursor"]
+        (key,) = sort
+        return [
+            f"AND {key} = ({cursor_key}) AND {row_id} {op} :cursor",
+            f"AND {key} {op} ({cursor_key})",
+        ]
 
 
 _CHARACTER_ORDERS: dict[CharacterOrder, _Order] = {
@@ -47,10 +58,11 @@ _CHARACTER_ORDERS: dict[CharacterOrder, _Order] = {
     "name": _Order(("c.name_key", "c.id"), descending=False, index="characters_by_guild"),
 }
 # The cursor row's own keys, read by id (it may have changed since the page was shown).
-_CHARACTER_CURSOR = {
-    "newest": ":cursor",
-    "scenes": "SELECT scene_count, id FROM characters WHERE id = :cursor",
-    "name": "SELECT name_key, id FROM characters WHERE id = :cursor",
+# A deleted cursor row has none: every comparison with NULL is false, so the page is empty.
+_CHARACTER_CURSOR: dict[CharacterOrder, str | None] = {
+    "newest": None,
+    "scenes": "SELECT scene_count FROM characters WHERE id = :cursor",
+    "name": "SELECT name_key FROM characters WHERE id = :cursor",
 }
 
 
@@ -73,7 +85,7 @@ def character_page(
     """
     spec = _CHARACTER_ORDERS[order]
     reverse = cursor is not None and cursor[0] == "before"
-    past = "" if cursor is None else spec.past(cursor[0], _CHARACTER_CURSOR[order])
+    pasts = [""] if cursor is None else spec.past(cursor[0], _CHARACTER_CURSOR[order])
     params = {
         "scope": scope,
         "user": viewer_id,
@@ -90,19 +102,25 @@ def character_page(
             f"characters c INDEXED BY characters_by_owner {joined} "
             "WHERE c.owner_id = :member AND c.guild_id = :scope"
         )
-    rows = conn.execute(
-        f"{select} {shared} AND c.visibility = 'server' {past} "
-        f"ORDER BY {spec.sql(reverse)} LIMIT :limit",
-        params,
-    ).fetchall()
+
+    def read(where: str) -> list[sqlite3.Row]:
+        """The first `limit` rows of `where` past the cursor, one index range after another."""
+        found: list[sqlite3.Row] = []
+        for past in pasts:
+            found += conn.execute(
+                f"{where} {past} ORDER BY {spec.sql(reverse)} LIMIT :limit", params
+            ).fetchall()
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    rows = read(f"{select} {shared} AND c.visibility = 'server'")
     if member_id is None or member_id == viewer_id:
         # The viewer's own private characters here: at most a few hundred, by owner.
-        rows += conn.execute(
+        rows += read(
             f"{select} characters c INDEXED BY characters_by_owner {joined} "
-            "WHERE c.owner_id = :user AND c.guild_id = :scope AND c.visibility = 'private' "
-            f"{past} ORDER BY {spec.sql(reverse)} LIMIT :limit",
-            params,
-        ).fetchall()
+            "WHERE c.owner_id = :user AND c.guild_id = :scope AND c.visibility = 'private'"
+        )
         rows.sort(key=lambda row: _character_key(order, row), reverse=reverse)
         rows = rows[:limit]
     if reverse:

@@ -5,6 +5,7 @@ Plain functions on the sqlite3 connection, run on the database thread (see stora
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 
@@ -55,13 +56,46 @@ def exists(conn: sqlite3.Connection, sha256: str) -> bool:
 
 def release(conn: sqlite3.Connection, hashes: list[str]) -> list[ImageRow]:
     """Delete the rows of these images that nothing uses any more; return them, so their
-    files can be removed once the transaction has committed."""
-    gone = []
-    for sha256 in dict.fromkeys(hashes):
-        row = get(conn, sha256)
-        if row is not None and delete_if_unused(conn, sha256):
-            gone.append(row)
-    return gone
+    files can be removed once the transaction has committed.
+
+    The ones still used are left out first, by one query over the referencing indexes: a
+    DELETE that the foreign keys refuse costs a statement rollback and an exception, and most
+    results of a busy year are shared. Each delete is still guarded by the foreign keys.
+    """
+    wanted = list(dict.fromkeys(hashes))
+    if not wanted:
+        return []
+    unused = _unreferenced(_references(conn))
+    candidates = {
+        row[0]: ImageRow(*row)
+        for row in conn.execute(
+            f"{_ROW} i WHERE sha256 IN (SELECT value FROM json_each(?)) {unused}",  # noqa: S608 (names from the schema)
+            (json.dumps(wanted),),
+        )
+    }
+    return [
+        candidates[sha256]
+        for sha256 in wanted
+        if sha256 in candidates and delete_if_unused(conn, sha256)
+    ]
+
+
+# `references` per database file and schema version: reading the schema costs more than the
+# release it serves. A database in memory has no file name to tell it apart, so it is not kept.
+_REFERENCES: dict[tuple[str, int], list[tuple[str, str]]] = {}
+
+
+def _references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    file, version = conn.execute(
+        "SELECT file, (SELECT schema_version FROM pragma_schema_version) "
+        "FROM pragma_database_list WHERE name = 'main'"
+    ).fetchone()
+    if not file:
+        return references(conn)
+    found = _REFERENCES.get((file, version))
+    if found is None:
+        found = _REFERENCES[(file, version)] = references(conn)
+    return found
 
 
 def references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -72,6 +106,15 @@ def references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
         "WHERE m.type = 'table' AND f.\"table\" = 'images' ORDER BY m.name, f.\"from\""
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
+
+
+def _unreferenced(refs: list[tuple[str, str]]) -> str:
+    """The condition that no row of `refs` points at image `i`: an index look-up each."""
+    # Table and column names come from the schema (`references`), never from input.
+    return " ".join(
+        f'AND NOT EXISTS (SELECT 1 FROM "{table}" WHERE "{column}" = i.sha256)'  # noqa: S608
+        for table, column in refs
+    )
 
 
 def delete_unreferenced_after(
@@ -91,11 +134,7 @@ def delete_unreferenced_after(
     ).fetchone()[0]
     if window is None:
         return 0, None
-    # Table and column names come from the schema (`references`), never from input.
-    unused = " ".join(
-        f'AND NOT EXISTS (SELECT 1 FROM "{table}" WHERE "{column}" = i.sha256)'  # noqa: S608
-        for table, column in refs
-    )
+    unused = _unreferenced(refs)
     candidates = conn.execute(
         f"SELECT sha256 FROM images i WHERE sha256 > ? AND sha256 <= ? {unused}",  # noqa: S608 (names from the schema)
         (after, window),

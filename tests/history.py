@@ -57,6 +57,7 @@ T = TypeVar("T")
 BIG_GUILD = 810_000_000_000_000_001  # the server where most members (and characters) are
 CHANNEL = 820_000_000_000_000_001  # where the benchmark's scenes are asked for
 MEMBER_BASE = 830_000_000_000_000_000
+MODEST_BASE = 831_000_000_000_000_000  # members with a modest history (`HistorySpec`)
 HISTORY_END = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 HISTORY_START = HISTORY_END - timedelta(days=365)
 # The bulk rows are written for the schema of these migrations; later ones run on the data.
@@ -79,13 +80,20 @@ class HistorySpec:
     queued_jobs: int
     queued_members: int
     running_jobs: int
+    # Members of the big server with a modest history: 5 to 30 finished requests and at most
+    # 10 characters each (counted in `finished_jobs` and `big_guild_characters`), none waiting.
+    # Forget-me erases what a member owns, so the catalogue forgets these: the same members,
+    # drawn from their own seed, in every history, so a first day and a year are compared on
+    # members of the same size.
+    modest_members: int
     seed: int = 14
 
 
 def year_of_use(scale: float = 1.0) -> HistorySpec:
-    """A year of a busy bot: 100,000 finished jobs from 5,000 members over five servers,
-    20,000 characters in the big one, about 46,000 stored images and 200,000 ledger rows,
-    with 1,000 jobs from 300 members waiting. `scale` shrinks it for tests."""
+    """A year of a busy bot: 100,000 finished jobs from 5,000 members over five servers (and
+    250 members with a modest history), 20,000 characters in the big one, about 46,000 stored
+    images and 200,000 ledger rows, with 1,000 jobs from 300 members waiting. `scale` shrinks
+    it for tests."""
 
     def scaled(count: int, floor: int) -> int:
         return max(floor, round(count * scale))
@@ -100,23 +108,27 @@ def year_of_use(scale: float = 1.0) -> HistorySpec:
         queued_jobs=scaled(1_000, 30),
         queued_members=scaled(300, 10),
         running_jobs=8,
+        modest_members=scaled(250, 12),
     )
 
 
 def first_day() -> HistorySpec:
     """The "empty" database: no history to speak of, only what each measured operation needs
-    to act on (a few hundred results and characters to delete), and the same waiting queue
-    as `year_of_use()`, so queue operations are compared on equal terms."""
+    to act on (results and characters to delete, and the 250 members with a modest history
+    that forget-me erases, about 2,400 of the finished jobs and 550 of the characters), and
+    the same waiting queue as `year_of_use()`, so queue operations are compared on equal
+    terms. A stored result is shared by about as many requests as in the year (seven)."""
     return HistorySpec(
         members=1_000,
         guilds=5,
-        finished_jobs=600,
-        big_guild_characters=400,
+        finished_jobs=3_200,
+        big_guild_characters=1_000,
         other_guild_characters=20,
-        images=1_300,
+        images=1_900,
         queued_jobs=1_000,
         queued_members=300,
         running_jobs=8,
+        modest_members=250,
     )
 
 
@@ -289,6 +301,18 @@ class _Generator:
             self.members.append((MEMBER_BASE + n, guild))
         self.activity = _cumulative(_zipf_weights(self.rng, spec.members, 0.9))
         self.public_ids: set[str] = set()
+        # (member, requests, characters) of the modest members: from a seed of their own, so
+        # every history has the same ones. About as many requests and characters as members
+        # of a year with 5 to 30 requests have (means 10 and 2.3).
+        modest = random.Random(f"modest {spec.seed}")
+        self.modest = [
+            (
+                (MODEST_BASE + n, BIG_GUILD),
+                5 + min(25, int(modest.expovariate(1 / 5.2))),
+                min(10, int(modest.expovariate(1 / 2.8))),
+            )
+            for n in range(spec.modest_members)
+        ]
 
     def new_image(self, created_at: str) -> str:
         data = _png(self._serial)
@@ -321,8 +345,13 @@ class _Generator:
     def characters(self) -> dict[int, tuple[list[int], list[float]]]:
         rng, spec = self.rng, self.spec
         by_guild: dict[int, list[int]] = defaultdict(list)
+        modest_characters = sum(characters for _, _, characters in self.modest)
+        if modest_characters > spec.big_guild_characters:
+            raise ValueError("the modest members' characters do not fit in big_guild_characters")
         for guild in self.guilds:
             count = spec.big_guild_characters if guild == BIG_GUILD else spec.other_guild_characters
+            if guild == BIG_GUILD:
+                count -= modest_characters
             here = [m for m in self.members if m[1] == guild]
             weights = _cumulative(_zipf_weights(rng, len(here), 0.8))
             owned: Counter[int] = Counter()
@@ -338,6 +367,12 @@ class _Generator:
         personal: set[tuple[int, str]] = set()
         for _ in range(max(1, len(self.rows.characters) // 100)):
             self._character(0, rng.choice(self.members)[0], personal)
+        # The modest members' own: their scenes, like everyone's, use the server's favourites,
+        # and nobody else's use these, so what forgetting them costs is theirs alone.
+        for (user, guild), _, characters in self.modest:
+            own: set[tuple[int, str]] = set()
+            for _ in range(characters):
+                self._character(guild, user, own)
         return {
             guild: (indexes, _cumulative(_zipf_weights(rng, len(indexes), 1.0)))
             for guild, indexes in by_guild.items()
@@ -372,7 +407,14 @@ class _Generator:
 
     def jobs(self, usable: dict[int, tuple[list[int], list[float]]]) -> None:
         rng, spec, rows = self.rng, self.spec, self.rows
-        finished = sorted(rng.random() for _ in range(spec.finished_jobs))
+        # Who asked: the modest members their set number of times, anyone else by activity.
+        askers: list[tuple[int, int] | None] = [
+            member for member, requests, _ in self.modest for _ in range(requests)
+        ]
+        if len(askers) > spec.finished_jobs:
+            raise ValueError("the modest members' requests do not fit in finished_jobs")
+        askers += [None] * (spec.finished_jobs - len(askers))
+        finished = sorted(((rng.random(), asker) for asker in askers), key=lambda job: job[0])
         # Results are stored images; a busy year shares some (rerolls of the same request,
         # members re-posting), which keeps the store at about the size the issue measured.
         references = len(rows.characters)
@@ -381,8 +423,8 @@ class _Generator:
         pool: list[str] = []
         slot = 0
         last_job: dict[int, int] = {}
-        for job_id, fraction in enumerate(finished, start=1):
-            user, guild = rng.choices(self.members, cum_weights=self.activity)[0]
+        for job_id, (fraction, asker) in enumerate(finished, start=1):
+            user, guild = asker or rng.choices(self.members, cum_weights=self.activity)[0]
             indexes, weights = usable[guild]
             character = rows.characters[rng.choices(indexes, cum_weights=weights)[0]]
             created = self.moment(fraction)
@@ -722,7 +764,8 @@ class Inputs:
     typed_names: list[tuple[Member, str]]  # a name as a member types it, and who types it
     results: list[tuple[Member, int, int]]  # requester, finished job, how many images
     characters: list[tuple[Member, int]]  # owner and id of a character to delete
-    forgettable: list[int]  # members with a modest history and nothing waiting
+    busiest_characters: list[int]  # ids of the big server's most used shared characters
+    forgettable: list[int]  # members with a modest history (HistorySpec) and nothing waiting
 
 
 def pick_inputs(db_path: Path, count: int, seed: int = 7) -> Inputs:
@@ -734,18 +777,15 @@ def pick_inputs(db_path: Path, count: int, seed: int = 7) -> Inputs:
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        # A modest history is 5 to 30 requests and at most 10 characters, on a first day as
-        # after a year: what forget-me erases is the member's own, so the two databases are
-        # compared on members of the same size (bench/history.py times the largest apart).
-        # A first day has few such members, so it tops up with members who asked less.
+        # What forget-me erases is the member's own, so it forgets the modest members (see
+        # HistorySpec): every history has the same ones, and the same of them are drawn here
+        # (first, from the same seed), so a first day and a year are compared on members of
+        # the same size. bench/history.py times the member who owns the most apart.
         modest = conn.execute(
-            "SELECT user_id, COUNT(*) >= 5 FROM jobs j GROUP BY user_id "
-            "HAVING SUM(state IN ('queued', 'running')) = 0 AND COUNT(*) <= 30 "
-            "AND (SELECT COUNT(*) FROM characters c WHERE c.owner_id = j.user_id) <= 10"
+            "SELECT DISTINCT user_id FROM jobs WHERE user_id >= ? ORDER BY user_id",
+            (MODEST_BASE,),
         ).fetchall()
-        forgettable = [user for user, _ in sample([r for r in modest if r[1]])]
-        forgettable += [user for user, _ in sample([r for r in modest if not r[1]])]
-        forgettable = forgettable[:count]
+        forgettable = [user for (user,) in sample(modest)]
         excluded = set(forgettable)
         # Members with ten or more jobs waiting would soon hit the per-member cap when queueing.
         excluded |= {
@@ -779,6 +819,11 @@ def pick_inputs(db_path: Path, count: int, seed: int = 7) -> Inputs:
         characters = conn.execute(
             "SELECT owner_id, guild_id, id FROM characters WHERE guild_id != 0"
         ).fetchall()
+        busiest = conn.execute(
+            "SELECT id FROM characters WHERE guild_id = ? AND visibility = 'server' "
+            "ORDER BY scene_count DESC, id LIMIT ?",
+            (BIG_GUILD, count),
+        ).fetchall()
     finally:
         conn.close()
     typed = [
@@ -802,6 +847,7 @@ def pick_inputs(db_path: Path, count: int, seed: int = 7) -> Inputs:
             )
         ],
         forgettable=forgettable,
+        busiest_characters=[character_id for (character_id,) in sample(busiest)],
     )
 
 
@@ -918,11 +964,13 @@ _ORDERS = ("newest", "scenes", "name")
 
 
 async def _gallery_characters(services: Services, inputs: Inputs, i: int) -> object:
-    """A page of the server's characters: the first page, or the one after a character."""
+    """A page of the server's characters: the first page, or the one after a character: any
+    one (most have few scenes, and share their count with many), or one of the most used (few
+    share theirs, so by scenes the page goes on past the ones that do)."""
     viewer = _nth(inputs.members, i).viewer()
     cursor = None
     if i % 2:
-        _, after = _nth(inputs.characters, i)
+        after = _nth(inputs.characters, i)[1] if i % 4 == 1 else _nth(inputs.busiest_characters, i)
         cursor = PageCursor("after", (after,), 2)
     query = CharacterQuery(order=_ORDERS[i % 3])  # type: ignore[arg-type]
     return await services.gallery.character_page(viewer, query, cursor)
@@ -1042,6 +1090,9 @@ GROWING_TABLES = frozenset(
         "job_images",
         "images",
         "characters",
+        "looks",
+        "character_members",
+        "member_prefs",
         "credit_ledger",
         "credit_holds",
         "credit_usage",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import meta
+from storage import database, meta
 from storage.database import (
     Database,
     Migration,
@@ -164,3 +164,51 @@ async def test_one_step_transactions_commit_together_but_fail_alone(tmp_path: Pa
         async with db.read() as conn:
             rows = await run_sync(conn, lambda raw: raw.execute("SELECT n FROM tally").fetchall())
         assert sorted(row[0] for row in rows) == [0, 1, 2, 3, 4]
+
+
+async def test_the_log_starts_afresh_under_a_steady_stream_of_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a steady stream of commands a write is under way whenever a background pass runs,
+    # so no pass copies the last commit and SQLite never restarts the log by itself. Here
+    # another connection writes across every background pass: in step with it, not by timing.
+    monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_SECONDS", 3600.0)  # passes run by hand
+    monkeypatch.setattr(database, "CHECKPOINT_RESTART_PAGES", 50)
+    path = tmp_path / "cameo.sqlite3"
+    log_file = path.with_name(path.name + "-wal")
+    insert = "INSERT INTO notes VALUES (randomblob(3000))"  # a page or two of the log each
+    async with open_database(path) as db:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE notes (body BLOB NOT NULL)")
+        # The log file keeps the length of its longest log (the migrations'); start it empty.
+        await db.run_read(lambda raw: raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        page_size = await db.run_read(lambda raw: raw.execute("PRAGMA page_size").fetchone()[0])
+        background = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        real_checkpoint = database._checkpoint
+
+        def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            if conn is not background:
+                return real_checkpoint(conn)  # the bot's connection's, between transactions
+            other.execute("BEGIN IMMEDIATE")
+            other.execute(insert)
+            try:
+                return real_checkpoint(conn)
+            finally:
+                other.execute("COMMIT")
+
+        monkeypatch.setattr(database, "_checkpoint", checkpoint)
+        longest = 0
+        try:
+            for _ in range(300):
+                await db.run_transaction(lambda raw: raw.execute(insert))
+                await db._checkpoint_in_background(background)
+                longest = max(longest, log_file.stat().st_size // page_size)
+        finally:
+            other.close()
+            background.close()
+        async with db.read() as conn, conn.execute("SELECT count(*) FROM notes") as cursor:
+            assert (await cursor.fetchone())[0] >= 600  # nothing lost
+    # Restarted, the log never holds much more than CHECKPOINT_RESTART_PAGES; without that,
+    # it would hold every one of these writes.
+    assert longest < 4 * 50
