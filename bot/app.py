@@ -15,6 +15,7 @@ from bot.client.cameo_bot import CameoBot
 from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
 from bot.images.processing import ImageWorkers
+from bot.net.safe_fetch import SafeImageFetcher
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Resources, build_services
 from bot.settings import Settings
@@ -42,8 +43,10 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
             follow_redirects=False,
         ) as http,
         open_router(settings, http, poll_policy(settings), workers) as router,
+        # Its own client: avatar downloads go only to checked addresses, never via a proxy.
+        SafeImageFetcher(images=workers) as fetcher,
     ):
-        services = build_services(settings, db, router, workers=workers)
+        services = build_services(settings, db, router, workers=workers, fetcher=fetcher)
         yield Resources(settings=settings, db=db, http=http, services=services)
 
 

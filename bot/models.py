@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.prefs.preset import Preset
 from bot.providers.request import GenerationOptions
 
 # Characters created in a DM belong to their owner alone; they are stored under this scope.
@@ -12,8 +14,16 @@ PERSONAL_SCOPE = 0
 
 
 class Visibility(StrEnum):
-    PRIVATE = "private"  # only the owner sees and uses it
+    PRIVATE = "private"  # only the owner (and co-owners) see and use it
+    APPROVED = "approved"  # also the members the owner approves; listed or not for the others
     SERVER = "server"  # everyone in the server sees and uses it; only the owner edits
+
+
+class Role(StrEnum):
+    """What the owner lets another member do with a character."""
+
+    APPROVED = "approved"  # use it in scenes
+    CO_OWNER = "co_owner"  # use it and edit it (never delete or hand it over)
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,30 @@ class Character:
     scene_count: int
     created_at: str
     updated_at: str
+    others_scene_count: int = 0  # of scene_count, those other members made
+    listed: bool = False  # everyone in the server sees it (always for server, never private)
+    defaults: Preset = field(default_factory=Preset)  # the owner's scene settings for it
 
     @property
     def is_personal(self) -> bool:
         return self.guild_id is None
+
+
+@dataclass(frozen=True)
+class Look:
+    """One of a character's looks: a name and its own reference picture."""
+
+    id: int
+    character_id: int
+    name: str
+    is_default: bool
+    image_sha256: str
+    image_format: str
+    original_sha256: str
+    original_format: str
+    original_width: int
+    original_height: int
+    created_at: str
 
 
 class JobKind(StrEnum):
@@ -103,6 +133,10 @@ class Job:
     finished_at: str | None
     delivered_at: str | None
     rerolled_from: int | None
+    look_id: int | None = None  # the look used (None: made before looks, the default)
+    look_name: str | None = None
+    character_owner_id: int | None = None  # whose character it was when asked
+    option_sources: Mapping[str, str] = field(default_factory=dict)  # setting -> Source
 
     @property
     def is_edit(self) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.characters.service import CharacterService
 from bot.gallery.service import GalleryService
 from bot.jobs.service import JobService
+from bot.prefs.service import PrefsService
 from bot.quota.service import QuotaService
 from bot.stories.service import StoryService
 
@@ -35,12 +36,14 @@ class PrivacyService:
         quota: QuotaService,
         gallery: GalleryService,
         stories: StoryService,
+        prefs: PrefsService,
     ) -> None:
         self._characters = characters
         self._jobs = jobs
         self._quota = quota
         self._gallery = gallery
         self._stories = stories
+        self._prefs = prefs
 
     async def forget(self, user_id: int) -> ForgottenData:
         # Jobs first: they hold the characters' references until they are gone.
@@ -48,6 +51,7 @@ class PrivacyService:
         await self._quota.forget(user_id)
         characters = await self._characters.forget(user_id)
         await self._stories.forget(user_id)
+        await self._prefs.forget(user_id)
         # Their pictures may be kept in memory too.
         self._jobs.runner.forget_references()
         self._gallery.forget_pictures()

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.characters.looks import LookService
 from bot.characters.service import CharacterService
+from bot.characters.sharing import SharingService
 from bot.clock import Clock, SystemClock
 from bot.gallery.service import GalleryService
 from bot.images.processing import ImageWorkers
@@ -14,6 +16,8 @@ from bot.images.store import ImageStore
 from bot.jobs.results import ResultService
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
+from bot.net.safe_fetch import SafeImageFetcher
+from bot.prefs.service import PrefsService
 from bot.privacy import PrivacyService
 from bot.providers.router import ProviderRouter
 from bot.providers.status import ProviderStatusService
@@ -36,6 +40,9 @@ class Services:
     provider_status: ProviderStatusService
     gallery: GalleryService
     stories: StoryService
+    looks: LookService
+    sharing: SharingService
+    prefs: PrefsService
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ def build_services(
     *,
     clock: Clock | None = None,
     workers: ImageWorkers | None = None,
+    fetcher: SafeImageFetcher | None = None,
 ) -> Services:
     clock = clock or SystemClock()
     # The one bounded pool for Pillow work; the composition root shares it with the services'
@@ -69,22 +77,29 @@ def build_services(
         providers=router.names,
     )
     images = ImageStore(settings.images_dir, db)
-    characters = CharacterService(db, images, workers, clock)
+    characters = CharacterService(db, images, workers, clock, fetcher=fetcher)
     # The Discord layer attaches the runner's listener when its cog loads.
     runner = JobRunner(db, images, workers, router, quota, None, clock)
-    jobs = JobService(db, images, characters, workers, router, quota, runner, clock)
+    looks = LookService(characters)
+    prefs = PrefsService(db, clock)
+    jobs = JobService(
+        db, images, characters, workers, router, quota, runner, clock, looks=looks, prefs=prefs
+    )
     gallery = GalleryService(db, images, characters, workers)
     stories = StoryService(db, images, characters, clock)
     return Services(
         characters=characters,
         images=images,
-        privacy=PrivacyService(characters, jobs, quota, gallery, stories),
+        privacy=PrivacyService(characters, jobs, quota, gallery, stories, prefs),
         router=router,
         runner=runner,
         jobs=jobs,
-        results=ResultService(db, images, characters),
+        results=ResultService(db, images, characters, looks),
         quota=quota,
         provider_status=ProviderStatusService(router),
         gallery=gallery,
         stories=stories,
+        looks=looks,
+        sharing=SharingService(characters, jobs),
+        prefs=prefs,
     )

@@ -9,21 +9,37 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.models import PERSONAL_SCOPE, Character, Visibility
+from bot.prefs.preset import Preset
 from storage.database import Database
 
-_COLUMNS = """
+COLUMNS = """
     c.id, c.public_id, c.guild_id, c.owner_id, c.name, c.description, c.visibility,
     c.image_sha256, i.format AS image_format, i.width AS image_width, i.height AS image_height,
     c.original_sha256, c.original_format, c.original_width, c.original_height, c.scene_count,
-    c.created_at, c.updated_at
+    c.others_scene_count, c.created_at, c.updated_at, c.listed, c.defaults
 """
-_FROM = "FROM characters c JOIN images i ON i.sha256 = c.image_sha256"
+FROM = "FROM characters c JOIN images i ON i.sha256 = c.image_sha256"
 
-# What a viewer may see: in a server, that server's characters that are theirs or shared, plus
-# their personal ones; in a DM (scope 0), every character they own.
-_VISIBLE = """
+# Whether the viewer is on the character's list of approved members or co-owners.
+_ON_ITS_LIST = (
+    "EXISTS (SELECT 1 FROM character_members m WHERE m.character_id = c.id AND m.user_id = :user)"
+)
+# What a viewer may see: in a server, that server's characters that are theirs, listed for
+# everyone, or shared with them; plus their personal ones; in a DM (scope 0), every character
+# they own.
+_VISIBLE = f"""
     (
-        (:scope != 0 AND c.guild_id = :scope AND (c.owner_id = :user OR c.visibility = 'server'))
+        (:scope != 0 AND c.guild_id = :scope
+            AND (c.owner_id = :user OR c.listed = 1 OR {_ON_ITS_LIST}))
+        OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+    )
+"""
+# What a viewer may use in scenes: what they see, less characters listed for everyone but
+# approved only for some (the owner, co-owners and approved members use those).
+_USABLE = f"""
+    (
+        (:scope != 0 AND c.guild_id = :scope
+            AND (c.owner_id = :user OR c.visibility = 'server' OR {_ON_ITS_LIST}))
         OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
     )
 """
@@ -55,9 +71,10 @@ class NewCharacter:
     original_width: int
     original_height: int
     created_at: str
+    listed: bool
 
 
-def _character(row: aiosqlite.Row) -> Character:
+def character_of(row: aiosqlite.Row) -> Character:
     return Character(
         id=row["id"],
         public_id=row["public_id"],
@@ -75,8 +92,11 @@ def _character(row: aiosqlite.Row) -> Character:
         original_width=row["original_width"],
         original_height=row["original_height"],
         scene_count=row["scene_count"],
+        others_scene_count=row["others_scene_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        listed=bool(row["listed"]),
+        defaults=Preset.stored(row["defaults"]),
     )
 
 
@@ -106,9 +126,10 @@ async def _insert(
 ) -> aiosqlite.Cursor:
     return await conn.execute(
         "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, description, "
-        "visibility, image_sha256, original_sha256, original_format, original_width, "
+        "visibility, listed_when_approved, image_sha256, original_sha256, original_format, "
+        "original_width, "
         "original_height, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             public_id,
             new.guild_id,
@@ -117,6 +138,7 @@ async def _insert(
             new.name_key,
             new.description,
             new.visibility.value,
+            int(new.listed),
             new.image_sha256,
             new.original_sha256,
             new.original_format,
@@ -142,32 +164,40 @@ async def count_owned(conn: aiosqlite.Connection, owner_id: int, scope: int) -> 
 
 
 async def get_by_id(conn: aiosqlite.Connection, character_id: int) -> Character | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE c.id = ?", (character_id,)) as cur:
+    async with conn.execute(f"SELECT {COLUMNS} {FROM} WHERE c.id = ?", (character_id,)) as cur:
         row = await cur.fetchone()
-    return None if row is None else _character(row)
+    return None if row is None else character_of(row)
 
 
 async def find_visible(
-    db: Database, *, user_id: int, scope: int, public_id: str | None, name_key: str | None
+    db: Database,
+    *,
+    user_id: int,
+    scope: int,
+    public_id: str | None,
+    name_key: str | None,
+    usable_only: bool = False,
 ) -> list[Character]:
-    """Return visible characters with this public id, or else with this name (owner's first)."""
+    """Return visible (or, `usable_only`, usable) characters with this public id, or else
+    with this name (owner's first)."""
+    rule = _USABLE if usable_only else _VISIBLE
     async with db.read() as conn:
         if public_id is not None:
             async with conn.execute(
-                f"SELECT {_COLUMNS} {_FROM} WHERE c.public_id = :public_id AND {_VISIBLE}",
+                f"SELECT {COLUMNS} {FROM} WHERE c.public_id = :public_id AND {rule}",
                 {"public_id": public_id, "user": user_id, "scope": scope},
             ) as cur:
                 rows = list(await cur.fetchall())
             if rows:
-                return [_character(row) for row in rows]
+                return [character_of(row) for row in rows]
         if name_key is None:
             return []
         async with conn.execute(
-            f"SELECT {_COLUMNS} {_FROM} WHERE c.name_key = :name_key AND {_VISIBLE} "
+            f"SELECT {COLUMNS} {FROM} WHERE c.name_key = :name_key AND {rule} "
             "ORDER BY (c.owner_id = :user) DESC, (c.guild_id = 0) ASC, c.id",
             {"name_key": name_key, "user": user_id, "scope": scope},
         ) as cur:
-            return [_character(row) for row in await cur.fetchall()]
+            return [character_of(row) for row in await cur.fetchall()]
 
 
 async def list_visible(
@@ -178,48 +208,69 @@ async def list_visible(
     async with (
         db.read() as conn,
         conn.execute(
-            f"SELECT {_COLUMNS} {_FROM} WHERE {_VISIBLE} {owner_clause} "
+            f"SELECT {COLUMNS} {FROM} WHERE {_VISIBLE} {owner_clause} "
             "ORDER BY (c.owner_id = :user) DESC, c.name_key, c.id",
             {"user": user_id, "scope": scope, "owner": owner_id},
         ) as cur,
     ):
-        return [_character(row) for row in await cur.fetchall()]
+        return [character_of(row) for row in await cur.fetchall()]
 
 
 async def suggest(
-    db: Database, *, user_id: int, scope: int, fragment_key: str, limit: int = 25
+    db: Database,
+    *,
+    user_id: int,
+    scope: int,
+    fragment_key: str,
+    limit: int = 25,
+    usable_only: bool = False,
 ) -> list[Character]:
-    """Return up to `limit` visible characters whose name contains the fragment.
+    """Return up to `limit` visible (or, `usable_only`, usable) characters whose name contains
+    the fragment.
 
-    The caller's own come first, then prefix matches before other substring matches, each by
-    name. Every part reads an index in name order and stops at `limit`, so a server with tens
-    of thousands of characters answers as fast as a new one: the caller's own (at most a few
-    hundred) by the owner index; the server's shared ones by prefix through the name index,
-    and, for three characters or more, by substring through the trigram index (when more than
-    `limit` contain it, the newest of them). Shorter
+    The caller's own come first, then those shared with them, then prefix matches before
+    other substring matches, each by name. Every part reads an index in name order and stops
+    at `limit`, so a server with tens of thousands of characters answers as fast as a new
+    one: the caller's own (at most a few hundred) by the owner index; those shared with them
+    by their list; the server's listed ones by prefix through the name index, and, for three
+    characters or more, by substring through the trigram index (when more than `limit`
+    contain it, the newest of them). Shorter
     fragments match shared names by prefix only: a trigram index cannot search for them, and
     one or two letters anywhere in a name match nearly everything anyway.
     """
     params = {"user": user_id, "scope": scope, "limit": limit}
+    rule = _USABLE if usable_only else _VISIBLE
+    shared_by_name = _SHARED_BY_NAME + (" AND c.visibility = 'server'" if usable_only else "")
 
     def read(conn: sqlite3.Connection) -> list[Character]:
         found = _rows_now(
             conn,
-            f"SELECT {_COLUMNS} {_FROM} WHERE c.public_id = :exact AND {_VISIBLE}",
+            f"SELECT {COLUMNS} {FROM} WHERE c.public_id = :exact AND {rule}",
             {**params, "exact": fragment_key},
         )
         # The caller's own: few enough to match anywhere in the name, whatever its length.
         found += _rows_now(
             conn,
-            f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = :user AND {_VISIBLE} "
+            f"SELECT {COLUMNS} {FROM} WHERE c.owner_id = :user AND {_VISIBLE} "
             "AND instr(c.name_key, :fragment) > 0 "
             "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
             {**params, "fragment": fragment_key},
         )
         if scope != PERSONAL_SCOPE:
+            # Shared with the caller by name (few: one member's list), listed or not.
             found += _rows_now(
                 conn,
-                f"SELECT {_COLUMNS} {_FROM} {_SHARED_BY_NAME} "
+                f"SELECT {COLUMNS} FROM character_members m "  # noqa: S608
+                "CROSS JOIN characters c ON c.id = m.character_id "
+                "JOIN images i ON i.sha256 = c.image_sha256 "
+                "WHERE m.user_id = :user AND c.guild_id = :scope "
+                "AND instr(c.name_key, :fragment) > 0 "
+                "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
+                {**params, "fragment": fragment_key},
+            )
+            found += _rows_now(
+                conn,
+                f"SELECT {COLUMNS} {FROM} {shared_by_name} "
                 "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
                 "ORDER BY c.name_key, c.id LIMIT :limit",
                 {**params, "fragment": fragment_key},
@@ -232,9 +283,9 @@ async def suggest(
                     # first, and reading stops at `limit`. Ordering every match by name
                     # instead would sort hundreds in a big server ("ira" is in 546 of 20,000
                     # names) for the 25 shown; the 25 newest are then put in name order.
-                    f"SELECT * FROM (SELECT {_COLUMNS}, c.name_key AS name_order "  # noqa: S608
+                    f"SELECT * FROM (SELECT {COLUMNS}, c.name_key AS name_order "  # noqa: S608
                     "FROM character_names f CROSS JOIN characters c ON c.id = f.rowid "
-                    f"JOIN images i ON i.sha256 = c.image_sha256 {_SHARED_BY_NAME} "
+                    f"JOIN images i ON i.sha256 = c.image_sha256 {shared_by_name} "
                     "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :limit) "
                     "ORDER BY name_order, id",
                     {**params, "phrase": _fts_phrase(fragment_key)},
@@ -246,8 +297,8 @@ async def suggest(
     return list(unique.values())[:limit]
 
 
-# Characters others share in the server, in the name index's order.
-_SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.visibility = 'server' AND c.owner_id != :user"
+# Characters others list for everyone in the server, in the name index's order.
+_SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.listed = 1 AND c.owner_id != :user"
 
 
 def _fts_phrase(fragment: str) -> str:
@@ -256,7 +307,7 @@ def _fts_phrase(fragment: str) -> str:
 
 
 def _rows_now(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[Character]:
-    return [_character(row) for row in conn.execute(sql, params).fetchall()]
+    return [character_of(row) for row in conn.execute(sql, params).fetchall()]
 
 
 async def update(
@@ -272,6 +323,9 @@ async def update(
         "name_key",
         "description",
         "visibility",
+        "listed_when_approved",
+        "defaults",
+        "owner_id",
         "image_sha256",
         "original_sha256",
         "original_format",
@@ -296,31 +350,47 @@ async def delete(conn: aiosqlite.Connection, character_id: int) -> None:
     await conn.execute("DELETE FROM characters WHERE id = ?", (character_id,))
 
 
-def delete_owned_by(conn: sqlite3.Connection, owner_id: int, limit: int) -> list[str]:
-    """Delete up to `limit` of the characters the member owns; return their images' hashes
-    (which the caller releases in the same transaction). Empty once none are left."""
-    rows = conn.execute(
-        "DELETE FROM characters WHERE id IN "
-        "(SELECT id FROM characters WHERE owner_id = ? LIMIT ?) RETURNING image_sha256",
-        (owner_id, limit),
-    ).fetchall()
-    return [sha256 for (sha256,) in rows]
+def delete_owned_by(conn: sqlite3.Connection, owner_id: int, limit: int) -> tuple[int, list[str]]:
+    """Delete up to `limit` of the characters the member owns (their looks go with them);
+    return how many, and their pictures' hashes (which the caller releases in the same
+    transaction). None once none are left."""
+    ids = [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM characters WHERE owner_id = ? LIMIT ?", (owner_id, limit)
+        )
+    ]
+    if not ids:
+        return 0, []
+    marks = ", ".join("?" * len(ids))
+    hashes = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT image_sha256 FROM looks WHERE character_id IN ({marks})",  # noqa: S608
+            ids,
+        )
+    ]
+    conn.execute(f"DELETE FROM characters WHERE id IN ({marks})", ids)  # noqa: S608
+    return len(ids), hashes
 
 
 async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]:
     async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE c.owner_id = ? ORDER BY c.guild_id, c.name_key",
+        f"SELECT {COLUMNS} {FROM} WHERE c.owner_id = ? ORDER BY c.guild_id, c.name_key",
         (owner_id,),
     ) as cur:
-        return [_character(row) for row in await cur.fetchall()]
+        return [character_of(row) for row in await cur.fetchall()]
 
 
-def count_scene(conn: sqlite3.Connection, character_id: int) -> None:
-    """One more finished scene of this character (shown on its card).
+def count_scene(conn: sqlite3.Connection, character_id: int, made_by: int) -> None:
+    """One more finished scene of this character, made by member `made_by` (shown on its
+    card; the owner also sees how many were other members').
 
     Plain (not async): it runs inside the job runner's one-step transaction on the database
     thread, with the rest of a finished job's writes.
     """
     conn.execute(
-        "UPDATE characters SET scene_count = scene_count + 1 WHERE id = ?", (character_id,)
+        "UPDATE characters SET scene_count = scene_count + 1, "
+        "others_scene_count = others_scene_count + (owner_id != :member) WHERE id = :id",
+        {"id": character_id, "member": made_by},
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.models import Character, Picture
-from storage.characters import _COLUMNS, _character
+from storage.characters import COLUMNS, character_of
 from storage.jobs import _job
 
 CharacterOrder = Literal["newest", "scenes", "name"]
@@ -93,7 +93,7 @@ def character_page(
         "cursor": None if cursor is None else cursor[1],
         "limit": limit,
     }
-    select = f"SELECT {_COLUMNS}, c.name_key AS name_key, c.scene_count AS scenes FROM"
+    select = f"SELECT {COLUMNS}, c.name_key AS name_key, c.scene_count AS scenes FROM"
     joined = "JOIN images i ON i.sha256 = c.image_sha256"
     if member_id is None:
         shared = f"characters c INDEXED BY {spec.index} {joined} WHERE c.guild_id = :scope"
@@ -114,18 +114,18 @@ def character_page(
                 break
         return found[:limit]
 
-    rows = read(f"{select} {shared} AND c.visibility = 'server'")
+    rows = read(f"{select} {shared} AND c.listed = 1")
     if member_id is None or member_id == viewer_id:
-        # The viewer's own private characters here: at most a few hundred, by owner.
+        # The viewer's own unlisted characters here: at most a few hundred, by owner.
         rows += read(
             f"{select} characters c INDEXED BY characters_by_owner {joined} "
-            "WHERE c.owner_id = :user AND c.guild_id = :scope AND c.visibility = 'private'"
+            "WHERE c.owner_id = :user AND c.guild_id = :scope AND c.listed = 0"
         )
         rows.sort(key=lambda row: _character_key(order, row), reverse=reverse)
         rows = rows[:limit]
     if reverse:
         rows.reverse()
-    return [_character(row) for row in rows]
+    return [character_of(row) for row in rows]
 
 
 def _character_key(order: CharacterOrder, row: sqlite3.Row) -> tuple[object, ...]:
@@ -153,7 +153,8 @@ _PICTURE_VISIBLE = (
     "JOIN characters c ON c.id = j.character_id "
     "JOIN images img ON img.sha256 = ji.image_sha256 "
     "WHERE j.guild_id = :scope AND j.state = 'succeeded' AND j.delivered_at IS NOT NULL "
-    "AND c.guild_id = :scope AND (c.visibility = 'server' OR c.owner_id = :user)"
+    "AND c.guild_id = :scope AND (c.listed = 1 OR c.owner_id = :user OR EXISTS "
+    "(SELECT 1 FROM character_members m WHERE m.character_id = c.id AND m.user_id = :user))"
 )
 
 

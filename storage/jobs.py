@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,6 +46,10 @@ class NewJob:
     credits: int
     created_at: str
     rerolled_from: int | None = None
+    look_id: int | None = None
+    look_name: str | None = None
+    character_owner_id: int | None = None
+    option_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def options_json(options: GenerationOptions) -> str:
@@ -101,15 +106,31 @@ def _job(row: sqlite3.Row) -> Job:
         finished_at=row["finished_at"],
         delivered_at=row["delivered_at"],
         rerolled_from=row["rerolled_from"],
+        look_id=row["look_id"],
+        look_name=row["look_name"],
+        character_owner_id=row["character_owner_id"],
+        option_sources=_sources(row["option_sources"]),
     )
+
+
+def _sources(text: str | None) -> dict[str, str]:
+    """Where each setting came from; unreadable or odd values read as none (display only)."""
+    try:
+        stored = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(stored, dict):
+        return {}
+    return {str(k): str(v) for k, v in stored.items() if isinstance(v, str)}
 
 
 def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
     row = conn.execute(
         "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_id, "
         "character_name, reference_sha256, edit_image_sha256, edit_mask_sha256, options, "
-        "image_count, preferred_provider, credits, created_at, rerolled_from) "
-        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "image_count, preferred_provider, credits, created_at, rerolled_from, look_id, "
+        "look_name, character_owner_id, option_sources) "
+        "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.kind.value,
             new.guild_id,
@@ -126,6 +147,10 @@ def insert(conn: sqlite3.Connection, new: NewJob) -> Job:
             new.credits,
             new.created_at,
             new.rerolled_from,
+            new.look_id,
+            new.look_name,
+            new.character_owner_id,
+            json.dumps(dict(new.option_sources), sort_keys=True),
         ),
     ).fetchone()
     return _job(row)
@@ -304,6 +329,16 @@ def succeed(
     return _job(row)
 
 
+def queued_of(conn: sqlite3.Connection, user_id: int, character_id: int) -> list[Job]:
+    """A member's queued jobs of one character (a member has at most a few queued)."""
+    rows = conn.execute(
+        "SELECT * FROM jobs INDEXED BY jobs_queued_by_member "
+        "WHERE user_id = ? AND state = 'queued' AND character_id = ? ORDER BY id",
+        (user_id, character_id),
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
 def fail(conn: sqlite3.Connection, job_id: int, error: str, at: str) -> Job | None:
     """Mark an active job failed and let go of its reference; None if it had already ended."""
     row = conn.execute(
@@ -384,10 +419,11 @@ def recent_finished(
 ) -> list[Job]:
     """The newest jobs with results in a server (or a member's there), newest first. Each
     reads an index in job order and stops at `limit`."""
-    # Only of characters the viewer may see: shared with the server, or the viewer's own.
+    # Only of characters the viewer may see: listed for the server, theirs, or shared with them.
     visible = (
         "AND EXISTS (SELECT 1 FROM characters c WHERE c.id = j.character_id "
-        "AND (c.visibility = 'server' OR c.owner_id = :viewer))"
+        "AND (c.listed = 1 OR c.owner_id = :viewer OR EXISTS (SELECT 1 FROM character_members m "
+        "WHERE m.character_id = c.id AND m.user_id = :viewer)))"
     )
     if user_id is None:
         rows = conn.execute(

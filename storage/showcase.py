@@ -70,7 +70,7 @@ def record_post(conn: sqlite3.Connection, post: ShowcasePost) -> bool:
     cursor = conn.execute(
         "INSERT INTO showcase_posts "
         "(character_id, guild_id, channel_id, thread_id, card_channel_id, message_id) "
-        "SELECT id, ?, ?, ?, ?, ? FROM characters WHERE id = ? AND visibility = 'server'",
+        "SELECT id, ?, ?, ?, ?, ? FROM characters WHERE id = ? AND listed = 1",
         (
             post.guild_id,
             post.channel_id,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Character, Job
-from storage.characters import _COLUMNS, _character
+from storage.characters import COLUMNS, character_of
 from storage.jobs import _job
 
 
@@ -82,12 +82,12 @@ def cast_of(conn: sqlite3.Connection, story_id: int) -> list[Character]:
     """The cast as shown to everyone: a character made private since leaves it (until it is
     shared with the server again)."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM story_cast s "  # noqa: S608 (a constant fragment)
+        f"SELECT {COLUMNS} FROM story_cast s "  # noqa: S608 (a constant fragment)
         "JOIN characters c ON c.id = s.character_id JOIN images i ON i.sha256 = c.image_sha256 "
-        "WHERE s.story_id = ? AND c.visibility = 'server' ORDER BY s.added_at, c.id",
+        "WHERE s.story_id = ? AND c.listed = 1 ORDER BY s.added_at, c.id",
         (story_id,),
     ).fetchall()
-    return [_character(row) for row in rows]
+    return [character_of(row) for row in rows]
 
 
 def added_by(conn: sqlite3.Connection, story_id: int, character_id: int) -> int | None:

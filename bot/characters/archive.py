@@ -1,5 +1,9 @@
 """The export file: a zip of a member's characters (a JSON manifest plus the reference images).
 
+Version 2 (written since characters have looks) lists each character's looks, each with its
+own picture; the character's own `image` is its default look's, as in version 1, which still
+imports (each of its characters gets one look, "default").
+
 Members own their data: `/character export` writes these, `/character import` reads them back.
 An uploaded archive is untrusted input, so reading it is bounded in every dimension (entries,
 declared and actual sizes, total bytes inflated) and every image is checked again on import.
@@ -26,9 +30,14 @@ from bot.models import Visibility
 MANIFEST_NAME = "cameo-characters.json"
 MANIFEST_MAX_BYTES = 2 * 1024 * 1024
 MAX_ENTRIES = 500
+# Files in one archive: the manifest and every look's picture. Exports are split to stay under
+# it; its central directory (about 100 bytes a file) stays under the bound below.
+MAX_FILES = 2000
+MAX_LOOKS = 10
+MANIFEST_VERSION: Literal[2] = 2
 # However the members are compressed, reading one archive never inflates more than this.
 MAX_TOTAL_BYTES = 120 * 1024 * 1024
-# Our manifests list at most 500 entries; a central directory this large is not one of ours.
+# Our archives hold at most MAX_FILES files; a central directory this large is not one of ours.
 MAX_CENTRAL_DIRECTORY_BYTES = 256 * 1024
 _END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
 
@@ -37,12 +46,28 @@ class ArchiveRejected(CameoError):
     pass
 
 
+class ArchivedLook(BaseModel):
+    """One look of a character, in version 2 exports."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    image: str = Field(min_length=1, max_length=200)
+    default: bool = False
+    original_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    original_format: str | None = Field(default=None, max_length=10)
+    original_width: int | None = Field(default=None, gt=0)
+    original_height: int | None = Field(default=None, gt=0)
+
+
 class ArchivedCharacter(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
     visibility: Visibility = Visibility.SERVER
+    listed: bool | None = None  # for approved characters (version 2)
+    looks: list[ArchivedLook] = Field(default_factory=list, max_length=MAX_LOOKS)
     server_id: str | None = None
     created_at: str | None = None
     image: str = Field(min_length=1, max_length=200)
@@ -58,7 +83,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     format: Literal["cameo-characters"]
-    version: Literal[1]
+    version: Literal[1, 2]
     exported_at: str
     characters: list[ArchivedCharacter] = Field(max_length=MAX_ENTRIES)
 
@@ -72,7 +97,7 @@ class _ManifestEnvelope(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     format: Literal["cameo-characters"]
-    version: Literal[1]
+    version: Literal[1, 2]
     exported_at: str
     characters: list[Any]
 
@@ -111,6 +136,11 @@ TOO_MANY_ENTRIES = (
 class ExportItem:
     character: ArchivedCharacter
     image: bytes
+    look_images: tuple[bytes, ...] = ()  # each look's picture but the default's, in order
+
+    @property
+    def files(self) -> int:
+        return 1 + len(self.look_images)
 
 
 def build_archives(items: list[ExportItem], exported_at: str, part_limit: int) -> list[bytes]:
@@ -121,14 +151,21 @@ def build_archives(items: list[ExportItem], exported_at: str, part_limit: int) -
     Parts are packed by estimate, then measured: one that came out too big is split in two.
     """
     groups: list[list[ExportItem]] = [[]]
-    size = 0
+    size = files = 0
     for item in items:
-        item_size = len(item.image) + len(item.character.model_dump_json()) + 512
-        if groups[-1] and (size + item_size + 4096 > part_limit or len(groups[-1]) >= MAX_ENTRIES):
+        item_size = (
+            len(item.image)
+            + sum(len(image) for image in item.look_images)
+            + len(item.character.model_dump_json())
+            + 512
+        )
+        full = len(groups[-1]) >= MAX_ENTRIES or files + item.files >= MAX_FILES
+        if groups[-1] and (size + item_size + 4096 > part_limit or full):
             groups.append([])
-            size = 0
+            size = files = 0
         groups[-1].append(item)
         size += item_size
+        files += item.files
     return [part for group in groups for part in _measured(group, exported_at, part_limit)]
 
 
@@ -145,7 +182,7 @@ def _measured(items: list[ExportItem], exported_at: str, part_limit: int) -> lis
 def _zip(items: list[ExportItem], exported_at: str) -> bytes:
     manifest = Manifest(
         format="cameo-characters",
-        version=1,
+        version=MANIFEST_VERSION,
         exported_at=exported_at,
         characters=[item.character for item in items],
     )
@@ -157,6 +194,9 @@ def _zip(items: list[ExportItem], exported_at: str) -> bytes:
         for item in items:
             # Images are already compressed; storing them keeps export fast.
             archive.writestr(item.character.image, item.image, compress_type=zipfile.ZIP_STORED)
+            others = [look for look in item.character.looks if not look.default]
+            for look, image in zip(others, item.look_images, strict=True):
+                archive.writestr(look.image, image, compress_type=zipfile.ZIP_STORED)
     return out.getvalue()
 
 
@@ -170,8 +210,8 @@ class ArchiveReader:
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
             raise _not_an_export() from None
-        if len(infos) > MAX_ENTRIES + 1:
-            raise ArchiveRejected(f"That archive has too many files (at most {MAX_ENTRIES}).")
+        if len(infos) > MAX_FILES:
+            raise ArchiveRejected(f"That archive has too many files (at most {MAX_FILES}).")
         self._infos = {info.filename: info for info in infos}
         self._inflated = 0
 
@@ -199,7 +239,7 @@ class ArchiveReader:
             for position, value in enumerate(listed[MAX_ENTRIES:], MAX_ENTRIES + 1)
         ]
 
-    def image(self, character: ArchivedCharacter) -> bytes:
+    def image(self, character: ArchivedCharacter | ArchivedLook) -> bytes:
         return self._read(character.image, MAX_REFERENCE_BYTES, what=f"the image {character.image}")
 
     def _read(self, name: str, limit: int, *, what: str) -> bytes:
@@ -271,7 +311,9 @@ def _reason(failed: set[str], value: dict[Any, Any]) -> str:
     if "image" in failed:
         return "It doesn't say which picture in the file is its own."
     if "visibility" in failed:
-        return "Its visibility must be private or server."
+        return "Its visibility must be private, approved or server."
+    if "looks" in failed:
+        return f"Its list of looks is damaged (a character has at most {MAX_LOOKS})."
     if "description" in failed:
         return _description_reason(value.get("description"))
     return "This entry is damaged."
@@ -303,8 +345,8 @@ def _check_central_directory(data: bytes) -> None:
     if position == -1 or position + 22 > len(tail):
         raise _not_an_export()
     entries, directory_size = struct.unpack("<HI", tail[position + 10 : position + 16])
-    if entries > MAX_ENTRIES + 1 or directory_size > MAX_CENTRAL_DIRECTORY_BYTES:
-        raise ArchiveRejected(f"That archive has too many files (at most {MAX_ENTRIES}).")
+    if entries > MAX_FILES or directory_size > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise ArchiveRejected(f"That archive has too many files (at most {MAX_FILES}).")
 
 
 def _not_an_export() -> ArchiveRejected:

@@ -17,19 +17,26 @@ from functools import partial
 
 from bot.characters.archive import (
     ArchivedCharacter,
+    ArchivedLook,
     ArchiveReader,
     ExportItem,
     SkippedEntry,
     build_archives,
+    entry_label,
 )
+from bot.characters.foreign import ForeignExport, fetch_pictures, parse_foreign_export
 from bot.characters.text import clean_description, clean_name, name_key
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import CleanImage, ImageWorkers
 from bot.images.store import ImageStore, image_row
-from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Look, Role, Viewer, Visibility
+from bot.net.safe_fetch import DEFAULT_POLICY, FetchBudget, SafeImageFetcher
+from bot.prefs.preset import Preset
 from storage import characters as repo
 from storage import images as image_rows
+from storage import looks as look_rows
+from storage import sharing as member_rows
 from storage.database import Connection, Database, run_sync
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,8 @@ MAX_CHARACTERS_PER_SCOPE = 200
 # holds everyone else's commands up for one long transaction.
 FORGET_STEP = 50
 _PREVIEW_CACHE_SIZE = 64
+# The name of a character's first look, unless its owner gives another.
+DEFAULT_LOOK = "default"
 
 
 class CharacterNotFound(CameoError):
@@ -89,6 +98,8 @@ class ForgetReport:
 class ImportReport:
     imported: list[Character] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    source: str = "Cameo export"  # or "PluralKit" / "Tupperbox"
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (name, what changed)
 
 
 def looks_like_public_id(text: str) -> bool:
@@ -97,18 +108,26 @@ def looks_like_public_id(text: str) -> bool:
 
 class CharacterService:
     def __init__(
-        self, db: Database, store: ImageStore, workers: ImageWorkers, clock: Clock
+        self,
+        db: Database,
+        store: ImageStore,
+        workers: ImageWorkers,
+        clock: Clock,
+        *,
+        fetcher: SafeImageFetcher | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.workers = workers
         self.clock = clock
+        # Downloads PluralKit and Tupperbox avatars; without one those imports are refused.
+        self.fetcher = fetcher
         self._previews: OrderedDict[str, bytes] = OrderedDict()
 
     # -- creating ---------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _change(self, new_image: CleanImage | None = None) -> AsyncIterator[_Change]:
+    async def change(self, new_image: CleanImage | None = None) -> AsyncIterator[_Change]:
         """Write `new_image` (if any) and open a transaction, under the image store's lock.
 
         Everything that decides a change is read inside the transaction, so it cannot be stale.
@@ -144,11 +163,19 @@ class CharacterService:
         image: bytes,
         description: str | None = None,
         visibility: Visibility = Visibility.SERVER,
+        listed: bool | None = None,
         original: OriginalFacts | None = None,
+        look_name: str = DEFAULT_LOOK,
     ) -> Character:
-        """Register a character from an image; the file and the row land together or not at all."""
+        """Register a character from an image; the file and the row land together or not at all.
+
+        The image becomes its first look (`look_name`, the default). `listed` matters only for
+        approved characters (whether everyone in the server sees them); it defaults to yes.
+        """
         display = clean_name(name)
         text = clean_description(description)
+        look = clean_name(look_name)
+        shown = _listed(visibility, listed)
         clean = await self.workers.clean_reference(image)
         facts = original or OriginalFacts(
             clean.original_sha256,
@@ -157,7 +184,7 @@ class CharacterService:
             clean.original_height,
         )
         try:
-            async with self._change(clean) as change:
+            async with self.change(clean) as change:
                 if await repo.count_owned(change.conn, viewer.user_id, viewer.scope) >= (
                     MAX_CHARACTERS_PER_SCOPE
                 ):
@@ -177,6 +204,21 @@ class CharacterService:
                         original_width=facts.width,
                         original_height=facts.height,
                         created_at=timestamp(self.clock.now()),
+                        listed=shown,
+                    ),
+                )
+                await run_sync(
+                    change.conn,
+                    partial(
+                        look_rows.add,
+                        character_id=created.id,
+                        name=look,
+                        name_key=name_key(look),
+                        picture=look_rows.Picture(
+                            clean.sha256, facts.sha256, facts.format, facts.width, facts.height
+                        ),
+                        at=created.created_at,
+                        is_default=True,
                     ),
                 )
         except repo.NameConflict:
@@ -194,8 +236,12 @@ class CharacterService:
 
     # -- finding ----------------------------------------------------------------------------
 
-    async def resolve(self, viewer: Viewer, query: str) -> Character:
-        """Return the character the viewer means: an id from autocomplete, or a typed name."""
+    async def resolve(self, viewer: Viewer, query: str, *, to_use: bool = False) -> Character:
+        """Return the character the viewer means: an id from autocomplete, or a typed name.
+
+        `to_use`: only characters the viewer may use in scenes (listed characters approved
+        for some members are seen by everyone but used only by those members).
+        """
         text = query.strip()
         if not text:
             raise CharacterNotFound()
@@ -210,8 +256,14 @@ class CharacterService:
             scope=viewer.scope,
             public_id=lowered if looks_like_public_id(lowered) else None,
             name_key=key,
+            usable_only=to_use,
         )
         if not found:
+            if to_use and await self._seen_but_not_usable(viewer, query):
+                raise NotAllowed(
+                    "That character's owner approves who may use them in scenes, and you "
+                    "aren't on their list. Ask the owner to `/character share` them with you."
+                )
             raise CharacterNotFound()
         if len(found) == 1 or found[0].public_id == lowered:
             return found[0]
@@ -222,15 +274,49 @@ class CharacterService:
             self.db, user_id=viewer.user_id, scope=viewer.scope, owner_id=owner_id
         )
 
-    async def suggest(self, viewer: Viewer, typed: str, limit: int = 25) -> list[Character]:
-        """Return autocomplete candidates: the viewer's own first, prefix matches before others."""
+    async def _seen_but_not_usable(self, viewer: Viewer, query: str) -> bool:
+        try:
+            await self.resolve(viewer, query)
+        except CameoError:
+            return False
+        return True
+
+    async def suggest(
+        self, viewer: Viewer, typed: str, limit: int = 25, *, to_use: bool = False
+    ) -> list[Character]:
+        """Return autocomplete candidates: the viewer's own first, then those shared with
+        them, prefix matches before others; `to_use`, only those they may use in scenes."""
         return await repo.suggest(
             self.db,
             user_id=viewer.user_id,
             scope=viewer.scope,
             fragment_key=name_key(typed.strip())[:64],
             limit=limit,
+            usable_only=to_use,
         )
+
+    # -- who may do what --------------------------------------------------------------------
+
+    async def role_of(self, viewer: Viewer, character: Character) -> Role | None:
+        """The viewer's place on the character's list (None for its owner and for others)."""
+        return await self.db.run_read(
+            partial(member_rows.role_of, character_id=character.id, user_id=viewer.user_id)
+        )
+
+    async def can_see(self, viewer: Viewer, character: Character) -> bool:
+        """Its owner, everyone in its server when it is listed, and the members on its list."""
+        if character.owner_id == viewer.user_id:
+            return True
+        if character.guild_id is None or character.guild_id != viewer.guild_id:
+            return False
+        return character.listed or await self.role_of(viewer, character) is not None
+
+    async def can_edit(self, viewer: Viewer, character: Character) -> bool:
+        if character.owner_id == viewer.user_id:
+            return True
+        if character.guild_id is None or character.guild_id != viewer.guild_id:
+            return False
+        return await self.role_of(viewer, character) is Role.CO_OWNER
 
     async def get(self, character_id: int) -> Character | None:
         async with self.db.read() as conn:
@@ -246,50 +332,126 @@ class CharacterService:
         name: str | None = None,
         description: str | None = None,
         visibility: Visibility | None = None,
+        listed: bool | None = None,
         image: bytes | None = None,
+        defaults: Preset | None = None,
+        clear_defaults: bool = False,
     ) -> Character:
-        """Change a character; only its owner may."""
+        """Change a character: its owner or a co-owner may; who may see and use it (visibility,
+        listed) is the owner's alone. A new image replaces the default look's picture.
+        `defaults` are merged into the character's default scene settings."""
         character = await self.resolve(viewer, query)
-        if character.owner_id != viewer.user_id:
-            raise NotAllowed("Only the character's owner can edit it.")
         fields: dict[str, object] = {}
         if name is not None:
             fields["name"] = clean_name(name)
             fields["name_key"] = name_key(str(fields["name"]))
         if description is not None:
             fields["description"] = clean_description(description)
-        if visibility is not None:
-            fields["visibility"] = visibility.value
-        if image is None and not fields:
+        sharing_changed = visibility is not None or listed is not None
+        nothing_asked = not (fields or sharing_changed or clear_defaults)
+        if image is None and defaults is None and nothing_asked:
             raise CameoError(
-                "Tell me what to change: a new name, description, visibility or image."
+                "Tell me what to change: a new name, description, visibility, image or "
+                "default scene settings."
             )
         clean = await self.workers.clean_reference(image) if image is not None else None
-        if clean is not None:
-            fields.update(
-                image_sha256=clean.sha256,
-                original_sha256=clean.original_sha256,
-                original_format=clean.original_format,
-                original_width=clean.original_width,
-                original_height=clean.original_height,
-            )
+        now = timestamp(self.clock.now())
         try:
-            async with self._change(clean) as change:
+            async with self.change(clean) as change:
                 current = await repo.get_by_id(change.conn, character.id)
                 if current is None:
                     raise CharacterNotFound()
-                if current.owner_id != viewer.user_id:
-                    raise NotAllowed("Only the character's owner can edit it.")
-                await repo.update(
-                    change.conn, current.id, fields=fields, updated_at=timestamp(self.clock.now())
-                )
+                await self.check_can_edit(change.conn, viewer, current)
+                if sharing_changed:
+                    if current.owner_id != viewer.user_id:
+                        raise NotAllowed("Only the character's owner decides who sees and uses it.")
+                    wanted = visibility or current.visibility
+                    fields["visibility"] = wanted.value
+                    fields["listed_when_approved"] = int(
+                        _listed(wanted, listed if listed is not None else current.listed)
+                    )
+                if defaults is not None or clear_defaults:
+                    base = Preset() if clear_defaults else current.defaults
+                    fields["defaults"] = base.merged_with(defaults or Preset()).to_json()
+                if fields:
+                    await repo.update(change.conn, current.id, fields=fields, updated_at=now)
                 if clean is not None and clean.sha256 != current.image_sha256:
-                    await change.release(current)
+                    default_look = next(
+                        look
+                        for look in await run_sync(
+                            change.conn, partial(look_rows.looks_of, character_id=current.id)
+                        )
+                        if look.is_default
+                    )
+                    await run_sync(
+                        change.conn,
+                        partial(
+                            look_rows.replace_picture,
+                            look=default_look,
+                            picture=look_picture(clean),
+                            at=now,
+                        ),
+                    )
+                    await change.release_image(current.image_sha256, current.image_format)
                 updated = await repo.get_by_id(change.conn, current.id)
         except repo.NameConflict:
             raise NameTaken() from None
         assert updated is not None
         return updated
+
+    async def check_can_edit(self, conn: Connection, viewer: Viewer, character: Character) -> None:
+        """Refuse unless the viewer owns the character or co-owns it (read in `conn`)."""
+        if character.owner_id == viewer.user_id:
+            return
+        if character.guild_id is not None and character.guild_id == viewer.guild_id:
+            role = await run_sync(
+                conn,
+                partial(member_rows.role_of, character_id=character.id, user_id=viewer.user_id),
+            )
+            if role is Role.CO_OWNER:
+                return
+        raise NotAllowed("Only the character's owner or a co-owner can change it.")
+
+    async def add_look(
+        self, viewer: Viewer, character: Character, name: str, clean: CleanImage
+    ) -> tuple[Character, Look]:
+        """Add a look (a cleaned picture, `name` already cleaned) to a character the viewer
+        owns or co-owns; at most look_rows.MAX_LOOKS."""
+        now = timestamp(self.clock.now())
+        async with self.change(clean) as change:
+            current = await repo.get_by_id(change.conn, character.id)
+            if current is None:
+                raise CharacterNotFound()
+            try:
+                await self.check_can_edit(change.conn, viewer, current)
+            except NotAllowed:
+                raise NotAllowed(
+                    f"Only {current.name}'s owner or a co-owner can change their looks."
+                ) from None
+            count = await run_sync(change.conn, partial(look_rows.count, character_id=current.id))
+            if count >= look_rows.MAX_LOOKS:
+                raise CameoError(
+                    f"{current.name} already has {look_rows.MAX_LOOKS} looks, the most a "
+                    "character can have. Remove one with `/character look remove` to make room."
+                )
+            try:
+                look = await run_sync(
+                    change.conn,
+                    partial(
+                        look_rows.add,
+                        character_id=current.id,
+                        name=name,
+                        name_key=name_key(name),
+                        picture=look_picture(clean),
+                        at=now,
+                    ),
+                )
+            except look_rows.LookNameTaken:
+                raise CameoError(
+                    f"{current.name} already has a look called “{name}”. Choose another name."
+                ) from None
+        log.info("Look %s added to %s by %s", look.id, current.public_id, viewer.user_id)
+        return current, look
 
     def check_can_delete(self, viewer: Viewer, character: Character) -> None:
         """Owners may delete their characters; Manage Server members, any in their server."""
@@ -304,13 +466,17 @@ class CharacterService:
 
     async def delete(self, viewer: Viewer, character_id: int) -> Character:
         """Delete a character (re-checking permission) and its image if nothing else uses it."""
-        async with self._change() as change:
+        async with self.change() as change:
             current = await repo.get_by_id(change.conn, character_id)
             if current is None:
                 raise CharacterNotFound()
             self.check_can_delete(viewer, current)
-            await repo.delete(change.conn, current.id)
-            await change.release(current)
+            looks = await run_sync(
+                change.conn, partial(look_rows.looks_of, character_id=current.id)
+            )
+            await repo.delete(change.conn, current.id)  # its looks go with it
+            for look in looks:
+                await change.release_image(look.image_sha256, look.image_format)
         log.info("Character %s deleted by %s", current.public_id, viewer.user_id)
         return current
 
@@ -324,8 +490,9 @@ class CharacterService:
         """
 
         def erase(conn: sqlite3.Connection) -> tuple[int, list[image_rows.ImageRow]]:
-            hashes = repo.delete_owned_by(conn, user_id, limit=FORGET_STEP)
-            return len(hashes), image_rows.release(conn, hashes)
+            count, hashes = repo.delete_owned_by(conn, user_id, limit=FORGET_STEP)
+            member_rows.forget_member(conn, user_id)
+            return count, image_rows.release(conn, hashes)
 
         characters = images = 0
         async with self.store.mutation():
@@ -368,26 +535,98 @@ class CharacterService:
         items = []
         for character in owned:
             data = await self.reference_image(character)
-            extension = "png" if character.image_format == "png" else "jpg"
+            looks = await self.db.run_read(partial(look_rows.looks_of, character_id=character.id))
+            archived_looks = []
+            look_images = []
+            for number, look in enumerate(looks, start=1):
+                look_extension = "png" if look.image_format == "png" else "jpg"
+                archived_looks.append(
+                    ArchivedLook(
+                        name=look.name,
+                        image=f"images/{character.public_id}-{number}.{look_extension}"
+                        if not look.is_default
+                        else f"images/{character.public_id}.{_extension(character)}",
+                        default=look.is_default,
+                        original_sha256=look.original_sha256,
+                        original_format=look.original_format,
+                        original_width=look.original_width,
+                        original_height=look.original_height,
+                    )
+                )
+                if not look.is_default:
+                    look_images.append(await self.store.read(look.image_sha256, look.image_format))
             items.append(
                 ExportItem(
                     character=ArchivedCharacter(
                         name=character.name,
                         description=character.description,
                         visibility=character.visibility,
+                        listed=character.listed,
+                        looks=archived_looks,
                         server_id=str(character.guild_id) if character.guild_id else None,
                         created_at=character.created_at,
-                        image=f"images/{character.public_id}.{extension}",
+                        image=f"images/{character.public_id}.{_extension(character)}",
                         original_sha256=character.original_sha256,
                         original_format=character.original_format,
                         original_width=character.original_width,
                         original_height=character.original_height,
                     ),
                     image=data,
+                    look_images=tuple(look_images),
                 )
             )
         exported_at = timestamp(self.clock.now())
         return await asyncio.to_thread(build_archives, items, exported_at, part_limit)
+
+    async def import_file(self, viewer: Viewer, data: bytes) -> ImportReport:
+        """Import a Cameo export, or a PluralKit (`pk;export`) or Tupperbox (`tul!export`)
+        file, whichever `data` is."""
+        room = MAX_CHARACTERS_PER_SCOPE - await self._count_owned(viewer)
+        # Links the fetcher would refuse are reported as the file is read.
+        policy = self.fetcher.policy if self.fetcher is not None else DEFAULT_POLICY
+        foreign = await asyncio.to_thread(
+            parse_foreign_export, data, limit=max(room, 0), policy=policy
+        )
+        if foreign is None:
+            return await self.import_archive(viewer, data)
+        return await self._import_foreign(viewer, foreign)
+
+    async def _count_owned(self, viewer: Viewer) -> int:
+        async with self.db.read() as conn:
+            return await repo.count_owned(conn, viewer.user_id, viewer.scope)
+
+    async def _import_foreign(self, viewer: Viewer, foreign: ForeignExport) -> ImportReport:
+        """Each member or tupper becomes a character, its avatar (downloaded from an allowed
+        image host only) its picture; one that can't be made is skipped with the reason."""
+        if self.fetcher is None:
+            raise CameoError("Importing from PluralKit or Tupperbox isn't available here.")
+        report = ImportReport(source=foreign.source)
+        report.skipped.extend((entry.label, entry.reason) for entry in foreign.skipped)
+        budget = FetchBudget()
+        async for fetched in fetch_pictures(foreign.entries, self.fetcher, budget):
+            if isinstance(fetched, SkippedEntry):
+                report.skipped.append((fetched.label, fetched.reason))
+                continue
+            entry = fetched.character
+            try:
+                created = await self.create(
+                    viewer, name=entry.name, image=fetched.image, description=entry.description
+                )
+            except NameTaken:
+                report.skipped.append((entry.label, "You already have a character by that name."))
+                continue
+            except CameoError as exc:  # a picture too small or damaged, the character limit
+                report.skipped.append((entry.label, exc.message))
+                continue
+            report.imported.append(created)
+            report.notes.extend((entry.label, note) for note in entry.notes)
+        log.info(
+            "Imported %d characters from %s for %s",
+            len(report.imported),
+            foreign.source,
+            viewer.user_id,
+        )
+        return report
 
     async def import_archive(self, viewer: Viewer, data: bytes) -> ImportReport:
         """Recreate the characters in an export file here, checking every image again.
@@ -414,15 +653,30 @@ class CharacterService:
                             entry.original_width,
                             entry.original_height,
                         )
+                    default_look = next((look for look in entry.looks if look.default), None)
                     created = await self.create(
                         viewer,
                         name=entry.name,
                         image=image,
                         description=entry.description,
                         visibility=entry.visibility,
+                        listed=entry.listed,
                         original=original,
+                        look_name=default_look.name if default_look else DEFAULT_LOOK,
                     )
                     report.imported.append(created)
+                    for look in entry.looks:
+                        if look.default:
+                            continue
+                        try:
+                            clean = await self.workers.clean_reference(
+                                await asyncio.to_thread(reader.image, look)
+                            )
+                            await self.add_look(viewer, created, clean_name(look.name), clean)
+                        except CameoError as exc:
+                            report.skipped.append(
+                                (f"{item.label}, look {entry_label(0, look.name)}", exc.message)
+                            )
                 except NameTaken:
                     report.skipped.append(
                         (item.label, "You already have a character by that name.")
@@ -463,8 +717,37 @@ class _Change:
 
     async def release(self, character: Character) -> None:
         """Drop the character's image row if nothing else uses it; its file goes after commit."""
-        key = (character.image_sha256, character.image_format)
+        await self.release_image(character.image_sha256, character.image_format)
+
+    async def release_image(self, sha256: str, image_format: str) -> None:
+        """Drop an image row if nothing else uses it; its file goes after commit."""
+        key = (sha256, image_format)
         if key not in self.released and await run_sync(
-            self.conn, partial(image_rows.delete_if_unused, sha256=character.image_sha256)
+            self.conn, partial(image_rows.delete_if_unused, sha256=sha256)
         ):
             self.released.append(key)
+
+
+def _listed(visibility: Visibility, listed: bool | None) -> bool:
+    """Whether everyone in the server sees a character: always when shared with the server,
+    never when private, and the owner's choice (yes unless they say no) when approved."""
+    if visibility is Visibility.SERVER:
+        return True
+    if visibility is Visibility.PRIVATE:
+        return False
+    return True if listed is None else listed
+
+
+def _extension(character: Character) -> str:
+    return "png" if character.image_format == "png" else "jpg"
+
+
+def look_picture(clean: CleanImage) -> look_rows.Picture:
+    """A look's picture as stored: the cleaned image and what the member first uploaded."""
+    return look_rows.Picture(
+        clean.sha256,
+        clean.original_sha256,
+        clean.original_format,
+        clean.original_width,
+        clean.original_height,
+    )

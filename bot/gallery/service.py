@@ -20,7 +20,7 @@ from bot.errors import CameoError
 from bot.images.contact_sheet import Tile, render_contact_sheet
 from bot.images.processing import DAMAGED_IMAGE_ERRORS, ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
-from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer
 from storage import gallery as repo
 from storage.database import Database
 from storage.gallery import CharacterOrder, Direction
@@ -179,7 +179,7 @@ class GalleryService:
                 "Only the member who asked for this picture, or its character's owner, can "
                 "share it."
             )
-        if character.visibility is not Visibility.SERVER:
+        if not character.listed:
             raise CameoError(
                 f"{character.name} is private, so their pictures stay out of the showcase."
             )

@@ -11,12 +11,13 @@ import sqlite3
 from dataclasses import dataclass
 from functools import partial
 
+from bot.characters.looks import LookService
 from bot.characters.service import CharacterService
 from bot.errors import CameoError
 from bot.images.store import ImageStore
 from bot.jobs.runner import StoredResult
 from bot.jobs.service import JobNotFound
-from bot.models import Character, Job, JobState, Viewer, Visibility
+from bot.models import Character, Job, JobState, Look, Viewer
 from storage import images as image_rows
 from storage import jobs as repo
 from storage.database import Database
@@ -46,10 +47,17 @@ class JobInfo:
 
 
 class ResultService:
-    def __init__(self, db: Database, store: ImageStore, characters: CharacterService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: ImageStore,
+        characters: CharacterService,
+        looks: LookService | None = None,
+    ) -> None:
         self.db = db
         self.store = store
         self.characters = characters
+        self.looks = looks or LookService(characters)
 
     async def _job(self, job_id: int) -> Job:
         job = await self.db.run_read(partial(repo.get, job_id=job_id))
@@ -86,17 +94,36 @@ class ResultService:
     async def favorites(self, job_id: int) -> set[int]:
         return await self.db.run_read(partial(repo.favorites_of, job_id=job_id))
 
-    async def use_as_reference(self, viewer: Viewer, job_id: int, position: int) -> Character:
-        """Make a result the character's new reference: its owner only, same checks as
-        registration (the image is cleaned again, exactly as an upload would be)."""
+    async def reference_choice(self, viewer: Viewer, job_id: int) -> tuple[Character, Look]:
+        """Before a result becomes a reference: the character (its owner only may) and the
+        look the scene used, which the owner may replace (or they add a new look instead)."""
         job = await self._visible_job(viewer, job_id)
         character = await self.characters.get(job.character_id) if job.character_id else None
         if character is None:
             raise CameoError(f"{job.character_name} has been deleted.")
         if character.owner_id != viewer.user_id:
             raise CameoError(
-                f"Only the owner of {character.name} can change their reference picture."
+                f"Only the owner of {character.name} can change their reference pictures."
             )
+        looks = await self.looks.looks_of(character)
+        used = next((look for look in looks if look.id == job.look_id), None)
+        if used is None:  # made before looks, or that look has been removed since
+            used = next(look for look in looks if look.is_default)
+        return character, used
+
+    async def use_as_reference(
+        self,
+        viewer: Viewer,
+        job_id: int,
+        position: int,
+        *,
+        replace_look: int | None = None,
+        new_look: str | None = None,
+    ) -> tuple[Character, Look]:
+        """Make a result a reference picture: its character's owner only, same checks as
+        registration (the image is cleaned again, exactly as an upload would be). Either
+        replacing the look `replace_look` (by id), or as a new look called `new_look`."""
+        character, _ = await self.reference_choice(viewer, job_id)
 
         def read(conn: sqlite3.Connection) -> image_rows.ImageRow | None:
             sha256 = repo.image_at(conn, job_id, position)
@@ -105,9 +132,15 @@ class ResultService:
         row = await self.db.run_read(read)
         if row is None:
             raise ImageGone()
-        data = await self.store.read(row.sha256, row.format)
+        clean = await self.characters.workers.clean_reference(
+            await self.store.read(row.sha256, row.format)
+        )
         owner_view = Viewer(viewer.user_id, character.guild_id)
-        return await self.characters.edit(owner_view, character.public_id, image=data)
+        if new_look is not None:
+            return await self.looks.add_from_picture(owner_view, character, new_look, clean)
+        if replace_look is None:
+            raise CameoError("Choose whether to replace a look or add a new one.")
+        return await self.looks.replace_picture(owner_view, character, replace_look, clean)
 
     async def recent(self, viewer: Viewer, typed: str, limit: int = 25) -> list[Job]:
         """Finished jobs the viewer may show again here, newest first: their own, or every
@@ -147,11 +180,11 @@ class ResultService:
             raise CameoError(
                 f"Job {job.id} has no pictures to show: it {_NOT_SHOWABLE[job.state]}."
             )
-        # As in galleries: a private character's pictures are for its owner alone.
+        # As in galleries: an unlisted character's pictures are not for the whole server.
         character = await self.characters.get(job.character_id) if job.character_id else None
         if character is None:
             raise CameoError(f"{job.character_name} has been deleted, so these stay hidden.")
-        if character.visibility is not Visibility.SERVER and character.owner_id != viewer.user_id:
+        if not character.listed and character.owner_id != viewer.user_id:
             raise CameoError(f"{character.name} is private, so their pictures stay hidden.")
         rows = await self.db.run_read(partial(repo.stored_images_of, job_id=job_id))
         if not rows:

@@ -386,7 +386,7 @@ class JobRunner:
                 at=now,
             )
             if finished is not None and job.character_id is not None:
-                character_rows.count_scene(conn, job.character_id)
+                character_rows.count_scene(conn, job.character_id, job.user_id)
             return finished
 
         async with self.store.mutation():

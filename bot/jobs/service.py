@@ -22,6 +22,7 @@ from typing import TypeVar, cast
 
 from pydantic import ValidationError
 
+from bot.characters.looks import LookService
 from bot.characters.service import CharacterService
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
@@ -29,7 +30,9 @@ from bot.images.processing import CleanImage, ImageWorkers, StoredFormat
 from bot.images.store import ImageStore, image_row
 from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
-from bot.models import Character, Job, JobKind, Viewer
+from bot.models import Character, Job, JobKind, Look, Viewer
+from bot.prefs.preset import Source, apply_presets
+from bot.prefs.service import PrefsService
 from bot.providers.request import (
     GenerationOptions,
     Needs,
@@ -81,6 +84,9 @@ class JobService:
         quota: QuotaHooks,
         runner: JobRunner,
         clock: Clock,
+        *,
+        looks: LookService | None = None,
+        prefs: PrefsService | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -90,6 +96,8 @@ class JobService:
         self.quota = quota
         self.runner = runner
         self.clock = clock
+        self.looks = looks or LookService(characters)
+        self.prefs = prefs or PrefsService(db, clock)
         self._positions = SharedResult(self._rank_queue, POSITIONS_FRESH_SECONDS)
         self._placing = 0  # new jobs whose place in line is being found now
         self._durations = SharedResult(self._typical_duration, DURATIONS_FRESH_SECONDS)
@@ -104,14 +112,19 @@ class JobService:
         provider: str | None = None,
         edit_image: bytes | None = None,
         edit_mask: bytes | None = None,
+        look: str | None = None,
     ) -> QueuedJob:
         """Queue a scene of a character; nothing is queued or held if any check fails.
 
-        `options` are the ones the member set, by SceneOptions' field names.
+        `options` are the ones the member set, by SceneOptions' field names; the settings they
+        left out come from their preferences, then the character's defaults (bot/prefs).
+        `look` names one of the character's looks (the default when None).
         """
-        character = await self.characters.resolve(viewer, character_query)
+        character = await self.characters.resolve(viewer, character_query, to_use=True)
+        chosen_look = await self.looks.pick(character, look)
         edits = await self._clean_edit(edit_image, edit_mask)
-        chosen = _valid(lambda: SceneOptions.model_validate(options))
+        merged, sources = apply_presets(options, await self.prefs.of(viewer), character.defaults)
+        chosen = _valid(lambda: SceneOptions.model_validate(merged))
         return await self._queue_scene(
             viewer,
             channel_id,
@@ -120,6 +133,8 @@ class JobService:
             provider,
             edits,
             rerolled_from=None,
+            look=chosen_look,
+            sources=sources,
         )
 
     async def _queue_scene(
@@ -132,6 +147,8 @@ class JobService:
         edits: tuple[CleanImage, CleanImage] | None,
         *,
         rerolled_from: int | None,
+        look: Look,
+        sources: Mapping[str, Source],
     ) -> QueuedJob:
         return await self._queue(
             viewer,
@@ -143,6 +160,8 @@ class JobService:
             provider,
             edits,
             rerolled_from=rerolled_from,
+            look=look,
+            sources=sources,
         )
 
     async def queue_poses(
@@ -151,14 +170,20 @@ class JobService:
         channel_id: int,
         character_query: str,
         options: Mapping[str, object],
+        *,
+        look: str | None = None,
     ) -> QueuedJob:
         """Queue a pose sheet of a character (Segmind Consistent Character).
 
-        `options` are the ones the member set, by PoseOptions' field names.
+        `options` are the ones the member set, by PoseOptions' field names; `look` names one
+        of the character's looks (the default when None).
         """
-        character = await self.characters.resolve(viewer, character_query)
+        character = await self.characters.resolve(viewer, character_query, to_use=True)
+        chosen_look = await self.looks.pick(character, look)
         chosen = _valid(lambda: PoseOptions.model_validate(options))
-        return await self._queue_poses(viewer, channel_id, character, chosen, rerolled_from=None)
+        return await self._queue_poses(
+            viewer, channel_id, character, chosen, rerolled_from=None, look=chosen_look
+        )
 
     async def _queue_poses(
         self,
@@ -168,6 +193,7 @@ class JobService:
         options: PoseOptions,
         *,
         rerolled_from: int | None,
+        look: Look,
     ) -> QueuedJob:
         return await self._queue(
             viewer,
@@ -179,6 +205,8 @@ class JobService:
             None,
             None,
             rerolled_from=rerolled_from,
+            look=look,
+            sources={},
         )
 
     async def _clean_edit(
@@ -210,6 +238,8 @@ class JobService:
         edits: tuple[CleanImage, CleanImage] | None,
         *,
         rerolled_from: int | None,
+        look: Look,
+        sources: Mapping[str, Source],
     ) -> QueuedJob:
         able = self.router.ensure_possible(needs, provider)
         speed = pricing.speed_of(needs)
@@ -245,7 +275,7 @@ class JobService:
                     user_id=viewer.user_id,
                     character_id=character.id,
                     character_name=character.name,
-                    reference_sha256=character.image_sha256,
+                    reference_sha256=look.image_sha256,
                     edit_image_sha256=edits[0].sha256 if edits else None,
                     edit_mask_sha256=edits[1].sha256 if edits else None,
                     options=options,
@@ -254,6 +284,10 @@ class JobService:
                     credits=credits,
                     created_at=now,
                     rerolled_from=rerolled_from,
+                    look_id=look.id,
+                    look_name=look.name,
+                    character_owner_id=character.owner_id,
+                    option_sources={name: source.value for name, source in sources.items()},
                 ),
             )
             self.quota.reserve(conn, job_id=job.id, member=viewer, speed=speed, credits=credits)
@@ -328,7 +362,12 @@ class JobService:
                 f"{job.character_name} has been deleted, so there is nothing to reroll."
             )
         # The member must still be allowed to use the character (it may have turned private).
-        character = await self.characters.resolve(viewer, character.public_id)
+        character = await self.characters.resolve(viewer, character.public_id, to_use=True)
+        look = await self._look_of(job, character)
+        known = {source.value for source in Source}
+        sources = {
+            name: Source(value) for name, value in job.option_sources.items() if value in known
+        }
         # Everything the member chose but the seed, so the service picks a new one.
         # Checked again (a copy would not be): a job stored under older rules is refused now,
         # before anything is held, not after its turn in the queue.
@@ -336,7 +375,7 @@ class JobService:
         options = _valid(lambda: kind.model_validate({**job.options.model_dump(), "seed": None}))
         if isinstance(options, PoseOptions):
             return await self._queue_poses(
-                viewer, channel_id, character, options, rerolled_from=job.id
+                viewer, channel_id, character, options, rerolled_from=job.id, look=look
             )
         edits = None
         if job.is_edit:
@@ -351,6 +390,21 @@ class JobService:
             job.preferred_provider,
             edits,  # type: ignore[arg-type]
             rerolled_from=job.id,
+            look=look,
+            sources=sources,
+        )
+
+    async def _look_of(self, job: Job, character: Character) -> Look:
+        """The look a job used, for its reroll: the default for jobs made before looks."""
+        looks = await self.looks.looks_of(character)
+        if job.look_id is None:
+            return next(look for look in looks if look.is_default)
+        for look in looks:
+            if look.id == job.look_id:
+                return look
+        raise CameoError(
+            f"{character.name}'s look “{job.look_name}” has been removed since, so this scene "
+            "can't be made again as it was. Ask with /scene and another look."
         )
 
     async def _stored_clean(self, row: image_rows.ImageRow) -> CleanImage:
@@ -394,6 +448,22 @@ class JobService:
         typical = await self._durations.get()
         rounds = math.ceil(position / self.runner.limits.running)
         return self.clock.now() + timedelta(seconds=max(1.0, typical) * rounds)
+
+    async def stop_queued_of(self, user_id: int, character: Character, reason: str) -> list[Job]:
+        """Stop a member's queued scenes of a character they may no longer use, refunding
+        each; `reason` is what their cards say. Running ones finish (already paid for)."""
+
+        def stop(conn: sqlite3.Connection) -> list[Job]:
+            stopped = []
+            for job in repo.queued_of(conn, user_id, character.id):
+                if repo.fail(conn, job.id, reason, timestamp(self.clock.now())) is None:
+                    continue
+                self.quota.refund(conn, job_id=job.id, reason="cancelled")
+                stopped.append(job)
+            return stopped
+
+        stopped = await self.db.run_transaction(stop)
+        return [await self.get(job.id) or job for job in stopped]
 
     async def forget(self, user_id: int) -> int:
         """Cancel a member's jobs and delete every job and result of theirs; return how many."""

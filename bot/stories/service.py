@@ -26,7 +26,7 @@ from bot.characters.text import visible_length
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.store import ImageStore
-from bot.models import PERSONAL_SCOPE, Character, Viewer, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Viewer
 from storage import stories as repo
 from storage.database import Database
 from storage.stories import Story, StoryScene
@@ -99,7 +99,7 @@ class StoryService:
             raise CameoError(f"A story's cast can have at most {CAST_MAX} characters.")
         cast: list[Character] = []
         for query in named:
-            character = _castable(await self.characters.resolve(viewer, query))
+            character = _castable(await self.characters.resolve(viewer, query, to_use=True))
             if all(c.id != character.id for c in cast):
                 cast.append(character)
         return StoryStart(clean_title(title), cast)
@@ -135,7 +135,7 @@ class StoryService:
         story = await self.in_channel(channel_id)
         if story.closed:
             raise StoryClosed(story)
-        character = _castable(await self.characters.resolve(viewer, query))
+        character = _castable(await self.characters.resolve(viewer, query, to_use=True))
         now = timestamp(self.clock.now())
 
         def add(conn: sqlite3.Connection) -> bool:
@@ -264,7 +264,7 @@ def _castable(character: Character) -> Character:
     """Only characters shared with this server join a cast, which everyone in it sees."""
     if character.guild_id is None:
         raise CameoError(_PERSONAL.format(name=character.name))
-    if character.visibility is not Visibility.SERVER:
+    if not character.listed:
         raise CameoError(
             f"{character.name} is private; only characters shared with the server join a "
             "story's cast, which everyone here sees."

@@ -158,3 +158,138 @@ async def test_picture_pages_follow_the_rules_and_the_filters(db: Database) -> N
             assert (seen_by_another is None) == (character == own_private)
 
     await db.run_transaction(work)
+
+
+def add_named(
+    conn: sqlite3.Connection, owner: int, guild: int, name: str, visibility: str, scenes: int
+) -> int:
+    """A character named `name` (other owners' may share it), with `scenes` scenes."""
+    row = conn.execute(
+        "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, visibility, "
+        "image_sha256, original_sha256, original_format, original_width, original_height, "
+        "scene_count, created_at, updated_at) "
+        "VALUES (lower(hex(randomblob(6))), ?, ?, ?, ?, ?, ?, ?, 'png', 1, 1, ?, 't', 't') "
+        "RETURNING id",
+        (guild, owner, name, name.lower(), visibility, SHA, SHA, scenes),
+    ).fetchone()
+    return int(row[0])
+
+
+def character_ids(
+    conn: sqlite3.Connection,
+    order: gallery.CharacterOrder,
+    cursor: tuple[gallery.Direction, int] | None,
+    *,
+    scope: int = GUILD,
+    member_id: int | None = None,
+    limit: int = 7,
+) -> list[int]:
+    found = gallery.character_page(
+        conn, scope=scope, viewer_id=VIEWER, member_id=member_id, order=order, cursor=cursor,
+        limit=limit,
+    )  # fmt: skip
+    return [c.id for c in found]
+
+
+@pytest.mark.parametrize("order", ["scenes", "name"])
+async def test_character_pages_walk_through_ties_on_the_sort_key(
+    db: Database, order: gallery.CharacterOrder
+) -> None:
+    # Most characters share a scene count (none yet) or a name with many others: a page that
+    # starts or ends among them must go on with the rest of them, in id order, then past them.
+    rng = random.Random(8)
+    owner_of_many = 50
+
+    def work(conn: sqlite3.Connection) -> None:
+        expected: list[tuple[int, int, str, int]] = []  # id, scenes, name key, owner
+        taken: set[tuple[int, str]] = set()
+        for n in range(150):
+            owner = rng.choice([VIEWER, owner_of_many, owner_of_many, 100 + n])
+            name = rng.choice(["Mira", "Mira", "Kael", "Zoë", "Orin"])
+            if (owner, name) in taken:
+                name = f"{name} {n}"
+            taken.add((owner, name))
+            visibility = "private" if rng.random() < 0.2 else "server"
+            scenes = rng.choice([0, 0, 0, 0, 2, 2, 7])
+            character_id = add_named(conn, owner, GUILD, name, visibility, scenes)
+            expected.append((character_id, scenes, name.lower(), owner))
+        key = {
+            "scenes": lambda e: (-e[1], -e[0]),
+            "name": lambda e: (e[2], e[0]),
+        }[order]
+
+        def walk(member_id: int | None) -> None:
+            wanted = [
+                e[0]
+                for e in sorted(expected, key=key)
+                if (member_id is None or e[3] == member_id)
+                and (e[3] == VIEWER or conn.execute(
+                    "SELECT listed FROM characters WHERE id = ?", (e[0],)
+                ).fetchone()[0])
+            ]  # fmt: skip
+            pages = [character_ids(conn, order, None, member_id=member_id)]
+            while len(pages[-1]) == 7:
+                pages.append(
+                    character_ids(conn, order, ("after", pages[-1][-1]), member_id=member_id)
+                )
+            assert [i for p in pages for i in p] == wanted
+            for before, after in itertools.pairwise(pages):
+                assert (
+                    character_ids(conn, order, ("before", after[0]), member_id=member_id) == before
+                )
+            # A page of one from every character, both ways, walks the same ties one at a time.
+            for earlier, later in itertools.pairwise(wanted):
+                assert character_ids(
+                    conn, order, ("after", earlier), member_id=member_id, limit=1
+                ) == [later]
+                assert character_ids(
+                    conn, order, ("before", later), member_id=member_id, limit=1
+                ) == [earlier]
+
+        walk(None)
+        walk(owner_of_many)
+        walk(VIEWER)
+        # A cursor whose character has since been deleted has no place in the order: no page.
+        gone = sorted(expected, key=key)[len(expected) // 2][0]
+        conn.execute("DELETE FROM characters WHERE id = ?", (gone,))
+        assert character_ids(conn, order, ("after", gone)) == []
+        assert character_ids(conn, order, ("before", gone)) == []
+
+    await db.run_transaction(work)
+
+
+@pytest.mark.parametrize("order", ["newest", "scenes", "name"])
+async def test_a_page_among_many_ties_reads_no_more_than_among_a_few(
+    db: Database, order: gallery.CharacterOrder
+) -> None:
+    # SQLite seeks a row value such as (scene_count, id) < (0, 41) on its first column only,
+    # so a page that started among a server's 2,000 characters with no scenes would first walk
+    # past every one of them. Counted in virtual-machine instructions, not time.
+    def work(conn: sqlite3.Connection) -> None:
+        ties = {GUILD: 2000, OTHER_GUILD: 20}
+        cursors = {}
+        for guild, count in ties.items():
+            made = [add_named(conn, 100 + n, guild, "Mira", "server", 0) for n in range(count)]
+            add_named(conn, 99, guild, "Zed", "server", 0)  # past the ties, by name
+            # Near the end of the ties in this order (ids descend for newest and scenes).
+            cursors[guild] = made[1] if order != "name" else made[-2]
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        costs = {}
+        for guild, cursor in cursors.items():
+            steps = 0
+            conn.set_progress_handler(count, 10)
+            try:
+                found = character_ids(conn, order, ("after", cursor), scope=guild, limit=3)
+            finally:
+                conn.set_progress_handler(None, 0)
+            assert len(found) == (1 if order != "name" else 2)
+            costs[guild] = steps
+        assert costs[GUILD] <= 2 * costs[OTHER_GUILD]
+
+    await db.run_transaction(work)

@@ -7,7 +7,7 @@ from bot.characters.service import CharacterService
 from bot.clock import SystemClock
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
-from bot.models import Viewer
+from bot.models import Viewer, Visibility
 from storage import jobs
 from storage.database import load_migrations, open_database
 
@@ -203,3 +203,62 @@ async def test_deleting_a_character_leaves_its_scenes_alone_and_its_id_unused(
         await db.run_transaction(lambda conn: conn.execute("DELETE FROM jobs WHERE id = 1"))
         assert await counts("job_images", "favorite_pictures", "story_scenes") == [0, 0, 0]
         assert (await db.run_read(job_facts))[0] == (2, 1, None)
+
+
+async def test_every_character_gets_one_default_look_and_keeps_everything(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=12)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("UPDATE characters SET visibility = 'private' WHERE name = 'Ravenna'")
+        # Mira's scenes: job 1 by her owner (member 100), job 2 by member 1, a result each.
+        conn.execute(
+            "UPDATE jobs SET character_id = 1, user_id = 100, state = 'succeeded' WHERE id = 1"
+        )
+        conn.execute("UPDATE jobs SET character_id = 1, state = 'succeeded' WHERE id = 2")
+        conn.execute("INSERT INTO job_images VALUES (1, 0, ?, 1)", (SHA,))
+    conn.close()
+
+    async with open_database(path) as db:
+        assert await db.schema_version() == load_migrations()[-1].version
+
+        def facts(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+            queries = {
+                "looks": "SELECT character_id, name, is_default, image_sha256 FROM looks "
+                "ORDER BY character_id",
+                "characters": "SELECT id, visibility, listed, others_scene_count, defaults "
+                "FROM characters ORDER BY id",
+                "jobs": "SELECT id, look_id, look_name, option_sources FROM jobs ORDER BY id",
+                "pictures": "SELECT job_id, position, favorite FROM job_images",
+                "broken": "PRAGMA foreign_key_check",
+            }
+            return {
+                name: [tuple(row) for row in conn.execute(sql).fetchall()]
+                for name, sql in queries.items()
+            }
+
+        found = await db.run_read(facts)
+        assert found["looks"] == [(n, "default", 1, SHA) for n in (1, 2, 3)]
+        assert found["characters"] == [
+            (1, "server", 1, 1, "{}"),
+            (2, "server", 1, 0, "{}"),
+            (3, "private", 0, 0, "{}"),
+        ]
+        assert found["jobs"] == [(n, None, None, "{}") for n in (1, 2, 3)]
+        assert found["pictures"] == [(1, 0, 1)]
+        assert found["broken"] == []
+
+        # The characters read back as the domain's, each with its one look as the default.
+        service = CharacterService(
+            db, ImageStore(tmp_path / "images", db), ImageWorkers(), SystemClock()
+        )
+        mira = await service.resolve(Viewer(user_id=100, guild_id=GUILD), "Mira")
+        assert (mira.listed, mira.others_scene_count) == (True, 1)
+        # A character can still be made approved-only, listed or not (a generated column).
+        await service.edit(Viewer(100, GUILD), "Mira", visibility=Visibility.APPROVED, listed=False)
+        hidden = await service.get(mira.id)
+        assert hidden is not None
+        assert (hidden.visibility, hidden.listed) == (Visibility.APPROVED, False)

@@ -582,7 +582,7 @@ async def test_bad_entries_are_skipped_with_reasons_and_the_rest_imported(
     ]
     assert report.skipped == [
         ("N" * 39 + "…", "Names can be at most 32 characters long."),
-        ("Nox", "Its visibility must be private or server."),
+        ("Nox", "Its visibility must be private, approved or server."),
         ("entry 4", "This entry isn't a character."),
         ("entry 5", "It has no name."),
         ("Pip", "It doesn't say which picture in the file is its own."),

@@ -157,6 +157,7 @@ async def test_the_sweep_knows_every_reference_to_an_image(db: Database) -> None
     """Read from the schema, so a new table that points at images is respected unchanged."""
     assert set(await db.run_read(image_rows.references)) == {
         ("characters", "image_sha256"),
+        ("looks", "image_sha256"),
         ("jobs", "reference_sha256"),
         ("jobs", "edit_image_sha256"),
         ("jobs", "edit_mask_sha256"),

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.characters.service import CharacterNotFound, CharacterService
-from bot.clock import SystemClock
 from bot.errors import CameoError
-from bot.images.processing import ImageWorkers
-from bot.images.store import ImageStore
-from bot.jobs.runner import JobRunner
-from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, JobNotFound, JobService
+from bot.jobs.service import MAX_ACTIVE_JOBS_PER_MEMBER, JobNotFound
 from bot.models import Character, JobState, Viewer, Visibility
 from bot.providers.errors import NoProviderAvailable
 from bot.providers.request import SceneOptions, Speed, Style
-from bot.providers.router import ProviderRouter
-from bot.providers.segmind import SegmindCharacter
 from storage import jobs as repo
-from storage.database import Database, open_database
-from tests.bot.jobs.test_job_runner import Listener, generous_quota, queue_as_before
+from storage.database import Database
+from tests.bot.jobs.test_job_runner import queue_as_before
 from tests.fakes import FakeSegmind
 from tests.imagefactory import png
 
@@ -30,33 +22,6 @@ GUILD = 10
 ALICE = Viewer(1, GUILD)
 BOB = Viewer(2, GUILD)
 MOD = Viewer(3, GUILD, can_manage_guild=True)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
-        yield database
-
-
-@pytest.fixture
-async def setup(  # type: ignore[no-untyped-def]
-    db: Database, tmp_path: Path, segmind_fake: FakeSegmind
-) -> AsyncIterator[tuple[JobService, CharacterService, Listener, JobRunner]]:
-    store = ImageStore(tmp_path / "images", db)
-    workers = ImageWorkers()
-    characters = CharacterService(db, store, workers, SystemClock())
-    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        router = ProviderRouter(
-            [SegmindCharacter(http, segmind_fake.base_url, segmind_fake.api_key)]
-        )
-        holder: list[JobRunner] = []
-        listener = Listener(holder)
-        quota = generous_quota(db, router)
-        runner = JobRunner(db, store, workers, router, quota, listener, SystemClock())
-        holder.append(runner)
-        service = JobService(db, store, characters, workers, router, quota, runner, SystemClock())
-        yield service, characters, listener, runner
-        await runner.stop()
 
 
 async def count_jobs(db: Database) -> int:
