@@ -8,7 +8,7 @@ as Discord resolved them for this interaction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -25,6 +25,7 @@ from bot.quota.service import (
     QuotaService,
     ServerRules,
 )
+from cogs.choices import SpeedChoice
 from cogs.common import NO_MENTIONS, role_ids_of, safe, viewer_from
 from cogs.quotas import ledger_line, price_lines, quota_embed
 from cogs.rendering import BRAND_COLOUR
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 Interaction = discord.Interaction["CameoBot"]
 Credits = app_commands.Range[int, 0, MAX_CREDITS]
 Amount = app_commands.Range[int, 1, MAX_CREDITS]
-SpeedChoice = Literal["turbo", "default", "quality"]
 
 
 def rules_embed(rules: ServerRules) -> discord.Embed:

@@ -30,7 +30,7 @@ STAFF = "Staff"
 # listed: a member's own commands first, staff commands last.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Characters", ("character",)),
-    ("Scenes", ("scene", "poses", "show", "jobs")),
+    ("Scenes", ("scene", "poses", "show", "jobs", "prefs")),
     ("Galleries and stories", ("gallery", "story")),
     ("Credits", ("quota",)),
     ("Privacy", ("privacy",)),

@@ -31,6 +31,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.showcase",
     "cogs.stories",
     "cogs.quotas",
+    "cogs.prefs",
     "cogs.admin",
     "cogs.privacy",
 )

@@ -5,23 +5,21 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Literal
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.characters.text import DESCRIPTION_MAX, NAME_MAX
 from bot.client.interaction_errors import defer_publicly
-from bot.errors import CameoError
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
-from bot.models import Character, Visibility
-from cogs.characters._render import (
-    CARD_IMAGE_NAME,
-    character_card,
-    choice_label,
-    import_summary,
-)
+from bot.models import Visibility
+from bot.prefs.preset import Preset
+from cogs.characters._looks import LookCommands
+from cogs.characters._render import character_card, import_summary
+from cogs.characters._shared import CharacterCards, character_choices, read_attachment
+from cogs.characters._sharing import SharingCommands
 from cogs.characters._views import ListPager
+from cogs.choices import ASPECT_CHOICES, MagicChoice, SpeedChoice, StyleChoice
 from cogs.common import (
     NO_MENTIONS,
     UPLOAD_MARGIN,
@@ -36,52 +34,19 @@ if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
 
 Interaction = discord.Interaction["CameoBot"]
-VisibilityChoice = Literal["server", "private"]
+VisibilityChoice = Literal["server", "approved", "private"]
 
 # Exports are split to fit one upload, so an import file is never larger than this.
 MAX_IMPORT_BYTES = 25 * 1024 * 1024
-IMPORT_WHAT = "Cameo export files"
+IMPORT_WHAT = "Import files"
 
 
-async def read_attachment(attachment: discord.Attachment, limit: int) -> bytes:
-    """Download an attachment whose declared size the caller has already checked."""
-    try:
-        data = await attachment.read()
-    except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
-        raise CameoError(
-            "I couldn't download that attachment from Discord. Attach it again and retry."
-        ) from None
-    if len(data) > limit:  # Discord declared one size and sent another
-        raise CameoError("That attachment is larger than it claimed to be; attach it again.")
-    return data
+class CharacterCommands(CharacterCards):
+    """Registering, finding, changing, deleting, exporting and importing characters."""
 
-
-async def character_choices(
-    characters: CharacterService, interaction: Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    """Autocomplete for every `character` option: the member's own first, labelled by owner."""
-    viewer = viewer_from(interaction)
-    found = await characters.suggest(viewer, current)
-    guild = interaction.guild
-    choices = []
-    for character in found:
-        member = guild.get_member(character.owner_id) if guild else None
-        label = choice_label(character, viewer.user_id, member.display_name if member else None)
-        choices.append(app_commands.Choice(name=label, value=character.public_id))
-    return choices
-
-
-class Characters(
-    commands.GroupCog, group_name="character", group_description="Register and manage characters"
-):
     def __init__(self, bot: CameoBot) -> None:
         self.bot = bot
         self.characters: CharacterService = bot.services.characters
-
-    async def card_file(self, character: Character) -> discord.File:
-        return discord.File(
-            io.BytesIO(await self.characters.card_image(character)), CARD_IMAGE_NAME
-        )
 
     async def character_autocomplete(
         self, interaction: Interaction, current: str
@@ -93,7 +58,8 @@ class Characters(
         name="What to call the character (1–32 characters)",
         image="One clear picture of the character: PNG, JPEG or WebP, up to 10 MiB",
         description="Who they are; shown on their card (up to 1000 characters)",
-        visibility="Who can see and use them: everyone in this server (default), or only you",
+        visibility="Who can use them: everyone here (default), members you approve, or only you",
+        listed="For approved characters: whether everyone here still sees them (default yes)",
     )
     async def create(
         self,
@@ -102,6 +68,7 @@ class Characters(
         image: discord.Attachment,
         description: app_commands.Range[str, 1, DESCRIPTION_MAX] | None = None,
         visibility: VisibilityChoice = "server",
+        listed: bool | None = None,
     ) -> None:
         """Register a character from one picture, to use in scenes."""
         check_declared_size(image.size, MAX_REFERENCE_BYTES)
@@ -113,10 +80,11 @@ class Characters(
             image=data,
             description=description,
             visibility=Visibility(visibility),
+            listed=listed,
         )
         await interaction.followup.send(
             f"**{safe(character.name)}** is registered. Share the card with `/character show`.",
-            embed=character_card(character),
+            embed=character_card(character, for_owner=True),
             file=await self.card_file(character),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
@@ -125,7 +93,7 @@ class Characters(
     @app_commands.command(name="list")
     @app_commands.describe(member="Only this member's characters (that you can see)")
     async def list_(self, interaction: Interaction, member: discord.User | None = None) -> None:
-        """List the characters you can use here, or one member's."""
+        """List the characters you can see here, or one member's."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         viewer = viewer_from(interaction)
         found = await self.characters.list_visible(viewer, member.id if member else None)
@@ -138,7 +106,7 @@ class Characters(
             )
             return
         heading = (
-            f"{safe(member.display_name)}'s characters" if member else "Characters you can use"
+            f"{safe(member.display_name)}'s characters" if member else "Characters you can see here"
         )
         pager = ListPager(viewer.user_id, found, heading)
         pager.message = await interaction.followup.send(
@@ -152,29 +120,49 @@ class Characters(
     @app_commands.command(name="show")
     @app_commands.describe(character="The character to show")
     async def show(self, interaction: Interaction, character: str) -> None:
-        """Show a character's card: picture, description, owner and scene count."""
-        found = await self.characters.resolve(viewer_from(interaction), character)
-        # A private or personal character is shown only to its owner, never posted publicly.
-        private = found.visibility is Visibility.PRIVATE or found.is_personal
+        """Show a character's card: picture, looks, description, owner and scene count."""
+        viewer = viewer_from(interaction)
+        found = await self.characters.resolve(viewer, character)
+        # An unlisted or personal character is shown only privately, never posted publicly.
+        private = not found.listed or found.is_personal
         if private:
             await interaction.response.defer(ephemeral=True, thinking=True)
         else:
             await defer_publicly(interaction)
+        # Who it is shared with is for its owner and co-owners, never on a public card.
+        embeds, files = await self.card(
+            found, viewer, interaction.filesize_limit - UPLOAD_MARGIN, public=not private
+        )
         await interaction.followup.send(
-            embed=character_card(found),
-            file=await self.card_file(found),
+            embeds=embeds,
+            files=files,
             ephemeral=private,
             allowed_mentions=NO_MENTIONS,
         )
+        if not private and found.owner_id == viewer.user_id and found.others_scene_count:
+            await interaction.followup.send(
+                f"Members have made {found.others_scene_count} of {found.scene_count} scenes "
+                f"of **{safe(found.name)}** (only you see this).",
+                ephemeral=True,
+                allowed_mentions=NO_MENTIONS,
+            )
 
     @app_commands.command(name="edit")
     @app_commands.describe(
         character="The character to change (yours)",
         name="A new name",
         description="A new description",
-        visibility="Who can see and use them",
-        image="A new reference picture",
+        visibility="Who can use them (owner only)",
+        listed="For approved characters: whether everyone here still sees them (owner only)",
+        image="A new picture for their default look",
+        default_style="Scenes of them use this style unless asked otherwise",
+        default_aspect_ratio="Scenes of them use this shape unless asked otherwise",
+        default_speed="Scenes of them use this speed unless asked otherwise",
+        default_magic_prompt="Scenes of them use this magic prompt setting unless asked otherwise",
+        default_negative_prompt="Scenes of them avoid this unless asked otherwise",
+        clear_defaults="Forget their default scene settings (before setting any given here)",
     )
+    @app_commands.choices(default_aspect_ratio=ASPECT_CHOICES)
     async def edit(
         self,
         interaction: Interaction,
@@ -182,27 +170,47 @@ class Characters(
         name: app_commands.Range[str, 1, NAME_MAX] | None = None,
         description: app_commands.Range[str, 1, DESCRIPTION_MAX] | None = None,
         visibility: VisibilityChoice | None = None,
+        listed: bool | None = None,
         image: discord.Attachment | None = None,
+        default_style: StyleChoice | None = None,
+        default_aspect_ratio: str | None = None,
+        default_speed: SpeedChoice | None = None,
+        default_magic_prompt: MagicChoice | None = None,
+        default_negative_prompt: app_commands.Range[str, 1, 1000] | None = None,
+        clear_defaults: bool = False,
     ) -> None:
-        """Change your character's name, description, visibility or picture."""
+        """Change your character: name, description, who may use them, picture, defaults."""
         if image is not None:
             check_declared_size(image.size, MAX_REFERENCE_BYTES)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(image, MAX_REFERENCE_BYTES) if image is not None else None
+        wanted = {
+            "style": default_style,
+            "aspect_ratio": default_aspect_ratio,
+            "speed": default_speed,
+            "magic_prompt": default_magic_prompt,
+            "negative_prompt": default_negative_prompt,
+        }
+        chosen = {setting: value for setting, value in wanted.items() if value is not None}
+        viewer = viewer_from(interaction)
         updated = await self.characters.edit(
-            viewer_from(interaction),
+            viewer,
             character,
             name=name,
             description=description,
             visibility=Visibility(visibility) if visibility else None,
+            listed=listed,
             image=data,
+            defaults=Preset.checked(chosen) if chosen else None,
+            clear_defaults=clear_defaults,
         )
         # The showcase keeps its post's card current (or takes it down, if now private).
         self.bot.dispatch("character_changed", updated)
+        embeds, files = await self.card(updated, viewer, interaction.filesize_limit - UPLOAD_MARGIN)
         await interaction.followup.send(
             f"**{safe(updated.name)}** is updated.",
-            embed=character_card(updated),
-            file=await self.card_file(updated),
+            embeds=embeds,
+            files=files,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -263,13 +271,15 @@ class Characters(
             )
 
     @app_commands.command(name="import")
-    @app_commands.describe(file="A .zip made by /character export")
+    @app_commands.describe(
+        file="A .zip made by /character export, or a PluralKit or Tupperbox export (.json)"
+    )
     async def import_(self, interaction: Interaction, file: discord.Attachment) -> None:
-        """Bring back characters from a file made by /character export."""
+        """Bring back characters from /character export, PluralKit or Tupperbox."""
         check_declared_size(file.size, MAX_IMPORT_BYTES, what=IMPORT_WHAT)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(file, MAX_IMPORT_BYTES)
-        report = await self.characters.import_archive(viewer_from(interaction), data)
+        report = await self.characters.import_file(viewer_from(interaction), data)
         await interaction.followup.send(
             import_summary(report), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -281,3 +291,15 @@ class Characters(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.character_autocomplete(interaction, current)
+
+
+class Characters(
+    SharingCommands,
+    LookCommands,
+    CharacterCommands,
+    commands.GroupCog,
+    group_name="character",
+    group_description="Register and manage characters",
+):
+    """`/character`. discord.py lists a cog's commands base class first, so the registry's
+    own come first in Discord and /help, then looks, then sharing."""

@@ -4,15 +4,21 @@ again by the domain on each click."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import discord
 
-from bot.client.interaction_errors import (
-    defer_publicly,
+from bot.characters.text import NAME_MAX
+from bot.client.interaction_errors import defer_publicly, report_error
+from cogs.common import (
+    NO_MENTIONS,
+    OwnerOnlyView,
+    custom_id_number,
+    safe,
+    viewer_from,
 )
-from cogs.common import NO_MENTIONS, custom_id_number, viewer_from
 from cogs.guarded import Guarded
 from cogs.scenes._render import info_text
 from cogs.showcase._buttons import Share
@@ -20,7 +26,7 @@ from cogs.showcase._buttons import Share
 if TYPE_CHECKING:
     from bot.jobs.results import ResultService
     from bot.jobs.service import JobService, QueuedJob
-    from bot.models import Job, Viewer
+    from bot.models import Job, Look, Viewer
 
 # discord.py types button callbacks for any client; ours is always a CameoBot.
 Interaction = discord.Interaction[Any]
@@ -221,17 +227,87 @@ class UseAsReference(
         return cls(custom_id_number(match["job"]), position)
 
     async def run(self, interaction: Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        character = await _desk(interaction).results.use_as_reference(
-            viewer_from(interaction), self.job_id, self.position
-        )
-        interaction.client.dispatch("character_changed", character)  # its showcase card too
-        await interaction.followup.send(
-            f"Done: picture {self.position + 1} is now the reference of "
-            f"**{discord.utils.escape_markdown(character.name)}**. New scenes will use it.",
+        viewer = viewer_from(interaction)
+        character, used = await _desk(interaction).results.reference_choice(viewer, self.job_id)
+        view = ReferenceChoice(viewer.user_id, self.job_id, self.position, used)
+        response = await interaction.response.send_message(
+            f"Use picture {self.position + 1} for **{safe(character.name)}**: replace the look "
+            f"this scene used (“{safe(used.name)}”), or add it as a new look?",
+            view=view,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
+        if isinstance(response.resource, discord.InteractionMessage):
+            view.message = response.resource
+
+
+class ReferenceChoice(OwnerOnlyView):
+    """Replace the look a scene used with one of its pictures, or add the picture as a new
+    look (named in a modal). The domain checks the owner again on either choice."""
+
+    def __init__(self, owner_id: int, job_id: int, position: int, used: Look) -> None:
+        super().__init__(owner_id, timeout=300)
+        self.job_id = job_id
+        self.position = position
+        self.used = used
+        self.replace.label = f"Replace “{used.name}”"[:80]
+
+    @discord.ui.button(label="Replace", style=discord.ButtonStyle.primary)
+    async def replace(self, interaction: Interaction, button: Button) -> None:
+        self._finish()
+        await interaction.response.defer()
+        character, look = await _desk(interaction).results.use_as_reference(
+            viewer_from(interaction), self.job_id, self.position, replace_look=self.used.id
+        )
+        interaction.client.dispatch("character_changed", character)  # its showcase card too
+        await interaction.edit_original_response(
+            content=f"Done: picture {self.position + 1} is now {safe(character.name)}'s look "
+            f"“{safe(look.name)}”. New scenes with that look will use it.",
+            view=self,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @discord.ui.button(label="Add as a new look…", style=discord.ButtonStyle.secondary)
+    async def add(self, interaction: Interaction, button: Button) -> None:
+        await interaction.response.send_modal(NewLookModal(self))
+
+    def _finish(self) -> None:
+        self.disable_all()
+        self.stop()
+
+
+class NewLookModal(discord.ui.Modal, title="Add a new look"):
+    look_name: discord.ui.TextInput[NewLookModal] = discord.ui.TextInput(
+        label="Name of the look", placeholder="winter coat", min_length=1, max_length=NAME_MAX
+    )
+
+    def __init__(self, choice: ReferenceChoice) -> None:
+        super().__init__(timeout=300)
+        self.choice = choice
+
+    async def on_submit(self, interaction: Interaction) -> None:
+        choice = self.choice
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        character, look = await _desk(interaction).results.use_as_reference(
+            viewer_from(interaction),
+            choice.job_id,
+            choice.position,
+            new_look=self.look_name.value,
+        )
+        choice._finish()
+        if choice.message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await choice.message.edit(view=choice)
+        await interaction.followup.send(
+            f"Done: {safe(character.name)} has a new look, “{safe(look.name)}”. Pick it with "
+            "the `look` option of `/scene`.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    # discord.py's Modal narrows View's on_error (no item: a modal has one callback).
+    async def on_error(self, interaction: Interaction, error: Exception, /) -> None:  # type: ignore[override]
+        await report_error(interaction, error)
 
 
 DYNAMIC_ITEMS = (CancelJob, Reroll, Info, DeleteResults, Favorite, UseAsReference)

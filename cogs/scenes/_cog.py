@@ -5,20 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters.text import NAME_MAX
 from bot.client.interaction_errors import defer_publicly
 from bot.errors import CameoError
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
 from bot.jobs.results import ResultService
 from bot.jobs.service import JobService, QueuedJob
 from bot.models import Job
-from bot.providers.request import ASPECT_RATIOS, PROMPT_MAX, SEED_MAX
-from cogs.characters import character_choices, read_attachment
+from bot.providers.request import PROMPT_MAX, SEED_MAX
+from bot.providers.shapes import ASPECT_RATIOS, ratio_of, resolutions_for
+from cogs.characters import character_choices, look_choices, read_attachment
+from cogs.choices import ASPECT_CHOICES, FormatChoice, MagicChoice, SpeedChoice, StyleChoice
 from cogs.common import NO_MENTIONS, custom_id_number, viewer_from
 from cogs.scenes._delivery import SceneDelivery
 
@@ -27,16 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction["CameoBot"]
-StyleChoice = Literal["auto", "realistic", "fiction", "general", "design"]
-SpeedChoice = Literal["turbo", "default", "quality"]
-MagicChoice = Literal["auto", "on", "off"]
-FormatChoice = Literal["webp", "jpg", "png"]
 # Longer than this before the card is ready, and the command defers first.
 QUICK_ANSWER_SECONDS = 0.08
 # With more commands than this being answered at once, defer straight away.
 BUSY_ANSWERS = 8
 T = TypeVar("T")
-ASPECT_CHOICES = [app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS]
 
 
 class Scenes(commands.Cog):
@@ -57,7 +55,16 @@ class Scenes(commands.Cog):
     async def character_autocomplete(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await character_choices(self.bot.services.characters, interaction, current)
+        # Only characters the member may use in scenes: an approved-only character they are
+        # not approved for is never offered.
+        return await character_choices(
+            self.bot.services.characters, interaction, current, to_use=True
+        )
+
+    async def look_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await look_choices(self.bot, interaction, current, to_use=True)
 
     async def job_autocomplete(
         self, interaction: Interaction, current: str
@@ -75,12 +82,29 @@ class Scenes(commands.Cog):
             if current.lower() in name.lower()
         ][:25]
 
+    async def resolution_autocomplete(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # Only the chosen aspect ratio's sizes (all of them without one), and only those a
+        # service that could take the scene documents (the chosen one, if any).
+        ratio = getattr(interaction.namespace, "aspect_ratio", None)
+        preferred = getattr(interaction.namespace, "provider", None)
+        offered = self.bot.services.router.scene_resolutions(preferred or None)
+        typed = current.strip().lower().replace("×", "x").replace(" ", "")
+        return [
+            app_commands.Choice(name=f"{value} ({ratio_of(value)})", value=value)
+            for value in resolutions_for(ratio if ratio in ASPECT_RATIOS else None)
+            if value in offered and typed in value
+        ][:25]
+
     @app_commands.command(name="scene")
     @app_commands.describe(
         character="Who is in the scene",
         prompt="What happens: the place, the action, the mood",
+        look="Which of the character's looks (default: their default look)",
         style="The look of the picture",
         aspect_ratio="The picture's shape",
+        resolution="An exact size in pixels (suggestions follow the aspect ratio)",
         speed="Faster is cheaper; quality takes longer",
         count="How many pictures (1–4)",
         seed="Repeat a picture exactly by giving its seed",
@@ -91,14 +115,21 @@ class Scenes(commands.Cog):
         provider="Use this image service instead of the usual order",
     )
     @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.autocomplete(character=character_autocomplete, provider=provider_autocomplete)
+    @app_commands.autocomplete(
+        character=character_autocomplete,
+        look=look_autocomplete,
+        provider=provider_autocomplete,
+        resolution=resolution_autocomplete,
+    )
     async def scene(
         self,
         interaction: Interaction,
         character: str,
         prompt: app_commands.Range[str, 1, PROMPT_MAX],
+        look: app_commands.Range[str, 1, NAME_MAX] | None = None,
         style: StyleChoice | None = None,
         aspect_ratio: str | None = None,
+        resolution: str | None = None,
         speed: SpeedChoice | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
@@ -113,6 +144,7 @@ class Scenes(commands.Cog):
             prompt=prompt,
             style=style,
             aspect_ratio=aspect_ratio,
+            resolution=resolution,
             speed=speed,
             count=count,
             seed=seed,
@@ -131,6 +163,7 @@ class Scenes(commands.Cog):
                     character,
                     options,
                     provider=provider or None,
+                    look=look,
                 ),
             )
             return
@@ -149,26 +182,37 @@ class Scenes(commands.Cog):
             provider=provider or None,
             edit_image=edit_image,
             edit_mask=edit_mask,
+            look=look,
         )
         await self.delivery.post_card(interaction, queued)
 
     @app_commands.command(name="poses")
     @app_commands.describe(
         character="Who to draw",
+        look="Which of the character's looks (default: their default look)",
         prompt="How to picture them (default: a headshot photo)",
         count="How many poses (1–20)",
         per_pose="Pictures of each pose (1–4)",
         format="The file type of the pictures",
+        negative_prompt="What to leave out (default: low quality, blur)",
+        randomise_poses="Pick the poses at random (default: yes)",
+        output_quality="Picture quality from 0 to 100 (default: 80)",
+        seed="Repeat a sheet exactly by giving its seed",
     )
-    @app_commands.autocomplete(character=character_autocomplete)
+    @app_commands.autocomplete(character=character_autocomplete, look=look_autocomplete)
     async def poses(
         self,
         interaction: Interaction,
         character: str,
+        look: app_commands.Range[str, 1, NAME_MAX] | None = None,
         prompt: app_commands.Range[str, 1, PROMPT_MAX] | None = None,
         count: app_commands.Range[int, 1, 20] | None = None,
         per_pose: app_commands.Range[int, 1, 4] | None = None,
         format: FormatChoice | None = None,
+        negative_prompt: app_commands.Range[str, 1, PROMPT_MAX] | None = None,
+        randomise_poses: bool | None = None,
+        output_quality: app_commands.Range[int, 0, 100] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
     ) -> None:
         """Draw a sheet of poses of a character; the images arrive in a thread."""
         assert interaction.channel_id is not None
@@ -179,8 +223,16 @@ class Scenes(commands.Cog):
                 interaction.channel_id,
                 character,
                 _given(
-                    prompt=prompt, outputs=count, images_per_pose=per_pose, output_format=format
+                    prompt=prompt,
+                    outputs=count,
+                    images_per_pose=per_pose,
+                    output_format=format,
+                    negative_prompt=negative_prompt,
+                    randomise_poses=randomise_poses,
+                    output_quality=output_quality,
+                    seed=seed,
                 ),
+                look=look,
             ),
         )
 

@@ -37,32 +37,42 @@ def title(job: Job) -> str:
     return f"{what} of {job.character_name}"[:256]
 
 
-def _chosen_settings(job: Job) -> list[tuple[str, object]]:
-    """Each setting under the name members see in the command, None where they left it."""
+def _chosen_settings(job: Job) -> list[tuple[str, str, object]]:
+    """Each setting under the name members see in the command (and its option's name), None
+    where they left it."""
     options = job.options
     if isinstance(options, PoseOptions):
         return [
-            ("Poses", options.outputs),
-            ("Per pose", options.images_per_pose),
-            ("Format", options.output_format),
-            ("Seed", options.seed),
+            ("Poses", "outputs", options.outputs),
+            ("Per pose", "images_per_pose", options.images_per_pose),
+            ("Format", "output_format", options.output_format),
+            ("Seed", "seed", options.seed),
         ]
     return [
-        ("Style", options.style),
-        ("Aspect ratio", options.aspect_ratio),
-        ("Speed", options.speed),
-        ("Images", options.count),
-        ("Magic prompt", options.magic_prompt),
-        ("Seed", options.seed),
+        ("Style", "style", options.style),
+        ("Aspect ratio", "aspect_ratio", options.aspect_ratio),
+        ("Resolution", "resolution", options.resolution),
+        ("Speed", "speed", options.speed),
+        ("Images", "count", options.count),
+        ("Magic prompt", "magic_prompt", options.magic_prompt),
+        ("Seed", "seed", options.seed),
     ]
+
+
+# How a card names where a setting came from, when not from the command itself.
+_SOURCE_NOTE = {"member": " (their preset)", "character": " (character default)"}
 
 
 def settings_line(job: Job) -> str:
-    parts = [
-        f"{label}: {safe(str(value))}"
-        for label, value in _chosen_settings(job)
-        if value is not None
-    ]
+    """The settings chosen, each marked with where it came from when a preset set it."""
+    parts = []
+    if job.look_name:
+        parts.append(f"Look: {safe(job.look_name)}")
+    for label, field, value in _chosen_settings(job):
+        if value is None:
+            continue
+        note = _SOURCE_NOTE.get(job.option_sources.get(field, ""), "")
+        parts.append(f"{label}: {safe(str(value))}{note}")
     if job.preferred_provider:
         parts.append(f"Service: {job.preferred_provider}")
     if job.is_edit:
@@ -119,7 +129,10 @@ def scene_card(
         description=safe(prompt) if prompt else None,
         colour=_STATE_COLOUR[job.state],
     )
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>", inline=True)
+    requested = f"<@{job.user_id}>"
+    if job.character_owner_id is not None and job.character_owner_id != job.user_id:
+        requested += f"\nCharacter by <@{job.character_owner_id}>"
+    embed.add_field(name="Requested by", value=requested, inline=True)
     embed.add_field(name="Settings", value=settings_line(job)[:1024], inline=True)
     embed.add_field(name="Cost", value=credits(job.credits) if job.credits else "Free", inline=True)
     status = status_line(job, position=position, eta=eta, results_at=results_at)
@@ -151,7 +164,11 @@ def info_text(info: JobInfo) -> str:
         f"Prompt: {safe(job.options.prompt or 'default')[:1500]}",
         f"Settings: {settings_line(job)}",
         f"Negative prompt: {safe(job.options.negative_prompt)[:300]}"
+        f"{_SOURCE_NOTE.get(job.option_sources.get('negative_prompt', ''), '')}"
         if job.options.negative_prompt
+        else "",
+        f"Character by <@{job.character_owner_id}>"
+        if job.character_owner_id is not None and job.character_owner_id != job.user_id
         else "",
         f"Service: {job.provider or 'not chosen yet'}",
         f"Seed: {job.seed if job.seed is not None else 'chosen by the service'}",

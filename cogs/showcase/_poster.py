@@ -21,7 +21,7 @@ import discord
 
 from bot.errors import CameoError
 from bot.gallery.service import Shareable
-from bot.models import Character, JobKind, Viewer, Visibility
+from bot.models import Character, JobKind, Viewer
 from cogs.characters._render import CARD_IMAGE_NAME, character_card
 from cogs.common import NO_MENTIONS, UPLOAD_MARGIN, safe
 from storage import showcase as records
@@ -209,7 +209,7 @@ class ShowcasePoster:
         post = await self.db.run_read(partial(records.post_of, character_id=character.id))
         if post is None:
             return
-        if character.visibility is not Visibility.SERVER:
+        if not character.listed:
             await self.db.run_transaction(partial(records.remove_post, character_id=character.id))
             self.wake()
             return

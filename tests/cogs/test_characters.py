@@ -402,7 +402,7 @@ async def test_import_of_a_mixed_archive_imports_the_good_and_lists_the_bad(
     assert reply.content.splitlines() == [
         "Imported 2: **Mira**, **Tam**.",
         f"• Skipped **{'N' * 39}…**: Names can be at most 32 characters long.",
-        "• Skipped **Nox**: Its visibility must be private or server.",
+        "• Skipped **Nox**: Its visibility must be private, approved or server.",
     ]
     listed = await emulator.slash(alice, "character list")
     text = (await listed.response()).embeds[0]["description"]
@@ -427,14 +427,16 @@ def test_a_big_import_summary_still_shows_what_was_skipped() -> None:
 
     report = ImportReport(
         imported=[character(i) for i in range(200)],
-        skipped=[(f"Bad {i}", "Its visibility must be private or server.") for i in range(12)],
+        skipped=[
+            (f"Bad {i}", "Its visibility must be private, approved or server.") for i in range(12)
+        ],
     )
     summary = import_summary(report)
     assert len(summary) <= MESSAGE_LIMIT
     lines = summary.splitlines()
     assert lines[0].startswith("Imported 200: **Character number 000**, ")
     assert lines[0].endswith(" more.")
-    assert lines[1] == "• Skipped **Bad 0**: Its visibility must be private or server."
+    assert lines[1] == "• Skipped **Bad 0**: Its visibility must be private, approved or server."
     assert lines[-1] == "…and 2 more skipped."
 
 

@@ -295,10 +295,21 @@ async def test_result_buttons_work_for_the_right_member_and_refuse_others(
     # Use as reference: the character's owner only.
     refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:ref:"))
     assert "Only the owner" in (await refused.response()).content
+    before = (await bot.services.characters.list_visible(_alice(emulator)))[0]
     used = await emulator.click(emulator.user("alice"), result, button(result, "cameo:ref:"))
-    assert "is now the reference" in (await used.wait_followup()).content
+    choice = await used.response()
+    assert choice.ephemeral
+    assert "replace the look this scene used (“default”)" in choice.content
+    replace = next(b for b in choice.buttons() if b["label"] == "Replace “default”")
+    replaced = await emulator.click(emulator.user("alice"), choice, replace["custom_id"])
+    await replaced.wait_ack()
+    await emulator._state.wait_until(
+        lambda: "is now Mira's look “default”" in emulator.message(choice.id).content,
+        5,
+        "the choice to say it is done",
+    )
     character = (await bot.services.characters.list_visible(_alice(emulator)))[0]
-    assert character.image_sha256 != character.original_sha256 or character.updated_at
+    assert character.image_sha256 != before.image_sha256
 
     # Reroll: the requester only; a new card and new results in the same thread.
     refused = await emulator.click(emulator.user("bob"), result, button(result, "cameo:reroll:"))
@@ -597,3 +608,85 @@ async def test_a_deferral_too_late_is_reported_quietly_and_queues_nothing(
     assert [e.status for e in answers] == [404]  # the deferral, refused: Unknown interaction
     assert await bot.services.jobs.active(Viewer(alice.id, emulator.guild.id)) == []
     assert len(emulator.take_violations()) == 2
+
+
+# -- every documented option reaches the services --------------------------------------------
+
+
+async def test_resolution_suggestions_follow_the_chosen_aspect_ratio(
+    emulator: DiscordEmulator, bot: CameoBot
+) -> None:
+    alice = emulator.user("alice")
+    wide = await emulator.autocomplete(alice, "scene", "resolution", "", aspect_ratio="16:9")
+    assert [c["value"] for c in wide] == ["1216x704", "1280x704", "1312x736", "1344x768"]
+    assert all(c["name"].endswith("(16:9)") for c in wide)
+    typed = await emulator.autocomplete(alice, "scene", "resolution", "1024")
+    assert {c["value"] for c in typed} == {
+        *("832x1024", "896x1024", "960x1024"),
+        *("1024x832", "1024x896", "1024x960", "1024x1024"),
+    }
+    anything = await emulator.autocomplete(alice, "scene", "resolution", "")
+    assert len(anything) == 25  # Discord's limit; typing narrows the 69
+
+
+async def test_a_scene_with_a_resolution_sends_only_that_size(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    card, _ = await scene(emulator, provider="segmind", aspect_ratio="16:9", resolution="1344x768")
+    [message] = await results_in_thread(emulator, card)
+    assert message.attachments
+    body = segmind_fake.requests[-1].body
+    assert body["resolution"] == "1344x768"
+    assert "aspect_ratio" not in body
+
+
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        ({"resolution": "1000x1000"}, "1000x1000 isn't a resolution the image services offer"),
+        ({"resolution": "9999x100"}, "9999x100 isn't a resolution the image services offer"),
+        (
+            {"resolution": "1024x1024", "aspect_ratio": "16:9"},
+            "1024x1024 makes a 1:1 picture, not 16:9",
+        ),
+        ({"style": "general", "provider": "segmind"}, "style general"),
+    ],
+)
+async def test_options_a_service_does_not_document_are_refused_before_anything_is_spent(
+    emulator: DiscordEmulator,
+    bot: CameoBot,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    options: dict[str, str],
+    sentence: str,
+) -> None:
+    await register(emulator)
+    reply, ix = await scene(emulator, **options)
+    assert ix.ephemeral  # type: ignore[attr-defined]
+    assert sentence in reply.content
+    assert segmind_fake.requests == []
+    assert apiframe_fake.requests == []
+
+
+async def test_poses_take_every_consistent_character_option(
+    emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    ix = await emulator.slash(
+        emulator.user("alice"),
+        "poses",
+        character="Mira",
+        negative_prompt="hats",
+        randomise_poses=False,
+        output_quality=55,
+        seed=77,
+    )
+    card = await ix.response()
+    results = await results_in_thread(emulator, card)
+    assert results[0].attachments
+    submit = next(r for r in segmind_fake.requests if r.path == "/v2/consistent-character")
+    assert submit.body["negative_prompt"] == "hats"
+    assert submit.body["randomise_poses"] == "false"
+    assert submit.body["output_quality"] == "55"
+    assert submit.body["seed"] == "77"
