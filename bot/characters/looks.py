@@ -70,14 +70,7 @@ class LookService:
 
     async def pick(self, character: Character, name: str | None) -> Look:
         """The look a scene asks for by name; the default when none is given."""
-        looks = await self.looks_of(character)
-        if name is None or not name.strip():
-            return next(look for look in looks if look.is_default)
-        key = name_key(name.strip())
-        for look in looks:
-            if name_key(look.name) == key:
-                return look
-        raise LookNotFound(character, name.strip())
+        return choose_look(character, await self.looks_of(character), name)
 
     async def sheet(self, character: Character, limit: int) -> tuple[bytes, str] | None:
         """A small contact sheet of the character's looks for its card; None for one look."""
@@ -227,3 +220,14 @@ class LookService:
         if look is None:
             raise LookNotFound(character, name.strip())
         return look
+
+
+def choose_look(character: Character, looks: list[Look], name: str | None) -> Look:
+    """Among a character's looks, the one named (compared like names); the default for none."""
+    if name is None or not name.strip():
+        return next(look for look in looks if look.is_default)
+    key = name_key(name.strip())
+    for look in looks:
+        if name_key(look.name) == key:
+            return look
+    raise LookNotFound(character, name.strip())

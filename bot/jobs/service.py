@@ -22,7 +22,7 @@ from typing import TypeVar, cast
 
 from pydantic import ValidationError
 
-from bot.characters.looks import LookService
+from bot.characters.looks import LookService, choose_look
 from bot.characters.service import CharacterService
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
@@ -31,7 +31,7 @@ from bot.images.store import ImageStore, image_row
 from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Look, Viewer
-from bot.prefs.preset import Source, apply_presets
+from bot.prefs.preset import Preset, Source, apply_presets
 from bot.prefs.service import PrefsService
 from bot.providers.request import (
     GenerationOptions,
@@ -46,6 +46,8 @@ from bot.quota.hooks import QuotaHooks
 from bot.stories.service import StoryClosed
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import looks as look_rows
+from storage import prefs as pref_rows
 from storage import stories as story_rows
 from storage.database import Database
 
@@ -121,9 +123,17 @@ class JobService:
         `look` names one of the character's looks (the default when None).
         """
         character = await self.characters.resolve(viewer, character_query, to_use=True)
-        chosen_look = await self.looks.pick(character, look)
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Look], str | None]:
+            """The character's looks and the member's preset: one step on the database."""
+            looks = look_rows.looks_of(conn, character.id)
+            return looks, pref_rows.member_preset(conn, viewer.scope, viewer.user_id)
+
+        looks, stored = await self.db.run_read(read)
+        chosen_look = choose_look(character, looks, look)
         edits = await self._clean_edit(edit_image, edit_mask)
-        merged, sources = apply_presets(options, await self.prefs.of(viewer), character.defaults)
+        preset = Preset() if stored is None else Preset.stored(stored)
+        merged, sources = apply_presets(options, preset, character.defaults)
         chosen = _valid(lambda: SceneOptions.model_validate(merged))
         return await self._queue_scene(
             viewer,
