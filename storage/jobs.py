@@ -329,6 +329,13 @@ def succeed(
     return _job(row)
 
 
+def forget_as_owner(conn: sqlite3.Connection, user_id: int) -> None:
+    """Other members' scenes stop crediting a forgotten member as their character's owner."""
+    conn.execute(
+        "UPDATE jobs SET character_owner_id = NULL WHERE character_owner_id = ?", (user_id,)
+    )
+
+
 def queued_of(conn: sqlite3.Connection, user_id: int, character_id: int) -> list[Job]:
     """A member's queued jobs of one character (a member has at most a few queued)."""
     rows = conn.execute(

@@ -296,7 +296,10 @@ class JobService:
                     rerolled_from=rerolled_from,
                     look_id=look.id,
                     look_name=look.name,
-                    character_owner_id=character.owner_id,
+                    # Credited on the card only when it is someone else's character.
+                    character_owner_id=(
+                        character.owner_id if character.owner_id != viewer.user_id else None
+                    ),
                     option_sources={name: source.value for name, source in sources.items()},
                 ),
             )
@@ -486,6 +489,7 @@ class JobService:
                 self.quota.refund(conn, job_id=job.id, reason="forgotten")
             count, held = repo.delete_all_of(conn, user_id)
             repo.forget_turn(conn, user_id)
+            repo.forget_as_owner(conn, user_id)
             return active, count, image_rows.release(conn, held)
 
         async with self.store.mutation():

@@ -124,13 +124,17 @@ CREATE TABLE character_members (
 CREATE INDEX character_members_by_member ON character_members (user_id, character_id);
 
 -- The look a scene used (kept, like the character's id, after the look is gone), whose
--- character it was when it was asked (its card credits the owner), and where each of its
--- settings came from: the command, the member's preferences, the character's defaults (JSON:
--- setting -> source; settings left out came from Cameo's defaults).
+-- character it was when another member asked for it (its card credits the owner; NULL for a
+-- member's scenes of their own characters), and where each of its settings came from: the
+-- command, the member's preferences, the character's defaults (JSON: setting -> source;
+-- settings left out came from Cameo's defaults).
 ALTER TABLE jobs ADD COLUMN look_id INTEGER;
 ALTER TABLE jobs ADD COLUMN look_name TEXT;
 ALTER TABLE jobs ADD COLUMN character_owner_id INTEGER;
 ALTER TABLE jobs ADD COLUMN option_sources TEXT NOT NULL DEFAULT '{}';
+-- Forget-me clears a member from other members' scenes' credits through this.
+CREATE INDEX jobs_by_character_owner ON jobs (character_owner_id)
+WHERE character_owner_id IS NOT NULL;
 
 -- A member's own defaults for /scene, per server (JSON; see bot/prefs).
 CREATE TABLE member_prefs (

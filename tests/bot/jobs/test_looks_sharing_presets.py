@@ -282,3 +282,18 @@ async def test_presets_are_per_server_and_forgotten_on_clear(setup) -> None:  # 
     assert (await jobs.prefs.of(BOB)).style == "realistic"  # a refused change changes nothing
     assert await jobs.prefs.clear(BOB)
     assert (await jobs.prefs.of(BOB)).is_empty
+
+
+async def test_only_scenes_of_someone_elses_character_credit_its_owner_until_forgotten(
+    setup,  # type: ignore[no-untyped-def]
+) -> None:
+    jobs, characters, _, _ = services(setup)
+    await mira(characters)
+    own = await jobs.queue_scene(ALICE, 20, "Mira", {"prompt": "x"})
+    bobs = await jobs.queue_scene(BOB, 20, "Mira", {"prompt": "x"})
+    assert (own.job.character_owner_id, bobs.job.character_owner_id) == (None, ALICE.user_id)
+
+    await jobs.forget(ALICE.user_id)
+    kept = await jobs.get(bobs.job.id)
+    assert kept is not None
+    assert kept.character_owner_id is None  # nothing names Alice any more
