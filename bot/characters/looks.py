@@ -72,9 +72,9 @@ class LookService:
         """The look a scene asks for by name; the default when none is given."""
         return choose_look(character, await self.looks_of(character), name)
 
-    async def sheet(self, character: Character, limit: int) -> tuple[bytes, str] | None:
-        """A small contact sheet of the character's looks for its card; None for one look."""
-        looks = await self.looks_of(character)
+    async def sheet(self, looks: list[Look], limit: int) -> tuple[bytes, str] | None:
+        """A small contact sheet of a character's looks (from `looks_of`) for its card; None
+        for one look."""
         if len(looks) < 2:
             return None
         key = tuple(f"{look.image_sha256}:{look.name}:{look.is_default}" for look in looks)

@@ -88,7 +88,7 @@ class CharacterCards(commands.Cog):
             )
         ]
         files = [await self.card_file(character)]
-        sheet = await services.looks.sheet(character, limit=max(limit // 2, 256 * 1024))
+        sheet = await services.looks.sheet(looks, limit=max(limit // 2, 256 * 1024))
         if sheet is not None:
             data, fmt = sheet
             name = f"{LOOKS_IMAGE_STEM}.{'jpg' if fmt == 'jpeg' else fmt}"
