@@ -29,14 +29,14 @@ class SharingCommands(CharacterCards):
     @app_commands.describe(
         character="Your character", member="The member who may use them in scenes"
     )
-    async def share(self, interaction: Interaction, character: str, member: discord.Member) -> None:
+    async def share(self, interaction: Interaction, character: str, member: discord.User) -> None:
         """Let a member use your character in their scenes (they can't edit it)."""
         await self._give(interaction, character, member, Role.APPROVED)
 
     @app_commands.command(name="unshare")
     @app_commands.describe(character="Your character", member="The member to take off its list")
     async def unshare(
-        self, interaction: Interaction, character: str, member: discord.Member
+        self, interaction: Interaction, character: str, member: discord.User
     ) -> None:
         """Stop a member using your character; their queued scenes of it stop, refunded."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -52,7 +52,7 @@ class SharingCommands(CharacterCards):
     @co_owner.command(name="add")
     @app_commands.describe(character="Your character", member="The member who may edit it")
     async def co_owner_add(
-        self, interaction: Interaction, character: str, member: discord.Member
+        self, interaction: Interaction, character: str, member: discord.User
     ) -> None:
         """Let a member edit your character and its looks (not delete or hand it over)."""
         await self._give(interaction, character, member, Role.CO_OWNER)
@@ -60,7 +60,7 @@ class SharingCommands(CharacterCards):
     @co_owner.command(name="remove")
     @app_commands.describe(character="Your character", member="The co-owner")
     async def co_owner_remove(
-        self, interaction: Interaction, character: str, member: discord.Member
+        self, interaction: Interaction, character: str, member: discord.User
     ) -> None:
         """Stop a co-owner editing your character (they may still use it)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -72,7 +72,7 @@ class SharingCommands(CharacterCards):
     @app_commands.command(name="transfer")
     @app_commands.describe(character="Your character", member="Who should own it from now on")
     async def transfer(
-        self, interaction: Interaction, character: str, member: discord.Member
+        self, interaction: Interaction, character: str, member: discord.User
     ) -> None:
         """Hand your character over to another member, once they accept."""
         if member.bot:
@@ -96,7 +96,7 @@ class SharingCommands(CharacterCards):
         )
 
     async def _give(
-        self, interaction: Interaction, character: str, member: discord.Member, role: Role
+        self, interaction: Interaction, character: str, member: discord.User, role: Role
     ) -> None:
         if member.bot:
             await interaction.response.send_message(
@@ -114,7 +114,7 @@ class SharingCommands(CharacterCards):
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     async def _after_unshare(
-        self, interaction: Interaction, result: Unshared, member: discord.Member, what: str
+        self, interaction: Interaction, result: Unshared, member: discord.User, what: str
     ) -> None:
         name = safe(result.character.name)
         if result.had is None:

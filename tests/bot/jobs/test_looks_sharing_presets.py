@@ -297,3 +297,13 @@ async def test_only_scenes_of_someone_elses_character_credit_its_owner_until_for
     kept = await jobs.get(bobs.job.id)
     assert kept is not None
     assert kept.character_owner_id is None  # nothing names Alice any more
+
+
+async def test_a_personal_character_is_never_shared(setup) -> None:  # type: ignore[no-untyped-def]
+    _, characters, _, sharing = services(setup)
+    in_dms = Viewer(ALICE.user_id, None)
+    await characters.create(in_dms, name="Mira", image=png(seed=1))
+    with pytest.raises(CameoError, match="personal character"):
+        await sharing.share(in_dms, "Mira", BOB.user_id, Role.APPROVED)
+    with pytest.raises(CameoError, match="personal character"):
+        await sharing.offer_transfer(in_dms, "Mira", BOB.user_id)
