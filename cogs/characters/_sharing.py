@@ -35,9 +35,7 @@ class SharingCommands(CharacterCards):
 
     @app_commands.command(name="unshare")
     @app_commands.describe(character="Your character", member="The member to take off its list")
-    async def unshare(
-        self, interaction: Interaction, character: str, member: discord.User
-    ) -> None:
+    async def unshare(self, interaction: Interaction, character: str, member: discord.User) -> None:
         """Stop a member using your character; their queued scenes of it stop, refunded."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.bot.services.sharing.unshare(
