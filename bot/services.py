@@ -16,6 +16,8 @@ from bot.images.store import ImageStore
 from bot.jobs.results import ResultService
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
+from bot.moderation.blocks import MemberBlocks
+from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import SafeImageFetcher
 from bot.prefs.service import PrefsService
 from bot.privacy import PrivacyService
@@ -43,6 +45,8 @@ class Services:
     looks: LookService
     sharing: SharingService
     prefs: PrefsService
+    moderation: ModerationService
+    blocks: MemberBlocks
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,29 @@ def build_services(
         providers=router.names,
     )
     images = ImageStore(settings.images_dir, db)
-    characters = CharacterService(db, images, workers, clock, fetcher=fetcher)
+    moderation = ModerationService(db, clock)
+    characters = CharacterService(
+        db, images, workers, clock, fetcher=fetcher, moderation=moderation
+    )
     # The Discord layer attaches the runner's listener when its cog loads.
     runner = JobRunner(db, images, workers, router, quota, None, clock)
     looks = LookService(characters)
     prefs = PrefsService(db, clock)
     jobs = JobService(
-        db, images, characters, workers, router, quota, runner, clock, looks=looks, prefs=prefs
+        db,
+        images,
+        characters,
+        workers,
+        router,
+        quota,
+        runner,
+        clock,
+        looks=looks,
+        prefs=prefs,
+        moderation=moderation,
     )
     gallery = GalleryService(db, images, characters, workers)
-    stories = StoryService(db, images, characters, clock)
+    stories = StoryService(db, images, characters, clock, moderation=moderation)
     return Services(
         characters=characters,
         images=images,
@@ -102,4 +119,6 @@ def build_services(
         looks=looks,
         sharing=SharingService(characters, jobs),
         prefs=prefs,
+        moderation=moderation,
+        blocks=MemberBlocks(moderation, jobs),
     )

@@ -27,6 +27,7 @@ from bot.quota.service import (
 )
 from cogs.choices import SpeedChoice
 from cogs.common import NO_MENTIONS, role_ids_of, safe, viewer_from
+from cogs.moderation import ModerationCommands
 from cogs.quotas import ledger_line, price_lines, quota_embed
 from cogs.rendering import BRAND_COLOUR
 from cogs.showcase import Showcase, ShowcasePoster
@@ -107,7 +108,12 @@ def _member_viewer(member: discord.Member | discord.User, guild_id: int | None) 
 
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
-class Admin(commands.GroupCog, group_name="admin", group_description="Server settings for Cameo"):
+class Admin(
+    ModerationCommands,
+    commands.GroupCog,
+    group_name="admin",
+    group_description="Server settings for Cameo",
+):
     quota = app_commands.Group(name="quota", description="Credits and allowances on this server")
     gallery = app_commands.Group(name="gallery", description="This server's showcase channel")
 

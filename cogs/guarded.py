@@ -9,6 +9,7 @@ from typing import Any, Self, cast
 
 import discord
 
+from bot.client.cameo_bot import allowed_here
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
 from bot.errors import CameoError
 from cogs.common import UnusableButton
@@ -57,7 +58,8 @@ class Guarded(discord.ui.Item[discord.ui.View]):
             await report_error(interaction, self.refusal)
             return False
         interaction.client.track_current_task()
-        return True
+        # A member blocked in this server is refused on every button, as on every command.
+        return await allowed_here(interaction)
 
     async def callback(self, interaction: Interaction) -> None:
         try:

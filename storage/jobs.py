@@ -336,12 +336,21 @@ def forget_as_owner(conn: sqlite3.Connection, user_id: int) -> None:
     )
 
 
-def queued_of(conn: sqlite3.Connection, user_id: int, character_id: int) -> list[Job]:
-    """A member's queued jobs of one character (a member has at most a few queued)."""
+def queued_of(
+    conn: sqlite3.Connection,
+    user_id: int,
+    *,
+    character_id: int | None = None,
+    guild_id: int | None = None,
+) -> list[Job]:
+    """A member's queued jobs (of one character, or in one server): a member has at most a
+    few queued, read through their own index."""
     rows = conn.execute(
         "SELECT * FROM jobs INDEXED BY jobs_queued_by_member "
-        "WHERE user_id = ? AND state = 'queued' AND character_id = ? ORDER BY id",
-        (user_id, character_id),
+        "WHERE user_id = :user AND state = 'queued' "
+        "AND (:character IS NULL OR character_id = :character) "
+        "AND (:guild IS NULL OR guild_id = :guild) ORDER BY id",
+        {"user": user_id, "character": character_id, "guild": guild_id},
     ).fetchall()
     return [_job(row) for row in rows]
 

@@ -31,6 +31,7 @@ from bot.errors import CameoError
 from bot.images.processing import CleanImage, ImageWorkers
 from bot.images.store import ImageStore, image_row
 from bot.models import PERSONAL_SCOPE, Character, Look, Role, Viewer, Visibility
+from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import DEFAULT_POLICY, FetchBudget, SafeImageFetcher
 from bot.prefs.preset import Preset
 from storage import characters as repo
@@ -115,11 +116,14 @@ class CharacterService:
         clock: Clock,
         *,
         fetcher: SafeImageFetcher | None = None,
+        moderation: ModerationService | None = None,
     ) -> None:
         self.db = db
         self.store = store
         self.workers = workers
         self.clock = clock
+        # A server's blocked terms and members (a service of its own when none is shared).
+        self.moderation = moderation or ModerationService(db, clock)
         # Downloads PluralKit and Tupperbox avatars; without one those imports are refused.
         self.fetcher = fetcher
         self._previews: OrderedDict[str, bytes] = OrderedDict()
@@ -176,6 +180,10 @@ class CharacterService:
         text = clean_description(description)
         look = clean_name(look_name)
         shown = _listed(visibility, listed)
+        await self.moderation.check_member(viewer)
+        await self.moderation.check_text(
+            viewer, {"character's name": display, "description": text, "look's name": look}
+        )
         clean = await self.workers.clean_reference(image)
         facts = original or OriginalFacts(
             clean.original_sha256,
@@ -348,6 +356,15 @@ class CharacterService:
         if description is not None:
             fields["description"] = clean_description(description)
         sharing_changed = visibility is not None or listed is not None
+        await self.moderation.check_member(viewer)
+        await self.moderation.check_text(
+            viewer,
+            {
+                "character's name": str(fields.get("name") or ""),
+                "description": str(fields.get("description") or ""),
+                "default negative prompt": defaults.negative_prompt if defaults else None,
+            },
+        )
         nothing_asked = not (fields or sharing_changed or clear_defaults)
         if image is None and defaults is None and nothing_asked:
             raise CameoError(
@@ -417,6 +434,8 @@ class CharacterService:
     ) -> tuple[Character, Look]:
         """Add a look (a cleaned picture, `name` already cleaned) to a character the viewer
         owns or co-owns; at most look_rows.MAX_LOOKS."""
+        await self.moderation.check_member(viewer)
+        await self.moderation.check_text(viewer, {"look's name": name})
         now = timestamp(self.clock.now())
         async with self.change(clean) as change:
             current = await repo.get_by_id(change.conn, character.id)

@@ -16,6 +16,8 @@ from bot.client.answers_first import AnswersFirst
 from bot.client.command_sync import sync_if_changed
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
 from bot.images.store import ORPHAN_GRACE_SECONDS
+from bot.models import Viewer
+from bot.moderation.service import BlockedMember
 
 if TYPE_CHECKING:
     from bot.services import Resources
@@ -79,6 +81,8 @@ class CameoTree(app_commands.CommandTree["CameoBot"]):
                 await send_private(interaction, SHUTTING_DOWN_TEXT)
             return False
         interaction.client.track_current_task()
+        if not await allowed_here(interaction):
+            return False
         interaction.client.answers.arrived(interaction.id)
         return True
 
@@ -86,6 +90,32 @@ class CameoTree(app_commands.CommandTree["CameoBot"]):
         self, interaction: discord.Interaction[CameoBot], error: app_commands.AppCommandError, /
     ) -> None:
         await report_error(interaction, error)
+
+
+# What a member blocked from Cameo in a server may still do there: read the help, and have
+# everything about them forgotten.
+OPEN_TO_BLOCKED = frozenset({"help", "privacy"})
+
+
+async def allowed_here(interaction: discord.Interaction[CameoBot]) -> bool:
+    """Refuse every command of a member blocked in this server (the domain checks again
+    before anything is spent); their autocomplete just offers nothing."""
+    command = interaction.command
+    name = command.name if command is not None else ""
+    if isinstance(command, app_commands.Command) and command.root_parent is not None:
+        name = command.root_parent.name
+    if interaction.guild_id is None or name in OPEN_TO_BLOCKED:
+        return True
+    viewer = Viewer(user_id=interaction.user.id, guild_id=interaction.guild_id)
+    try:
+        await interaction.client.services.moderation.check_member(viewer)
+    except BlockedMember as blocked:
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])  # nothing to choose from here
+        else:
+            await send_private(interaction, blocked.message)
+        return False
+    return True
 
 
 class CameoBot(commands.Bot):

@@ -31,6 +31,7 @@ from bot.images.store import ImageStore, image_row
 from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Look, Viewer
+from bot.moderation.service import ModerationService
 from bot.prefs.preset import Preset, Source, apply_presets
 from bot.prefs.service import PrefsService
 from bot.providers.request import (
@@ -89,6 +90,7 @@ class JobService:
         *,
         looks: LookService | None = None,
         prefs: PrefsService | None = None,
+        moderation: ModerationService | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -100,6 +102,7 @@ class JobService:
         self.clock = clock
         self.looks = looks or LookService(characters)
         self.prefs = prefs or PrefsService(db, clock)
+        self.moderation = moderation or characters.moderation
         self._positions = SharedResult(self._rank_queue, POSITIONS_FRESH_SECONDS)
         self._placing = 0  # new jobs whose place in line is being found now
         self._durations = SharedResult(self._typical_duration, DURATIONS_FRESH_SECONDS)
@@ -251,6 +254,12 @@ class JobService:
         look: Look,
         sources: Mapping[str, Source],
     ) -> QueuedJob:
+        # A server's rules come first: a blocked member or term is refused before anything is
+        # checked with the services, held or written.
+        await self.moderation.check_member(viewer)
+        await self.moderation.check_text(
+            viewer, {"prompt": options.prompt, "negative prompt": options.negative_prompt}
+        )
         able = self.router.ensure_possible(needs, provider)
         speed = pricing.speed_of(needs)
         now = timestamp(self.clock.now())
@@ -465,10 +474,24 @@ class JobService:
     async def stop_queued_of(self, user_id: int, character: Character, reason: str) -> list[Job]:
         """Stop a member's queued scenes of a character they may no longer use, refunding
         each; `reason` is what their cards say. Running ones finish (already paid for)."""
+        return await self._stop_queued(user_id, reason, character_id=character.id)
 
+    async def stop_queued_in_server(self, user_id: int, guild_id: int, reason: str) -> list[Job]:
+        """Stop a member's queued scenes in a server (they were blocked there), refunding each."""
+        return await self._stop_queued(user_id, reason, guild_id=guild_id)
+
+    async def _stop_queued(
+        self,
+        user_id: int,
+        reason: str,
+        *,
+        character_id: int | None = None,
+        guild_id: int | None = None,
+    ) -> list[Job]:
         def stop(conn: sqlite3.Connection) -> list[Job]:
             stopped = []
-            for job in repo.queued_of(conn, user_id, character.id):
+            queued = repo.queued_of(conn, user_id, character_id=character_id, guild_id=guild_id)
+            for job in queued:
                 if repo.fail(conn, job.id, reason, timestamp(self.clock.now())) is None:
                     continue
                 self.quota.refund(conn, job_id=job.id, reason="cancelled")

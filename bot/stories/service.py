@@ -27,6 +27,7 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.store import ImageStore
 from bot.models import PERSONAL_SCOPE, Character, Viewer
+from bot.moderation.service import ModerationService
 from storage import stories as repo
 from storage.database import Database
 from storage.stories import Story, StoryScene
@@ -78,11 +79,20 @@ class StoryStart:
 
 
 class StoryService:
-    def __init__(self, db: Database, store: ImageStore, characters: CharacterService, clock: Clock):
+    def __init__(
+        self,
+        db: Database,
+        store: ImageStore,
+        characters: CharacterService,
+        clock: Clock,
+        *,
+        moderation: ModerationService | None = None,
+    ):
         self.db = db
         self.store = store
         self.characters = characters
         self.clock = clock
+        self.moderation = moderation or ModerationService(db, clock)
 
     # -- starting and finding -----------------------------------------------------------------
 
@@ -94,6 +104,8 @@ class StoryService:
         """
         if viewer.scope == PERSONAL_SCOPE:
             raise CameoError("Stories are told in servers: use this in a server's channel.")
+        await self.moderation.check_member(viewer)
+        await self.moderation.check_text(viewer, {"story title": title})
         named = [part.strip() for part in (characters or "").split(",") if part.strip()]
         if len(named) > CAST_MAX:
             raise CameoError(f"A story's cast can have at most {CAST_MAX} characters.")
@@ -191,6 +203,7 @@ class StoryService:
     async def rename(self, viewer: Viewer, channel_id: int, title: str) -> Story:
         story = await self._run_by(viewer, channel_id, "rename")
         clean = clean_title(title)
+        await self.moderation.check_text(viewer, {"story title": clean})
         await self.db.run_transaction(partial(repo.rename, story_id=story.id, title=clean))
         return await self.in_channel(channel_id)
 

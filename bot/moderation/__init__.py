@@ -1,0 +1,1 @@
+"""Moderation: the rules a server's staff set for what Cameo makes there."""

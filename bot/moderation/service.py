@@ -1,0 +1,208 @@
+"""A server's moderation rules: blocked terms and blocked members.
+
+Staff (Manage Server) set them; every check is made here, before any credit is held or any
+service is called. Terms and blocks are kept in memory per server once read (one process owns
+the database; see README), so checking them costs no trip to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from bot.clock import Clock, parse_timestamp, timestamp
+from bot.errors import CameoError
+from bot.models import PERSONAL_SCOPE, Viewer
+from bot.moderation.terms import DEFAULT_TERMS, TERMS_MAX, TermList, term_key
+from storage import moderation as repo
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+REASON_MAX = 300
+DEFAULT_REASON = "no reason given"
+
+
+class NotStaff(CameoError):
+    def __init__(self) -> None:
+        super().__init__("Only members with the Manage Server permission can change this.")
+
+
+class BlockedTerm(CameoError):
+    """Text that contains a term the server blocks; the message names the term and the list."""
+
+
+class BlockedMember(CameoError):
+    """A member blocked from Cameo in this server; the message gives the reason."""
+
+
+@dataclass(frozen=True)
+class ServerTerms:
+    own: list[str]  # as typed, in the order added
+    defaults_on: bool
+
+
+@dataclass(frozen=True)
+class _Rules:
+    own: TermList
+    defaults: TermList | None  # None when the server has not switched the default list on
+
+
+_DEFAULTS = TermList.of(term_key(term) for term in DEFAULT_TERMS)
+
+
+class ModerationService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._rules: dict[int, _Rules] = {}
+        self._blocks: dict[int, dict[int, repo.Block]] = {}
+
+    # -- blocked terms ----------------------------------------------------------------------
+
+    async def check_text(self, viewer: Viewer, fields: Mapping[str, str | None]) -> None:
+        """Refuse if any of the texts (by what members call them: "prompt", "name"…) holds a
+        blocked term of this server. Nothing is checked outside servers."""
+        if viewer.guild_id is None:
+            return
+        rules = await self._rules_of(viewer.guild_id)
+        for what, text in fields.items():
+            if not text:
+                continue
+            for terms, whose in ((rules.own, "this server's"), (rules.defaults, "Cameo's default")):
+                found = terms.first_match(text) if terms is not None else None
+                if found is not None:
+                    raise BlockedTerm(
+                        f"Your {what} contains “{found}”, a term on {whose} list of blocked "
+                        "terms here, so nothing was made and nothing was charged. Change it and "
+                        "try again."
+                    )
+
+    async def terms(self, viewer: Viewer) -> ServerTerms:
+        guild = self._staff_server(viewer)
+
+        def read(conn: sqlite3.Connection) -> ServerTerms:
+            own = [term for term, _ in repo.terms_of(conn, guild)]
+            return ServerTerms(own, repo.default_terms_on(conn, guild))
+
+        return await self.db.run_read(read)
+
+    async def add_term(self, viewer: Viewer, term: str) -> str:
+        guild = self._staff_server(viewer)
+        key = term_key(term)
+        now = timestamp(self.clock.now())
+
+        def add(conn: sqlite3.Connection) -> bool:
+            if repo.count_terms(conn, guild) >= TERMS_MAX:
+                raise CameoError(f"A server can block at most {TERMS_MAX} terms.")
+            return repo.add_term(conn, guild, term.strip(), key, viewer.user_id, now)
+
+        if not await self.db.run_transaction(add):
+            raise CameoError(f"“{key}” is already on this server's list.")
+        self._rules.pop(guild, None)
+        log.info("Blocked term added in %s by %s", guild, viewer.user_id)
+        return key
+
+    async def remove_term(self, viewer: Viewer, term: str) -> str:
+        guild = self._staff_server(viewer)
+        key = term_key(term)
+        removed = await self.db.run_transaction(partial(repo.remove_term, guild_id=guild, key=key))
+        if not removed:
+            raise CameoError(f"“{key}” isn't on this server's list.")
+        self._rules.pop(guild, None)
+        return key
+
+    async def use_default_terms(self, viewer: Viewer, on: bool) -> None:
+        guild = self._staff_server(viewer)
+        await self.db.run_transaction(partial(repo.set_default_terms, guild_id=guild, on=on))
+        self._rules.pop(guild, None)
+
+    async def _rules_of(self, guild: int) -> _Rules:
+        cached = self._rules.get(guild)
+        if cached is not None:
+            return cached
+
+        def read(conn: sqlite3.Connection) -> _Rules:
+            own = TermList.of(key for _, key in repo.terms_of(conn, guild))
+            return _Rules(own, _DEFAULTS if repo.default_terms_on(conn, guild) else None)
+
+        rules = await self.db.run_read(read)
+        self._rules[guild] = rules
+        return rules
+
+    # -- blocked members --------------------------------------------------------------------
+
+    async def check_member(self, viewer: Viewer) -> None:
+        """Refuse a member blocked from Cameo in this server, telling them why and until when."""
+        if viewer.guild_id is None:
+            return
+        found = (await self._blocks_of(viewer.guild_id)).get(viewer.user_id)
+        if found is None:
+            return
+        if found.until is not None and parse_timestamp(found.until) <= self.clock.now():
+            return  # expired; the row goes when a moderator next changes it
+        until = (
+            f" until <t:{int(parse_timestamp(found.until).timestamp())}:f>" if found.until else ""
+        )
+        raise BlockedMember(
+            f"This server's moderators have blocked you from using Cameo here{until}. "
+            f"Reason: {found.reason}"
+        )
+
+    async def block(
+        self, viewer: Viewer, member_id: int, reason: str | None, duration: timedelta | None
+    ) -> repo.Block:
+        guild = self._staff_server(viewer)
+        if member_id == viewer.user_id:
+            raise CameoError("You can't block yourself.")
+        now = self.clock.now()
+        text = " ".join((reason or DEFAULT_REASON).split())[:REASON_MAX]
+        new = repo.Block(
+            guild_id=guild,
+            user_id=member_id,
+            reason=text,
+            blocked_by=viewer.user_id,
+            blocked_at=timestamp(now),
+            until=timestamp(now + duration) if duration is not None else None,
+        )
+        await self.db.run_transaction(partial(repo.block, new=new))
+        (await self._blocks_of(guild))[member_id] = new
+        log.info("A member was blocked in %s by %s", guild, viewer.user_id)
+        return new
+
+    async def unblock(self, viewer: Viewer, member_id: int) -> bool:
+        guild = self._staff_server(viewer)
+        removed = await self.db.run_transaction(
+            partial(repo.unblock, guild_id=guild, user_id=member_id)
+        )
+        (await self._blocks_of(guild)).pop(member_id, None)
+        return removed
+
+    async def _blocks_of(self, guild: int) -> dict[int, repo.Block]:
+        cached = self._blocks.get(guild)
+        if cached is not None:
+            return cached
+
+        def read(conn: sqlite3.Connection) -> dict[int, repo.Block]:
+            rows = conn.execute(
+                "SELECT guild_id, user_id, reason, blocked_by, blocked_at, until "
+                "FROM blocked_members WHERE guild_id = ?",
+                (guild,),
+            ).fetchall()
+            return {row[1]: repo.Block(*row) for row in rows}
+
+        blocks = await self.db.run_read(read)
+        self._blocks[guild] = blocks
+        return blocks
+
+    def _staff_server(self, viewer: Viewer) -> int:
+        """The server a staff command is about; refused unless the member manages it."""
+        if viewer.guild_id is None or viewer.scope == PERSONAL_SCOPE:
+            raise CameoError("Moderation rules are per server: use this in a server.")
+        if not viewer.can_manage_guild:
+            raise NotStaff()
+        return viewer.guild_id

@@ -1,0 +1,129 @@
+"""`/admin moderation …`: the rules a server's staff set for Cameo. Thin adapters to the
+moderation service, which checks Manage Server again for every change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.moderation.service import REASON_MAX
+from bot.moderation.terms import TERM_MAX
+from cogs.common import NO_MENTIONS, safe, viewer_from
+
+if TYPE_CHECKING:
+    from bot.client.cameo_bot import CameoBot
+
+Interaction = discord.Interaction["CameoBot"]
+TermAction = Literal["add", "remove", "list", "defaults-on", "defaults-off"]
+DURATIONS = {
+    "1 hour": timedelta(hours=1),
+    "1 day": timedelta(days=1),
+    "1 week": timedelta(weeks=1),
+    "30 days": timedelta(days=30),
+    "until unblocked": None,
+}
+LIST_SHOWN = 60
+
+
+class ModerationCommands(commands.Cog):
+    """Mixed into the `/admin` cog as its `moderation` subgroup."""
+
+    bot: CameoBot
+
+    moderation = app_commands.Group(
+        name="moderation", description="What Cameo may make here, and who may use it"
+    )
+
+    @moderation.command(name="terms")
+    @app_commands.describe(
+        action="Add or remove a term, list them, or switch Cameo's default list on or off",
+        term="A word or a few words (matched as whole words, whatever their case or spacing)",
+    )
+    async def terms(
+        self,
+        interaction: Interaction,
+        action: TermAction,
+        term: app_commands.Range[str, 1, TERM_MAX] | None = None,
+    ) -> None:
+        """Blocked terms: refused in prompts, names, descriptions and story titles."""
+        service = self.bot.services.moderation
+        viewer = viewer_from(interaction)
+        if action in ("add", "remove"):
+            if term is None:
+                await self._say(interaction, f"Give the `term` to {action}.")
+                return
+            if action == "add":
+                key = await service.add_term(viewer, term)
+                text = (
+                    f"Blocked “{safe(key)}”: prompts, names, descriptions and story titles "
+                    "with it are refused here."
+                )
+            else:
+                key = await service.remove_term(viewer, term)
+                text = f"“{safe(key)}” is no longer blocked here."
+        elif action in ("defaults-on", "defaults-off"):
+            on = action == "defaults-on"
+            await service.use_default_terms(viewer, on)
+            text = (
+                "Cameo's default list of terms (sexual content and gore) now applies here too."
+                if on
+                else "Cameo's default list of terms no longer applies here."
+            )
+        else:
+            listed = await service.terms(viewer)
+            shown = ", ".join(f"“{safe(t)}”" for t in listed.own[:LIST_SHOWN]) or "none"
+            more = len(listed.own) - LIST_SHOWN
+            text = (
+                f"Blocked here: {shown}{f' and {more} more' if more > 0 else ''}.\n"
+                f"Cameo's default list: {'on' if listed.defaults_on else 'off'}."
+            )
+        await self._say(interaction, text)
+
+    @moderation.command(name="block")
+    @app_commands.describe(
+        member="The member to block from Cameo here",
+        reason="Told to them whenever they try (up to 300 characters)",
+        duration="How long (default: until unblocked)",
+    )
+    async def block(
+        self,
+        interaction: Interaction,
+        member: discord.User,
+        reason: app_commands.Range[str, 1, REASON_MAX] | None = None,
+        duration: Literal["1 hour", "1 day", "1 week", "30 days", "until unblocked"] = (
+            "until unblocked"
+        ),
+    ) -> None:
+        """Block a member from Cameo here; their queued scenes stop, refunded."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        blocked = await self.bot.services.blocks.block(
+            viewer_from(interaction), member.id, reason, DURATIONS[duration]
+        )
+        reason_text = safe(blocked.block.reason)
+        text = f"Blocked {member.mention} from Cameo here ({duration}). Reason: {reason_text}"
+        if blocked.stopped:
+            text += f"\n{len(blocked.stopped)} of their queued scenes stopped, refunded."
+            scenes = self.bot.get_cog("Scenes")
+            for job in blocked.stopped:
+                if scenes is not None:  # their cards say why
+                    await scenes.delivery.show(job)  # type: ignore[attr-defined]
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @moderation.command(name="unblock")
+    @app_commands.describe(member="The member to let use Cameo here again")
+    async def unblock(self, interaction: Interaction, member: discord.User) -> None:
+        """Let a blocked member use Cameo here again."""
+        removed = await self.bot.services.blocks.unblock(viewer_from(interaction), member.id)
+        await self._say(
+            interaction,
+            f"{member.mention} can use Cameo here again."
+            if removed
+            else f"{member.mention} wasn't blocked here.",
+        )
+
+    async def _say(self, interaction: Interaction, text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

@@ -1,0 +1,103 @@
+"""End to end: `/admin moderation terms|block|unblock` through real discord.py and loopback
+Discord, with the fake Segmind (50 credits a day, so anything held shows in /quota)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.client.cameo_bot import CameoBot
+from tests.cogs.test_quotas import admin, quota_of
+from tests.cogs.test_scenes import register, scene
+from tests.discord.emulator import DiscordEmulator
+from tests.discord.models import CommandInvocationError
+from tests.fakes import FakeSegmind
+from tests.imagefactory import png
+
+
+async def test_blocked_terms_refuse_before_anything_is_held_or_sent(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    said = await admin(emulator, "carol", "moderation terms", action="add", term="Dragon Fire")
+    assert "Blocked “dragon fire”" in said
+
+    ix = await emulator.slash(
+        emulator.user("alice"), "scene", character="Mira", prompt="a  DRAGON  fire at dusk"
+    )
+    refusal = await ix.response()
+    assert ix.ephemeral
+    assert "Your prompt contains “dragon fire”" in refusal.content
+    assert "this server's list" in refusal.content
+    assert segmind_fake.requests == []
+    assert "**50** of 50 left" in (await quota_of(emulator))["Today"]
+
+    # Cameo's default list is off until switched on; then spacing tricks are caught too.
+    card, _ = await scene(emulator, prompt="an n s f w painting")
+    assert card.embeds  # allowed: a card
+    assert "Cameo's default list: off" in await admin(
+        emulator, "carol", "moderation terms", action="list"
+    )
+    await admin(emulator, "carol", "moderation terms", action="defaults-on")
+    ix = await emulator.slash(
+        emulator.user("alice"), "scene", character="Mira", prompt="an n.s.f.w painting"
+    )
+    assert "“nsfw”, a term on Cameo's default list" in (await ix.response()).content
+
+    # Names are checked too, before a picture is stored.
+    named = await emulator.slash(
+        emulator.user("bob"), "character create", name="ＤＲＡＧＯＮ Fire", image=png(seed=3)
+    )
+    assert "character's name contains “dragon fire”" in (await named.response()).content
+
+
+async def test_a_blocked_member_is_refused_everywhere_here_with_the_reason(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    said = await admin(
+        emulator, "carol", "moderation block", member=emulator.user("bob"), reason="spam"
+    )
+    assert "Blocked" in said
+    assert "Reason: spam" in said
+
+    for command, options in (
+        ("scene", {"character": "Mira", "prompt": "x"}),
+        ("character list", {}),
+        ("prefs show", {}),
+    ):
+        ix = await emulator.slash(emulator.user("bob"), command, **options)
+        refusal = await ix.response()
+        assert ix.ephemeral
+        assert "blocked you from using Cameo here" in refusal.content
+        assert "Reason: spam" in refusal.content
+    assert await emulator.autocomplete(emulator.user("bob"), "scene", "character", "mi") == []
+    # Help and privacy stay open to them.
+    helped = await emulator.slash(emulator.user("bob"), "help")
+    assert "blocked" not in (await helped.response()).content
+    assert segmind_fake.requests == []
+
+    assert "can use Cameo here again" in await admin(
+        emulator, "carol", "moderation unblock", member=emulator.user("bob")
+    )
+    card, _ = await scene(emulator, "bob")
+    assert card.embeds
+
+
+async def test_members_without_manage_server_cannot_change_the_rules(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    with pytest.raises(CommandInvocationError, match="cannot see /admin"):
+        await emulator.slash(emulator.user("alice"), "admin moderation terms", action="list")
+    # A server can let anyone see a command (Integrations settings); the bot still refuses.
+    for command in emulator._state.commands[emulator.guild.id]:
+        if command["name"] == "admin":
+            command["default_member_permissions"] = None
+    attempts = [
+        ("moderation terms", {"action": "add", "term": "x"}),
+        ("moderation terms", {"action": "defaults-on"}),
+        ("moderation block", {"member": emulator.user("bob")}),
+        ("moderation unblock", {"member": emulator.user("bob")}),
+    ]
+    for command, options in attempts:
+        text = await admin(emulator, "alice", command, **options)
+        assert "Manage Server" in text, command
