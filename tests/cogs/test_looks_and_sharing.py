@@ -9,7 +9,7 @@ import json
 
 from bot.client.cameo_bot import CameoBot
 from bot.models import Viewer
-from tests.cogs.test_scenes import register, results_in_thread, scene
+from tests.cogs.test_scenes import private_answer, register, results_in_thread, scene
 from tests.discord.emulator import DiscordEmulator
 from tests.fakes import FakeSegmind
 from tests.imagefactory import png
@@ -74,7 +74,7 @@ async def test_the_owner_shares_an_approved_character_with_exactly_one_member(
     before = await emulator.autocomplete(emulator.user("bob"), "scene", "character", "mi")
     assert before == []
     refused = await emulator.slash(emulator.user("bob"), "scene", character="Mira", prompt="x")
-    assert "aren't on their list" in (await refused.response()).content
+    assert "aren't on their list" in (await private_answer(refused)).content
 
     shared = await emulator.slash(
         emulator.user("alice"), "character share", character="Mira", member=emulator.user("bob")

@@ -7,7 +7,7 @@ import pytest
 
 from bot.client.cameo_bot import CameoBot
 from tests.cogs.test_quotas import admin, quota_of
-from tests.cogs.test_scenes import register, scene
+from tests.cogs.test_scenes import private_answer, register, scene
 from tests.discord.emulator import DiscordEmulator
 from tests.discord.models import CommandInvocationError
 from tests.fakes import FakeSegmind
@@ -24,8 +24,7 @@ async def test_blocked_terms_refuse_before_anything_is_held_or_sent(
     ix = await emulator.slash(
         emulator.user("alice"), "scene", character="Mira", prompt="a  DRAGON  fire at dusk"
     )
-    refusal = await ix.response()
-    assert ix.ephemeral
+    refusal = await private_answer(ix)
     assert "Your prompt contains “dragon fire”" in refusal.content
     assert "this server's list" in refusal.content
     assert segmind_fake.requests == []
@@ -41,7 +40,7 @@ async def test_blocked_terms_refuse_before_anything_is_held_or_sent(
     ix = await emulator.slash(
         emulator.user("alice"), "scene", character="Mira", prompt="an n.s.f.w painting"
     )
-    assert "“nsfw”, a term on Cameo's default list" in (await ix.response()).content
+    assert "“nsfw”, a term on Cameo's default list" in (await private_answer(ix)).content
 
     # Names are checked too, before a picture is stored.
     named = await emulator.slash(

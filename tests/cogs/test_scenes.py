@@ -105,6 +105,18 @@ async def results_in_thread(
     return emulator.messages(thread)
 
 
+async def private_answer(ix) -> Message:  # type: ignore[no-untyped-def]
+    """A refusal of /scene: the first answer, or, when the bot deferred publicly first (it
+    does when the loop is busy), the private follow-up that replaces the deferral."""
+    first = await ix.response()
+    if first.content:
+        assert ix.ephemeral
+        return first
+    answer = await ix.wait_followup()
+    assert answer.ephemeral
+    return answer
+
+
 def button(message: Message, prefix: str) -> str:
     return next(b["custom_id"] for b in message.buttons() if b["custom_id"].startswith(prefix))
 
