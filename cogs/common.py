@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import discord
 
+from bot.client import viewer as _viewer
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error
 from bot.errors import CameoError
-from bot.models import Viewer
 
 NO_MENTIONS = discord.AllowedMentions.none()
 T = TypeVar("T")
@@ -62,23 +62,9 @@ def custom_id_number(text: str, *, low: int = 1, high: int = SQLITE_INTEGER_MAX)
     return number
 
 
-def viewer_from(interaction: discord.Interaction[Any]) -> Viewer:
-    """Describe the member from what Discord resolved for this interaction (server-side truth)."""
-    in_guild = interaction.guild_id is not None
-    return Viewer(
-        user_id=interaction.user.id,
-        guild_id=interaction.guild_id,
-        can_manage_guild=in_guild and interaction.permissions.manage_guild,
-        can_manage_messages=in_guild and interaction.permissions.manage_messages,
-        role_ids=role_ids_of(interaction.user),
-    )
-
-
-def role_ids_of(user: discord.abc.User) -> frozenset[int]:
-    """A member's role ids (none in DMs); @everyone is left out, it is no override."""
-    if not isinstance(user, discord.Member):
-        return frozenset()
-    return frozenset(role.id for role in user.roles if not role.is_default())
+# Every cog describes who is asking the same way as the client does (bot/client/viewer.py).
+viewer_from = _viewer.viewer_from
+role_ids_of = _viewer.role_ids_of
 
 
 def safe(text: str) -> str:

@@ -83,6 +83,35 @@ class ModerationCommands(commands.Cog):
             )
         await self._say(interaction, text)
 
+    @moderation.command(name="access")
+    @app_commands.describe(
+        action="Keep Cameo to a role or channel, stop doing so, list the limits, or clear them",
+        role="Only members with one of the listed roles may use Cameo (staff always may)",
+        channel="Cameo works only in the listed channels and their threads",
+    )
+    async def access(
+        self,
+        interaction: Interaction,
+        action: Literal["add", "remove", "list", "clear"],
+        role: discord.Role | None = None,
+        channel: discord.TextChannel | discord.ForumChannel | None = None,
+    ) -> None:
+        """Who may use Cameo here, and where."""
+        service = self.bot.services.moderation
+        viewer = viewer_from(interaction)
+        if action == "list":
+            limits = await service.access_limits(viewer)
+        else:
+            limits = await service.change_access(
+                viewer,
+                action,
+                role_id=role.id if role else None,
+                channel_id=channel.id if channel else None,
+            )
+        roles = ", ".join(f"<@&{r}>" for r in sorted(limits.roles)) or "every member"
+        channels = ", ".join(f"<#{c}>" for c in sorted(limits.channels)) or "every channel"
+        await self._say(interaction, f"Cameo here: {roles}, in {channels}. Staff always may.")
+
     @moderation.command(name="block")
     @app_commands.describe(
         member="The member to block from Cameo here",

@@ -89,3 +89,35 @@ def unblock(conn: sqlite3.Connection, guild_id: int, user_id: int) -> bool:
         "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
     )
     return cursor.rowcount > 0
+
+
+def access_of(conn: sqlite3.Connection, guild_id: int) -> tuple[set[int], set[int]]:
+    """The server's (roles, channels) that Cameo is limited to; empty sets are no limit."""
+    roles: set[int] = set()
+    channels: set[int] = set()
+    for kind, target in conn.execute(
+        "SELECT kind, target_id FROM access_rules WHERE guild_id = ?", (guild_id,)
+    ):
+        (roles if kind == "role" else channels).add(int(target))
+    return roles, channels
+
+
+def add_access(conn: sqlite3.Connection, guild_id: int, kind: str, target_id: int) -> bool:
+    cursor = conn.execute(
+        "INSERT INTO access_rules (guild_id, kind, target_id) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (guild_id, kind, target_id),
+    )
+    return cursor.rowcount > 0
+
+
+def remove_access(conn: sqlite3.Connection, guild_id: int, kind: str, target_id: int) -> bool:
+    cursor = conn.execute(
+        "DELETE FROM access_rules WHERE guild_id = ? AND kind = ? AND target_id = ?",
+        (guild_id, kind, target_id),
+    )
+    return cursor.rowcount > 0
+
+
+def clear_access(conn: sqlite3.Connection, guild_id: int) -> int:
+    return conn.execute("DELETE FROM access_rules WHERE guild_id = ?", (guild_id,)).rowcount

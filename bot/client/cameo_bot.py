@@ -15,9 +15,9 @@ from discord.ext import commands
 from bot.client.answers_first import AnswersFirst
 from bot.client.command_sync import sync_if_changed
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
+from bot.client.viewer import viewer_from
 from bot.images.store import ORPHAN_GRACE_SECONDS
-from bot.models import Viewer
-from bot.moderation.service import BlockedMember
+from bot.moderation.service import BlockedMember, NoAccess
 
 if TYPE_CHECKING:
     from bot.services import Resources
@@ -98,22 +98,27 @@ OPEN_TO_BLOCKED = frozenset({"help", "privacy"})
 
 
 async def allowed_here(interaction: discord.Interaction[CameoBot]) -> bool:
-    """Refuse every command of a member blocked in this server (the domain checks again
-    before anything is spent); their autocomplete just offers nothing."""
+    """Refuse every command and button of a member blocked in this server, or outside the
+    roles and channels it keeps Cameo to (the domain checks again before anything is
+    spent); their autocomplete just offers nothing."""
     command = interaction.command
     name = command.name if command is not None else ""
     if isinstance(command, app_commands.Command) and command.root_parent is not None:
         name = command.root_parent.name
     if interaction.guild_id is None or name in OPEN_TO_BLOCKED:
         return True
-    viewer = Viewer(user_id=interaction.user.id, guild_id=interaction.guild_id)
+    viewer = viewer_from(interaction)
+    # In a thread, its channel counts: stories and results live in threads.
+    places = (interaction.channel_id or 0, getattr(interaction.channel, "parent_id", None) or 0)
+    moderation = interaction.client.services.moderation
     try:
-        await interaction.client.services.moderation.check_member(viewer)
-    except BlockedMember as blocked:
+        await moderation.check_member(viewer)
+        await moderation.check_access(viewer, places)
+    except (BlockedMember, NoAccess) as refused:
         if interaction.type is discord.InteractionType.autocomplete:
             await interaction.response.autocomplete([])  # nothing to choose from here
         else:
-            await send_private(interaction, blocked.message)
+            await send_private(interaction, refused.message)
         return False
     return True
 

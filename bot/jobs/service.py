@@ -257,6 +257,7 @@ class JobService:
         # A server's rules come first: a blocked member or term is refused before anything is
         # checked with the services, held or written.
         await self.moderation.check_member(viewer)
+        await self.moderation.check_access(viewer, None)  # roles; channels, by the client
         await self.moderation.check_text(
             viewer, {"prompt": options.prompt, "negative prompt": options.negative_prompt}
         )

@@ -40,6 +40,16 @@ class BlockedMember(CameoError):
     """A member blocked from Cameo in this server; the message gives the reason."""
 
 
+class NoAccess(CameoError):
+    """Cameo is limited to some roles or channels here, and this is neither."""
+
+
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset[int]  # empty: every member
+    channels: frozenset[int]  # empty: every channel
+
+
 @dataclass(frozen=True)
 class ServerTerms:
     own: list[str]  # as typed, in the order added
@@ -61,6 +71,7 @@ class ModerationService:
         self.clock = clock
         self._rules: dict[int, _Rules] = {}
         self._blocks: dict[int, dict[int, repo.Block]] = {}
+        self._access: dict[int, Access] = {}
 
     # -- blocked terms ----------------------------------------------------------------------
 
@@ -198,6 +209,60 @@ class ModerationService:
         blocks = await self.db.run_read(read)
         self._blocks[guild] = blocks
         return blocks
+
+    # -- who and where ----------------------------------------------------------------------
+
+    async def check_access(self, viewer: Viewer, places: tuple[int, ...] | None) -> None:
+        """Refuse a member without one of the roles Cameo is limited to here, or (with
+        `places`: the channel and, in a thread, its parent) a channel outside those it is
+        limited to. Staff (Manage Server) always may."""
+        if viewer.guild_id is None or viewer.can_manage_guild:
+            return
+        access = await self.access(viewer.guild_id)
+        if access.roles and not access.roles & viewer.role_ids:
+            raise NoAccess(
+                "This server keeps Cameo to some roles, and you have none of them. Ask its "
+                "moderators if you'd like to use it."
+            )
+        if places is not None and access.channels and not access.channels & set(places):
+            shown = ", ".join(f"<#{channel}>" for channel in sorted(access.channels)[:10])
+            raise NoAccess(f"This server keeps Cameo to some channels: use it in {shown}.")
+
+    async def access(self, guild: int) -> Access:
+        cached = self._access.get(guild)
+        if cached is None:
+            roles, channels = await self.db.run_read(partial(repo.access_of, guild_id=guild))
+            cached = self._access[guild] = Access(frozenset(roles), frozenset(channels))
+        return cached
+
+    async def access_limits(self, viewer: Viewer) -> Access:
+        """The server's limits, for its staff."""
+        return await self.access(self._staff_server(viewer))
+
+    async def change_access(
+        self, viewer: Viewer, action: str, *, role_id: int | None, channel_id: int | None
+    ) -> Access:
+        """Add or remove a role or channel Cameo is limited to, or clear every limit."""
+        guild = self._staff_server(viewer)
+        targets = [("role", role_id), ("channel", channel_id)]
+        chosen = [(kind, target) for kind, target in targets if target is not None]
+        if action != "clear" and not chosen:
+            raise CameoError("Give a `role`, a `channel`, or both.")
+
+        def change(conn: sqlite3.Connection) -> None:
+            if action == "clear":
+                repo.clear_access(conn, guild)
+                return
+            for kind, target in chosen:
+                assert target is not None
+                if action == "add":
+                    repo.add_access(conn, guild, kind, target)
+                else:
+                    repo.remove_access(conn, guild, kind, target)
+
+        await self.db.run_transaction(change)
+        self._access.pop(guild, None)
+        return await self.access(guild)
 
     def _staff_server(self, viewer: Viewer) -> int:
         """The server a staff command is about; refused unless the member manages it."""

@@ -100,3 +100,40 @@ async def test_members_without_manage_server_cannot_change_the_rules(
     for command, options in attempts:
         text = await admin(emulator, "alice", command, **options)
         assert "Manage Server" in text, command
+
+
+async def test_access_keeps_cameo_to_roles_and_channels_but_never_from_staff(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    art = emulator.channel("art")
+    said = await admin(
+        emulator,
+        "carol",
+        "moderation access",
+        action="add",
+        role="Artist",
+        options={"channel": art},
+    )
+    assert f"<#{art.id}>" in said
+
+    # Alice has no Artist role: refused everywhere, buttons and suggestions included.
+    ix = await emulator.slash(emulator.user("alice"), "character list", channel=art)
+    assert "keeps Cameo to some roles" in (await ix.response()).content
+    assert (
+        await emulator.autocomplete(emulator.user("alice"), "scene", "character", "mi", channel=art)
+        == []
+    )
+    # Bob is an Artist: only in #art.
+    ix = await emulator.slash(emulator.user("bob"), "character list")
+    assert f"use it in <#{art.id}>" in (await ix.response()).content
+    card, _ = await scene(emulator, "bob", channel=art)
+    assert card.embeds
+    # Staff always may, anywhere; clearing lifts every limit.
+    ix = await emulator.slash(emulator.user("carol"), "character list")
+    assert "keeps Cameo" not in (await ix.response()).content
+    assert "every member, in every channel" in await admin(
+        emulator, "carol", "moderation access", action="clear"
+    )
+    ix = await emulator.slash(emulator.user("alice"), "character list")
+    assert "keeps Cameo" not in (await ix.response()).content

@@ -84,3 +84,15 @@ async def test_a_blocked_term_refuses_a_scene_before_any_hold(setup, db: Databas
     # Removed, it is allowed again (the cached list is refreshed).
     await jobs.moderation.remove_term(MOD, "Dragon  Fire")
     await jobs.queue_scene(ALICE, 20, "Mira", {"prompt": "dragon fire"})
+
+
+async def test_a_scene_is_refused_without_one_of_the_roles_cameo_is_kept_to(setup) -> None:  # type: ignore[no-untyped-def]
+    jobs, characters, _, _ = setup
+    await mira(characters)
+    await jobs.moderation.change_access(MOD, "add", role_id=77, channel_id=None)
+    with pytest.raises(CameoError, match="keeps Cameo to some roles"):
+        await jobs.queue_scene(BOB, 20, "Mira", {"prompt": "x"})
+    artist = Viewer(BOB.user_id, GUILD, role_ids=frozenset({77}))
+    await jobs.queue_scene(artist, 20, "Mira", {"prompt": "x"})
+    with pytest.raises(NotStaff):
+        await jobs.moderation.change_access(BOB, "clear", role_id=None, channel_id=None)
