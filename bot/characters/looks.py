@@ -117,18 +117,13 @@ class LookService:
         character = await self.characters.resolve(viewer, character_query)
         display = clean_name(name)
         clean = await self.characters.workers.clean_reference(image)
-        return await self._add(viewer, character, display, clean)
+        return await self.characters.add_look(viewer, character, display, clean)
 
     async def add_from_picture(
         self, viewer: Viewer, character: Character, name: str, clean: CleanImage
     ) -> tuple[Character, Look]:
         """Add a look from a picture already cleaned (Use as reference)."""
-        return await self._add(viewer, character, clean_name(name), clean)
-
-    async def _add(
-        self, viewer: Viewer, character: Character, display: str, clean: CleanImage
-    ) -> tuple[Character, Look]:
-        return await self.characters.add_look(viewer, character, display, clean)
+        return await self.characters.add_look(viewer, character, clean_name(name), clean)
 
     async def replace_picture(
         self, viewer: Viewer, character: Character, look_id: int, clean: CleanImage

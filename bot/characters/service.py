@@ -311,14 +311,6 @@ class CharacterService:
             partial(member_rows.role_of, character_id=character.id, user_id=viewer.user_id)
         )
 
-    async def can_see(self, viewer: Viewer, character: Character) -> bool:
-        """Its owner, everyone in its server when it is listed, and the members on its list."""
-        if character.owner_id == viewer.user_id:
-            return True
-        if character.guild_id is None or character.guild_id != viewer.guild_id:
-            return False
-        return character.listed or await self.role_of(viewer, character) is not None
-
     async def can_edit(self, viewer: Viewer, character: Character) -> bool:
         if character.owner_id == viewer.user_id:
             return True
