@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.moderation.service import REASON_MAX
-from bot.moderation.terms import TERM_MAX
+from bot.moderation.terms import PATTERN_MAX, is_pattern, shown
 from cogs.common import NO_MENTIONS, safe, viewer_from
 
 if TYPE_CHECKING:
@@ -41,13 +41,13 @@ class ModerationCommands(commands.Cog):
     @moderation.command(name="terms")
     @app_commands.describe(
         action="Add or remove a term, list them, or switch Cameo's default list on or off",
-        term="A word or a few words (matched as whole words, whatever their case or spacing)",
+        term="A word or a few (whole words, whatever their case or spacing), or a /pattern/",
     )
     async def terms(
         self,
         interaction: Interaction,
         action: TermAction,
-        term: app_commands.Range[str, 1, TERM_MAX] | None = None,
+        term: app_commands.Range[str, 1, PATTERN_MAX] | None = None,
     ) -> None:
         """Blocked terms: refused in prompts, names, descriptions and story titles."""
         service = self.bot.services.moderation
@@ -59,12 +59,12 @@ class ModerationCommands(commands.Cog):
             if action == "add":
                 key = await service.add_term(viewer, term)
                 text = (
-                    f"Blocked “{safe(key)}”: prompts, names, descriptions and story titles "
-                    "with it are refused here."
+                    f"Blocked {_term(key)}: prompts, names, descriptions and story titles "
+                    f"{'it matches' if is_pattern(key) else 'with it'} are refused here."
                 )
             else:
                 key = await service.remove_term(viewer, term)
-                text = f"“{safe(key)}” is no longer blocked here."
+                text = f"{_term(key)} is no longer blocked here."
         elif action in ("defaults-on", "defaults-off"):
             on = action == "defaults-on"
             await service.use_default_terms(viewer, on)
@@ -75,10 +75,10 @@ class ModerationCommands(commands.Cog):
             )
         else:
             listed = await service.terms(viewer)
-            shown = ", ".join(f"“{safe(t)}”" for t in listed.own[:LIST_SHOWN]) or "none"
+            shown_terms = ", ".join(_term(t) for t in listed.own[:LIST_SHOWN]) or "none"
             more = len(listed.own) - LIST_SHOWN
             text = (
-                f"Blocked here: {shown}{f' and {more} more' if more > 0 else ''}.\n"
+                f"Blocked here: {shown_terms}{f' and {more} more' if more > 0 else ''}.\n"
                 f"Cameo's default list: {'on' if listed.defaults_on else 'off'}."
             )
         await self._say(interaction, text)
@@ -156,3 +156,8 @@ class ModerationCommands(commands.Cog):
 
     async def _say(self, interaction: Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def _term(key: str) -> str:
+    """A term as a message shows it: a pattern as code, a plain term quoted and escaped."""
+    return shown(key) if is_pattern(key) else f"“{safe(key)}”"

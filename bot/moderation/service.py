@@ -17,7 +17,7 @@ from functools import partial
 from bot.clock import Clock, parse_timestamp, timestamp
 from bot.errors import CameoError
 from bot.models import PERSONAL_SCOPE, Viewer
-from bot.moderation.terms import DEFAULT_TERMS, TERMS_MAX, TermList, term_key
+from bot.moderation.terms import DEFAULT_TERMS, TERMS_MAX, TermList, shown, term_key
 from storage import moderation as repo
 from storage.database import Database
 
@@ -88,7 +88,7 @@ class ModerationService:
                 found = terms.first_match(text) if terms is not None else None
                 if found is not None:
                     raise BlockedTerm(
-                        f"Your {what} contains “{found}”, a term on {whose} list of blocked "
+                        f"Your {what} contains {shown(found)}, a term on {whose} list of blocked "
                         "terms here, so nothing was made and nothing was charged. Change it and "
                         "try again."
                     )
@@ -113,7 +113,7 @@ class ModerationService:
             return repo.add_term(conn, guild, term.strip(), key, viewer.user_id, now)
 
         if not await self.db.run_transaction(add):
-            raise CameoError(f"“{key}” is already on this server's list.")
+            raise CameoError(f"{shown(key)} is already on this server's list.")
         self._rules.pop(guild, None)
         log.info("Blocked term added in %s by %s", guild, viewer.user_id)
         return key
@@ -123,7 +123,7 @@ class ModerationService:
         key = term_key(term)
         removed = await self.db.run_transaction(partial(repo.remove_term, guild_id=guild, key=key))
         if not removed:
-            raise CameoError(f"“{key}” isn't on this server's list.")
+            raise CameoError(f"{shown(key)} isn't on this server's list.")
         self._rules.pop(guild, None)
         return key
 

@@ -2,9 +2,12 @@
 case folding, so "ＮＳＦＷ", "Nsfw" and spaced-out tricks such as "n s f w" or "n.s.f.w" are
 caught, while "Essex" never matches "sex".
 
-No regular expression built from a member's or moderator's text is ever run: text is split
-into words once (linear time), and each term is a short sequence of words looked up in a set,
-so no input can make a check slow.
+Text is split into words once (linear time), and each plain term is a short sequence of words
+looked up in a set. A term written between slashes (`/n[a4]ked/`) is a regular expression,
+searched in the same normalised words (lower case, single spaces): it runs on RE2, whose
+time grows linearly with the text whatever the pattern (no backtracking, so no pattern can
+stall the bot), and whose memory per pattern is capped. RE2 has no backreferences or
+look-around; a pattern using them is refused when it is added, with RE2's reason.
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import re2  # type: ignore[import-untyped]
 
 from bot.errors import CameoError
 
 TERM_MAX = 60
+PATTERN_MAX = 200  # a pattern, slashes included
+# RE2 builds an automaton per pattern; this caps its memory (RE2's default is 8 MiB), so 500
+# patterns stay small. A pattern that needs more is refused as too complex.
+PATTERN_MEMORY = 1 << 20
 TERMS_MAX = 500
 # A term of more words than this is a sentence, not a term.
 TERM_WORDS_MAX = 5
@@ -64,9 +73,45 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(bare)
 
 
+def is_pattern(term: str) -> bool:
+    """A term written as /pattern/."""
+    text = term.strip()
+    return len(text) > 2 and text.startswith("/") and text.endswith("/")
+
+
+def shown(key: str) -> str:
+    """A term as Discord shows it in a message: a pattern in a code span (so its brackets and
+    bars are not read as formatting), a plain term in quotes."""
+    if is_pattern(key):
+        return "`" + key.replace("`", "ˋ") + "`"
+    return f"“{key}”"
+
+
+def compile_pattern(key: str) -> re2._Regexp:
+    """A pattern key (`/…/`) compiled for matching; InvalidTerm with RE2's reason if it can't be."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # RE2 would print each refusal to stderr
+    options.max_mem = PATTERN_MEMORY
+    try:
+        return re2.compile(key[1:-1], options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise InvalidTerm(
+            f"That pattern can't be used: {reason}. Patterns run on RE2, which has no "
+            "backreferences or look-around."
+        ) from exc
+
+
 def term_key(term: str) -> str:
-    """A term as it is stored and matched: its words, space-separated. Refused if empty or
-    too long."""
+    """A term as it is stored and matched: a plain term's words, space-separated, or a
+    pattern as typed between its slashes. Refused if empty, too long or (a pattern) invalid."""
+    if is_pattern(term):
+        key = term.strip()
+        if len(key) > PATTERN_MAX:
+            raise InvalidTerm(f"A pattern can be at most {PATTERN_MAX} characters.")
+        compile_pattern(key)
+        return key
     words = words_of(term)
     if not words:
         raise InvalidTerm("Give a term with at least one letter or digit.")
@@ -81,24 +126,37 @@ def term_key(term: str) -> str:
 class TermList:
     """A server's terms, ready to check text against."""
 
-    keys: frozenset[str]
-    longest: int  # the most words in one term
+    keys: frozenset[str]  # plain terms
+    longest: int  # the most words in one plain term
+    patterns: tuple[tuple[str, re2._Regexp], ...] = field(default=())  # (key, compiled)
 
     @classmethod
     def of(cls, keys: Iterable[str]) -> TermList:
         found = frozenset(keys)
-        return cls(found, max((len(key.split()) for key in found), default=0))
+        plain = frozenset(key for key in found if not is_pattern(key))
+        patterns = []
+        for key in sorted(found - plain):
+            try:
+                patterns.append((key, compile_pattern(key)))
+            except InvalidTerm:
+                continue  # stored by an older RE2 that accepted it; never fatal to a check
+        return cls(plain, max((len(key.split()) for key in plain), default=0), tuple(patterns))
 
     def first_match(self, text: str) -> str | None:
         """The first blocked term in `text` (as its key), or None."""
-        if not self.keys:
+        if not self.keys and not self.patterns:
             return None
-        for words in (words_of(text), _joined_letters(words_of(text))):
-            for start in range(len(words)):
-                for size in range(1, min(self.longest, len(words) - start) + 1):
-                    candidate = " ".join(words[start : start + size])
+        words = words_of(text)
+        for candidates in (words, _joined_letters(words)):
+            for start in range(len(candidates)):
+                for size in range(1, min(self.longest, len(candidates) - start) + 1):
+                    candidate = " ".join(candidates[start : start + size])
                     if candidate in self.keys:
                         return candidate
+            normalised = " ".join(candidates)
+            for key, pattern in self.patterns:
+                if pattern.search(normalised) is not None:
+                    return key
         return None
 
 

@@ -49,6 +49,23 @@ async def test_blocked_terms_refuse_before_anything_is_held_or_sent(
     assert "character's name contains “dragon fire”" in (await named.response()).content
 
 
+async def test_a_pattern_term_refuses_and_a_pattern_re2_cannot_run_is_explained(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register(emulator)
+    said = await admin(emulator, "carol", "moderation terms", action="add", term="/n[a4]k(e|3)d/")
+    assert "Blocked `/n[a4]k(e|3)d/`: prompts, names, descriptions and story titles it matches" in said
+    ix = await emulator.slash(
+        emulator.user("alice"), "scene", character="Mira", prompt="Mira, NAK3D, by the sea"
+    )
+    assert "Your prompt contains `/n[a4]k(e|3)d/`" in (await private_answer(ix)).content
+    assert segmind_fake.requests == []
+
+    refused = await admin(emulator, "carol", "moderation terms", action="add", term="/(x)\\1/")
+    assert "can't be used" in refused
+    assert "(x)" not in await admin(emulator, "carol", "moderation terms", action="list")
+
+
 async def test_a_blocked_member_is_refused_everywhere_here_with_the_reason(
     emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
 ) -> None:
