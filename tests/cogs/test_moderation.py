@@ -54,7 +54,9 @@ async def test_a_pattern_term_refuses_and_a_pattern_re2_cannot_run_is_explained(
 ) -> None:
     await register(emulator)
     said = await admin(emulator, "carol", "moderation terms", action="add", term="/n[a4]k(e|3)d/")
-    assert "Blocked `/n[a4]k(e|3)d/`: prompts, names, descriptions and story titles it matches" in said
+    assert (
+        "Blocked `/n[a4]k(e|3)d/`: prompts, names, descriptions and story titles it matches" in said
+    )
     ix = await emulator.slash(
         emulator.user("alice"), "scene", character="Mira", prompt="Mira, NAK3D, by the sea"
     )
