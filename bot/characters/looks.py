@@ -12,6 +12,7 @@ import logging
 from collections import OrderedDict
 from functools import partial
 
+from bot.characters.consent import Consent, consent_for
 from bot.characters.service import (
     CharacterNotFound,
     CharacterService,
@@ -111,25 +112,41 @@ class LookService:
     # -- changing ---------------------------------------------------------------------------
 
     async def add(
-        self, viewer: Viewer, character_query: str, name: str, image: bytes
+        self,
+        viewer: Viewer,
+        character_query: str,
+        name: str,
+        image: bytes,
+        consent: Consent | None = None,
     ) -> tuple[Character, Look]:
         """Add a look from an uploaded picture (checked and cleaned like any reference)."""
         character = await self.characters.resolve(viewer, character_query)
         display = clean_name(name)
         clean = await self.characters.workers.clean_reference(image)
-        return await self.characters.add_look(viewer, character, display, clean)
+        return await self.characters.add_look(viewer, character, display, clean, consent)
 
     async def add_from_picture(
-        self, viewer: Viewer, character: Character, name: str, clean: CleanImage
+        self,
+        viewer: Viewer,
+        character: Character,
+        name: str,
+        clean: CleanImage,
+        consent: Consent | None = None,
     ) -> tuple[Character, Look]:
         """Add a look from a picture already cleaned (Use as reference)."""
-        return await self.characters.add_look(viewer, character, clean_name(name), clean)
+        return await self.characters.add_look(viewer, character, clean_name(name), clean, consent)
 
     async def replace_picture(
-        self, viewer: Viewer, character: Character, look_id: int, clean: CleanImage
+        self,
+        viewer: Viewer,
+        character: Character,
+        look_id: int,
+        clean: CleanImage,
+        consent: Consent | None = None,
     ) -> tuple[Character, Look]:
         """Give one look a new picture (Use as reference); the default look's is also the
-        character's."""
+        character's. A photographed face needs `consent`."""
+        confirmed = await consent_for(self.characters.vision, clean, consent)
         now = timestamp(self.characters.clock.now())
         async with self.characters.change(clean) as change:
             current = await self._editable(change.conn, viewer, character.id)
@@ -145,6 +162,7 @@ class LookService:
             )
             if look.image_sha256 != clean.sha256:
                 await change.release_image(look.image_sha256, look.image_format)
+            await self.characters.record_consent(change.conn, viewer, current.id, clean, confirmed)
             updated = await character_rows.get_by_id(change.conn, current.id)
             changed = await run_sync(change.conn, partial(repo.by_id, look_id=look_id))
         assert updated is not None

@@ -24,6 +24,7 @@ from bot.characters.archive import (
     build_archives,
     entry_label,
 )
+from bot.characters.consent import Consent, ConsentNeeded, consent_for
 from bot.characters.foreign import ForeignExport, fetch_pictures, parse_foreign_export
 from bot.characters.text import clean_description, clean_name, name_key
 from bot.clock import Clock, timestamp
@@ -34,7 +35,9 @@ from bot.models import PERSONAL_SCOPE, Character, Look, Role, Viewer, Visibility
 from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import DEFAULT_POLICY, FetchBudget, SafeImageFetcher
 from bot.prefs.preset import Preset
+from bot.vision.service import Vision, load_vision
 from storage import characters as repo
+from storage import consents as consent_rows
 from storage import images as image_rows
 from storage import looks as look_rows
 from storage import sharing as member_rows
@@ -103,6 +106,14 @@ class ImportReport:
     notes: list[tuple[str, str]] = field(default_factory=list)  # (name, what changed)
 
 
+# An import can't ask about each picture, so photographs of people are left for the member to
+# add one by one, confirming each.
+PHOTOGRAPH_NOT_IMPORTED = (
+    "Its picture looks like a photograph of a real person: add it with `/character create` "
+    "(or `/character look add`), which asks you to confirm you may use it."
+)
+
+
 def looks_like_public_id(text: str) -> bool:
     return len(text) == repo.PUBLIC_ID_LENGTH and all(ch in repo.PUBLIC_ID_ALPHABET for ch in text)
 
@@ -117,6 +128,7 @@ class CharacterService:
         *,
         fetcher: SafeImageFetcher | None = None,
         moderation: ModerationService | None = None,
+        vision: Vision | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -126,6 +138,8 @@ class CharacterService:
         self.moderation = moderation or ModerationService(db, clock)
         # Downloads PluralKit and Tupperbox avatars; without one those imports are refused.
         self.fetcher = fetcher
+        # Faces in reference pictures (consent) when this install has the vision extra.
+        self.vision = vision if vision is not None else load_vision()
         self._previews: OrderedDict[str, bytes] = OrderedDict()
 
     # -- creating ---------------------------------------------------------------------------
@@ -170,11 +184,13 @@ class CharacterService:
         listed: bool | None = None,
         original: OriginalFacts | None = None,
         look_name: str = DEFAULT_LOOK,
+        consent: Consent | None = None,
     ) -> Character:
         """Register a character from an image; the file and the row land together or not at all.
 
         The image becomes its first look (`look_name`, the default). `listed` matters only for
         approved characters (whether everyone in the server sees them); it defaults to yes.
+        A photographed face needs `consent` (ConsentNeeded otherwise, before anything is stored).
         """
         display = clean_name(name)
         text = clean_description(description)
@@ -185,6 +201,7 @@ class CharacterService:
             viewer, {"character's name": display, "description": text, "look's name": look}
         )
         clean = await self.workers.clean_reference(image)
+        confirmed = await consent_for(self.vision, clean, consent)
         facts = original or OriginalFacts(
             clean.original_sha256,
             clean.original_format,
@@ -229,6 +246,7 @@ class CharacterService:
                         is_default=True,
                     ),
                 )
+                await self.record_consent(change.conn, viewer, created.id, clean, confirmed)
         except repo.NameConflict:
             raise NameTaken() from None
         log.info(
@@ -336,6 +354,7 @@ class CharacterService:
         image: bytes | None = None,
         defaults: Preset | None = None,
         clear_defaults: bool = False,
+        consent: Consent | None = None,
     ) -> Character:
         """Change a character: its owner or a co-owner may; who may see and use it (visibility,
         listed) is the owner's alone. A new image replaces the default look's picture.
@@ -364,6 +383,7 @@ class CharacterService:
                 "default scene settings."
             )
         clean = await self.workers.clean_reference(image) if image is not None else None
+        confirmed = await consent_for(self.vision, clean, consent) if clean is not None else None
         now = timestamp(self.clock.now())
         try:
             async with self.change(clean) as change:
@@ -402,6 +422,7 @@ class CharacterService:
                         ),
                     )
                     await change.release_image(current.image_sha256, current.image_format)
+                    await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
                 updated = await repo.get_by_id(change.conn, current.id)
         except repo.NameConflict:
             raise NameTaken() from None
@@ -422,12 +443,18 @@ class CharacterService:
         raise NotAllowed("Only the character's owner or a co-owner can change it.")
 
     async def add_look(
-        self, viewer: Viewer, character: Character, name: str, clean: CleanImage
+        self,
+        viewer: Viewer,
+        character: Character,
+        name: str,
+        clean: CleanImage,
+        consent: Consent | None = None,
     ) -> tuple[Character, Look]:
         """Add a look (a cleaned picture, `name` already cleaned) to a character the viewer
-        owns or co-owns; at most look_rows.MAX_LOOKS."""
+        owns or co-owns; at most look_rows.MAX_LOOKS. A photographed face needs `consent`."""
         await self.moderation.check_member(viewer)
         await self.moderation.check_text(viewer, {"look's name": name})
+        confirmed = await consent_for(self.vision, clean, consent)
         now = timestamp(self.clock.now())
         async with self.change(clean) as change:
             current = await repo.get_by_id(change.conn, character.id)
@@ -461,8 +488,32 @@ class CharacterService:
                 raise CameoError(
                     f"{current.name} already has a look called “{name}”. Choose another name."
                 ) from None
+            await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
         log.info("Look %s added to %s by %s", look.id, current.public_id, viewer.user_id)
         return current, look
+
+    async def record_consent(
+        self,
+        conn: Connection,
+        viewer: Viewer,
+        character_id: int,
+        clean: CleanImage,
+        consent: Consent | None,
+    ) -> None:
+        """Store a member's confirmation for a photographed face, in the change's transaction."""
+        if consent is None:
+            return
+        await run_sync(
+            conn,
+            partial(
+                consent_rows.record,
+                character_id=character_id,
+                image_sha256=clean.sha256,
+                confirmed_by=viewer.user_id,
+                basis=consent.value,
+                at=timestamp(self.clock.now()),
+            ),
+        )
 
     def check_can_delete(self, viewer: Viewer, character: Character) -> None:
         """Owners may delete their characters; Manage Server members, any in their server."""
@@ -503,6 +554,7 @@ class CharacterService:
         def erase(conn: sqlite3.Connection) -> tuple[int, list[image_rows.ImageRow]]:
             count, hashes = repo.delete_owned_by(conn, user_id, limit=FORGET_STEP)
             member_rows.forget_member(conn, user_id)
+            consent_rows.forget_member(conn, user_id)
             return count, image_rows.release(conn, hashes)
 
         characters = images = 0
@@ -626,6 +678,9 @@ class CharacterService:
             except NameTaken:
                 report.skipped.append((entry.label, "You already have a character by that name."))
                 continue
+            except ConsentNeeded:
+                report.skipped.append((entry.label, PHOTOGRAPH_NOT_IMPORTED))
+                continue
             except CameoError as exc:  # a picture too small or damaged, the character limit
                 report.skipped.append((entry.label, exc.message))
                 continue
@@ -684,6 +739,13 @@ class CharacterService:
                                 await asyncio.to_thread(reader.image, look)
                             )
                             await self.add_look(viewer, created, clean_name(look.name), clean)
+                        except ConsentNeeded:
+                            report.skipped.append(
+                                (
+                                    f"{item.label}, look {entry_label(0, look.name)}",
+                                    PHOTOGRAPH_NOT_IMPORTED,
+                                )
+                            )
                         except CameoError as exc:
                             report.skipped.append(
                                 (f"{item.label}, look {entry_label(0, look.name)}", exc.message)
@@ -692,6 +754,8 @@ class CharacterService:
                     report.skipped.append(
                         (item.label, "You already have a character by that name.")
                     )
+                except ConsentNeeded:
+                    report.skipped.append((item.label, PHOTOGRAPH_NOT_IMPORTED))
                 except TooManyCharacters as exc:
                     report.skipped.extend(
                         (rest.label, rest.reason if isinstance(rest, SkippedEntry) else exc.message)

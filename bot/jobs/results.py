@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from functools import partial
 
+from bot.characters.consent import Consent
 from bot.characters.looks import LookService
 from bot.characters.service import CharacterService
 from bot.errors import CameoError
@@ -119,6 +120,7 @@ class ResultService:
         *,
         replace_look: int | None = None,
         new_look: str | None = None,
+        consent: Consent | None = None,
     ) -> tuple[Character, Look]:
         """Make a result a reference picture: its character's owner only, same checks as
         registration (the image is cleaned again, exactly as an upload would be). Either
@@ -137,10 +139,12 @@ class ResultService:
         )
         owner_view = Viewer(viewer.user_id, character.guild_id)
         if new_look is not None:
-            return await self.looks.add_from_picture(owner_view, character, new_look, clean)
+            return await self.looks.add_from_picture(
+                owner_view, character, new_look, clean, consent
+            )
         if replace_look is None:
             raise CameoError("Choose whether to replace a look or add a new one.")
-        return await self.looks.replace_picture(owner_view, character, replace_look, clean)
+        return await self.looks.replace_picture(owner_view, character, replace_look, clean, consent)
 
     async def recent(self, viewer: Viewer, typed: str, limit: int = 25) -> list[Job]:
         """Finished jobs the viewer may show again here, newest first: their own, or every

@@ -28,6 +28,7 @@ from cogs.common import (
     safe,
     viewer_from,
 )
+from cogs.consent import with_consent
 
 if TYPE_CHECKING:
     from bot.characters.service import CharacterService
@@ -74,14 +75,20 @@ class CharacterCommands(CharacterCards):
         check_declared_size(image.size, MAX_REFERENCE_BYTES)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(image, MAX_REFERENCE_BYTES)
-        character = await self.characters.create(
-            viewer_from(interaction),
-            name=name,
-            image=data,
-            description=description,
-            visibility=Visibility(visibility),
-            listed=listed,
+        character = await with_consent(
+            interaction,
+            lambda consent: self.characters.create(
+                viewer_from(interaction),
+                name=name,
+                image=data,
+                description=description,
+                visibility=Visibility(visibility),
+                listed=listed,
+                consent=consent,
+            ),
         )
+        if character is None:
+            return
         await interaction.followup.send(
             f"**{safe(character.name)}** is registered. Share the card with `/character show`.",
             embed=character_card(character, for_owner=True),
@@ -193,17 +200,23 @@ class CharacterCommands(CharacterCards):
         }
         chosen = {setting: value for setting, value in wanted.items() if value is not None}
         viewer = viewer_from(interaction)
-        updated = await self.characters.edit(
-            viewer,
-            character,
-            name=name,
-            description=description,
-            visibility=Visibility(visibility) if visibility else None,
-            listed=listed,
-            image=data,
-            defaults=Preset.checked(chosen) if chosen else None,
-            clear_defaults=clear_defaults,
+        updated = await with_consent(
+            interaction,
+            lambda consent: self.characters.edit(
+                viewer,
+                character,
+                name=name,
+                description=description,
+                visibility=Visibility(visibility) if visibility else None,
+                listed=listed,
+                image=data,
+                defaults=Preset.checked(chosen) if chosen else None,
+                clear_defaults=clear_defaults,
+                consent=consent,
+            ),
         )
+        if updated is None:
+            return
         # The showcase keeps its post's card current (or takes it down, if now private).
         self.bot.dispatch("character_changed", updated)
         embeds, files = await self.card(updated, viewer, interaction.filesize_limit - UPLOAD_MARGIN)

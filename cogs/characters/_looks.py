@@ -12,6 +12,7 @@ from bot.characters.text import NAME_MAX
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
 from cogs.characters._shared import CharacterCards, character_choices, read_attachment
 from cogs.common import NO_MENTIONS, UPLOAD_MARGIN, safe, viewer_from
+from cogs.consent import with_consent
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
@@ -63,7 +64,13 @@ class LookCommands(CharacterCards):
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(image, MAX_REFERENCE_BYTES)
         viewer = viewer_from(interaction)
-        updated, look = await self.bot.services.looks.add(viewer, character, name, data)
+        added = await with_consent(
+            interaction,
+            lambda consent: self.bot.services.looks.add(viewer, character, name, data, consent),
+        )
+        if added is None:
+            return
+        updated, look = added
         await self._answer_with_card(
             interaction,
             f"**{safe(updated.name)}** has a new look, “{safe(look.name)}”. Pick it with the "

@@ -19,6 +19,7 @@ from cogs.common import (
     safe,
     viewer_from,
 )
+from cogs.consent import with_consent
 from cogs.guarded import Guarded
 from cogs.scenes._render import info_text
 from cogs.showcase._buttons import Share
@@ -256,9 +257,19 @@ class ReferenceChoice(OwnerOnlyView):
     async def replace(self, interaction: Interaction, button: Button) -> None:
         self._finish()
         await interaction.response.defer()
-        character, look = await _desk(interaction).results.use_as_reference(
-            viewer_from(interaction), self.job_id, self.position, replace_look=self.used.id
+        used = await with_consent(
+            interaction,
+            lambda consent: _desk(interaction).results.use_as_reference(
+                viewer_from(interaction),
+                self.job_id,
+                self.position,
+                replace_look=self.used.id,
+                consent=consent,
+            ),
         )
+        if used is None:
+            return
+        character, look = used
         interaction.client.dispatch("character_changed", character)  # its showcase card too
         await interaction.edit_original_response(
             content=f"Done: picture {self.position + 1} is now {safe(character.name)}'s look "
@@ -288,12 +299,19 @@ class NewLookModal(discord.ui.Modal, title="Add a new look"):
     async def on_submit(self, interaction: Interaction) -> None:
         choice = self.choice
         await interaction.response.defer(ephemeral=True, thinking=True)
-        character, look = await _desk(interaction).results.use_as_reference(
-            viewer_from(interaction),
-            choice.job_id,
-            choice.position,
-            new_look=self.look_name.value,
+        added = await with_consent(
+            interaction,
+            lambda consent: _desk(interaction).results.use_as_reference(
+                viewer_from(interaction),
+                choice.job_id,
+                choice.position,
+                new_look=self.look_name.value,
+                consent=consent,
+            ),
         )
+        if added is None:
+            return
+        character, look = added
         choice._finish()
         if choice.message is not None:
             with contextlib.suppress(discord.HTTPException):

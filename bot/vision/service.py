@@ -1,0 +1,89 @@
+"""The vision checks, run off the event loop a bounded number at a time, models loaded once per
+process. `load_vision()` is None where the `vision` extra is not installed or a model file
+fails its check; callers then say the check is unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.vision.models import FACE_DETECTOR, SAFETY_CLASSIFIER, ModelUnavailable
+
+if TYPE_CHECKING:
+    from bot.vision.faces import FaceDetector, FaceFinding
+    from bot.vision.safety import SafetyClassifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    score: float  # 0 to 1: how likely the picture is sexual content
+    age_restricted: bool
+
+
+class Vision:
+    def __init__(
+        self, faces: FaceDetector, safety: SafetyClassifier, *, concurrency: int = 2
+    ) -> None:
+        self._faces = faces
+        self._safety = safety
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def find_faces(self, data: bytes) -> FaceFinding:
+        """The faces in a stored picture (no face if it can't be decoded)."""
+        from bot.vision.faces import NO_FACE, decode
+
+        def work() -> FaceFinding:
+            pixels = decode(data)
+            return NO_FACE if pixels is None else self._faces.find(pixels)
+
+        async with self._slots:
+            return await asyncio.to_thread(work)
+
+    async def check_safety(self, data: bytes) -> SafetyVerdict:
+        """Whether a picture is age-restricted; one that can't be decoded is held back."""
+        from bot.vision.faces import decode
+        from bot.vision.safety import FLAG_AT
+
+        def work() -> float:
+            pixels = decode(data)
+            return 1.0 if pixels is None else self._safety.score(pixels)
+
+        async with self._slots:
+            score = await asyncio.to_thread(work)
+        return SafetyVerdict(score, score >= FLAG_AT)
+
+
+def load_vision() -> Vision | None:
+    """The checks, or None (logged once) when they can't run here. The models are loaded
+    once per process; each caller gets its own bound on work (bound to its event loop)."""
+    models = _load_models()
+    return Vision(*models) if models is not None else None
+
+
+@functools.cache
+def _load_models() -> tuple[FaceDetector, SafetyClassifier] | None:
+    try:
+        import cv2
+
+        from bot.vision.faces import FaceDetector
+        from bot.vision.safety import SafetyClassifier
+    except ImportError:
+        log.warning(
+            "The vision extra is not installed: faces are not checked (every reference picture "
+            "asks for consent) and results get no age-restricted check. Install cameo[vision]."
+        )
+        return None
+    try:
+        faces = FaceDetector(FACE_DETECTOR.locate())
+        safety = SafetyClassifier(SAFETY_CLASSIFIER.locate())
+    except ModelUnavailable as exc:
+        log.error("Vision checks are off: %s", exc)  # noqa: TRY400 (the reason is the message)
+        return None
+    # Two workers on two cores: OpenCV's own threads would only fight them.
+    cv2.setNumThreads(1)
+    return faces, safety
