@@ -137,6 +137,7 @@ class Job:
     look_name: str | None = None
     character_owner_id: int | None = None  # whose character it was when asked
     option_sources: Mapping[str, str] = field(default_factory=dict)  # setting -> Source
+    held_back: int = 0  # results the age-restricted check kept out of a channel not marked so
 
     @property
     def is_edit(self) -> bool:

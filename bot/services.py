@@ -26,6 +26,7 @@ from bot.providers.status import ProviderStatusService
 from bot.quota.service import QuotaService
 from bot.settings import Settings
 from bot.stories.service import StoryService
+from bot.vision.service import load_vision
 from storage.database import Database
 
 
@@ -82,11 +83,13 @@ def build_services(
     )
     images = ImageStore(settings.images_dir, db)
     moderation = ModerationService(db, clock)
+    # Faces (consent) and the age-restricted check, where the vision extra is installed.
+    vision = load_vision()
     characters = CharacterService(
-        db, images, workers, clock, fetcher=fetcher, moderation=moderation
+        db, images, workers, clock, fetcher=fetcher, moderation=moderation, vision=vision
     )
     # The Discord layer attaches the runner's listener when its cog loads.
-    runner = JobRunner(db, images, workers, router, quota, None, clock)
+    runner = JobRunner(db, images, workers, router, quota, None, clock, safety=vision)
     looks = LookService(characters)
     prefs = PrefsService(db, clock)
     jobs = JobService(

@@ -83,6 +83,35 @@ class ModerationCommands(commands.Cog):
             )
         await self._say(interaction, text)
 
+    @moderation.command(name="safety")
+    @app_commands.describe(
+        held_pictures="Whether pictures held back as age-restricted are charged (default: no)"
+    )
+    async def safety(
+        self,
+        interaction: Interaction,
+        held_pictures: Literal["refund", "charge"] | None = None,
+    ) -> None:
+        """The age-restricted check on results: whether it runs, and who pays for held pictures."""
+        service = self.bot.services.moderation
+        viewer = viewer_from(interaction)
+        if held_pictures is not None:
+            await service.charge_held_pictures(viewer, held_pictures == "charge")
+        charged = await service.held_pictures_charged(viewer)
+        if self.bot.services.runner.safety is None:
+            check = (
+                "The age-restricted check is not installed on this bot, so results are not "
+                "checked: blocked terms and the image services' own rules are what keep "
+                "pictures suitable."
+            )
+        else:
+            check = (
+                "Every result is checked. Outside age-restricted channels a flagged picture is "
+                "held back (the member is told); inside one it is posted behind a spoiler."
+            )
+        paid = "charged" if charged else "refunded (not charged)"
+        await self._say(interaction, f"{check}\nPictures held back are {paid}.")
+
     @moderation.command(name="access")
     @app_commands.describe(
         action="Keep Cameo to a role or channel, stop doing so, list the limits, or clear them",

@@ -153,6 +153,8 @@ _PICTURE_VISIBLE = (
     "JOIN characters c ON c.id = j.character_id "
     "JOIN images img ON img.sha256 = ji.image_sha256 "
     "WHERE j.guild_id = :scope AND j.state = 'succeeded' AND j.delivered_at IS NOT NULL "
+    # Age-restricted pictures stay in the channel they were made for (migration 0017).
+    "AND ji.age_restricted = 0 "
     "AND c.guild_id = :scope AND (c.listed = 1 OR c.owner_id = :user OR EXISTS "
     "(SELECT 1 FROM character_members m WHERE m.character_id = c.id AND m.user_id = :user))"
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +104,7 @@ def _job(row: sqlite3.Row) -> Job:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        held_back=row["held_back"],
         delivered_at=row["delivered_at"],
         rerolled_from=row["rerolled_from"],
         look_id=row["look_id"],
@@ -311,20 +312,29 @@ def succeed(
     image_hashes: list[str],
     error: str | None,
     at: str,
+    age_restricted: Sequence[bool] = (),
+    held_back: int = 0,
 ) -> Job | None:
     """Mark a running job done with its images (and a note if some are missing); let go of the
-    character's reference. Return the finished job, or None if it was no longer running."""
+    character's reference. `age_restricted` flags images by position; `held_back` counts the
+    images not kept (see migration 0017). Return the finished job, or None if it was no longer
+    running."""
     row = conn.execute(
         "UPDATE jobs SET state = 'succeeded', provider = ?, seed = ?, cost = ?, error = ?, "
-        "finished_at = ?, reference_sha256 = NULL WHERE id = ? AND state = 'running' "
-        "RETURNING *",
-        (provider, seed, cost, error, at, job_id),
+        "finished_at = ?, reference_sha256 = NULL, held_back = ? "
+        "WHERE id = ? AND state = 'running' RETURNING *",
+        (provider, seed, cost, error, at, held_back, job_id),
     ).fetchone()
     if row is None:
         return None
+    flags = list(age_restricted) + [False] * (len(image_hashes) - len(age_restricted))
     conn.executemany(
-        "INSERT INTO job_images (job_id, position, image_sha256) VALUES (?, ?, ?)",
-        [(job_id, index, sha256) for index, sha256 in enumerate(image_hashes)],
+        "INSERT INTO job_images (job_id, position, image_sha256, age_restricted) "
+        "VALUES (?, ?, ?, ?)",
+        [
+            (job_id, index, sha256, int(flag))
+            for index, (sha256, flag) in enumerate(zip(image_hashes, flags, strict=True))
+        ],
     )
     return _job(row)
 
@@ -412,22 +422,24 @@ def undelivered(conn: sqlite3.Connection) -> list[Job]:
     return [_job(row) for row in rows]
 
 
-def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str]]:
+def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, bool]]:
+    """A job's results as (position, sha256, flagged as age-restricted), in order."""
     rows = conn.execute(
-        "SELECT position, image_sha256 FROM job_images WHERE job_id = ? ORDER BY position",
+        "SELECT position, image_sha256, age_restricted FROM job_images WHERE job_id = ? "
+        "ORDER BY position",
         (job_id,),
     ).fetchall()
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], bool(row[2])) for row in rows]
 
 
-def stored_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, str]]:
-    """A job's results as (position, sha256, format), in order."""
+def stored_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, str, bool]]:
+    """A job's results as (position, sha256, format, age-restricted), in order."""
     rows = conn.execute(
-        "SELECT ji.position, ji.image_sha256, i.format FROM job_images ji "
+        "SELECT ji.position, ji.image_sha256, i.format, ji.age_restricted FROM job_images ji "
         "JOIN images i ON i.sha256 = ji.image_sha256 WHERE ji.job_id = ? ORDER BY ji.position",
         (job_id,),
     ).fetchall()
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row[0], row[1], row[2], bool(row[3])) for row in rows]
 
 
 def recent_finished(
@@ -459,7 +471,7 @@ def recent_finished(
 
 
 def images_of(conn: sqlite3.Connection, job_id: int) -> list[str]:
-    return [sha256 for _, sha256 in positioned_images_of(conn, job_id)]
+    return [sha256 for _, sha256, _ in positioned_images_of(conn, job_id)]
 
 
 def image_at(conn: sqlite3.Connection, job_id: int, position: int) -> str | None:

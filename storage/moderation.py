@@ -121,3 +121,19 @@ def remove_access(conn: sqlite3.Connection, guild_id: int, kind: str, target_id:
 
 def clear_access(conn: sqlite3.Connection, guild_id: int) -> int:
     return conn.execute("DELETE FROM access_rules WHERE guild_id = ?", (guild_id,)).rowcount
+
+
+def charges_held_back(conn: sqlite3.Connection, guild_id: int) -> bool:
+    """Whether the server charges for pictures held back as age-restricted (default: no)."""
+    row = conn.execute(
+        "SELECT charge_held_back FROM moderation_settings WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    return bool(row[0]) if row else False
+
+
+def set_charges_held_back(conn: sqlite3.Connection, guild_id: int, charge: bool) -> None:
+    conn.execute(
+        "INSERT INTO moderation_settings (guild_id, charge_held_back) VALUES (?, ?) "
+        "ON CONFLICT (guild_id) DO UPDATE SET charge_held_back = excluded.charge_held_back",
+        (guild_id, int(charge)),
+    )

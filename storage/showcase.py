@@ -110,7 +110,7 @@ def record_shared(conn: sqlite3.Connection, picture: SharedPicture) -> bool:
         "SELECT ji.job_id, ji.position, ?, ? FROM job_images ji "
         "JOIN jobs j ON j.id = ji.job_id "
         "JOIN showcase_posts p ON p.character_id = j.character_id AND p.thread_id = ? "
-        "WHERE ji.job_id = ? AND ji.position = ? "
+        "WHERE ji.job_id = ? AND ji.position = ? AND ji.age_restricted = 0 "
         "ON CONFLICT (job_id, position) DO NOTHING",
         (
             picture.thread_id,

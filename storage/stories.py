@@ -145,7 +145,9 @@ def scenes_of(conn: sqlite3.Connection, story_id: int) -> list[StoryScene]:
     for row in rows:
         pictures = conn.execute(
             "SELECT ji.position, ji.image_sha256, i.format FROM job_images ji "
-            "JOIN images i ON i.sha256 = ji.image_sha256 WHERE ji.job_id = ? ORDER BY ji.position",
+            "JOIN images i ON i.sha256 = ji.image_sha256 "
+            # Age-restricted pictures stay in the channel they were made for (migration 0017).
+            "WHERE ji.job_id = ? AND ji.age_restricted = 0 ORDER BY ji.position",
             (row["id"],),
         ).fetchall()
         if pictures:

@@ -194,8 +194,10 @@ class ResultService:
         if not rows:
             raise ImageGone()
         images = [
-            StoredResult(position, sha256, fmt, await self.store.read(sha256, fmt))
-            for position, sha256, fmt in rows
+            StoredResult(
+                position, sha256, fmt, await self.store.read(sha256, fmt), age_restricted=flagged
+            )
+            for position, sha256, fmt, flagged in rows
         ]
         return job, images
 

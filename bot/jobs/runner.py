@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
-from bot.models import Job
+from bot.models import PERSONAL_SCOPE, Job
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import (
     GenerationRequest,
@@ -37,9 +37,11 @@ from bot.providers.request import (
 )
 from bot.providers.router import ProviderRouter
 from bot.quota.hooks import QuotaHooks
+from bot.vision.service import SafetyVerdict
 from storage import characters as character_rows
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import moderation as moderation_rows
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,13 @@ class StoredResult:
     sha256: str
     format: str
     data: bytes
+    age_restricted: bool = False  # flagged, in an age-restricted channel: posted as a spoiler
+
+
+class SafetyCheck(Protocol):
+    """Whether a picture is age-restricted (bot.vision's classifier, where installed)."""
+
+    async def check_safety(self, data: bytes) -> SafetyVerdict: ...
 
 
 class JobListener(Protocol):
@@ -82,6 +91,10 @@ class JobListener(Protocol):
         ...
 
     async def job_failed(self, job: Job) -> None: ...
+
+    async def age_restricted_place(self, job: Job) -> bool:
+        """Whether the job's results go to an age-restricted (NSFW) channel, as it is now."""
+        ...
 
 
 class UndeliveredListener:
@@ -99,6 +112,9 @@ class UndeliveredListener:
     async def job_failed(self, job: Job) -> None:
         return None
 
+    async def age_restricted_place(self, job: Job) -> bool:
+        return False
+
 
 class JobRunner:
     def __init__(
@@ -111,6 +127,7 @@ class JobRunner:
         listener: JobListener | None,
         clock: Clock,
         limits: RunnerLimits | None = None,
+        safety: SafetyCheck | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -121,6 +138,8 @@ class JobRunner:
         self.listener: JobListener = listener or UndeliveredListener()
         self.clock = clock
         self.limits = limits or RunnerLimits()
+        # Results are checked for age-restricted content where the vision extra is installed.
+        self.safety = safety
         self._wake = asyncio.Event()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancelled: set[int] = set()
@@ -360,19 +379,25 @@ class JobRunner:
         return StoredResult(position, hashlib.sha256(data).hexdigest(), fmt, data)
 
     async def _succeed(self, job: Job, result: GenerationResult) -> None:
-        stored = [
+        made = [
             await self._storable(position, image) for position, image in enumerate(result.images)
         ]
+        stored, held = await self._screened(job, made)
+        sizes = {
+            item.sha256: (image.width, image.height)
+            for item, image in zip(made, result.images, strict=True)
+        }
         now = timestamp(self.clock.now())
-        shortfall = result.shortfall.message if result.shortfall is not None else None
+        notes = [result.shortfall.message] if result.shortfall is not None else []
+        if held:
+            notes.append(await self._held_note(job, held))
 
         def record(conn: sqlite3.Connection) -> Job | None:
-            for item, image in zip(stored, result.images, strict=True):
+            for item in stored:
+                width, height = sizes[item.sha256]
                 image_rows.insert(
                     conn,
-                    image_rows.ImageRow(
-                        item.sha256, item.format, image.width, image.height, len(item.data)
-                    ),
+                    image_rows.ImageRow(item.sha256, item.format, width, height, len(item.data)),
                     now,
                 )
             finished = repo.succeed(
@@ -382,8 +407,10 @@ class JobRunner:
                 seed=result.seed,
                 cost=str(result.cost) if result.cost is not None else None,
                 image_hashes=[item.sha256 for item in stored],
-                error=shortfall,
+                error=" ".join(notes) or None,
                 at=now,
+                age_restricted=[item.age_restricted for item in stored],
+                held_back=held,
             )
             if finished is not None and job.character_id is not None:
                 character_rows.count_scene(conn, job.character_id, job.user_id)
@@ -397,6 +424,41 @@ class JobRunner:
             return  # cancelled meanwhile: nothing to show, the refund already happened
         await self.deliver(finished, stored)
 
+    async def _screened(self, job: Job, made: list[StoredResult]) -> tuple[list[StoredResult], int]:
+        """The results to keep, and how many were held back. Outside an age-restricted channel
+        a flagged picture is never stored or shown; inside one it is kept, flagged, and posted
+        behind a spoiler."""
+        if self.safety is None or not made:
+            return made, 0
+        flags = [(await self.safety.check_safety(item.data)).age_restricted for item in made]
+        if not any(flags):
+            return made, 0
+        try:
+            restricted_place = await self.listener.age_restricted_place(job)
+        except Exception:  # can't tell: treat the place as not age-restricted
+            log.exception("Couldn't tell whether job %s's channel is age-restricted", job.id)
+            restricted_place = False
+        if restricted_place:
+            return [
+                replace(item, age_restricted=flag) for item, flag in zip(made, flags, strict=True)
+            ], 0
+        kept = [item for item, flag in zip(made, flags, strict=True) if not flag]
+        log.info("Job %s: %d pictures held back as age-restricted", job.id, len(made) - len(kept))
+        return [replace(item, position=index) for index, item in enumerate(kept)], len(made) - len(
+            kept
+        )
+
+    async def _held_note(self, job: Job, held: int) -> str:
+        charged = await self.db.run_read(
+            partial(moderation_rows.charges_held_back, guild_id=job.guild_id or PERSONAL_SCOPE)
+        )
+        pictures = "1 picture was" if held == 1 else f"{held} pictures were"
+        return (
+            f"{pictures} held back: the safety check found {'it' if held == 1 else 'them'} "
+            "age-restricted, and this channel isn't. Ask in an age-restricted channel to see "
+            f"such pictures. {'Charged, as this server has set.' if charged else 'Not charged.'}"
+        )
+
     async def deliver(self, job: Job, stored: list[StoredResult] | None = None) -> None:
         """Hand the results to the listener; remember delivery so it is never repeated."""
         self._delivering.add(job.id)
@@ -405,31 +467,46 @@ class JobRunner:
                 stored = await self._stored_results(job)
             delivered = await self._notify(self.listener.job_finished(job, stored))
             if delivered:
-                # Credits are charged when the member has the pictures, not before.
+                # Credits are charged when the member has the pictures, not before; pictures
+                # held back as age-restricted only where the server says so.
                 at = timestamp(self.clock.now())
-                count = len(stored)
+                shown = len(stored)
 
                 def charge(conn: sqlite3.Connection) -> None:
                     repo.mark_delivered(conn, job.id, at)
-                    self.quota.commit(conn, job_id=job.id, provider=job.provider, images=count)
+                    held = (
+                        job.held_back
+                        if job.held_back
+                        and moderation_rows.charges_held_back(conn, job.guild_id or PERSONAL_SCOPE)
+                        else 0
+                    )
+                    self.quota.commit(
+                        conn, job_id=job.id, provider=job.provider, images=shown + held
+                    )
 
                 await self.db.run_transaction(charge)
         finally:
             self._delivering.discard(job.id)
 
     async def _stored_results(self, job: Job) -> list[StoredResult]:
-        def listed(conn: sqlite3.Connection) -> list[tuple[int, image_rows.ImageRow | None]]:
+        def listed(
+            conn: sqlite3.Connection,
+        ) -> list[tuple[int, image_rows.ImageRow | None, bool]]:
             return [
-                (position, image_rows.get(conn, sha256))
-                for position, sha256 in repo.positioned_images_of(conn, job.id)
+                (position, image_rows.get(conn, sha256), flagged)
+                for position, sha256, flagged in repo.positioned_images_of(conn, job.id)
             ]
 
         rows = await self.db.run_read(listed)
         return [
             StoredResult(
-                position, row.sha256, row.format, await self.store.read(row.sha256, row.format)
+                position,
+                row.sha256,
+                row.format,
+                await self.store.read(row.sha256, row.format),
+                age_restricted=flagged,
             )
-            for position, row in rows
+            for position, row, flagged in rows
             if row is not None
         ]
 

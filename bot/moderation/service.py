@@ -132,6 +132,19 @@ class ModerationService:
         await self.db.run_transaction(partial(repo.set_default_terms, guild_id=guild, on=on))
         self._rules.pop(guild, None)
 
+    # -- age-restricted results --------------------------------------------------------------
+
+    async def held_pictures_charged(self, viewer: Viewer) -> bool:
+        """Whether pictures held back as age-restricted are charged here (staff only)."""
+        guild = self._staff_server(viewer)
+        return await self.db.run_read(partial(repo.charges_held_back, guild_id=guild))
+
+    async def charge_held_pictures(self, viewer: Viewer, charge: bool) -> None:
+        guild = self._staff_server(viewer)
+        await self.db.run_transaction(
+            partial(repo.set_charges_held_back, guild_id=guild, charge=charge)
+        )
+
     async def _rules_of(self, guild: int) -> _Rules:
         cached = self._rules.get(guild)
         if cached is not None:

@@ -64,6 +64,7 @@ class _Upload:
     position: int
     data: bytes
     format: str
+    spoiler: bool = False  # flagged as age-restricted (only ever posted in such a channel)
 
 
 @dataclass
@@ -260,7 +261,19 @@ class SceneDelivery:
     async def job_failed(self, job: Job) -> None:
         await self.show(job)
 
+    async def age_restricted_place(self, job: Job) -> bool:
+        if job.guild_id is None:
+            return False  # DMs are never age-restricted channels
+        channel = self.bot.get_channel(job.channel_id)
+        if channel is None:
+            await self.pacer.wait()
+            channel = await self.bot.fetch_channel(job.channel_id)
+        return is_age_restricted(channel)
+
     async def job_finished(self, job: Job, images: list[StoredResult]) -> bool:
+        if not images and job.held_back:
+            await self.show(job, results_at=None, notes=[])  # the card says why
+            return True
         place = await self._with_card(job)
         target = await self._target(job, place)
         if target.thread_id is not None and place.thread_id is not None:
@@ -361,7 +374,7 @@ class SceneDelivery:
             except (ValueError, OSError):
                 notes.append(f"Picture {image.position + 1} is too large to post here.")
                 continue
-            uploads.append(_Upload(image.position, data, fmt))
+            uploads.append(_Upload(image.position, data, fmt, spoiler=image.age_restricted))
         return uploads
 
     async def _post_results(
@@ -378,8 +391,9 @@ class SceneDelivery:
     async def _post_to_member(
         self, job: Job, place: CardPlace, uploads: list[_Upload], target: _Target
     ) -> _Posted:
-        """The last resort: the member's DMs."""
-        if job.guild_id is None:
+        """The last resort: the member's DMs (never an age-restricted picture)."""
+        uploads = [upload for upload in uploads if not upload.spoiler]
+        if job.guild_id is None or not uploads:
             return _Posted()
         try:
             await self.pacer.wait()
@@ -454,6 +468,7 @@ class SceneDelivery:
                 discord.File(
                     io.BytesIO(upload.data),
                     f"{_file_stem(job)}-{upload.position + 1}.{_ext(upload.format)}",
+                    spoiler=upload.spoiler,
                 )
                 for upload in batch
             ]
@@ -479,6 +494,11 @@ class SceneDelivery:
         """Post a finished job's pictures as the answer to /show (which deferred publicly),
         with working buttons: at most 10 to a message, under this channel's upload limit."""
         notes: list[str] = []
+        if not is_age_restricted(interaction.channel):
+            shown = [image for image in images if not image.age_restricted]
+            if len(shown) < len(images):
+                notes.append("Age-restricted pictures are only shown in age-restricted channels.")
+            images = shown
         place = CardPlace(job.id, None, None, None, interaction.filesize_limit)
         uploads = await self._prepare(place, images, notes)
         favorites = await self.results.favorites(job.id)
@@ -492,6 +512,7 @@ class SceneDelivery:
                 discord.File(
                     io.BytesIO(upload.data),
                     f"{_file_stem(job)}-{upload.position + 1}.{_ext(upload.format)}",
+                    spoiler=upload.spoiler,
                 )
                 for upload in batch
             ]
@@ -563,6 +584,14 @@ def _thread_name(job: Job) -> str:
     prompt = " ".join((job.options.prompt or "").split())
     name = f"{title(job)}: {prompt}" if prompt else title(job)
     return name[:97] + "…" if len(name) > 100 else name
+
+
+def is_age_restricted(channel: object) -> bool:
+    """An age-restricted (NSFW) channel, or a thread in one."""
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
 
 
 def _file_stem(job: Job) -> str:

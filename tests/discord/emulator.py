@@ -476,9 +476,11 @@ class DiscordEmulator:
         )
         return user
 
-    def add_text_channel(self, name: str) -> Channel:
-        """A new text channel, announced to the bot with CHANNEL_CREATE."""
-        return self._add_guild_channel(GUILD_TEXT, name)
+    def add_text_channel(self, name: str, *, nsfw: bool = False) -> Channel:
+        """A new text channel (age-restricted with ``nsfw``), announced with CHANNEL_CREATE."""
+        return self._add_guild_channel(
+            GUILD_TEXT, name, Channel(id=0, type=GUILD_TEXT, name=name, nsfw=nsfw)
+        )
 
     def add_forum_channel(
         self,

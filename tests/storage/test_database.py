@@ -93,7 +93,8 @@ async def test_a_table_rebuild_that_would_break_a_key_changes_nothing(tmp_path: 
             "9999_broken.sql",
             "-- cameo: foreign keys off\n"
             f"INSERT INTO images VALUES ('{'c' * 64}', 'png', 1, 1, 1, 't');\n"
-            f"INSERT INTO job_images VALUES (999, 0, '{'c' * 64}', 0);",
+            "INSERT INTO job_images (job_id, position, image_sha256) "
+            f"VALUES (999, 0, '{'c' * 64}');",
         )
         with pytest.raises(StorageError, match="pointing at nothing"):
             await db._migrate([*load_migrations(), broken])
