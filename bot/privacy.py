@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.characters.service import CharacterService
 from bot.gallery.service import GalleryService
 from bot.jobs.service import JobService
+from bot.moderation.service import ModerationService
 from bot.prefs.service import PrefsService
 from bot.quota.service import QuotaService
 from bot.stories.service import StoryService
@@ -37,6 +38,7 @@ class PrivacyService:
         gallery: GalleryService,
         stories: StoryService,
         prefs: PrefsService,
+        moderation: ModerationService,
     ) -> None:
         self._characters = characters
         self._jobs = jobs
@@ -44,6 +46,7 @@ class PrivacyService:
         self._gallery = gallery
         self._stories = stories
         self._prefs = prefs
+        self._moderation = moderation
 
     async def forget(self, user_id: int) -> ForgottenData:
         # Jobs first: they hold the characters' references until they are gone.
@@ -52,6 +55,7 @@ class PrivacyService:
         characters = await self._characters.forget(user_id)
         await self._stories.forget(user_id)
         await self._prefs.forget(user_id)
+        await self._moderation.forget(user_id)
         # Their pictures may be kept in memory too.
         self._jobs.runner.forget_references()
         self._gallery.forget_pictures()

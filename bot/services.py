@@ -17,6 +17,7 @@ from bot.jobs.results import ResultService
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.moderation.blocks import MemberBlocks
+from bot.moderation.reports import ReportService
 from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import SafeImageFetcher
 from bot.prefs.service import PrefsService
@@ -48,6 +49,7 @@ class Services:
     prefs: PrefsService
     moderation: ModerationService
     blocks: MemberBlocks
+    reports: ReportService
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,16 @@ def build_services(
     )
     gallery = GalleryService(db, images, characters, workers)
     stories = StoryService(db, images, characters, clock, moderation=moderation)
+    results = ResultService(db, images, characters, looks)
+    blocks = MemberBlocks(moderation, jobs)
     return Services(
         characters=characters,
         images=images,
-        privacy=PrivacyService(characters, jobs, quota, gallery, stories, prefs),
+        privacy=PrivacyService(characters, jobs, quota, gallery, stories, prefs, moderation),
         router=router,
         runner=runner,
         jobs=jobs,
-        results=ResultService(db, images, characters, looks),
+        results=results,
         quota=quota,
         provider_status=ProviderStatusService(router),
         gallery=gallery,
@@ -123,5 +127,8 @@ def build_services(
         sharing=SharingService(characters, jobs),
         prefs=prefs,
         moderation=moderation,
-        blocks=MemberBlocks(moderation, jobs),
+        blocks=blocks,
+        reports=ReportService(
+            db, clock, jobs=jobs, results=results, characters=characters, blocks=blocks
+        ),
     )

@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.characters.service import NotAllowed
 from bot.errors import CameoError
 from bot.models import Viewer
+from bot.moderation.log import LogEntry
 from bot.providers.status import ProviderStatus
 from bot.quota.service import (
     MAX_COOLDOWN_SECONDS,
@@ -126,6 +127,14 @@ class Admin(
         return self.bot.services.quota
 
     async def _done(self, interaction: Interaction, text: str) -> None:
+        command = interaction.command
+        parent = getattr(command, "parent", None)
+        if parent is not None and parent.name == "quota":
+            # Staff changing credits is for the moderation log (every change here is one).
+            self.bot.services.moderation.log.record(
+                interaction.guild_id,
+                LogEntry(f"💳 <@{interaction.user.id}> changed quotas: {text}"),
+            )
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @quota.command(name="show")

@@ -83,6 +83,35 @@ class ModerationCommands(commands.Cog):
             )
         await self._say(interaction, text)
 
+    @moderation.command(name="log")
+    @app_commands.describe(
+        channel="Where Cameo notes what it made and refused, and sends reports (leave out: off)"
+    )
+    async def log_channel(
+        self, interaction: Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        """The moderation log: characters, scenes, refusals, blocks, quota changes and reports."""
+        service = self.bot.services.moderation
+        viewer = viewer_from(interaction)
+        if channel is not None:
+            me = channel.permissions_for(channel.guild.me)
+            if not (me.view_channel and me.send_messages and me.attach_files and me.embed_links):
+                await self._say(
+                    interaction,
+                    f"I need to see {channel.mention} and send messages, files and embeds there "
+                    "before it can be the log.",
+                )
+                return
+        await service.set_log_channel(viewer, channel.id if channel else None)
+        text = (
+            f"Cameo's moderation log now goes to {channel.mention}: characters made or changed, "
+            "scenes delivered, refused prompts, blocks, quota changes by staff and reports, "
+            "batched, with pictures, pinging nobody."
+            if channel
+            else "The moderation log is off. Members can't send reports until a channel is set."
+        )
+        await self._say(interaction, text)
+
     @moderation.command(name="safety")
     @app_commands.describe(
         held_pictures="Whether pictures held back as age-restricted are charged (default: no)"

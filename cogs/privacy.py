@@ -1,4 +1,5 @@
-"""`/privacy forget-me`: delete everything Cameo stores about you, after a confirmation."""
+"""`/privacy forget-me`: delete everything Cameo stores about you, after a confirmation;
+`/privacy report-likeness`: ask a server's moderators to remove a character that is you."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.moderation.reports import REASON_MAX
 from bot.privacy import ForgottenData
-from cogs.common import NO_MENTIONS, ConfirmView
+from cogs.characters import character_choices
+from cogs.common import NO_MENTIONS, ConfirmView, viewer_from
 
 if TYPE_CHECKING:
     from bot.client.cameo_bot import CameoBot
@@ -56,6 +59,35 @@ class Privacy(commands.GroupCog, group_name="privacy", group_description="Your d
         )
         if isinstance(response.resource, discord.InteractionMessage):
             view.message = response.resource
+
+    @app_commands.command(name="report-likeness")
+    @app_commands.describe(
+        details="Who you are and where it appears (a link to the message helps)",
+        character="The character, if you can see it (private ones: describe it instead)",
+    )
+    async def report_likeness(
+        self,
+        interaction: discord.Interaction[CameoBot],
+        details: app_commands.Range[str, 3, REASON_MAX],
+        character: str | None = None,
+    ) -> None:
+        """A character here pictures you: ask the moderators to remove it (they see it first)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        filed = await self.bot.services.reports.report_likeness(
+            viewer_from(interaction), character, details
+        )
+        await interaction.followup.send(
+            f"Your request (report {filed.id}) is with this server's moderators, marked as the "
+            "person pictured asking for removal. Only they see it.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @report_likeness.autocomplete("character")
+    async def character_autocomplete(
+        self, interaction: discord.Interaction[CameoBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await character_choices(self.bot.services.characters, interaction, current)
 
 
 async def setup(bot: CameoBot) -> None:

@@ -25,6 +25,7 @@ from bot.errors import CameoError
 from bot.images.contact_sheet import Tile, render_contact_sheet
 from bot.images.processing import CleanImage
 from bot.models import Character, Look, Viewer
+from bot.moderation.log import LogEntry
 from storage import characters as character_rows
 from storage import looks as repo
 from storage.database import Connection, run_sync
@@ -167,6 +168,15 @@ class LookService:
             changed = await run_sync(change.conn, partial(repo.by_id, look_id=look_id))
         assert updated is not None
         assert changed is not None
+        self.characters.moderation.log.record(
+            viewer.guild_id,
+            LogEntry(
+                f"✏️ <@{viewer.user_id}> gave a look a new picture"
+                f"{' (a photograph they confirmed they may use)' if confirmed else ''}:",
+                quote=f"{updated.name} ({changed.name})",
+                image=(clean.sha256, clean.format),
+            ),
+        )
         return updated, changed
 
     async def remove(self, viewer: Viewer, character_query: str, name: str) -> Character:

@@ -32,6 +32,7 @@ from bot.errors import CameoError
 from bot.images.processing import CleanImage, ImageWorkers
 from bot.images.store import ImageStore, image_row
 from bot.models import PERSONAL_SCOPE, Character, Look, Role, Viewer, Visibility
+from bot.moderation.log import LogEntry
 from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import DEFAULT_POLICY, FetchBudget, SafeImageFetcher
 from bot.prefs.preset import Preset
@@ -112,6 +113,17 @@ PHOTOGRAPH_NOT_IMPORTED = (
     "Its picture looks like a photograph of a real person: add it with `/character create` "
     "(or `/character look add`), which asks you to confirm you may use it."
 )
+
+
+def _consent_note(consent: Consent | None) -> str:
+    """How the log says a photograph of a real person was confirmed."""
+    if consent is None:
+        return ""
+    return (
+        " (a photograph: they confirmed it's them)"
+        if consent is Consent.SELF
+        else (" (a photograph: they confirmed they have the person's permission)")
+    )
 
 
 def looks_like_public_id(text: str) -> bool:
@@ -251,6 +263,14 @@ class CharacterService:
             raise NameTaken() from None
         log.info(
             "Character %s created by %s in %s", created.public_id, viewer.user_id, viewer.scope
+        )
+        self.moderation.log.record(
+            viewer.guild_id,
+            LogEntry(
+                f"🆕 <@{viewer.user_id}> registered a character{_consent_note(confirmed)}:",
+                quote=created.name,
+                image=(clean.sha256, clean.format),
+            ),
         )
         return created
 
@@ -427,6 +447,26 @@ class CharacterService:
         except repo.NameConflict:
             raise NameTaken() from None
         assert updated is not None
+        changed = [
+            what
+            for what, asked in (
+                ("name", name is not None),
+                ("description", description is not None),
+                ("picture", clean is not None),
+                ("who may use it", sharing_changed),
+                ("default settings", defaults is not None or clear_defaults),
+            )
+            if asked
+        ]
+        self.moderation.log.record(
+            viewer.guild_id,
+            LogEntry(
+                f"✏️ <@{viewer.user_id}> changed a character's {', '.join(changed)}"
+                f"{_consent_note(confirmed)}:",
+                quote=updated.name,
+                image=(clean.sha256, clean.format) if clean is not None else None,
+            ),
+        )
         return updated
 
     async def check_can_edit(self, conn: Connection, viewer: Viewer, character: Character) -> None:
@@ -490,6 +530,14 @@ class CharacterService:
                 ) from None
             await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
         log.info("Look %s added to %s by %s", look.id, current.public_id, viewer.user_id)
+        self.moderation.log.record(
+            viewer.guild_id,
+            LogEntry(
+                f"🖼️ <@{viewer.user_id}> added a look{_consent_note(confirmed)} to",
+                quote=f"{current.name} ({name})",
+                image=(clean.sha256, clean.format),
+            ),
+        )
         return current, look
 
     async def record_consent(

@@ -36,6 +36,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.prefs",
     "cogs.admin",
     "cogs.privacy",
+    "cogs.reports",
 )
 
 # Connections kept open to one Discord host. discord.py's default pool has no bound, so when a

@@ -17,8 +17,10 @@ from functools import partial
 from bot.clock import Clock, parse_timestamp, timestamp
 from bot.errors import CameoError
 from bot.models import PERSONAL_SCOPE, Viewer
+from bot.moderation.log import LogEntry, ModerationLog
 from bot.moderation.terms import DEFAULT_TERMS, TERMS_MAX, TermList, shown, term_key
 from storage import moderation as repo
+from storage import reports as report_rows
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class ModerationService:
         self._rules: dict[int, _Rules] = {}
         self._blocks: dict[int, dict[int, repo.Block]] = {}
         self._access: dict[int, Access] = {}
+        # The server's moderation log (entries batched; the Discord layer posts them).
+        self.log = ModerationLog(db)
 
     # -- blocked terms ----------------------------------------------------------------------
 
@@ -87,6 +91,13 @@ class ModerationService:
             for terms, whose in ((rules.own, "this server's"), (rules.defaults, "Cameo's default")):
                 found = terms.first_match(text) if terms is not None else None
                 if found is not None:
+                    self.log.record(
+                        viewer.guild_id,
+                        LogEntry(
+                            f"🚫 Refused <@{viewer.user_id}>'s {what}: it contains {shown(found)}.",
+                            quote=text,
+                        ),
+                    )
                     raise BlockedTerm(
                         f"Your {what} contains {shown(found)}, a term on {whose} list of blocked "
                         "terms here, so nothing was made and nothing was charged. Change it and "
@@ -196,6 +207,13 @@ class ModerationService:
         await self.db.run_transaction(partial(repo.block, new=new))
         (await self._blocks_of(guild))[member_id] = new
         log.info("A member was blocked in %s by %s", guild, viewer.user_id)
+        until = f" until <t:{int(parse_timestamp(new.until).timestamp())}:f>" if new.until else ""
+        self.log.record(
+            guild,
+            LogEntry(
+                f"⛔ <@{viewer.user_id}> blocked <@{member_id}>{until}.", quote=f"Reason: {text}"
+            ),
+        )
         return new
 
     async def unblock(self, viewer: Viewer, member_id: int) -> bool:
@@ -204,7 +222,22 @@ class ModerationService:
             partial(repo.unblock, guild_id=guild, user_id=member_id)
         )
         (await self._blocks_of(guild)).pop(member_id, None)
+        if removed:
+            self.log.record(guild, LogEntry(f"✅ <@{viewer.user_id}> unblocked <@{member_id}>."))
         return removed
+
+    async def forget(self, user_id: int) -> None:
+        """`/privacy forget-me`: reports by, about or handled by the member stay, without
+        their id. (Blocks stay whole: they are the server's record, not the member's data.)"""
+        await self.db.run_transaction(partial(report_rows.forget_member, user_id=user_id))
+
+    # -- the log channel --------------------------------------------------------------------
+
+    async def log_channel(self, viewer: Viewer) -> int | None:
+        return await self.log.channel(self._staff_server(viewer))
+
+    async def set_log_channel(self, viewer: Viewer, channel_id: int | None) -> None:
+        await self.log.set_channel(self._staff_server(viewer), channel_id)
 
     async def _blocks_of(self, guild: int) -> dict[int, repo.Block]:
         cached = self._blocks.get(guild)

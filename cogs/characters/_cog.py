@@ -29,6 +29,7 @@ from cogs.common import (
     viewer_from,
 )
 from cogs.consent import with_consent
+from cogs.reports._buttons import Report
 
 if TYPE_CHECKING:
     from bot.characters.service import CharacterService
@@ -140,10 +141,13 @@ class CharacterCommands(CharacterCards):
         embeds, files = await self.card(
             found, viewer, interaction.filesize_limit - UPLOAD_MARGIN, public=not private
         )
+        # On a card the server sees, any member can report the character to the moderators.
+        report = discord.ui.View(timeout=None).add_item(Report("c", found.id))
         await interaction.followup.send(
             embeds=embeds,
             files=files,
             ephemeral=private,
+            view=discord.utils.MISSING if private else report,
             allowed_mentions=NO_MENTIONS,
         )
         if not private and found.owner_id == viewer.user_id and found.others_scene_count:

@@ -21,6 +21,7 @@ from cogs.common import (
 )
 from cogs.consent import with_consent
 from cogs.guarded import Guarded
+from cogs.reports._buttons import Report
 from cogs.scenes._render import info_text
 from cogs.showcase._buttons import Share
 
@@ -350,8 +351,10 @@ def result_view(job_id: int, positions: list[int], favorites: set[int]) -> disco
         view.add_item(_at_row(Favorite(job_id, only, label="Favorite", marked=marked), 0))
         view.add_item(_at_row(UseAsReference(job_id, only), 0))
         view.add_item(_at_row(share, 1))  # the first row is full
+        view.add_item(_at_row(Report("r", job_id), 1))
         return view
     view.add_item(_at_row(share, 0))
+    view.add_item(_at_row(Report("r", job_id), 0))
     for index, position in enumerate(positions):
         marked = position in favorites
         favorite = Favorite(job_id, position, label=str(position + 1), marked=marked)

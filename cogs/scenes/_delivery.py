@@ -27,7 +27,8 @@ from bot.jobs.results import ResultService
 from bot.jobs.runner import StoredResult
 from bot.jobs.service import JobService, QueuedJob
 from bot.models import Job, JobState, Viewer
-from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches, viewer_from
+from bot.moderation.log import LogEntry
+from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches, safe, viewer_from
 from cogs.scenes._buttons import CancelJob, SceneDesk, card_view, result_view
 from cogs.scenes._cards import CardEditor, CardLook, send_card
 from cogs.scenes._render import jobs_list as jobs_text
@@ -299,11 +300,27 @@ class SceneDelivery:
         if posted.first is not None and posted.missing:
             target.notes.append(f"{posted.missing} of the pictures couldn't be posted.")
         where = posted.first.jump_url if posted.first is not None else None
+        if posted.first is not None:
+            self._log_delivered(job, posted.first, images)
         if target.thread_id is not None and posted.first is not None:
             where = f"<#{target.thread_id}>"
         await self.show(job, results_at=where, notes=target.notes)
         # When no place accepts them, nothing is retried after a restart: the card says why.
         return True
+
+    def _log_delivered(self, job: Job, first: discord.Message, images: list[StoredResult]) -> None:
+        """One line in the server's moderation log (batched there, pinging nobody)."""
+        shown = next((image for image in images if not image.age_restricted), None)
+        count = len(images)
+        self.bot.services.moderation.log.record(
+            job.guild_id,
+            LogEntry(
+                f"🎨 [Scene {job.id}]({first.jump_url}) of {safe(job.character_name)} for "
+                f"<@{job.user_id}>, {count} picture{'s' if count != 1 else ''}:",
+                quote=getattr(job.options, "prompt", None),
+                image=(shown.sha256, shown.format) if shown is not None else None,
+            ),
+        )
 
     # -- where results go -------------------------------------------------------------------
 
