@@ -63,6 +63,9 @@ class Character:
     updated_at: str
     others_scene_count: int = 0  # of scene_count, those other members made
     listed: bool = False  # everyone in the server sees it (always for server, never private)
+    # Made from a photograph of a real person in a server that approves those first: usable by
+    # nobody and seen only by its owner until a moderator approves it.
+    awaiting_approval: bool = False
     defaults: Preset = field(default_factory=Preset)  # the owner's scene settings for it
 
     @property

@@ -112,6 +112,24 @@ class ModerationCommands(commands.Cog):
         )
         await self._say(interaction, text)
 
+    @moderation.command(name="real-people")
+    @app_commands.describe(
+        approve="Characters from photographs of real people wait for a moderator's approval"
+    )
+    async def real_people(self, interaction: Interaction, approve: bool) -> None:
+        """Whether characters made from photographs of real people need a moderator's approval."""
+        await self.bot.services.moderation.set_real_people_approval(
+            viewer_from(interaction), approve
+        )
+        text = (
+            "Characters made from photographs of real people now wait, usable by nobody, until "
+            "a moderator approves them in the moderation log."
+            if approve
+            else "Characters made from photographs of real people no longer need approval "
+            "(members still confirm they may use the photograph)."
+        )
+        await self._say(interaction, text)
+
     @moderation.command(name="safety")
     @app_commands.describe(
         held_pictures="Whether pictures held back as age-restricted are charged (default: no)"

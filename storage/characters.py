@@ -16,7 +16,7 @@ COLUMNS = """
     c.id, c.public_id, c.guild_id, c.owner_id, c.name, c.description, c.visibility,
     c.image_sha256, i.format AS image_format, i.width AS image_width, i.height AS image_height,
     c.original_sha256, c.original_format, c.original_width, c.original_height, c.scene_count,
-    c.others_scene_count, c.created_at, c.updated_at, c.listed, c.defaults
+    c.others_scene_count, c.created_at, c.updated_at, c.listed, c.defaults, c.awaiting_approval
 """
 FROM = "FROM characters c JOIN images i ON i.sha256 = c.image_sha256"
 
@@ -30,17 +30,21 @@ _ON_ITS_LIST = (
 _VISIBLE = f"""
     (
         (:scope != 0 AND c.guild_id = :scope
-            AND (c.owner_id = :user OR c.listed = 1 OR {_ON_ITS_LIST}))
+            AND (c.owner_id = :user OR ((c.listed = 1 OR {_ON_ITS_LIST})
+                AND c.awaiting_approval = 0)))
         OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
     )
 """
 # What a viewer may use in scenes: what they see, less characters listed for everyone but
-# approved only for some (the owner, co-owners and approved members use those).
+# approved only for some (the owner, co-owners and approved members use those), and less any
+# waiting for a moderator's approval (nobody uses those, the owner neither: see 0019).
 _USABLE = f"""
     (
-        (:scope != 0 AND c.guild_id = :scope
-            AND (c.owner_id = :user OR c.visibility = 'server' OR {_ON_ITS_LIST}))
-        OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+        c.awaiting_approval = 0 AND (
+            (:scope != 0 AND c.guild_id = :scope
+                AND (c.owner_id = :user OR c.visibility = 'server' OR {_ON_ITS_LIST}))
+            OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+        )
     )
 """
 
@@ -97,6 +101,7 @@ def character_of(row: aiosqlite.Row) -> Character:
         updated_at=row["updated_at"],
         listed=bool(row["listed"]),
         defaults=Preset.stored(row["defaults"]),
+        awaiting_approval=bool(row["awaiting_approval"]),
     )
 
 
@@ -393,4 +398,10 @@ def count_scene(conn: sqlite3.Connection, character_id: int, made_by: int) -> No
         "UPDATE characters SET scene_count = scene_count + 1, "
         "others_scene_count = others_scene_count + (owner_id != :member) WHERE id = :id",
         {"id": character_id, "member": made_by},
+    )
+
+
+def set_awaiting_approval(conn: sqlite3.Connection, character_id: int, waiting: bool) -> None:
+    conn.execute(
+        "UPDATE characters SET awaiting_approval = ? WHERE id = ?", (int(waiting), character_id)
     )

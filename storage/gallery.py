@@ -114,12 +114,14 @@ def character_page(
                 break
         return found[:limit]
 
-    rows = read(f"{select} {shared} AND c.listed = 1")
+    # A character waiting for a moderator's approval is its owner's alone until then.
+    rows = read(f"{select} {shared} AND c.listed = 1 AND c.awaiting_approval = 0")
     if member_id is None or member_id == viewer_id:
         # The viewer's own unlisted characters here: at most a few hundred, by owner.
         rows += read(
             f"{select} characters c INDEXED BY characters_by_owner {joined} "
-            "WHERE c.owner_id = :user AND c.guild_id = :scope AND c.listed = 0"
+            "WHERE c.owner_id = :user AND c.guild_id = :scope "
+            "AND (c.listed = 0 OR c.awaiting_approval = 1)"
         )
         rows.sort(key=lambda row: _character_key(order, row), reverse=reverse)
         rows = rows[:limit]

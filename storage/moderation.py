@@ -137,3 +137,19 @@ def set_charges_held_back(conn: sqlite3.Connection, guild_id: int, charge: bool)
         "ON CONFLICT (guild_id) DO UPDATE SET charge_held_back = excluded.charge_held_back",
         (guild_id, int(charge)),
     )
+
+
+def approves_real_people(conn: sqlite3.Connection, guild_id: int) -> bool:
+    """Whether characters from photographs of real people wait for a moderator's approval."""
+    row = conn.execute(
+        "SELECT approve_real_people FROM moderation_settings WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    return bool(row[0]) if row else False
+
+
+def set_approves_real_people(conn: sqlite3.Connection, guild_id: int, on: bool) -> None:
+    conn.execute(
+        "INSERT INTO moderation_settings (guild_id, approve_real_people) VALUES (?, ?) "
+        "ON CONFLICT (guild_id) DO UPDATE SET approve_real_people = excluded.approve_real_people",
+        (guild_id, int(on)),
+    )

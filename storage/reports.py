@@ -52,7 +52,7 @@ def add(
     kind: str,
     job_id: int | None,
     character_id: int | None,
-    reported_by: int,
+    reported_by: int | None,  # None: Cameo itself (an approval request)
     about_user: int | None,
     reason: str,
     at: str,

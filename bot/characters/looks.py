@@ -163,11 +163,15 @@ class LookService:
             )
             if look.image_sha256 != clean.sha256:
                 await change.release_image(look.image_sha256, look.image_format)
-            await self.characters.record_consent(change.conn, viewer, current.id, clean, confirmed)
+            waiting = await self.characters.record_consent(
+                change.conn, viewer, current.id, clean, confirmed
+            )
             updated = await character_rows.get_by_id(change.conn, current.id)
             changed = await run_sync(change.conn, partial(repo.by_id, look_id=look_id))
         assert updated is not None
         assert changed is not None
+        if waiting:
+            updated = await self.characters.ask_approval(viewer, updated, clean, confirmed)
         self.characters.moderation.log.record(
             viewer.guild_id,
             LogEntry(

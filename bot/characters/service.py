@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from storage import characters as repo
 from storage import consents as consent_rows
 from storage import images as image_rows
 from storage import looks as look_rows
+from storage import moderation as moderation_rows
 from storage import sharing as member_rows
 from storage.database import Connection, Database, run_sync
 
@@ -258,12 +260,16 @@ class CharacterService:
                         is_default=True,
                     ),
                 )
-                await self.record_consent(change.conn, viewer, created.id, clean, confirmed)
+                waiting = await self.record_consent(
+                    change.conn, viewer, created.id, clean, confirmed
+                )
         except repo.NameConflict:
             raise NameTaken() from None
         log.info(
             "Character %s created by %s in %s", created.public_id, viewer.user_id, viewer.scope
         )
+        if waiting:
+            created = await self.ask_approval(viewer, created, clean, confirmed)
         self.moderation.log.record(
             viewer.guild_id,
             LogEntry(
@@ -305,7 +311,13 @@ class CharacterService:
             usable_only=to_use,
         )
         if not found:
-            if to_use and await self._seen_but_not_usable(viewer, query):
+            seen = await self._seen(viewer, query) if to_use else None
+            if seen is not None and seen.awaiting_approval:
+                raise NotAllowed(
+                    f"{seen.name} is waiting for a moderator's approval: this server approves "
+                    "characters made from photographs of real people before anyone uses them."
+                )
+            if seen is not None:
                 raise NotAllowed(
                     "That character's owner approves who may use them in scenes, and you "
                     "aren't on their list. Ask the owner to `/character share` them with you."
@@ -320,12 +332,24 @@ class CharacterService:
             self.db, user_id=viewer.user_id, scope=viewer.scope, owner_id=owner_id
         )
 
-    async def _seen_but_not_usable(self, viewer: Viewer, query: str) -> bool:
+    async def _seen(self, viewer: Viewer, query: str) -> Character | None:
+        """The character, if the viewer can see it (when they may not use it)."""
         try:
-            await self.resolve(viewer, query)
+            return await self.resolve(viewer, query)
         except CameoError:
-            return False
-        return True
+            return None
+
+    async def approve(self, viewer: Viewer, character_id: int) -> Character:
+        """A moderator approves a character waiting for it (staff of its server only)."""
+        character = await self.get(character_id)
+        if character is None or character.guild_id != viewer.guild_id:
+            raise CharacterNotFound()
+        if not viewer.can_manage_guild:
+            raise NotAllowed("Only members with the Manage Server permission can approve it.")
+        await self.db.run_transaction(
+            partial(repo.set_awaiting_approval, character_id=character_id, waiting=False)
+        )
+        return dataclasses.replace(character, awaiting_approval=False)
 
     async def suggest(
         self, viewer: Viewer, typed: str, limit: int = 25, *, to_use: bool = False
@@ -404,6 +428,7 @@ class CharacterService:
             )
         clean = await self.workers.clean_reference(image) if image is not None else None
         confirmed = await consent_for(self.vision, clean, consent) if clean is not None else None
+        waiting = False
         now = timestamp(self.clock.now())
         try:
             async with self.change(clean) as change:
@@ -442,11 +467,15 @@ class CharacterService:
                         ),
                     )
                     await change.release_image(current.image_sha256, current.image_format)
-                    await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
+                    waiting = await self.record_consent(
+                        change.conn, viewer, current.id, clean, confirmed
+                    )
                 updated = await repo.get_by_id(change.conn, current.id)
         except repo.NameConflict:
             raise NameTaken() from None
         assert updated is not None
+        if waiting and clean is not None:
+            updated = await self.ask_approval(viewer, updated, clean, confirmed)
         changed = [
             what
             for what, asked in (
@@ -528,7 +557,9 @@ class CharacterService:
                 raise CameoError(
                     f"{current.name} already has a look called “{name}”. Choose another name."
                 ) from None
-            await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
+            waiting = await self.record_consent(change.conn, viewer, current.id, clean, confirmed)
+        if waiting:
+            current = await self.ask_approval(viewer, current, clean, confirmed)
         log.info("Look %s added to %s by %s", look.id, current.public_id, viewer.user_id)
         self.moderation.log.record(
             viewer.guild_id,
@@ -547,10 +578,12 @@ class CharacterService:
         character_id: int,
         clean: CleanImage,
         consent: Consent | None,
-    ) -> None:
-        """Store a member's confirmation for a photographed face, in the change's transaction."""
+    ) -> bool:
+        """Store a member's confirmation for a photographed face, in the change's transaction.
+        True when the server approves such characters first: the character now waits (post
+        the request with `ask_approval` once the change commits)."""
         if consent is None:
-            return
+            return False
         await run_sync(
             conn,
             partial(
@@ -562,6 +595,33 @@ class CharacterService:
                 at=timestamp(self.clock.now()),
             ),
         )
+        # Read in this transaction: the service's own read would wait for it to end.
+        if viewer.guild_id is None or not await run_sync(
+            conn, partial(moderation_rows.approves_real_people, guild_id=viewer.guild_id)
+        ):
+            return False
+        await run_sync(
+            conn,
+            partial(repo.set_awaiting_approval, character_id=character_id, waiting=True),
+        )
+        return True
+
+    async def ask_approval(
+        self, viewer: Viewer, character: Character, clean: CleanImage, consent: Consent | None
+    ) -> Character:
+        """After a change that made the character wait: ask the moderators, and return the
+        character as it now is."""
+        assert viewer.guild_id is not None
+        basis = "it's them" if consent is Consent.SELF else "they have the person's permission"
+        await self.moderation.request_approval(
+            viewer.guild_id,
+            character.id,
+            character.owner_id,
+            (clean.sha256, clean.format),
+            f"“{character.name}” is made from a photograph of a real person, and the member who "
+            f"added it confirmed {basis}. Nobody can use it until a moderator approves it.",
+        )
+        return dataclasses.replace(character, awaiting_approval=True)
 
     def check_can_delete(self, viewer: Viewer, character: Character) -> None:
         """Owners may delete their characters; Manage Server members, any in their server."""

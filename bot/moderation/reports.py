@@ -33,6 +33,8 @@ OUTCOMES = {
     "delete-result": "result deleted",
     "delete-character": "character deleted",
     "block": "member blocked",
+    "approve": "approved",
+    "reject": "rejected",
 }
 
 
@@ -153,23 +155,37 @@ class ReportService:
 
     async def _carry_out(self, viewer: Viewer, report: Report, action: str, why: str) -> None:
         if action == "delete-result":
-            if report.job_id is None:
-                raise CameoError("This report isn't about a result.")
-            pictures = await self.db.run_read(
-                partial(job_rows.stored_images_of, job_id=report.job_id)
-            )
-            if pictures:  # else deleted meanwhile: nothing left to do
-                positions = [position for position, *_ in pictures]
-                await self.results.delete(viewer, report.job_id, positions)
+            await self._delete_result(viewer, report)
         elif action == "delete-character":
             if report.character_id is None:
                 raise CameoError("This report isn't about a character.")
-            if await self.characters.get(report.character_id) is not None:
-                await self.characters.delete(viewer, report.character_id)
+            await self._delete_character(viewer, report.character_id)
+        elif action in ("approve", "reject"):
+            await self._decide_approval(viewer, report, approve=action == "approve")
         elif action == "block":
             if report.about_user is None:
                 raise CameoError("There is no member to block for this report.")
             await self.blocks.block(viewer, report.about_user, f"report {report.id}: {why}", None)
+
+    async def _delete_result(self, viewer: Viewer, report: Report) -> None:
+        if report.job_id is None:
+            raise CameoError("This report isn't about a result.")
+        pictures = await self.db.run_read(partial(job_rows.stored_images_of, job_id=report.job_id))
+        if pictures:  # else deleted meanwhile: nothing left to do
+            positions = [position for position, *_ in pictures]
+            await self.results.delete(viewer, report.job_id, positions)
+
+    async def _delete_character(self, viewer: Viewer, character_id: int) -> None:
+        if await self.characters.get(character_id) is not None:  # else deleted meanwhile
+            await self.characters.delete(viewer, character_id)
+
+    async def _decide_approval(self, viewer: Viewer, report: Report, *, approve: bool) -> None:
+        if report.kind != "approval" or report.character_id is None:
+            raise CameoError("This report isn't an approval request.")
+        if not approve:
+            await self._delete_character(viewer, report.character_id)
+        elif await self.characters.get(report.character_id) is not None:
+            await self.characters.approve(viewer, report.character_id)
 
     async def get(self, report_id: int) -> Report | None:
         return await self.db.run_read(partial(repo.get, report_id=report_id))

@@ -231,6 +231,37 @@ class ModerationService:
         their id. (Blocks stay whole: they are the server's record, not the member's data.)"""
         await self.db.run_transaction(partial(report_rows.forget_member, user_id=user_id))
 
+    # -- real people -------------------------------------------------------------------------
+
+    async def set_real_people_approval(self, viewer: Viewer, on: bool) -> None:
+        guild = self._staff_server(viewer)
+        if on and await self.log.channel(guild) is None:
+            raise CameoError(
+                "Choose a moderation log channel first (`/admin moderation log`): that is where "
+                "moderators approve these characters."
+            )
+        await self.db.run_transaction(partial(repo.set_approves_real_people, guild_id=guild, on=on))
+
+    async def request_approval(
+        self, guild_id: int, character_id: int, owner_id: int, image: tuple[str, str], why: str
+    ) -> None:
+        """Ask the server's moderators, in the log, to approve a character from a photograph
+        of a real person (a report of kind 'approval', with Approve and Reject buttons)."""
+        request = await self.db.run_transaction(
+            partial(
+                report_rows.add,
+                guild_id=guild_id,
+                kind="approval",
+                job_id=None,
+                character_id=character_id,
+                reported_by=None,
+                about_user=owner_id,
+                reason=why,
+                at=timestamp(self.clock.now()),
+            )
+        )
+        await self.log.report(request, image)
+
     # -- the log channel --------------------------------------------------------------------
 
     async def log_channel(self, viewer: Viewer) -> int | None:

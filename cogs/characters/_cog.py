@@ -90,8 +90,15 @@ class CharacterCommands(CharacterCards):
         )
         if character is None:
             return
+        registered = (
+            f"**{safe(character.name)}** is registered. It waits for a moderator's approval "
+            "before anyone can use it (a photograph of a real person); you'll see it as usable "
+            "once they have."
+            if character.awaiting_approval
+            else f"**{safe(character.name)}** is registered. Share the card with `/character show`."
+        )
         await interaction.followup.send(
-            f"**{safe(character.name)}** is registered. Share the card with `/character show`.",
+            registered,
             embed=character_card(character, for_owner=True),
             file=await self.card_file(character),
             ephemeral=True,

@@ -23,6 +23,8 @@ ACTION_LABELS = {
     "delete-character": "Delete the character",
     "block": "Block the member",
     "dismiss": "Dismiss",
+    "approve": "Approve",
+    "reject": "Reject and delete",
 }
 
 
@@ -135,7 +137,10 @@ class WhyModal(discord.ui.Modal, title="Act on the report"):
         self.report_id = report_id
         self.action = action
         self.title = f"{ACTION_LABELS.get(action, action)}: report {report_id}"[:45]
-        self.why.default = "Against this server's rules" if action != "dismiss" else "No problem"
+        self.why.default = {
+            "dismiss": "No problem",
+            "approve": "Consent confirmed",
+        }.get(action, "Against this server's rules")
 
     async def on_submit(self, interaction: Interaction) -> None:
         reports = interaction.client.services.reports
@@ -162,6 +167,8 @@ class WhyModal(discord.ui.Modal, title="Act on the report"):
 
 def actions_for(report: FiledReport) -> list[str]:
     """What a moderator may do about a report, by what it is about."""
+    if report.kind == "approval":
+        return ["approve", "reject"]
     actions = []
     if report.kind == "result" and report.job_id is not None:
         actions.append("delete-result")

@@ -18,8 +18,14 @@ KIND_TITLES = {
     "character": "🚩 Report {id}: a character",
     # The person pictured asking for removal comes first: red, and said in the title.
     "likeness": "🔴 Report {id}: the person pictured asks for removal",
+    "approval": "🪪 Approval {id}: a character from a photograph of a real person",
 }
-KIND_COLOURS = {"result": 0xE67E22, "character": 0xE67E22, "likeness": 0xE74C3C}
+KIND_COLOURS = {
+    "result": 0xE67E22,
+    "character": 0xE67E22,
+    "likeness": 0xE74C3C,
+    "approval": 0x3498DB,
+}
 
 
 def entry_line(number: int, entry: LogEntry) -> str:

@@ -10,8 +10,9 @@ from typing import Any
 
 from bot.client.cameo_bot import CameoBot
 from bot.moderation.log import ENTRIES_PER_MESSAGE, LogEntry
+from tests.cogs.test_consent import PHOTO
 from tests.cogs.test_quotas import admin
-from tests.cogs.test_scenes import register, results_in_thread, scene
+from tests.cogs.test_scenes import private_answer, register, results_in_thread, scene
 from tests.discord.emulator import DiscordEmulator
 from tests.discord.interactions import InteractionHandle
 from tests.discord.models import Message
@@ -168,3 +169,43 @@ async def test_the_person_pictured_can_ask_for_removal(
     assert report.embeds[0]["title"].startswith("🔴")
     assert "asks for removal" in report.embeds[0]["title"]
     assert "Delete the character" in {b["label"] for b in report.buttons()}
+
+
+async def test_a_photograph_of_a_real_person_waits_for_a_moderators_approval(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    refused = await admin(emulator, "carol", "moderation real-people", approve=True)
+    assert "moderation log channel first" in refused
+    log_channel = await set_up_log(emulator)
+    said = await admin(emulator, "carol", "moderation real-people", approve=True)
+    assert "wait, usable by nobody" in said
+
+    alice = emulator.user("alice")
+    ix = await emulator.slash(alice, "character create", name="Eileen", image=PHOTO)
+    question = await ix.response()
+    await (await emulator.click(alice, question, button(question, "It's me"))).wait_ack()
+    registered = await ix.wait_followup(1)
+    assert "waits for a moderator's approval" in registered.content
+
+    # Nobody can use it, its owner neither, and nobody else sees it.
+    asked = await emulator.slash(alice, "scene", character="Eileen", prompt="on the moon")
+    assert "waiting for a moderator's approval" in (await private_answer(asked)).content
+    shown = await emulator.slash(emulator.user("bob"), "character show", character="Eileen")
+    assert "Eileen" not in str((await shown.response()).embeds)
+    assert segmind_fake.requests == []
+
+    await emulator._state.wait_until(
+        lambda: any(m.embeds for m in emulator.messages(log_channel)), 5, "the request"
+    )
+    request = next(m for m in emulator.messages(log_channel) if m.embeds)
+    assert request.embeds[0]["title"].startswith("🪪 Approval")
+    assert request.attachments  # the photograph, for the moderator to see
+    acted = await emulator.click(emulator.user("carol"), request, button(request, "Approve"))
+    done = await fill_modal(emulator, "carol", acted, "She confirmed it's her", request)
+    await done.wait_ack()
+    await emulator._state.wait_until(
+        lambda: not emulator.message(request.id).buttons(), 5, "the approval"
+    )
+    card, _ = await scene(emulator, character="Eileen", prompt="on the moon")
+    await results_in_thread(emulator, card)
+    assert len(segmind_fake.requests) == 1
