@@ -7,7 +7,9 @@ Each scenario runs in its own process, so its peak memory is its own:
   about 20 s (10 a second). Reports acknowledgement latency, the bot's overhead per scene (end
   to end minus the time inside the image service), Discord REST calls per scene besides the
   interaction response, event-loop lag, peak memory and 429s. Then runs `steady_baseline` and
-  reports its overhead beside Cameo's, and the ratio of the two.
+  reports its overhead beside Cameo's, and the ratio of the two; and the same scenes with
+  Cameo's age-restricted check off (CAMEO_SAFETY_CHECK=false), so what the check costs each
+  picture shows apart from the rest.
 - `steady_baseline`: the same scenes against a bare discord.py bot instead of Cameo, making
   the same three Discord calls per scene as Cameo's delivery (the card as the interaction's
   answer, a thread from the card, the picture posted in the thread) around the same call to
@@ -328,12 +330,19 @@ async def scenario(name: str) -> dict[str, Any]:
             result["overhead_p50_ms"] / baseline["overhead_p50_ms"], 2
         )
         result["baseline"] = baseline
+        unchecked = await _measure(name, safety_check=False)
+        result["overhead_p50_ms_without_safety_check"] = unchecked["overhead_p50_ms"]
+        result["overhead_vs_baseline_without_safety_check"] = round(
+            unchecked["overhead_p50_ms"] / baseline["overhead_p50_ms"], 2
+        )
+        result["without_safety_check"] = unchecked
     return result
 
 
-async def _measure(name: str) -> dict[str, Any]:
+async def _measure(name: str, *, safety_check: bool = True) -> dict[str, Any]:
     """Run one scenario against a fresh emulator, fake service and bot process (the bare
-    baseline bot for `steady_baseline`, Cameo otherwise)."""
+    baseline bot for `steady_baseline`, Cameo otherwise, its age-restricted check on unless
+    `safety_check` is False)."""
     scenes = 1000 if name == "in_flight" else 200
     emulator = DiscordEmulator()
     await emulator.start()
@@ -342,10 +351,9 @@ async def _measure(name: str) -> dict[str, Any]:
             if name == "in_flight":
                 fake.latency = 3600.0  # nothing finishes while we measure
             with tempfile.TemporaryDirectory() as tmp:
-                bot = await start_bot(
-                    "--baseline" if name == BASELINE else "--bot",
-                    bot_environment(emulator_address(emulator), fake, Path(tmp) / "data"),
-                )
+                env = bot_environment(emulator_address(emulator), fake, Path(tmp) / "data")
+                env["CAMEO_SAFETY_CHECK"] = "true" if safety_check else "false"
+                bot = await start_bot("--baseline" if name == BASELINE else "--bot", env)
                 try:
                     await emulator.wait_for_commands(timeout=30)
                     result = await _drive(name, scenes, emulator)

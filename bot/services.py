@@ -91,7 +91,16 @@ def build_services(
         db, images, workers, clock, fetcher=fetcher, moderation=moderation, vision=vision
     )
     # The Discord layer attaches the runner's listener when its cog loads.
-    runner = JobRunner(db, images, workers, router, quota, None, clock, safety=vision)
+    runner = JobRunner(
+        db,
+        images,
+        workers,
+        router,
+        quota,
+        None,
+        clock,
+        safety=vision if settings.safety_check else None,
+    )
     looks = LookService(characters)
     prefs = PrefsService(db, clock)
     jobs = JobService(

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # serves /webhooks/apiframe on CAMEO_WEBHOOK_LISTEN). Unset: Cameo only polls.
     apiframe_webhook_url: str | None = None
     webhook_listen: str = "0.0.0.0:8080"
+    # Check every result for age-restricted content before it is posted (needs the vision
+    # extra; about 90 ms of one core per picture here). Off: blocked terms and the services'
+    # own rules alone keep pictures suitable.
+    safety_check: bool = True
 
     @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
     @classmethod

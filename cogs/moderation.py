@@ -147,9 +147,9 @@ class ModerationCommands(commands.Cog):
         charged = await service.held_pictures_charged(viewer)
         if self.bot.services.runner.safety is None:
             check = (
-                "The age-restricted check is not installed on this bot, so results are not "
-                "checked: blocked terms and the image services' own rules are what keep "
-                "pictures suitable."
+                "The age-restricted check is not installed on this bot (or its operator turned "
+                "it off), so results are not checked: blocked terms and the image services' own "
+                "rules are what keep pictures suitable."
             )
         else:
             check = (

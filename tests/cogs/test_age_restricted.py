@@ -7,12 +7,24 @@ loopback Discord and the fake Segmind."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
+from bot.app import running_bot
 from bot.client.cameo_bot import CameoBot
 from bot.vision.service import SafetyVerdict
 from tests.cogs.test_gallery import lines, page_of
 from tests.cogs.test_quotas import admin, quota_of
-from tests.cogs.test_scenes import register, results_in_thread, scene, status, until_status
+from tests.cogs.test_scenes import (
+    provider_settings,
+    register,
+    results_in_thread,
+    scene,
+    status,
+    until_status,
+)
 from tests.discord.emulator import DiscordEmulator
+from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
 
 
 class FlagFirst:
@@ -77,3 +89,21 @@ async def test_in_an_age_restricted_channel_it_is_posted_behind_a_spoiler_and_ke
     assert len(again.attachments) == 1
     assert not again.attachments[0].filename.startswith("SPOILER_")
     assert "only shown in age-restricted channels" in again.content
+
+
+async def test_an_operator_may_turn_the_check_off_and_staff_are_told(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> None:
+    settings = provider_settings(
+        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, safety_check=False
+    )
+    async with running_bot(settings, guild_ready_timeout=0.1) as running:
+        await asyncio.wait_for(running.wait_until_ready(), timeout=15)
+        await emulator.wait_for_commands(timeout=15)
+        assert running.services.runner.safety is None
+        said = await admin(emulator, "carol", "moderation safety")
+        assert "so results are not checked" in said

@@ -509,6 +509,11 @@ async def test_fifty_members_at_once_all_get_their_images(
     emulator: DiscordEmulator, bot: CameoBot, segmind_fake: FakeSegmind
 ) -> None:
     await register(emulator)
+    # The moderation log is on: every scene gets a line there too.
+    mod_log = emulator.add_text_channel("mod-log")
+    await emulator.slash(
+        emulator.user("carol"), "admin moderation log", options={"channel": mod_log}
+    )
     # A busy server: ten channels, five members asking in each, all at the same moment.
     channels = [emulator.add_text_channel(f"room-{n}") for n in range(10)]
     members = [f"member{n}" for n in range(50)]
@@ -532,6 +537,11 @@ async def test_fifty_members_at_once_all_get_their_images(
     for card in cards:
         await results_in_thread(emulator, card, timeout=120)
     assert segmind_fake.billed == 50
+    await bot.services.moderation.log.flush()
+    logged = emulator.messages(mod_log)
+    assert sum(m.content.count("🎨 [Scene") for m in logged) == 50
+    assert len(logged) <= 50 // 5  # batched: ten lines to a message (fewer while trickling)
+    assert all(m.pinged_user_ids == set() for m in logged)
     assert emulator.stats["rate_limited_429s"] == 0
     # Fifty acknowledgements at once share a bounded pool of kept-alive connections.
     assert emulator.stats["rest_connections"] <= DISCORD_CONNECTIONS_PER_HOST
