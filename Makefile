@@ -46,9 +46,9 @@ bench: $(VENV)/.dev-installed
 lock:
 	$(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(PYTHON) -m uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
-		--no-emit-package cameo --override requirements/overrides.txt -o requirements/runtime.lock requirements/runtime.in
+		--no-emit-package cameo -o requirements/runtime.lock requirements/runtime.in
 	$(PYTHON) -m uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
-		--no-emit-package cameo --override requirements/overrides.txt -o requirements/dev.lock requirements/dev.in
+		--no-emit-package cameo -o requirements/dev.lock requirements/dev.in
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

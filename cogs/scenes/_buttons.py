@@ -28,7 +28,7 @@ from cogs.showcase._buttons import Share
 if TYPE_CHECKING:
     from bot.jobs.results import ResultService
     from bot.jobs.service import JobService, QueuedJob
-    from bot.models import Job, Look, Viewer
+    from bot.models import Character, Job, Look, Viewer
 
 # discord.py types button callbacks for any client; ours is always a CameoBot.
 Interaction = discord.Interaction[Any]
@@ -243,6 +243,28 @@ class UseAsReference(
             view.message = response.resource
 
 
+async def _use_as_reference(
+    interaction: Interaction,
+    job_id: int,
+    position: int,
+    *,
+    replace_look: int | None = None,
+    new_look: str | None = None,
+) -> tuple[Character, Look] | None:
+    """Make a result a reference picture, asking first if it is a photograph of a person."""
+    return await with_consent(
+        interaction,
+        lambda consent: _desk(interaction).results.use_as_reference(
+            viewer_from(interaction),
+            job_id,
+            position,
+            replace_look=replace_look,
+            new_look=new_look,
+            consent=consent,
+        ),
+    )
+
+
 class ReferenceChoice(OwnerOnlyView):
     """Replace the look a scene used with one of its pictures, or add the picture as a new
     look (named in a modal). The domain checks the owner again on either choice."""
@@ -258,15 +280,8 @@ class ReferenceChoice(OwnerOnlyView):
     async def replace(self, interaction: Interaction, button: Button) -> None:
         self._finish()
         await interaction.response.defer()
-        used = await with_consent(
-            interaction,
-            lambda consent: _desk(interaction).results.use_as_reference(
-                viewer_from(interaction),
-                self.job_id,
-                self.position,
-                replace_look=self.used.id,
-                consent=consent,
-            ),
+        used = await _use_as_reference(
+            interaction, self.job_id, self.position, replace_look=self.used.id
         )
         if used is None:
             return
@@ -300,15 +315,8 @@ class NewLookModal(discord.ui.Modal, title="Add a new look"):
     async def on_submit(self, interaction: Interaction) -> None:
         choice = self.choice
         await interaction.response.defer(ephemeral=True, thinking=True)
-        added = await with_consent(
-            interaction,
-            lambda consent: _desk(interaction).results.use_as_reference(
-                viewer_from(interaction),
-                choice.job_id,
-                choice.position,
-                new_look=self.look_name.value,
-                consent=consent,
-            ),
+        added = await _use_as_reference(
+            interaction, choice.job_id, choice.position, new_look=self.look_name.value
         )
         if added is None:
             return
