@@ -86,6 +86,15 @@ def settle(
     return Report(*row) if row else None
 
 
+def reopen(conn: sqlite3.Connection, report_id: int) -> None:
+    """Undo a settlement whose action failed, so a moderator can try again."""
+    conn.execute(
+        "UPDATE reports SET outcome = NULL, handled_by = NULL, handled_at = NULL, "
+        "handled_why = NULL WHERE id = ?",
+        (report_id,),
+    )
+
+
 def open_count(conn: sqlite3.Connection, guild_id: int, reported_by: int, since: str) -> int:
     """How many reports a member filed here since a moment (a bound on report spam)."""
     row = conn.execute(

@@ -5,6 +5,7 @@ recorded: who, when, why. Reports need a log channel, so that someone sees them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -13,7 +14,7 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.jobs.results import ResultService
 from bot.jobs.service import JobService
-from bot.models import Viewer
+from bot.models import Job, Viewer
 from bot.moderation.blocks import MemberBlocks
 from bot.moderation.service import NotStaff
 from storage import jobs as job_rows
@@ -36,6 +37,12 @@ OUTCOMES = {
     "approve": "approved",
     "reject": "rejected",
 }
+
+
+@dataclass(frozen=True)
+class Decision:
+    report: Report  # as settled: who, when, what, why
+    stopped: list[Job]  # queued scenes of a blocked member, stopped and refunded
 
 
 class ReportService:
@@ -153,7 +160,15 @@ class ReportService:
             log.warning("Report %s could not be posted to server %s's log", report.id, guild)
         return report
 
-    async def _carry_out(self, viewer: Viewer, report: Report, action: str, why: str) -> None:
+    async def _carry_out(self, viewer: Viewer, report: Report, action: str, why: str) -> list[Job]:
+        """Do what the moderator chose; the member's queued scenes a block stopped."""
+        if action == "block":
+            if report.about_user is None:
+                raise CameoError("There is no member to block for this report.")
+            blocked = await self.blocks.block(
+                viewer, report.about_user, f"report {report.id}: {why}", None
+            )
+            return blocked.stopped
         if action == "delete-result":
             await self._delete_result(viewer, report)
         elif action == "delete-character":
@@ -162,10 +177,7 @@ class ReportService:
             await self._delete_character(viewer, report.character_id)
         elif action in ("approve", "reject"):
             await self._decide_approval(viewer, report, approve=action == "approve")
-        elif action == "block":
-            if report.about_user is None:
-                raise CameoError("There is no member to block for this report.")
-            await self.blocks.block(viewer, report.about_user, f"report {report.id}: {why}", None)
+        return []
 
     async def _delete_result(self, viewer: Viewer, report: Report) -> None:
         if report.job_id is None:
@@ -190,8 +202,10 @@ class ReportService:
     async def get(self, report_id: int) -> Report | None:
         return await self.db.run_read(partial(repo.get, report_id=report_id))
 
-    async def act(self, viewer: Viewer, report_id: int, action: str, why: str) -> Report:
-        """A moderator's decision on a report, carried out and recorded."""
+    async def act(self, viewer: Viewer, report_id: int, action: str, why: str) -> Decision:
+        """A moderator's decision on a report, recorded and carried out. The report is claimed
+        first, so two moderators acting at once never both act; if carrying it out fails, the
+        report is open again."""
         if not viewer.can_manage_guild:
             raise NotStaff()
         report = await self.get(report_id)
@@ -202,7 +216,6 @@ class ReportService:
         if action not in OUTCOMES:
             raise CameoError("Choose what to do with the report.")
         reason = " ".join(why.split())[:WHY_MAX] or "no reason given"
-        await self._carry_out(viewer, report, action, reason)
         settled = await self.db.run_transaction(
             partial(
                 repo.settle,
@@ -215,5 +228,10 @@ class ReportService:
         )
         if settled is None:
             raise CameoError(f"Report {report.id} was settled by someone else meanwhile.")
+        try:
+            stopped = await self._carry_out(viewer, report, action, reason)
+        except BaseException:
+            await self.db.run_transaction(partial(repo.reopen, report_id=report.id))
+            raise
         log.info("Report %s in %s: %s by %s", report.id, report.guild_id, action, viewer.user_id)
-        return settled
+        return Decision(settled, stopped)

@@ -144,14 +144,19 @@ class WhyModal(discord.ui.Modal, title="Act on the report"):
 
     async def on_submit(self, interaction: Interaction) -> None:
         reports = interaction.client.services.reports
-        settled = await reports.act(
+        decision = await reports.act(
             viewer_from(interaction), self.report_id, self.action, self.why.value
         )
+        settled = decision.report
         message = interaction.message
         embed = settled_embed(message.embeds[0] if message and message.embeds else None, settled)
         await interaction.response.edit_message(
             embed=embed, view=None, allowed_mentions=NO_MENTIONS
         )
+        scenes = interaction.client.get_cog("Scenes")
+        for job in decision.stopped:  # their cards say why
+            if scenes is not None:
+                await scenes.delivery.show(job)
         why = safe(settled.handled_why or "")
         await interaction.followup.send(
             f"Done: report {settled.id} is {settled.outcome}. Why: {why}",

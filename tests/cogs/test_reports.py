@@ -209,3 +209,27 @@ async def test_a_photograph_of_a_real_person_waits_for_a_moderators_approval(
     card, _ = await scene(emulator, character="Eileen", prompt="on the moon")
     await results_in_thread(emulator, card)
     assert len(segmind_fake.requests) == 1
+
+
+async def test_an_action_that_fails_leaves_the_report_open(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    log_channel = await set_up_log(emulator)
+    await register(emulator, user="carol", name="Nox")
+    card, _ = await scene(emulator, "carol", character="Nox")
+    result = (await results_in_thread(emulator, card))[0]
+    clicked = await emulator.click(emulator.user("bob"), result, button(result, "Report"))
+    await (await fill_modal(emulator, "bob", clicked, "Off-topic", result)).response()
+    await emulator._state.wait_until(
+        lambda: any(m.embeds for m in emulator.messages(log_channel)), 5, "the report"
+    )
+    report = next(m for m in emulator.messages(log_channel) if m.embeds)
+    # Carol moderates, but she asked for this scene: she can't block herself.
+    acted = await emulator.click(emulator.user("carol"), report, button(report, "Block the member"))
+    refused = await fill_modal(emulator, "carol", acted, "Testing", report)
+    assert "can't block yourself" in (await refused.response()).content
+    report_id = int(report.embeds[0]["title"].split()[2][:-1])
+    still = await segmind_bot.services.reports.get(report_id)
+    assert still is not None
+    assert still.outcome is None  # open again, for another moderator
+    assert emulator.message(report.id).buttons()
