@@ -59,6 +59,25 @@ class FaceDetector:
 
     def find(self, image: Pixels) -> FaceFinding:
         """The faces in a BGR picture (as `decode` gives)."""
+        found = self._subjects(image)
+        if found is None:
+            return NO_FACE
+        scaled, subjects = found
+        best = max(subjects, key=lambda row: float(row[-1]))
+        x, y, w, h = (round(float(value)) for value in best[:4])
+        face = scaled[max(y, 0) : max(y, 0) + h, max(x, 0) : max(x, 0) + w]
+        return FaceFinding(len(subjects), float(best[-1]), flat_share(face))
+
+    def best_face(self, image: Pixels) -> tuple[Pixels, MatLike] | None:
+        """The picture as detected (scaled to DETECT_SIDE at most) and YuNet's row for its most
+        confident subject face (box, five landmarks, score), for the recogniser to align."""
+        found = self._subjects(image)
+        if found is None:
+            return None
+        scaled, subjects = found
+        return scaled, max(subjects, key=lambda row: float(row[-1]))
+
+    def _subjects(self, image: Pixels) -> tuple[Pixels, list[MatLike]] | None:
         height, width = image.shape[:2]
         scale = min(1.0, DETECT_SIDE / max(height, width))
         if scale < 1.0:
@@ -71,16 +90,11 @@ class FaceDetector:
         _, found = detector.detect(image)
         # OpenCV gives None, not an empty array, when it finds nothing (its stubs say otherwise).
         if found is None or not len(found):
-            return NO_FACE
+            return None
         subjects = [
             row for row in found if min(row[2], row[3]) >= FACE_MIN_SHARE * min(height, width)
         ]
-        if not subjects:
-            return NO_FACE
-        best = max(subjects, key=lambda row: float(row[-1]))
-        x, y, w, h = (round(float(value)) for value in best[:4])
-        face = image[max(y, 0) : max(y, 0) + h, max(x, 0) : max(x, 0) + w]
-        return FaceFinding(len(subjects), float(best[-1]), flat_share(face))
+        return (image, subjects) if subjects else None
 
     def _detector(self) -> cv2.FaceDetectorYN:
         detector = getattr(self._local, "detector", None)
