@@ -13,6 +13,7 @@ from bot.clock import Clock, SystemClock
 from bot.gallery.service import GalleryService
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
+from bot.jobs.likeness import LikenessScorer
 from bot.jobs.results import ResultService
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
@@ -101,6 +102,8 @@ def build_services(
         clock,
         safety=vision if settings.safety_check else None,
     )
+    if vision is not None:
+        runner.likeness = LikenessScorer(db, vision, runner.read_stored)
     looks = LookService(characters)
     prefs = PrefsService(db, clock)
     jobs = JobService(

@@ -8,7 +8,7 @@ as Discord resolved them for this interaction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -306,6 +306,42 @@ class Admin(
         embed.add_field(name="Ledger (newest first)", value=history[:1024], inline=False)
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="likeness")
+    @app_commands.describe(
+        mode="Show each picture's likeness to its character's reference, or not",
+        strong="From this score up, a picture is a strong likeness (default 0.50)",
+        likely="From this score up (and under strong), a likely one (default 0.36)",
+    )
+    async def likeness(
+        self,
+        interaction: Interaction,
+        mode: Literal["off", "show"] | None = None,
+        strong: app_commands.Range[float, 0.05, 0.95] | None = None,
+        likely: app_commands.Range[float, 0.05, 0.95] | None = None,
+    ) -> None:
+        """Likeness badges on pictures of photographic characters: on or off, and the bands."""
+        scorer = self.bot.services.runner.likeness
+        if scorer is None:
+            await self._done(
+                interaction,
+                "Likeness isn't available on this bot: its operator hasn't installed the vision "
+                "extra. Everything else works as usual.",
+            )
+            return
+        settings = await scorer.configure(
+            viewer_from(interaction), mode=mode, strong=strong, likely=likely
+        )
+        state = (
+            "shown on every picture of a photographic character"
+            if settings.mode == "show"
+            else "off"
+        )
+        await self._done(
+            interaction,
+            f"Likeness is {state}. Bands: strong from {settings.strong:.2f}, likely from "
+            f"{settings.likely:.2f}, weak below.",
         )
 
     @app_commands.command(name="providers")

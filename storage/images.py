@@ -99,11 +99,14 @@ def _references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """Every (table, column) that points at an image, read from the schema itself, so the
-    sweep knows every kind of reference, including ones added by later migrations."""
+    """Every (table, column) that keeps an image, read from the schema itself, so the sweep
+    knows every kind of reference, including ones added by later migrations. A reference
+    that goes with its image (ON DELETE CASCADE: facts about the picture, such as a face
+    embedding) keeps nothing alive."""
     rows = conn.execute(
         'SELECT m.name, f."from" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f '
-        "WHERE m.type = 'table' AND f.\"table\" = 'images' ORDER BY m.name, f.\"from\""
+        "WHERE m.type = 'table' AND f.\"table\" = 'images' AND f.on_delete != 'CASCADE' "
+        'ORDER BY m.name, f."from"'
     ).fetchall()
     return [(row[0], row[1]) for row in rows]
 

@@ -313,6 +313,7 @@ def succeed(
     error: str | None,
     at: str,
     age_restricted: Sequence[bool] = (),
+    likeness: Sequence[tuple[float | None, str | None]] = (),
     held_back: int = 0,
 ) -> Job | None:
     """Mark a running job done with its images (and a note if some are missing); let go of the
@@ -328,12 +329,15 @@ def succeed(
     if row is None:
         return None
     flags = list(age_restricted) + [False] * (len(image_hashes) - len(age_restricted))
+    scores = list(likeness) + [(None, None)] * (len(image_hashes) - len(likeness))
     conn.executemany(
-        "INSERT INTO job_images (job_id, position, image_sha256, age_restricted) "
-        "VALUES (?, ?, ?, ?)",
+        "INSERT INTO job_images (job_id, position, image_sha256, age_restricted, likeness, "
+        "likeness_note) VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (job_id, index, sha256, int(flag))
-            for index, (sha256, flag) in enumerate(zip(image_hashes, flags, strict=True))
+            (job_id, index, sha256, int(flag), score, note)
+            for index, (sha256, flag, (score, note)) in enumerate(
+                zip(image_hashes, flags, scores, strict=True)
+            )
         ],
     )
     return _job(row)
@@ -422,14 +426,25 @@ def undelivered(conn: sqlite3.Connection) -> list[Job]:
     return [_job(row) for row in rows]
 
 
-def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, bool]]:
-    """A job's results as (position, sha256, flagged as age-restricted), in order."""
+@dataclass(frozen=True)
+class PictureFacts:
+    """What is kept about one result besides its image."""
+
+    position: int
+    sha256: str
+    age_restricted: bool
+    likeness: float | None
+    likeness_note: str | None
+
+
+def positioned_images_of(conn: sqlite3.Connection, job_id: int) -> list[PictureFacts]:
+    """A job's results, in order."""
     rows = conn.execute(
-        "SELECT position, image_sha256, age_restricted FROM job_images WHERE job_id = ? "
-        "ORDER BY position",
+        "SELECT position, image_sha256, age_restricted, likeness, likeness_note FROM job_images "
+        "WHERE job_id = ? ORDER BY position",
         (job_id,),
     ).fetchall()
-    return [(row[0], row[1], bool(row[2])) for row in rows]
+    return [PictureFacts(row[0], row[1], bool(row[2]), row[3], row[4]) for row in rows]
 
 
 def stored_images_of(conn: sqlite3.Connection, job_id: int) -> list[tuple[int, str, str, bool]]:
@@ -471,7 +486,7 @@ def recent_finished(
 
 
 def images_of(conn: sqlite3.Connection, job_id: int) -> list[str]:
-    return [sha256 for _, sha256, _ in positioned_images_of(conn, job_id)]
+    return [facts.sha256 for facts in positioned_images_of(conn, job_id)]
 
 
 def image_at(conn: sqlite3.Connection, job_id: int, position: int) -> str | None:

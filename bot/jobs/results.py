@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from bot.characters.consent import Consent
@@ -21,7 +21,9 @@ from bot.jobs.service import JobNotFound
 from bot.models import Character, Job, JobState, Look, Viewer
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import likeness as likeness_rows
 from storage.database import Database
+from storage.likeness import DEFAULT_SETTINGS, LikenessSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ class ImageGone(CameoError):
 class JobInfo:
     job: Job
     show_cost: bool  # what a job cost is the requester's (and moderators') business
+    # Each picture's likeness (position, score, why none), and the server's bands.
+    likeness: list[tuple[int, float | None, str | None]] = field(default_factory=list)
+    bands: LikenessSettings = DEFAULT_SETTINGS
 
 
 class ResultService:
@@ -78,7 +83,23 @@ class ResultService:
     async def info(self, viewer: Viewer, job_id: int) -> JobInfo:
         """Anyone in the server where the results are may ask how they were made."""
         job = await self._visible_job(viewer, job_id)
-        return JobInfo(job, show_cost=job.user_id == viewer.user_id or _moderates(viewer, job))
+
+        def read(conn: sqlite3.Connection) -> tuple[list[repo.PictureFacts], LikenessSettings]:
+            bands = likeness_rows.settings_of(conn, job.guild_id) if job.guild_id else None
+            return repo.positioned_images_of(conn, job_id), bands or DEFAULT_SETTINGS
+
+        pictures, bands = await self.db.run_read(read)
+        scored = [
+            (facts.position, facts.likeness, facts.likeness_note)
+            for facts in pictures
+            if facts.likeness is not None or facts.likeness_note is not None
+        ]
+        return JobInfo(
+            job,
+            show_cost=job.user_id == viewer.user_id or _moderates(viewer, job),
+            likeness=scored,
+            bands=bands,
+        )
 
     async def toggle_favorite(self, viewer: Viewer, job_id: int, position: int) -> bool:
         """Mark (or unmark) one of the requester's own results as a favourite."""
@@ -193,9 +214,19 @@ class ResultService:
         rows = await self.db.run_read(partial(repo.stored_images_of, job_id=job_id))
         if not rows:
             raise ImageGone()
+        facts = {
+            fact.position: fact
+            for fact in await self.db.run_read(partial(repo.positioned_images_of, job_id=job_id))
+        }
         images = [
             StoredResult(
-                position, sha256, fmt, await self.store.read(sha256, fmt), age_restricted=flagged
+                position,
+                sha256,
+                fmt,
+                await self.store.read(sha256, fmt),
+                age_restricted=flagged,
+                likeness=facts[position].likeness if position in facts else None,
+                likeness_note=facts[position].likeness_note if position in facts else None,
             )
             for position, sha256, fmt, flagged in rows
         ]

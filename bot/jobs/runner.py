@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
-from bot.images.store import ImageStore
+from bot.images.store import ImageMissing, ImageStore
+from bot.jobs.likeness import LikenessScorer
 from bot.models import PERSONAL_SCOPE, Job
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import (
@@ -71,6 +72,8 @@ class StoredResult:
     format: str
     data: bytes
     age_restricted: bool = False  # flagged, in an age-restricted channel: posted as a spoiler
+    likeness: float | None = None  # to the character's reference (see bot/jobs/likeness.py)
+    likeness_note: str | None = None  # why there is no likeness score
 
 
 class SafetyCheck(Protocol):
@@ -128,6 +131,7 @@ class JobRunner:
         clock: Clock,
         limits: RunnerLimits | None = None,
         safety: SafetyCheck | None = None,
+        likeness: LikenessScorer | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -140,6 +144,8 @@ class JobRunner:
         self.limits = limits or RunnerLimits()
         # Results are checked for age-restricted content where the vision extra is installed.
         self.safety = safety
+        # Each picture's likeness to its reference, where the vision extra is installed.
+        self.likeness = likeness
         self._wake = asyncio.Event()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancelled: set[int] = set()
@@ -383,6 +389,7 @@ class JobRunner:
             await self._storable(position, image) for position, image in enumerate(result.images)
         ]
         stored, held = await self._screened(job, made)
+        stored = await self._scored(job, stored)
         sizes = {
             item.sha256: (image.width, image.height)
             for item, image in zip(made, result.images, strict=True)
@@ -410,6 +417,7 @@ class JobRunner:
                 error=" ".join(notes) or None,
                 at=now,
                 age_restricted=[item.age_restricted for item in stored],
+                likeness=[(item.likeness, item.likeness_note) for item in stored],
                 held_back=held,
             )
             if finished is not None and job.character_id is not None:
@@ -447,6 +455,30 @@ class JobRunner:
         return [replace(item, position=index) for index, item in enumerate(kept)], len(made) - len(
             kept
         )
+
+    async def _scored(self, job: Job, stored: list[StoredResult]) -> list[StoredResult]:
+        """The pictures with their likeness to the reference, where the server shows it."""
+        if self.likeness is None:
+            return stored
+        try:
+            scores = await self.likeness.score(job, [item.data for item in stored])
+        except Exception:  # a score is a nicety: never let it stop a delivery
+            log.exception("Couldn't score the likeness of job %s", job.id)
+            return stored
+        if scores is None:
+            return stored
+        return [
+            replace(item, likeness=found.score, likeness_note=found.note)
+            for item, found in zip(stored, scores, strict=True)
+        ]
+
+    async def read_stored(self, sha256: str) -> bytes | None:
+        """A stored picture's bytes by its hash, or None if it is gone."""
+        try:
+            found = await self._input(sha256)
+        except ImageMissing:
+            return None
+        return found.data if found is not None else None
 
     async def _held_note(self, job: Job, held: int) -> str:
         charged = await self.db.run_read(
@@ -491,10 +523,10 @@ class JobRunner:
     async def _stored_results(self, job: Job) -> list[StoredResult]:
         def listed(
             conn: sqlite3.Connection,
-        ) -> list[tuple[int, image_rows.ImageRow | None, bool]]:
+        ) -> list[tuple[int, image_rows.ImageRow | None, repo.PictureFacts]]:
             return [
-                (position, image_rows.get(conn, sha256), flagged)
-                for position, sha256, flagged in repo.positioned_images_of(conn, job.id)
+                (facts.position, image_rows.get(conn, facts.sha256), facts)
+                for facts in repo.positioned_images_of(conn, job.id)
             ]
 
         rows = await self.db.run_read(listed)
@@ -504,9 +536,11 @@ class JobRunner:
                 row.sha256,
                 row.format,
                 await self.store.read(row.sha256, row.format),
-                age_restricted=flagged,
+                age_restricted=facts.age_restricted,
+                likeness=facts.likeness,
+                likeness_note=facts.likeness_note,
             )
-            for position, row, flagged in rows
+            for position, row, facts in rows
             if row is not None
         ]
 

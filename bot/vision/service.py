@@ -12,11 +12,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.vision.models import FACE_DETECTOR, SAFETY_CLASSIFIER, ModelUnavailable
+from bot.vision.models import (
+    FACE_DETECTOR,
+    FACE_RECOGNISER,
+    SAFETY_CLASSIFIER,
+    ModelUnavailable,
+)
 
 if TYPE_CHECKING:
     from bot.vision.faces import FaceDetector, FaceFinding
+    from bot.vision.likeness import FaceEmbedder
     from bot.vision.safety import SafetyClassifier
+
+# Which face models made an embedding: a stored reference embedding is used only with these.
+FACE_MODELS = f"{FACE_DETECTOR.sha256[:16]}:{FACE_RECOGNISER.sha256[:16]}"
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,9 +49,27 @@ def _executor() -> ThreadPoolExecutor:
 
 
 class Vision:
-    def __init__(self, faces: FaceDetector, safety: SafetyClassifier) -> None:
+    def __init__(
+        self, faces: FaceDetector, safety: SafetyClassifier, embedder: FaceEmbedder
+    ) -> None:
         self._faces = faces
         self._safety = safety
+        self._embedder = embedder
+
+    async def face_embedding(self, data: bytes, *, reference: bool = False) -> bytes | None:
+        """A picture's photographed face as an embedding (float32 bytes), or None: no face,
+        a drawn one, or a picture that can't be decoded. A reference's averages its mirror."""
+        from bot.vision.faces import decode
+
+        def work() -> bytes | None:
+            pixels = decode(data)
+            if pixels is None:
+                return None
+            embed = self._embedder.reference_embedding if reference else self._embedder.embedding
+            found = embed(pixels)
+            return None if found is None else found.tobytes()
+
+        return await self._run(work)
 
     async def _run(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(_executor(), work)
@@ -78,11 +105,12 @@ def load_vision() -> Vision | None:
 
 
 @functools.cache
-def _load_models() -> tuple[FaceDetector, SafetyClassifier] | None:
+def _load_models() -> tuple[FaceDetector, SafetyClassifier, FaceEmbedder] | None:
     try:
         import cv2
 
         from bot.vision.faces import FaceDetector
+        from bot.vision.likeness import FaceEmbedder
         from bot.vision.safety import SafetyClassifier
     except ImportError:
         log.warning(
@@ -93,9 +121,10 @@ def _load_models() -> tuple[FaceDetector, SafetyClassifier] | None:
     try:
         faces = FaceDetector(FACE_DETECTOR.locate())
         safety = SafetyClassifier(SAFETY_CLASSIFIER.locate())
+        embedder = FaceEmbedder(faces, FACE_RECOGNISER.locate())
     except ModelUnavailable as exc:
         log.error("Vision checks are off: %s", exc)  # noqa: TRY400 (the reason is the message)
         return None
     # Two workers on two cores: OpenCV's own threads would only fight them.
     cv2.setNumThreads(1)
-    return faces, safety
+    return faces, safety, embedder

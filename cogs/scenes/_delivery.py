@@ -32,7 +32,7 @@ from cogs.common import NO_MENTIONS, REQUEST_LIMIT, message_batches, safe, viewe
 from cogs.scenes._buttons import CancelJob, SceneDesk, card_view, result_view
 from cogs.scenes._cards import CardEditor, CardLook, send_card
 from cogs.scenes._render import jobs_list as jobs_text
-from cogs.scenes._render import result_caption, scene_card, title
+from cogs.scenes._render import likeness_badges, result_caption, scene_card, title
 from storage.scene_cards import CardPlace
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class _Upload:
     data: bytes
     format: str
     spoiler: bool = False  # flagged as age-restricted (only ever posted in such a channel)
+    badge: str | None = None  # its likeness to the reference, in words and number
 
 
 @dataclass
@@ -289,7 +290,7 @@ class SceneDelivery:
     async def _deliver(
         self, job: Job, place: CardPlace, images: list[StoredResult], target: _Target
     ) -> bool:
-        upload = await self._prepare(place, images, target.notes)
+        upload = await self._prepare(job, place, images, target.notes)
         posted = await self._post_results(job, place, upload, target)
         if posted.first is None and target.channel is not None:
             target.notes.append("I couldn't post the pictures there.")
@@ -379,10 +380,17 @@ class SceneDelivery:
         return target
 
     async def _prepare(
-        self, place: CardPlace, images: list[StoredResult], notes: list[str]
+        self, job: Job, place: CardPlace, images: list[StoredResult], notes: list[str]
     ) -> list[_Upload]:
-        """Fit each image under the channel's upload limit, re-encoding the large ones."""
+        """Fit each image under the channel's upload limit, re-encoding the large ones; each
+        with its likeness badge (the server's bands)."""
         per_file = max(1024, min(place.upload_limit, REQUEST_LIMIT))
+        scorer = self.bot.services.runner.likeness
+        badges = (
+            likeness_badges(images, await scorer.settings(job.guild_id))
+            if scorer is not None and any(i.likeness is not None or i.likeness_note for i in images)
+            else {}
+        )
         workers = self.bot.services.jobs.workers
         uploads = []
         for image in images:
@@ -391,7 +399,15 @@ class SceneDelivery:
             except (ValueError, OSError):
                 notes.append(f"Picture {image.position + 1} is too large to post here.")
                 continue
-            uploads.append(_Upload(image.position, data, fmt, spoiler=image.age_restricted))
+            uploads.append(
+                _Upload(
+                    image.position,
+                    data,
+                    fmt,
+                    spoiler=image.age_restricted,
+                    badge=badges.get(image.position),
+                )
+            )
         return uploads
 
     async def _post_results(
@@ -492,7 +508,7 @@ class SceneDelivery:
             await self.pacer.wait()
             try:
                 return await channel.send(
-                    result_caption(job, positions),
+                    result_caption(job, positions, _badges(batch)),
                     files=files,
                     view=result_view(job.id, positions, favorites),
                     allowed_mentions=NO_MENTIONS,
@@ -517,7 +533,7 @@ class SceneDelivery:
                 notes.append("Age-restricted pictures are only shown in age-restricted channels.")
             images = shown
         place = CardPlace(job.id, None, None, None, interaction.filesize_limit)
-        uploads = await self._prepare(place, images, notes)
+        uploads = await self._prepare(job, place, images, notes)
         favorites = await self.results.favorites(job.id)
         sizes = [len(upload.data) for upload in uploads]
         batches = [batch for batch in message_batches(uploads, sizes) if batch]
@@ -533,7 +549,7 @@ class SceneDelivery:
                 )
                 for upload in batch
             ]
-            caption = result_caption(job, positions)
+            caption = result_caption(job, positions, _badges(batch))
             if index == len(batches) - 1 and notes:
                 caption += "\n" + " ".join(notes)
             view = result_view(job.id, positions, favorites)
@@ -601,6 +617,10 @@ def _thread_name(job: Job) -> str:
     prompt = " ".join((job.options.prompt or "").split())
     name = f"{title(job)}: {prompt}" if prompt else title(job)
     return name[:97] + "…" if len(name) > 100 else name
+
+
+def _badges(batch: list[_Upload]) -> dict[int, str]:
+    return {upload.position: upload.badge for upload in batch if upload.badge}
 
 
 def is_age_restricted(channel: object) -> bool:

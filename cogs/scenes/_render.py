@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import discord
 
 from bot.clock import parse_timestamp
+from bot.jobs.likeness import band
 from bot.jobs.results import JobInfo
+from bot.jobs.runner import StoredResult
 from bot.models import Job, JobKind, JobState
 from bot.providers.request import PoseOptions
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
+from storage.likeness import LikenessSettings
 
 _STATE_COLOUR = {
     JobState.QUEUED: discord.Colour.light_grey(),
@@ -145,16 +149,46 @@ def scene_card(
     return embed
 
 
-def result_caption(job: Job, positions: list[int]) -> str:
-    """The text above a batch of results: who, what, and the seed to reproduce it."""
+def likeness_badges(images: Sequence[StoredResult], bands: LikenessSettings) -> dict[int, str]:
+    """Each picture's small likeness badge, by position: the band in words with the number,
+    or why there is none."""
+    badges = {}
+    for image in images:
+        if image.likeness is not None:
+            word = band(image.likeness, bands)
+            badges[image.position] = f"{BAND_MARKS[word]} {word} {image.likeness:.2f}"
+        elif image.likeness_note:
+            badges[image.position] = image.likeness_note
+    return badges
+
+
+def likeness_line(positions: list[int], badges: Mapping[int, str]) -> str:
+    shown = [(position, badges[position]) for position in positions if position in badges]
+    if not shown:
+        return ""
+    if (len({badge for _, badge in shown}) == 1 and len(shown) > 1) or len(positions) == 1:
+        return f"Likeness: {shown[0][1]}"
+    return "Likeness: " + " · ".join(f"{position + 1} {badge}" for position, badge in shown)
+
+
+def result_caption(job: Job, positions: list[int], badges: Mapping[int, str] | None = None) -> str:
+    """The text above a batch of results: who, what, the seed to reproduce it, and each
+    picture's likeness to the character's reference where the server shows it."""
     seed = f" · seed {job.seed}" if job.seed is not None else ""
     first, last = min(positions) + 1, max(positions) + 1
     shown = len(positions)
     numbers = f" · {first}–{last} of {job.image_count}" if job.image_count > shown else ""
     caption = f"**{safe(job.character_name)}** for <@{job.user_id}>{seed}{numbers}"
+    likeness = likeness_line(positions, badges or {})
+    if likeness:
+        caption += f"\n{likeness}"
     if job.error and first == 1:
         caption += f"\n⚠️ {job.error}"
     return caption
+
+
+# A colour for each band, so a glance at a result says how alike it is.
+BAND_MARKS = {"strong": "🟢", "likely": "🟡", "weak": "🔴"}
 
 
 def info_text(info: JobInfo) -> str:
@@ -176,6 +210,16 @@ def info_text(info: JobInfo) -> str:
     if job.started_at and job.finished_at:
         seconds = (parse_timestamp(job.finished_at) - parse_timestamp(job.started_at)).seconds
         lines.append(f"Took about {seconds} s")
+    for position, score, note in info.likeness:
+        if score is None:
+            lines.append(f"Likeness of picture {position + 1}: {note}")
+        else:
+            lines.append(
+                f"Likeness of picture {position + 1}: {score:.2f}, {band(score, info.bands)} "
+                f"(its face against the reference picture of "
+                f"{'look “' + safe(job.look_name) + '”' if job.look_name else 'the character'}; "
+                f"strong from {info.bands.strong:.2f}, likely from {info.bands.likely:.2f})"
+            )
     if info.show_cost:
         lines.append(f"Cost reported by the service: {job.cost or 'not reported'}")
         lines.append(f"Credits: {job.credits} held; the service that made it sets the charge")

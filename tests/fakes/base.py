@@ -143,6 +143,9 @@ class FakeService:
         self.jobs: dict[str, FakeJob] = {}
         self.latency = 0.0
         self.reject_content = False
+        # Pictures to answer with instead of rendering one, first in first out (a test's own
+        # photograph, say, where the bot looks at what is in the picture).
+        self.next_pictures: list[bytes] = []
         self.fail_jobs = False
         self.polls_before_done = 2
         self.port = 0

@@ -117,7 +117,7 @@ class FakeSegmind(FakeService):
         spec, _count = self._render_spec(slug, params, seed_source=str(uuid.uuid4()))
         # Like the real page template: always labelled JPEG, whatever the bytes are.
         return web.Response(
-            body=render(spec),
+            body=self.next_pictures.pop(0) if self.next_pictures else render(spec),
             headers={
                 "Content-Type": "image/jpeg",
                 "x-remaining-credits": _credit_text(self.credits),

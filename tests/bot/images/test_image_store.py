@@ -163,3 +163,25 @@ async def test_the_sweep_knows_every_reference_to_an_image(db: Database) -> None
         ("jobs", "edit_mask_sha256"),
         ("job_images", "image_sha256"),
     }
+
+
+async def test_facts_about_a_picture_go_with_it_and_keep_nothing_alive(db: Database) -> None:
+    # A reference picture's face embedding (migration 0020) is a cache: the picture's row may
+    # be released while it exists, and it goes too.
+    sha = "e" * 64
+
+    def add(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO images VALUES (?, 'png', 1, 1, 1, '2026-01-01T00:00:00+00:00')", (sha,)
+        )
+        conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO face_embeddings VALUES (?, 'models', NULL)", (sha,)
+        )
+
+    await db.run_transaction(add)
+    released = await db.run_transaction(lambda conn: image_rows.release(conn, [sha]))
+    assert [row.sha256 for row in released] == [sha]
+    left = await db.run_read(
+        lambda conn: conn.execute("SELECT count(*) FROM face_embeddings").fetchone()[0]
+    )
+    assert left == 0
