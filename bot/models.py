@@ -141,6 +141,7 @@ class Job:
     character_owner_id: int | None = None  # whose character it was when asked
     option_sources: Mapping[str, str] = field(default_factory=dict)  # setting -> Source
     held_back: int = 0  # results the age-restricted check kept out of a channel not marked so
+    member_retries: int = 0  # pictures of second tries (likeness) the member pays for
 
     @property
     def is_edit(self) -> bool:

@@ -310,18 +310,29 @@ class Admin(
 
     @app_commands.command(name="likeness")
     @app_commands.describe(
-        mode="Show each picture's likeness to its character's reference, or not",
+        mode="Show each picture's likeness to its character's reference, and make weak ones again",
         strong="From this score up, a picture is a strong likeness (default 0.50)",
         likely="From this score up (and under strong), a likely one (default 0.36)",
+        payer="Who pays for a second try: the server's budget (default) or the member",
+    )
+    @app_commands.choices(
+        mode=[
+            app_commands.Choice(name="off", value="off"),
+            app_commands.Choice(name="show", value="show"),
+            app_commands.Choice(
+                name="reroll (show, and make weak pictures once more)", value="reroll"
+            ),
+        ]
     )
     async def likeness(
         self,
         interaction: Interaction,
-        mode: Literal["off", "show"] | None = None,
+        mode: app_commands.Choice[str] | None = None,
         strong: app_commands.Range[float, 0.05, 0.95] | None = None,
         likely: app_commands.Range[float, 0.05, 0.95] | None = None,
+        payer: Literal["server", "member"] | None = None,
     ) -> None:
-        """Likeness badges on pictures of photographic characters: on or off, and the bands."""
+        """Likeness badges on pictures of photographic characters: off, shown, or rerolled."""
         scorer = self.bot.services.runner.likeness
         if scorer is None:
             await self._done(
@@ -331,13 +342,19 @@ class Admin(
             )
             return
         settings = await scorer.configure(
-            viewer_from(interaction), mode=mode, strong=strong, likely=likely
+            viewer_from(interaction),
+            mode=mode.value if mode is not None else None,
+            strong=strong,
+            likely=likely,
+            payer=payer,
         )
-        state = (
-            "shown on every picture of a photographic character"
-            if settings.mode == "show"
-            else "off"
-        )
+        state = {
+            "off": "off",
+            "show": "shown on every picture of a photographic character",
+            "reroll": "shown on every picture of a photographic character, and a weak picture "
+            "is made once more with a new seed; the better of the two is delivered. The second "
+            f"try is paid by {'the member' if settings.reroll_payer == 'member' else 'the server'}",
+        }[settings.mode]
         await self._done(
             interaction,
             f"Likeness is {state}. Bands: strong from {settings.strong:.2f}, likely from "

@@ -105,6 +105,7 @@ def _job(row: sqlite3.Row) -> Job:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         held_back=row["held_back"],
+        member_retries=row["member_retries"],
         delivered_at=row["delivered_at"],
         rerolled_from=row["rerolled_from"],
         look_id=row["look_id"],
@@ -315,16 +316,18 @@ def succeed(
     age_restricted: Sequence[bool] = (),
     likeness: Sequence[tuple[float | None, str | None]] = (),
     held_back: int = 0,
+    member_retries: int = 0,
 ) -> Job | None:
     """Mark a running job done with its images (and a note if some are missing); let go of the
     character's reference. `age_restricted` flags images by position; `held_back` counts the
-    images not kept (see migration 0017). Return the finished job, or None if it was no longer
-    running."""
+    images not kept (see migration 0017); `member_retries` the pictures of second tries the
+    member pays for at delivery (migration 0021). Return the finished job, or None if it was no
+    longer running."""
     row = conn.execute(
         "UPDATE jobs SET state = 'succeeded', provider = ?, seed = ?, cost = ?, error = ?, "
-        "finished_at = ?, reference_sha256 = NULL, held_back = ? "
+        "finished_at = ?, reference_sha256 = NULL, held_back = ?, member_retries = ? "
         "WHERE id = ? AND state = 'running' RETURNING *",
-        (provider, seed, cost, error, at, held_back, job_id),
+        (provider, seed, cost, error, at, held_back, member_retries, job_id),
     ).fetchone()
     if row is None:
         return None
@@ -518,6 +521,13 @@ def forget_images(conn: sqlite3.Connection, job_id: int, positions: list[int]) -
     """Remove some of a job's results; return the hashes that were listed."""
     removed: list[str] = []
     for position in positions:
+        # The try that was not delivered goes with the picture (its row by the foreign key).
+        other = conn.execute(
+            "SELECT image_sha256 FROM likeness_tries WHERE job_id = ? AND position = ?",
+            (job_id, position),
+        ).fetchone()
+        if other is not None:
+            removed.append(other[0])
         row = conn.execute(
             "DELETE FROM job_images WHERE job_id = ? AND position = ? RETURNING image_sha256",
             (job_id, position),
@@ -534,8 +544,10 @@ def delete_all_of(conn: sqlite3.Connection, user_id: int) -> tuple[int, list[str
         sha256
         for (sha256,) in conn.execute(
             "SELECT image_sha256 FROM job_images WHERE job_id IN "
+            "(SELECT id FROM jobs WHERE user_id = ?) "
+            "UNION ALL SELECT image_sha256 FROM likeness_tries WHERE job_id IN "
             "(SELECT id FROM jobs WHERE user_id = ?)",
-            (user_id,),
+            (user_id, user_id),
         )
     ]
     deleted = conn.execute(
@@ -554,6 +566,12 @@ def delete(conn: sqlite3.Connection, job_id: int) -> list[str]:
         return []
     held = [h for h in (job.reference_sha256, job.edit_image_sha256, job.edit_mask_sha256) if h]
     held += images_of(conn, job_id)
+    held += [
+        sha256
+        for (sha256,) in conn.execute(
+            "SELECT image_sha256 FROM likeness_tries WHERE job_id = ?", (job_id,)
+        )
+    ]
     conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
     return held
 

@@ -227,6 +227,16 @@ def record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
         )
 
 
+def retry_paid(conn: sqlite3.Connection, job_id: int) -> int:
+    """What the server has paid, and not had back, for a job's second try (its budget)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(budget), 0) FROM credit_ledger INDEXED BY credit_ledger_retries "
+        "WHERE job_id = ? AND change = 'retry' AND credits = 0",
+        (job_id,),
+    ).fetchone()
+    return int(row[0])
+
+
 def insert_hold(conn: sqlite3.Connection, hold: Hold) -> None:
     conn.execute(
         "INSERT INTO credit_holds (job_id, guild_id, user_id, speed, credits, day, month) "

@@ -61,8 +61,10 @@ class LikenessScorer:
         mode: str | None = None,
         strong: float | None = None,
         likely: float | None = None,
+        payer: str | None = None,
     ) -> LikenessSettings:
-        """A server's staff switch likeness off or on and move the bands' thresholds."""
+        """A server's staff switch likeness off, on, or on with second tries for weak pictures
+        (and say who pays for them), and move the bands' thresholds."""
         if viewer.guild_id is None or viewer.scope == PERSONAL_SCOPE:
             raise CameoError("Likeness is set per server: use this in a server.")
         if not viewer.can_manage_guild:
@@ -73,6 +75,7 @@ class LikenessScorer:
             mode if mode is not None else current.mode,
             strong if strong is not None else current.strong,
             likely if likely is not None else current.likely,
+            payer if payer is not None else current.reroll_payer,
         )
         if not 0 < wanted.likely < wanted.strong < 1:
             raise CameoError(

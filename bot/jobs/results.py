@@ -23,7 +23,7 @@ from storage import images as image_rows
 from storage import jobs as repo
 from storage import likeness as likeness_rows
 from storage.database import Database
-from storage.likeness import DEFAULT_SETTINGS, LikenessSettings
+from storage.likeness import DEFAULT_SETTINGS, LikenessSettings, OtherTry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class JobInfo:
     # Each picture's likeness (position, score, why none), and the server's bands.
     likeness: list[tuple[int, float | None, str | None]] = field(default_factory=list)
     bands: LikenessSettings = DEFAULT_SETTINGS
+    # The try not delivered of each picture that was made twice, by position.
+    other_tries: dict[int, OtherTry] = field(default_factory=dict)
 
 
 class ResultService:
@@ -84,11 +86,17 @@ class ResultService:
         """Anyone in the server where the results are may ask how they were made."""
         job = await self._visible_job(viewer, job_id)
 
-        def read(conn: sqlite3.Connection) -> tuple[list[repo.PictureFacts], LikenessSettings]:
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[repo.PictureFacts], LikenessSettings, dict[int, OtherTry]]:
             bands = likeness_rows.settings_of(conn, job.guild_id) if job.guild_id else None
-            return repo.positioned_images_of(conn, job_id), bands or DEFAULT_SETTINGS
+            return (
+                repo.positioned_images_of(conn, job_id),
+                bands or DEFAULT_SETTINGS,
+                likeness_rows.other_tries_of(conn, job_id),
+            )
 
-        pictures, bands = await self.db.run_read(read)
+        pictures, bands, others = await self.db.run_read(read)
         scored = [
             (facts.position, facts.likeness, facts.likeness_note)
             for facts in pictures
@@ -99,6 +107,7 @@ class ResultService:
             show_cost=job.user_id == viewer.user_id or _moderates(viewer, job),
             likeness=scored,
             bands=bands,
+            other_tries=others,
         )
 
     async def toggle_favorite(self, viewer: Viewer, job_id: int, position: int) -> bool:

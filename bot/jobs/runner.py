@@ -42,8 +42,10 @@ from bot.vision.service import SafetyVerdict
 from storage import characters as character_rows
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import likeness as likeness_rows
 from storage import moderation as moderation_rows
 from storage.database import Database
+from storage.likeness import OtherTry
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,19 @@ class StoredResult:
     age_restricted: bool = False  # flagged, in an age-restricted channel: posted as a spoiler
     likeness: float | None = None  # to the character's reference (see bot/jobs/likeness.py)
     likeness_note: str | None = None  # why there is no likeness score
+    second_try: bool = False  # made again for a closer likeness, and delivered as the better
+
+
+@dataclass(frozen=True)
+class Reroll:
+    """What making weak pictures once more gave (see JobRunner._rerolled)."""
+
+    delivered: list[StoredResult]  # the better try of each picture, in place
+    made: list[StoredResult]  # the second tries' pictures, to store (delivered or not)
+    sizes: dict[str, tuple[int, int]]  # the second tries' pictures' sizes, by hash
+    others: list[OtherTry]  # the try of each remade picture that was not delivered
+    member_pays: int = 0  # second-try pictures charged to the member at delivery
+    note: str | None = None  # why weak pictures were not made again
 
 
 class SafetyCheck(Protocol):
@@ -390,17 +405,24 @@ class JobRunner:
         ]
         stored, held = await self._screened(job, made)
         stored = await self._scored(job, stored)
+        firsts = stored
+        reroll = await self._rerolled(job, result, stored)
+        stored = reroll.delivered
         sizes = {
             item.sha256: (image.width, image.height)
             for item, image in zip(made, result.images, strict=True)
-        }
+        } | reroll.sizes
+        # Every picture kept: the delivered ones and the tries that lost (for Info).
+        kept = list({item.sha256: item for item in [*firsts, *reroll.made]}.values())
         now = timestamp(self.clock.now())
         notes = [result.shortfall.message] if result.shortfall is not None else []
         if held:
             notes.append(await self._held_note(job, held))
+        if reroll.note:
+            notes.append(reroll.note)
 
         def record(conn: sqlite3.Connection) -> Job | None:
-            for item in stored:
+            for item in kept:
                 width, height = sizes[item.sha256]
                 image_rows.insert(
                     conn,
@@ -419,13 +441,17 @@ class JobRunner:
                 age_restricted=[item.age_restricted for item in stored],
                 likeness=[(item.likeness, item.likeness_note) for item in stored],
                 held_back=held,
+                member_retries=reroll.member_pays,
             )
-            if finished is not None and job.character_id is not None:
+            if finished is None:
+                return None
+            likeness_rows.save_other_tries(conn, job.id, reroll.others)
+            if job.character_id is not None:
                 character_rows.count_scene(conn, job.character_id, job.user_id)
             return finished
 
         async with self.store.mutation():
-            for item in stored:
+            for item in kept:
                 await self.store.write(item.sha256, item.format, item.data)
             finished = await self.db.run_transaction(record)
         if finished is None:
@@ -441,12 +467,7 @@ class JobRunner:
         flags = [(await self.safety.check_safety(item.data)).age_restricted for item in made]
         if not any(flags):
             return made, 0
-        try:
-            restricted_place = await self.listener.age_restricted_place(job)
-        except Exception:  # can't tell: treat the place as not age-restricted
-            log.exception("Couldn't tell whether job %s's channel is age-restricted", job.id)
-            restricted_place = False
-        if restricted_place:
+        if await self._restricted_place(job):
             return [
                 replace(item, age_restricted=flag) for item, flag in zip(made, flags, strict=True)
             ], 0
@@ -471,6 +492,129 @@ class JobRunner:
             replace(item, likeness=found.score, likeness_note=found.note)
             for item, found in zip(stored, scores, strict=True)
         ]
+
+    async def _rerolled(
+        self, job: Job, result: GenerationResult, stored: list[StoredResult]
+    ) -> Reroll:
+        """Where the server rerolls (`/admin likeness mode:reroll`), each picture in the weak
+        band is made once more, on the same service with a new seed, and the better of its two
+        tries is delivered; the other is kept for Info. The second try is paid for before it
+        is asked: by the server's monthly budget, or out of the member's hold (which the queue
+        made large enough, when members pay)."""
+        unchanged = Reroll(stored, [], {}, [])
+        if self.likeness is None or not stored:
+            return unchanged
+        settings = await self.likeness.settings(job.guild_id)
+        weak = [i for i in stored if i.likeness is not None and i.likeness < settings.likely]
+        if not settings.rerolls or not weak:
+            return unchanged
+        provider, member_pays = result.provider, settings.reroll_payer == "member"
+        if member_pays:
+            paid = await self.db.run_read(
+                partial(
+                    self.quota.covers_retry,
+                    job_id=job.id,
+                    provider=provider,
+                    images=job.image_count,
+                    retried=len(weak),
+                )
+            )
+            refusal = "your credits held for this picture don't cover a second try"
+        else:
+            paid = await self.db.run_transaction(
+                partial(
+                    self.quota.pay_server_retry, job_id=job.id, provider=provider, images=len(weak)
+                )
+            )
+            refusal = "this server's image budget for the month can't pay for a second try"
+        if not paid:
+            return replace(unchanged, note=f"Not made again for a closer likeness: {refusal}.")
+        try:
+            request = await self._request(job)
+            assert isinstance(request, SceneRequest)  # likeness scores scenes only
+            # No seed: the service is given a new one, so the second try differs.
+            again = request.model_copy(update={"count": len(weak), "seed": None})
+            second = await self.router.generate(again, preferred=provider, only_preferred=True)
+            made = [
+                await self._storable(first.position, image)
+                for first, image in zip(weak, second.images, strict=False)
+            ]
+            sizes = {
+                item.sha256: (image.width, image.height)
+                for item, image in zip(made, second.images, strict=True)
+            }
+            made = await self._acceptable(job, made)
+            scores = await self.likeness.score(job, [item.data for item in made])
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            detail = error.message if isinstance(error, CameoError) else "unexpected error"
+            log.warning("Job %s: the second try for likeness failed: %s", job.id, detail)
+            if not member_pays:
+                await self.db.run_transaction(
+                    partial(self.quota.undo_server_retry, job_id=job.id, reason=detail)
+                )
+            return replace(
+                unchanged,
+                note="A second try for a closer likeness failed, so the first is shown. "
+                "It costs nothing.",
+            )
+        delivered = {item.position: item for item in stored}
+        others = []
+        for again_made, found in zip(made, scores or (), strict=False):
+            retried = replace(
+                again_made, likeness=found.score, likeness_note=found.note, second_try=True
+            )
+            first = delivered[retried.position]
+            assert first.likeness is not None  # only scored pictures are weak
+            better, other = (
+                (retried, first)
+                if retried.likeness is not None and retried.likeness > first.likeness
+                else (first, retried)
+            )
+            delivered[first.position] = better
+            others.append(
+                OtherTry(
+                    first.position,
+                    other.sha256,
+                    2 if other.second_try else 1,
+                    other.likeness,
+                    other.likeness_note,
+                )
+            )
+        log.info("Job %s: %d weak pictures made again", job.id, len(made))
+        return Reroll(
+            [delivered[item.position] for item in stored],
+            made,
+            sizes,
+            others,
+            member_pays=len(second.images) if member_pays else 0,
+        )
+
+    async def _acceptable(self, job: Job, made: list[StoredResult]) -> list[StoredResult]:
+        """Second tries that may be shown where the job's results go: one the safety check
+        flags is dropped outside an age-restricted channel (its first try stays), and marked
+        inside one."""
+        if self.safety is None or not made:
+            return made
+        flags = [(await self.safety.check_safety(item.data)).age_restricted for item in made]
+        if not any(flags):
+            return made
+        restricted_place = await self._restricted_place(job)
+        return [
+            replace(item, age_restricted=flag)
+            for item, flag in zip(made, flags, strict=True)
+            if restricted_place or not flag
+        ]
+
+    async def _restricted_place(self, job: Job) -> bool:
+        """Whether the job's results go to an age-restricted channel; if that can't be told,
+        the place is treated as not age-restricted."""
+        try:
+            return await self.listener.age_restricted_place(job)
+        except Exception:
+            log.exception("Couldn't tell whether job %s's channel is age-restricted", job.id)
+            return False
 
     async def read_stored(self, sha256: str) -> bytes | None:
         """A stored picture's bytes by its hash, or None if it is gone."""
@@ -513,7 +657,11 @@ class JobRunner:
                         else 0
                     )
                     self.quota.commit(
-                        conn, job_id=job.id, provider=job.provider, images=shown + held
+                        conn,
+                        job_id=job.id,
+                        provider=job.provider,
+                        images=shown + held,
+                        retried=job.member_retries,
                     )
 
                 await self.db.run_transaction(charge)
@@ -523,13 +671,15 @@ class JobRunner:
     async def _stored_results(self, job: Job) -> list[StoredResult]:
         def listed(
             conn: sqlite3.Connection,
-        ) -> list[tuple[int, image_rows.ImageRow | None, repo.PictureFacts]]:
+        ) -> tuple[list[tuple[int, image_rows.ImageRow | None, repo.PictureFacts]], set[int]]:
+            others = likeness_rows.other_tries_of(conn, job.id)
+            second_tries = {position for position, other in others.items() if other.attempt == 1}
             return [
                 (facts.position, image_rows.get(conn, facts.sha256), facts)
                 for facts in repo.positioned_images_of(conn, job.id)
-            ]
+            ], second_tries
 
-        rows = await self.db.run_read(listed)
+        rows, second_tries = await self.db.run_read(listed)
         return [
             StoredResult(
                 position,
@@ -539,6 +689,7 @@ class JobRunner:
                 age_restricted=facts.age_restricted,
                 likeness=facts.likeness,
                 likeness_note=facts.likeness_note,
+                second_try=position in second_tries,
             )
             for position, row, facts in rows
             if row is not None

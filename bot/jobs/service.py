@@ -28,6 +28,7 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import CleanImage, ImageWorkers, StoredFormat
 from bot.images.store import ImageStore, image_row
+from bot.jobs.likeness import DRAWN_STYLES
 from bot.jobs.runner import JobRunner
 from bot.jobs.shared_result import SharedResult
 from bot.models import Character, Job, JobKind, Look, Viewer
@@ -47,6 +48,7 @@ from bot.quota.hooks import QuotaHooks
 from bot.stories.service import StoryClosed
 from storage import images as image_rows
 from storage import jobs as repo
+from storage import likeness as likeness_rows
 from storage import looks as look_rows
 from storage import prefs as pref_rows
 from storage import stories as story_rows
@@ -284,7 +286,8 @@ class JobService:
                 guild_id=viewer.scope,
                 providers=[p.name for p in able],
                 speed=speed,
-                images=needs.count,
+                images=needs.count
+                * (2 if self._member_may_pay_second_tries(conn, viewer, options) else 1),
             )
             job = repo.insert(
                 conn,
@@ -333,6 +336,19 @@ class JobService:
             ) from None
         self.runner.wake()
         return QueuedJob(job, await self._place_of(job.id), scene)
+
+    def _member_may_pay_second_tries(
+        self, conn: sqlite3.Connection, viewer: Viewer, options: GenerationOptions
+    ) -> bool:
+        """Whether this scene may be made twice at the member's cost (a server that rerolls
+        weak likenesses at members' cost): then the hold covers every picture twice, and what
+        is not made comes back at delivery, as with any hold."""
+        if self.runner.likeness is None or viewer.guild_id is None:
+            return False
+        if not isinstance(options, SceneOptions) or options.style in DRAWN_STYLES:
+            return False
+        settings = likeness_rows.settings_of(conn, viewer.guild_id)
+        return settings.rerolls and settings.reroll_payer == "member"
 
     async def cancel(self, viewer: Viewer, job_id: int) -> Job:
         """Cancel a queued or running job: its owner, or Manage Server in its server, may."""

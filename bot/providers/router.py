@@ -209,6 +209,7 @@ class ProviderRouter:
         preferred: str | None = None,
         on_submitted: OnJobSubmitted | None = None,
         deadline: Deadline | None = None,
+        only_preferred: bool = False,
     ) -> GenerationResult:
         """Make every image the request asks for, failing over between services when safe.
 
@@ -216,10 +217,13 @@ class ProviderRouter:
         submission. Failover follows the policy table at the top of this module: only refusals
         made before any money was spent move on. Once a service accepted a paid call its errors
         are FailedAfterPayment and are the answer, and images already made are returned with a
-        `shortfall` rather than bought again elsewhere.
+        `shortfall` rather than bought again elsewhere. `only_preferred` asks the preferred
+        service or none (a second try is paid at that service's price before it is made).
         """
         deadline = deadline or Deadline(JOB_DEADLINE_SECONDS)
         chosen, reasons = self.candidates(request, preferred)
+        if only_preferred:
+            chosen = [provider for provider in chosen if provider.name == preferred]
         if not chosen:
             raise _nothing_can(Needs.of(request), reasons)
         for provider in chosen:

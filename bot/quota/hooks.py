@@ -39,9 +39,30 @@ class QuotaHooks(Protocol):
         """Hold `credits` for a queued job; raise QuotaExceeded if they are not there."""
 
     def commit(
-        self, conn: sqlite3.Connection, *, job_id: int, provider: str | None, images: int
+        self,
+        conn: sqlite3.Connection,
+        *,
+        job_id: int,
+        provider: str | None,
+        images: int,
+        retried: int = 0,
     ) -> None:
-        """The job's images were delivered: charge their price, give back the rest."""
+        """The job's images were delivered: charge their price (and, as a row of its own, the
+        `retried` pictures of second tries the member pays for), give back the rest."""
+
+    def covers_retry(
+        self, conn: sqlite3.Connection, *, job_id: int, provider: str, images: int, retried: int
+    ) -> bool:
+        """Whether the job's hold pays for its `images` and `retried` second tries too."""
+
+    def pay_server_retry(
+        self, conn: sqlite3.Connection, *, job_id: int, provider: str, images: int
+    ) -> bool:
+        """The server pays for `images` second tries of the job, from its monthly budget;
+        False if the budget can't. Paid once per job, however often the job is resumed."""
+
+    def undo_server_retry(self, conn: sqlite3.Connection, *, job_id: int, reason: str) -> None:
+        """The second try the server paid for failed: give its budget back."""
 
     def refund(self, conn: sqlite3.Connection, *, job_id: int, reason: str) -> None:
         """The job failed or was cancelled: give the whole hold back."""

@@ -188,19 +188,69 @@ class QuotaService:
         repo.insert_hold(conn, hold)
         self._record(conn, hold, "reserve", credits, f"held for job {job_id}")
 
-    def commit(self, conn: SQLite, *, job_id: int, provider: str | None, images: int) -> None:
-        """The job's images were delivered: charge what they cost, give back the rest."""
+    def commit(
+        self,
+        conn: SQLite,
+        *,
+        job_id: int,
+        provider: str | None,
+        images: int,
+        retried: int = 0,
+    ) -> None:
+        """The job's images were delivered: charge what they cost, give back the rest. Second
+        tries the member pays for come out of the same hold, as a ledger row of their own."""
         hold = repo.hold(conn, job_id)
         if hold is None or hold.state != "held":
             return
-        overrides = repo.prices(conn, hold.guild_id)
-        due = pricing.price(provider, hold.speed, overrides) * images if provider else 0
-        charged = min(hold.credits, due)
-        if not repo.settle_hold(conn, job_id, "charged", charged):
+        each = (
+            pricing.price(provider, hold.speed, repo.prices(conn, hold.guild_id)) if provider else 0
+        )
+        charged = min(hold.credits, each * images)
+        retry = min(hold.credits - charged, each * retried)
+        if not repo.settle_hold(conn, job_id, "charged", charged + retry):
             return
-        back = charged - hold.credits
-        what = f"{images} image{'s' if images != 1 else ''} from {provider}"
-        self._record(conn, hold, "charge", back, f"charged {charged} for {what}")
+        what = f"{_pictures(images)} from {provider}"
+        self._record(conn, hold, "charge", charged - hold.credits, f"charged {charged} for {what}")
+        if retried:
+            self._record(
+                conn, hold, "retry", retry,
+                f"second try for likeness: {_pictures(retried)} from {provider}, paid by you",
+            )  # fmt: skip
+
+    def covers_retry(
+        self, conn: SQLite, *, job_id: int, provider: str, images: int, retried: int
+    ) -> bool:
+        hold = repo.hold(conn, job_id)
+        if hold is None or hold.state != "held":
+            return False
+        each = pricing.price(provider, hold.speed, repo.prices(conn, hold.guild_id))
+        return hold.credits >= each * (images + retried)
+
+    def pay_server_retry(self, conn: SQLite, *, job_id: int, provider: str, images: int) -> bool:
+        hold = repo.hold(conn, job_id)
+        if hold is None:
+            return False
+        if repo.retry_paid(conn, job_id):
+            return True  # resumed after a restart: the first attempt paid already
+        cost = pricing.price(provider, hold.speed, repo.prices(conn, hold.guild_id)) * images
+        budget = repo.settings(conn, hold.guild_id).monthly_budget
+        if budget is not None and repo.budget_used(conn, hold.guild_id, hold.month) + cost > budget:
+            return False
+        self._record(
+            conn, hold, "retry", 0,
+            f"second try for likeness: {_pictures(images)} from {provider}, paid by the server",
+            budget=cost,
+        )  # fmt: skip
+        return True
+
+    def undo_server_retry(self, conn: SQLite, *, job_id: int, reason: str) -> None:
+        hold = repo.hold(conn, job_id)
+        paid = repo.retry_paid(conn, job_id)
+        if hold is None or not paid:
+            return
+        self._record(
+            conn, hold, "retry", 0, f"second try refunded: {reason}"[:REASON_MAX], budget=-paid
+        )
 
     def refund(self, conn: SQLite, *, job_id: int, reason: str) -> None:
         """The job failed or was cancelled: give the whole hold back."""
@@ -210,13 +260,23 @@ class QuotaService:
         self._record(conn, hold, "refund", -hold.credits, f"refunded: {reason}"[:REASON_MAX])
 
     def _record(
-        self, conn: SQLite, hold: repo.Hold, change: str, credits: int, reason: str
+        self,
+        conn: SQLite,
+        hold: repo.Hold,
+        change: str,
+        credits: int,
+        reason: str,
+        *,
+        budget: int | None = None,
     ) -> None:
-        """A ledger row for a job's credits, charged to the day and month it was queued in."""
+        """A ledger row for a job's credits, charged to the day and month it was queued in.
+        What the member uses counts against the server's budget too, unless `budget` says
+        otherwise (a second try the server pays for costs the member nothing)."""
         repo.record(
             conn,
             repo.LedgerEntry(
-                0, hold.guild_id, hold.user_id, hold.job_id, change, credits, credits,
+                0, hold.guild_id, hold.user_id, hold.job_id, change, credits,
+                credits if budget is None else budget,
                 hold.day, hold.month, reason, None, timestamp(self.clock.now()),
             ),
         )  # fmt: skip
@@ -417,6 +477,10 @@ class QuotaService:
         """`/privacy forget-me`: drop the member's ledger, holds and overrides."""
         today = self.periods().day
         await self.db.run_transaction(lambda conn: repo.forget(conn, user_id, today))
+
+
+def _pictures(count: int) -> str:
+    return f"{count} image{'s' if count != 1 else ''}"
 
 
 def _managed_guild(manager: Viewer) -> int:

@@ -15,7 +15,7 @@ from bot.models import Job, JobKind, JobState
 from bot.providers.request import PoseOptions
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
-from storage.likeness import LikenessSettings
+from storage.likeness import LikenessSettings, OtherTry
 
 _STATE_COLOUR = {
     JobState.QUEUED: discord.Colour.light_grey(),
@@ -156,7 +156,8 @@ def likeness_badges(images: Sequence[StoredResult], bands: LikenessSettings) -> 
     for image in images:
         if image.likeness is not None:
             word = band(image.likeness, bands)
-            badges[image.position] = f"{BAND_MARKS[word]} {word} {image.likeness:.2f}"
+            again = " (second try)" if image.second_try else ""
+            badges[image.position] = f"{BAND_MARKS[word]} {word} {image.likeness:.2f}{again}"
         elif image.likeness_note:
             badges[image.position] = image.likeness_note
     return badges
@@ -220,10 +221,24 @@ def info_text(info: JobInfo) -> str:
                 f"{'look “' + safe(job.look_name) + '”' if job.look_name else 'the character'}; "
                 f"strong from {info.bands.strong:.2f}, likely from {info.bands.likely:.2f})"
             )
+        other = info.other_tries.get(position)
+        if other is not None:
+            lines.append(f"  {_tries_line(other, info.bands)}")
     if info.show_cost:
         lines.append(f"Cost reported by the service: {job.cost or 'not reported'}")
         lines.append(f"Credits: {job.credits} held; the service that made it sets the charge")
     return "\n".join(line for line in lines if line)
+
+
+def _tries_line(other: OtherTry, bands: LikenessSettings) -> str:
+    """How a picture made twice was chosen: the try shown and the one kept back."""
+    if other.likeness is None:
+        lost = other.likeness_note or "not scored"
+    else:
+        lost = f"{other.likeness:.2f}, {band(other.likeness, bands)}"
+    if other.attempt == 1:
+        return f"Made twice for a closer likeness: this is the second try; the first scored {lost}."
+    return f"Made twice for a closer likeness: the first try is shown; the second scored {lost}."
 
 
 def jobs_list(entries: list[tuple[Job, int | None]]) -> str:

@@ -3,15 +3,16 @@ scored with the real face models, shown in words and number; drawings get no ver
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from PIL import Image
 
 from bot.client.cameo_bot import CameoBot
 from tests.cogs.test_consent import PHOTO, button
-from tests.cogs.test_quotas import admin
+from tests.cogs.test_quotas import admin, fields, quota_of
 from tests.cogs.test_scenes import register, results_in_thread, scene
-from tests.discord.emulator import DiscordEmulator
+from tests.discord.emulator import DiscordEmulator, Message
 from tests.fakes import FakeSegmind
 from tests.fixtures_photos import HOPPER
 
@@ -78,3 +79,97 @@ async def test_drawn_characters_get_no_verdict_and_a_server_can_turn_it_off(
     card, _ = await scene(emulator)
     quiet = (await results_in_thread(emulator, card))[0]
     assert "Likeness" not in quiet.content
+
+
+def generations(fake: FakeSegmind) -> int:
+    """How many pictures the fake service was asked to make."""
+    return sum(1 for request in fake.requests if request.method == "POST")
+
+
+async def info_of(emulator: DiscordEmulator, result: Message) -> str:
+    button_id = next(b["custom_id"] for b in result.buttons() if b["label"] == "Info")
+    return (
+        await (await emulator.click(emulator.user("bob"), result, button_id)).response()
+    ).content
+
+
+async def settled_quota(emulator: DiscordEmulator, wanted: str) -> dict[str, str]:
+    """Alice's /quota once the delivery's charge has landed (it follows the post)."""
+    for _ in range(100):
+        shown = await quota_of(emulator)
+        if wanted in shown.get("Recent", ""):
+            return shown
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{wanted!r} never reached the ledger: {shown}")
+
+
+async def test_reroll_delivers_the_closer_second_try_at_the_servers_cost(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    said = await admin(emulator, "carol", "likeness", mode="reroll")
+    assert "made once more with a new seed" in said
+    assert "paid by the server" in said
+    await admin(emulator, "carol", "quota budget", credits=500)
+    await register_photo(emulator)
+    asked_before = generations(segmind_fake)
+
+    # The service first draws someone else, then the character.
+    segmind_fake.next_pictures = [enlarged(HOPPER), enlarged(PHOTO)]
+    card, _ = await scene(emulator, character="Eileen", prompt="on the moon")
+    results = await results_in_thread(emulator, card)
+    assert len(results) == 1
+    assert len(results[0].attachments) == 1
+    assert "Likeness: 🟢 strong 0.9" in results[0].content
+    assert "(second try)" in results[0].content
+    assert generations(segmind_fake) - asked_before == 2
+
+    info = await info_of(emulator, results[0])
+    assert "Likeness of picture 1: 0.9" in info
+    assert "Made twice for a closer likeness: this is the second try; the first scored 0." in info
+    assert ", weak." in info
+
+    # The member pays for one picture; the second try is the server's, as its own row.
+    shown = await settled_quota(emulator, "charged 19")
+    assert "**31** of 50 left" in shown["Today"]
+    assert (
+        "**±0** second try for likeness: 1 image from segmind, paid by the server"
+        in (shown["Recent"])
+    )
+    assert "**462** of 500 left" in shown["Server budget this month"]
+
+
+async def test_reroll_keeps_the_first_try_when_the_second_is_no_closer_at_the_members_cost(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    said = await admin(emulator, "carol", "likeness", mode="reroll", payer="member")
+    assert "paid by the member" in said
+    await register_photo(emulator)
+
+    # Someone else, then a picture with no face at all: the first try stays.
+    segmind_fake.next_pictures = [enlarged(HOPPER)]
+    card, _ = await scene(emulator, character="Eileen", prompt="in a library")
+    assert fields(card)["Cost"] == "38 credits"  # held for both tries; what is unused comes back
+    result = (await results_in_thread(emulator, card))[0]
+    assert "Likeness: 🔴 weak 0." in result.content
+    assert "second try" not in result.content
+    info = await info_of(emulator, result)
+    assert "the first try is shown; the second scored no face found." in info
+
+    shown = await settled_quota(emulator, "paid by you")
+    assert "**12** of 50 left" in shown["Today"]
+    assert "**−19** second try for likeness: 1 image from segmind, paid by you" in shown["Recent"]
+
+
+async def test_a_weak_picture_is_delivered_once_where_the_server_only_shows_likeness(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await register_photo(emulator)
+    asked_before = generations(segmind_fake)
+    segmind_fake.next_pictures = [enlarged(HOPPER), enlarged(PHOTO)]
+    card, _ = await scene(emulator, character="Eileen", prompt="on the moon")
+    assert fields(card)["Cost"] == "19 credits"
+    result = (await results_in_thread(emulator, card))[0]
+    assert "Likeness: 🔴 weak 0." in result.content
+    assert generations(segmind_fake) - asked_before == 1
+    shown = await settled_quota(emulator, "charged 19")
+    assert "second try" not in shown["Recent"]

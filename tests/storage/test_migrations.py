@@ -262,3 +262,53 @@ async def test_every_character_gets_one_default_look_and_keeps_everything(
         hidden = await service.get(mira.id)
         assert hidden is not None
         assert (hidden.visibility, hidden.listed) == (Visibility.APPROVED, False)
+
+
+async def test_likeness_rerolls_keep_the_ledger_and_each_servers_settings(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=20)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "INSERT INTO likeness_settings (guild_id, mode, strong) VALUES (?, 'off', 0.6)",
+            (GUILD,),
+        )
+        for n, change in enumerate(("reserve", "charge", "give")):
+            conn.execute(
+                "INSERT INTO credit_ledger (id, guild_id, user_id, job_id, change, credits, "
+                "budget, day, month, reason, at) VALUES (?, ?, 1, 1, ?, ?, ?, 'd', 'm', 'r', 't')",
+                (10 + n, GUILD, change, 5 - n, 5 - n),
+            )
+    conn.close()
+    async with open_database(path) as db:
+        assert await db.schema_version() == load_migrations()[-1].version
+
+        def facts(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], tuple[object, ...]]:
+            ledger = conn.execute(
+                "SELECT id, change, credits, budget FROM credit_ledger ORDER BY id"
+            ).fetchall()
+            settings = conn.execute(
+                "SELECT mode, strong, likely, reroll_payer FROM likeness_settings"
+            ).fetchone()
+            return [tuple(row) for row in ledger], tuple(settings)
+
+        ledger, settings = await db.run_read(facts)
+        assert ledger == [(10, "reserve", 5, 5), (11, "charge", 4, 4), (12, "give", 3, 3)]
+        assert settings == ("off", 0.6, 0.36, "server")
+        # The ledger takes second tries now, and the member's rows are still found by index.
+        await db.run_transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO credit_ledger (guild_id, user_id, job_id, change, credits, budget, "
+                "day, month, reason, at) VALUES (?, 1, 1, 'retry', 0, 19, 'd', 'm', 'r', 't')",
+                (GUILD,),
+            )
+        )
+        plan = await db.run_read(
+            lambda conn: conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM credit_ledger "
+                "WHERE guild_id = ? AND user_id = 1 "
+                "ORDER BY id DESC LIMIT 5",
+                (GUILD,),
+            ).fetchall()
+        )
+        assert "credit_ledger_member" in " ".join(str(row["detail"]) for row in plan)

@@ -162,6 +162,7 @@ async def test_the_sweep_knows_every_reference_to_an_image(db: Database) -> None
         ("jobs", "edit_image_sha256"),
         ("jobs", "edit_mask_sha256"),
         ("job_images", "image_sha256"),
+        ("likeness_tries", "image_sha256"),
     }
 
 

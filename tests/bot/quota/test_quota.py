@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -415,3 +416,56 @@ async def test_forgetting_a_member_keeps_only_todays_spent_count(world: World) -
     assert (await world.quota.rules(MANAGER)).overrides == []
     # Forgetting cannot reset a quota: what the delivered scene cost still counts today.
     assert await remaining(world) == 100 - APIFRAME_PRICE
+
+
+async def test_a_second_try_the_server_pays_is_paid_once_bound_by_the_budget_and_undone(
+    world: World,
+) -> None:
+    quota = world.quota
+    await quota.set_budget(MANAGER, HOLD * 2 + 1)
+    job_id = await scene(world)  # the queued scene holds HOLD of the budget
+
+    def pay(images: int) -> Callable[[sqlite3.Connection], bool]:
+        return partial(quota.pay_server_retry, job_id=job_id, provider="segmind", images=images)
+
+    # Two second-try pictures at Segmind's 19 would pass the budget: refused, nothing written.
+    assert not await world.db.run_transaction(pay(2))
+    assert await entries(world.db) == [("reserve", HOLD)]
+    assert await world.db.run_transaction(pay(1))
+    # Resumed after a restart, the same job's second try is not paid again.
+    assert await world.db.run_transaction(pay(1))
+    assert await entries(world.db) == [("reserve", HOLD), ("retry", 0)]
+    status = await quota.status(ALICE)
+    assert (status.budget_used, status.remaining) == (HOLD + 19, 100 - HOLD)
+
+    await world.db.run_transaction(
+        partial(quota.undo_server_retry, job_id=job_id, reason="the service failed")
+    )
+    await world.db.run_transaction(
+        partial(quota.undo_server_retry, job_id=job_id, reason="again")  # nothing left to undo
+    )
+    assert await entries(world.db) == [("reserve", HOLD), ("retry", 0), ("retry", 0)]
+    assert (await quota.status(ALICE)).budget_used == HOLD
+
+
+async def test_a_second_try_the_member_pays_comes_out_of_the_hold_as_its_own_row(
+    world: World,
+) -> None:
+    job_id = await scene(world)
+
+    def covers(retried: int) -> Callable[[sqlite3.Connection], bool]:
+        return partial(
+            world.quota.covers_retry, job_id=job_id, provider="apiframe", images=1, retried=retried
+        )
+
+    assert not await world.db.run_read(covers(1))  # a hold of 19 pays one Apiframe picture only
+    await world.db.run_transaction(
+        partial(world.quota.commit, job_id=job_id, provider="apiframe", images=1, retried=1)
+    )
+    # Charged what the hold allows: the picture, and the rest of the hold towards the retry.
+    assert await entries(world.db) == [
+        ("reserve", HOLD),
+        ("charge", APIFRAME_PRICE - HOLD),
+        ("retry", HOLD - APIFRAME_PRICE),
+    ]
+    assert await remaining(world) == 100 - HOLD
