@@ -54,6 +54,43 @@ class ConsentQuestion(OwnerOnlyView):
         self.stop()
 
 
+class GoAheadQuestion(OwnerOnlyView):
+    """A warning with a choice: go ahead, or cancel and store nothing."""
+
+    def __init__(self, owner_id: int, go_label: str) -> None:
+        super().__init__(owner_id, timeout=ANSWER_WITHIN_SECONDS)
+        self.go_ahead = False
+        self.go.label = go_label[:80]
+
+    @discord.ui.button(label="Go ahead", style=discord.ButtonStyle.primary)
+    async def go(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
+        self.go_ahead = True
+        await interaction.response.edit_message(content="Going ahead.", view=None)
+        self.stop()
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]
+    ) -> None:
+        await interaction.response.edit_message(content="Cancelled: nothing was stored.", view=None)
+        self.stop()
+
+
+async def go_ahead_after(
+    interaction: discord.Interaction[Any], warning: str, go_label: str
+) -> bool:
+    """Show `warning` privately (`interaction` must be deferred) and wait for the member's
+    choice; False if they cancel or don't answer in time (nothing stored)."""
+    question = GoAheadQuestion(interaction.user.id, go_label)
+    message = await interaction.followup.send(
+        warning, view=question, ephemeral=True, allowed_mentions=NO_MENTIONS, wait=True
+    )
+    if await question.wait():  # timed out
+        await message.edit(content="No answer in time: nothing was stored.", view=None)
+        return False
+    return question.go_ahead
+
+
 async def with_consent(
     interaction: discord.Interaction[Any], attempt: Callable[[Consent | None], Awaitable[T]]
 ) -> T | None:

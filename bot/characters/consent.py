@@ -37,13 +37,31 @@ class ConsentNeeded(CameoError):
         )
 
 
+class NoFaceInPhoto(CameoError):
+    """The reference is a photograph with no face Cameo can find: likeness can't be scored."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This picture looks like a photograph, but Cameo can't find a face in it (too small, "
+            "turned away, covered or cut off). The image services copy a character's face from "
+            "its picture, so scenes may not look like them, and their likeness can't be scored. "
+            "A clear photo of the face, looking at the camera, works best. Register it anyway?"
+        )
+
+
 async def consent_for(
-    vision: Vision | None, clean: CleanImage, given: Consent | None
+    vision: Vision | None, clean: CleanImage, given: Consent | None, *, warn_no_face: bool = False
 ) -> Consent | None:
     """The confirmation to store with this picture: None when it shows no photographed face,
-    `given` when it does; ConsentNeeded when it does and nothing was given."""
-    if vision is not None and not (await vision.find_faces(clean.data)).photographic_face:
-        return None
+    `given` when it does; ConsentNeeded when it does and nothing was given. With
+    `warn_no_face`, a photograph without a face raises NoFaceInPhoto (a new character's
+    picture: the member is warned before anything is stored)."""
+    if vision is not None:
+        finding = await vision.find_faces(clean.data)
+        if not finding.photographic_face:
+            if warn_no_face and finding.photograph_without_face:
+                raise NoFaceInPhoto()
+            return None
     if given is None:
         raise ConsentNeeded(checked=vision is not None)
     return given

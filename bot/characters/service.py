@@ -199,12 +199,14 @@ class CharacterService:
         original: OriginalFacts | None = None,
         look_name: str = DEFAULT_LOOK,
         consent: Consent | None = None,
+        warn_no_face: bool = False,
     ) -> Character:
         """Register a character from an image; the file and the row land together or not at all.
 
         The image becomes its first look (`look_name`, the default). `listed` matters only for
         approved characters (whether everyone in the server sees them); it defaults to yes.
-        A photographed face needs `consent` (ConsentNeeded otherwise, before anything is stored).
+        A photographed face needs `consent` (ConsentNeeded otherwise, before anything is stored);
+        with `warn_no_face`, a photograph without a face raises NoFaceInPhoto.
         """
         display = clean_name(name)
         text = clean_description(description)
@@ -215,7 +217,7 @@ class CharacterService:
             viewer, {"character's name": display, "description": text, "look's name": look}
         )
         clean = await self.workers.clean_reference(image)
-        confirmed = await consent_for(self.vision, clean, consent)
+        confirmed = await consent_for(self.vision, clean, consent, warn_no_face=warn_no_face)
         facts = original or OriginalFacts(
             clean.original_sha256,
             clean.original_format,

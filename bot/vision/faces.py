@@ -8,6 +8,13 @@ a photograph's skin has grain and light everywhere (under 3 levels of brightness
 cel-shaded drawing's fills are flat (22–31% even after JPEG compression, which adds ringing).
 A flat cartoon face is not found at all. Between the two, Cameo asks: a drawing wrongly taken
 for a photograph costs a member one click, the other way round a person's consent.
+
+A picture with no face is called a photograph by the same kind of measure on the whole picture
+(at most 512 px): the share of pixels whose 3×3 neighbourhood is exactly flat (under one level
+of spread). Photographs have grain everywhere, even in a dark background: 2–25% (Grace Hopper,
+the astronaut, crops of both without a face), while drawn fills stay flat through JPEG: 92–100%.
+It only decides whether a member is warned that likeness can't be scored, so a painted picture
+taken for a photograph costs one click.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ FACE_MIN_SHARE = 0.08
 FLAT_SHARE_DRAWN = 0.25
 _FACE_SIDE = 128
 _FLAT_SPREAD = 3.0  # brightness levels (of 255): the 5×5 neighbourhood's standard deviation
+# Under this share of exactly flat pixels, a whole picture is a photograph (see above).
+PHOTO_FLAT_MAX = 0.6
+_PICTURE_SIDE = 512
+_EXACTLY_FLAT = 1.0  # brightness levels: the 3×3 neighbourhood's standard deviation
 # Pictures are looked at no larger than this (YuNet is trained on such sizes; faster too).
 DETECT_SIDE = 640
 
@@ -40,11 +51,17 @@ class FaceFinding:
     faces: int  # confident faces, large enough to be the subject
     best_score: float  # YuNet's confidence in the most confident one (0 without faces)
     flat_share: float  # of the most confident one (1 without faces)
+    picture_flat_share: float = 1.0  # of the whole picture, exactly flat (see above)
 
     @property
     def photographic_face(self) -> bool:
         """A real person's face, photographed: what needs their consent."""
         return self.faces > 0 and self.flat_share < FLAT_SHARE_DRAWN
+
+    @property
+    def photograph_without_face(self) -> bool:
+        """A photograph in which no face was found: its likeness can't be measured."""
+        return self.faces == 0 and self.picture_flat_share < PHOTO_FLAT_MAX
 
 
 NO_FACE = FaceFinding(0, 0.0, 1.0)
@@ -61,7 +78,7 @@ class FaceDetector:
         """The faces in a BGR picture (as `decode` gives)."""
         found = self._subjects(image)
         if found is None:
-            return NO_FACE
+            return FaceFinding(0, 0.0, 1.0, exactly_flat_share(image))
         scaled, subjects = found
         best = max(subjects, key=lambda row: float(row[-1]))
         x, y, w, h = (round(float(value)) for value in best[:4])
@@ -113,6 +130,20 @@ def flat_share(face: Pixels) -> float:
     mean = cv2.blur(brightness, (5, 5))
     variance = np.maximum(cv2.blur(brightness * brightness, (5, 5)) - mean * mean, 0)
     return float((np.sqrt(variance) < _FLAT_SPREAD).mean())
+
+
+def exactly_flat_share(image: Pixels) -> float:
+    """The share of a whole picture's pixels whose 3×3 neighbourhood is exactly flat."""
+    height, width = image.shape[:2]
+    scale = min(1.0, _PICTURE_SIDE / max(height, width))
+    if scale < 1.0:
+        image = cv2.resize(
+            image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+        )
+    brightness = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    mean = cv2.blur(brightness, (3, 3))
+    variance = np.maximum(cv2.blur(brightness * brightness, (3, 3)) - mean * mean, 0)
+    return float((np.sqrt(variance) < _EXACTLY_FLAT).mean())
 
 
 def decode(data: bytes) -> Pixels | None:

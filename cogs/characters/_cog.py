@@ -9,10 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.characters.consent import NoFaceInPhoto
 from bot.characters.text import DESCRIPTION_MAX, NAME_MAX
 from bot.client.interaction_errors import defer_publicly
 from bot.images.processing import MAX_REFERENCE_BYTES, check_declared_size
-from bot.models import Visibility
+from bot.models import Character, Visibility
 from bot.prefs.preset import Preset
 from cogs.characters._looks import LookCommands
 from cogs.characters._render import character_card, import_summary
@@ -28,7 +29,7 @@ from cogs.common import (
     safe,
     viewer_from,
 )
-from cogs.consent import with_consent
+from cogs.consent import go_ahead_after, with_consent
 from cogs.reports._buttons import Report
 
 if TYPE_CHECKING:
@@ -76,18 +77,28 @@ class CharacterCommands(CharacterCards):
         check_declared_size(image.size, MAX_REFERENCE_BYTES)
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await read_attachment(image, MAX_REFERENCE_BYTES)
-        character = await with_consent(
-            interaction,
-            lambda consent: self.characters.create(
-                viewer_from(interaction),
-                name=name,
-                image=data,
-                description=description,
-                visibility=Visibility(visibility),
-                listed=listed,
-                consent=consent,
-            ),
-        )
+
+        async def register(warn_no_face: bool) -> Character | None:
+            return await with_consent(
+                interaction,
+                lambda consent: self.characters.create(
+                    viewer_from(interaction),
+                    name=name,
+                    image=data,
+                    description=description,
+                    visibility=Visibility(visibility),
+                    listed=listed,
+                    consent=consent,
+                    warn_no_face=warn_no_face,
+                ),
+            )
+
+        try:
+            character = await register(warn_no_face=True)
+        except NoFaceInPhoto as warning:
+            if not await go_ahead_after(interaction, warning.message, "Register anyway"):
+                return
+            character = await register(warn_no_face=False)
         if character is None:
             return
         registered = (

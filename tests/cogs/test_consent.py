@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.client.cameo_bot import CameoBot
-from tests.bot.vision.test_vision import cel_shaded
+from tests.bot.vision.test_vision import cel_shaded, faceless_crop
 from tests.cogs.test_scenes import register
 from tests.discord.emulator import DiscordEmulator
 from tests.discord.models import Message
@@ -99,3 +99,27 @@ async def test_forgetting_the_member_who_confirmed_keeps_the_fact_not_the_name(
     await (await emulator.click(bob, question, button(question, "It's me"))).wait_ack()
     await looked.wait_followup(1)
     assert await consents(segmind_bot) == [("Pilot", "self", bob.id)]
+
+
+async def test_a_photograph_without_a_face_warns_before_it_is_stored(
+    emulator: DiscordEmulator, segmind_bot: CameoBot
+) -> None:
+    alice = emulator.user("alice")
+    ix = await emulator.slash(alice, "character create", name="Suit", image=faceless_crop(PHOTO))
+    warning = await ix.response()
+    assert ix.ephemeral
+    assert "can't find a face in it" in warning.content
+    assert "scenes may not look like them" in warning.content
+    assert {b["label"] for b in warning.buttons()} == {"Register anyway", "Cancel"}
+    cancelled = await emulator.click(alice, warning, button(warning, "Cancel"))
+    await cancelled.wait_ack()
+    listed = await emulator.slash(alice, "character list")
+    assert "Suit" not in (await listed.response()).content
+
+    ix = await emulator.slash(alice, "character create", name="Suit", image=faceless_crop(PHOTO))
+    warning = await ix.response()
+    going = await emulator.click(alice, warning, button(warning, "Register anyway"))
+    await going.wait_ack()
+    registered = await ix.wait_followup(1)
+    assert "**Suit** is registered" in registered.content
+    assert await consents(segmind_bot) == []  # no face, so nobody's consent to record

@@ -87,6 +87,32 @@ async def test_a_cartoon_face_and_a_landscape_have_no_photographic_face(vision: 
     assert (await vision.find_faces(b"not a picture")).faces == 0
 
 
+def faceless_crop(photo: bytes) -> bytes:
+    """The lower part of a photograph of a person, without the face, as a JPEG."""
+    image = Image.open(io.BytesIO(photo)).convert("RGB")
+    out = io.BytesIO()
+    lower = image.crop((0, image.height * 3 // 5, image.width, image.height))
+    lower.resize((lower.width * 2, lower.height * 2)).save(out, "JPEG")  # as large as a reference
+    return out.getvalue()
+
+
+async def test_a_photograph_without_a_face_is_told_from_a_drawing(vision: Vision) -> None:
+    hopper = (PHOTO.parent / "grace_hopper.jpg").read_bytes()
+    for photo in (PHOTO.read_bytes(), hopper):
+        found = await vision.find_faces(faceless_crop(photo))
+        assert found.faces == 0
+        assert found.photograph_without_face
+        stored = await vision.find_faces(clean_reference(faceless_crop(photo)).data)
+        assert stored.photograph_without_face
+    landscape = Image.new("RGB", (640, 400), (90, 150, 220))
+    ImageDraw.Draw(landscape).rectangle((0, 260, 640, 400), fill=(40, 140, 60))
+    for drawing in (_png(landscape), clean_reference(_png(landscape)).data):
+        found = await vision.find_faces(drawing)
+        assert found.faces == 0
+        assert not found.photograph_without_face
+    assert not (await vision.find_faces(PHOTO.read_bytes())).photograph_without_face
+
+
 async def test_the_safety_classifier_runs_for_real_on_an_everyday_photograph(
     vision: Vision,
 ) -> None:
