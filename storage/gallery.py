@@ -172,11 +172,14 @@ def picture_page(
     favorites: bool,
     cursor: tuple[Direction, int, int] | None,
     limit: int,
+    likeness: tuple[float, float] | None = None,
 ) -> list[Picture]:
     """Up to `limit` delivered pictures in server `scope` of characters `viewer_id` may see,
     newest job first (then in the job's order): only of `character_id`, or asked for by
     `member_id`, or favourited, if given; after or before the picture `cursor` names
-    (direction, job id, position), from the newest if None."""
+    (direction, job id, position), from the newest if None. `likeness` (lowest, highest
+    excluded) keeps pictures scored in that range: a filter on the rows the page walks, so
+    its cost grows with the pictures it passes over (those of one character, typically)."""
     filters = []
     # The job id and position as the driving index holds them, so their order needs no sort.
     job, position = "j.id", "ji.position"
@@ -195,6 +198,8 @@ def picture_page(
         filters.append("AND j.user_id = :member")
     if favorites:
         filters.append("AND ji.favorite = 1")
+    if likeness is not None:
+        filters.append("AND ji.likeness >= :low AND ji.likeness < :high")
     reverse = cursor is not None and cursor[0] == "before"
     if cursor is not None:
         # Newest job first, a job's pictures in order: "after" is an older job, or a later
@@ -216,6 +221,8 @@ def picture_page(
             "job": None if cursor is None else cursor[1],
             "position": None if cursor is None else cursor[2],
             "limit": limit,
+            "low": likeness[0] if likeness else None,
+            "high": likeness[1] if likeness else None,
         },
     ).fetchall()
     if reverse:

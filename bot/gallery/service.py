@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from bot.characters.service import CharacterService
 from bot.errors import CameoError
@@ -22,8 +23,13 @@ from bot.images.processing import DAMAGED_IMAGE_ERRORS, ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
 from bot.models import PERSONAL_SCOPE, Character, Picture, Viewer
 from storage import gallery as repo
+from storage import likeness as likeness_rows
 from storage.database import Database
 from storage.gallery import CharacterOrder, Direction
+from storage.likeness import LikenessSettings
+
+# A likeness band, in words (see bot/jobs/likeness.py).
+LikenessBand = Literal["strong", "likely", "weak"]
 
 T = TypeVar("T")
 
@@ -58,6 +64,16 @@ class PictureQuery:
     character_id: int | None = None  # only pictures of this character
     member_id: int | None = None  # only pictures this member asked for
     favorites: bool = False  # only pictures marked as favourites
+    likeness: LikenessBand | None = None  # only pictures in this likeness band (the server's)
+
+
+def band_range(band: LikenessBand, settings: LikenessSettings) -> tuple[float, float]:
+    """The scores of a likeness band, lowest included, highest not (the server's thresholds)."""
+    return {
+        "strong": (settings.strong, 2.0),
+        "likely": (settings.likely, settings.strong),
+        "weak": (-2.0, settings.likely),
+    }[band]
 
 
 @dataclass(frozen=True)
@@ -127,9 +143,13 @@ class GalleryService:
         self, viewer: Viewer, query: PictureQuery, cursor: PageCursor | None = None
     ) -> GalleryPage[Picture]:
         scope = _server(viewer)
-        found = await self.db.run_read(
-            partial(
-                repo.picture_page,
+
+        def read(conn: sqlite3.Connection) -> list[Picture]:
+            scores = None
+            if query.likeness is not None:
+                scores = band_range(query.likeness, likeness_rows.settings_of(conn, scope))
+            return repo.picture_page(
+                conn,
                 scope=scope,
                 viewer_id=viewer.user_id,
                 character_id=query.character_id,
@@ -137,9 +157,10 @@ class GalleryService:
                 favorites=query.favorites,
                 cursor=None if cursor is None else (cursor.direction, *cursor.key[:2]),  # type: ignore[arg-type]
                 limit=PAGE_SIZE + 1,
+                likeness=scores,
             )
-        )
-        return _page(found, cursor)
+
+        return _page(await self.db.run_read(read), cursor)
 
     async def character(self, viewer: Viewer, query: str) -> Character:
         """A character picked from a gallery, if the member may still see it."""

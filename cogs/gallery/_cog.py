@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.gallery.service import CharacterQuery, PictureQuery
+from bot.gallery.service import CharacterQuery, LikenessBand, PictureQuery
 from cogs.characters import character_choices
 from cogs.common import viewer_from
 from cogs.gallery._pages import ORDERS, character_page, picture_page, send_page
@@ -59,6 +59,7 @@ class Gallery(
         character="Only pictures of this character",
         member="Only pictures this member asked for",
         favorites="Only pictures marked as favourites",
+        likeness="Only pictures whose likeness to their character is in this band",
     )
     @app_commands.autocomplete(character=character_autocomplete)
     async def scenes(
@@ -67,9 +68,10 @@ class Gallery(
         character: str | None = None,
         member: discord.Member | None = None,
         favorites: bool = False,
+        likeness: LikenessBand | None = None,
     ) -> None:
         """The pictures made here, newest first, as a contact sheet to page through."""
-        await self._pictures(interaction, character, member, favorites=favorites)
+        await self._pictures(interaction, character, member, favorites=favorites, likeness=likeness)
 
     @app_commands.command(name="favorites")
     @app_commands.describe(member="Only the favourites of this member's pictures")
@@ -86,6 +88,7 @@ class Gallery(
         member: discord.Member | None,
         *,
         favorites: bool,
+        likeness: LikenessBand | None = None,
     ) -> None:
         gallery = self.bot.services.gallery
         character = None
@@ -95,6 +98,7 @@ class Gallery(
             character_id=character.id if character else None,
             member_id=member.id if member else None,
             favorites=favorites,
+            likeness=likeness,
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
         await send_page(interaction, await picture_page(interaction, query, character, None))

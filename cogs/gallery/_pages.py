@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 import discord
 
 from bot.client.scene_cards import SceneCards
-from bot.gallery.service import CharacterQuery, PageCursor, PictureQuery, SheetTile
+from bot.gallery.service import (
+    CharacterQuery,
+    LikenessBand,
+    PageCursor,
+    PictureQuery,
+    SheetTile,
+)
 from bot.models import Character, Picture, Viewer
 from cogs.characters._render import CARD_IMAGE_NAME, character_card
 from cogs.common import NO_MENTIONS, UPLOAD_MARGIN, custom_id_number, viewer_from
@@ -44,6 +50,8 @@ ORDERS: dict[str, tuple[str, str]] = {  # code in a custom id -> (order, how it 
 }
 ORDER_CODES = {order: code for code, (order, _) in ORDERS.items()}
 # A contact sheet is a preview: kept well under any channel's upload limit.
+# A likeness band's code in a custom id: its first letter.
+BANDS: dict[str, LikenessBand] = {"s": "strong", "l": "likely", "w": "weak"}
 SHEET_LIMIT = 4 * 1024 * 1024
 PAGE_MAX = 999_999
 
@@ -141,18 +149,20 @@ async def picture_page(
     code = (
         f"{character.public_id if character else '-'}:{query.member_id or 0}:{int(query.favorites)}"
     )
+    # The likeness band goes last and is optional, so buttons posted before it still turn.
+    band = f":{query.likeness[0]}" if query.likeness else ""
     if page.entries:
         first, last = page.entries[0], page.entries[-1]
         view.add_item(
             PicturePageButton(
-                f"{code}:b:{first.job.id}:{first.position}:{page.number - 1}",
+                f"{code}:b:{first.job.id}:{first.position}:{page.number - 1}{band}",
                 "◀",
                 not page.has_previous,
             )
         )
         view.add_item(
             PicturePageButton(
-                f"{code}:a:{last.job.id}:{last.position}:{page.number + 1}",
+                f"{code}:a:{last.job.id}:{last.position}:{page.number + 1}{band}",
                 "▶",
                 not page.has_next,
             )
@@ -171,7 +181,7 @@ async def picture_page(
             )
         )
     elif cursor is not None:
-        view.add_item(PicturePageButton(f"{code}:f:0:0:1", "⏮ First page"))
+        view.add_item(PicturePageButton(f"{code}:f:0:0:1{band}", "⏮ First page"))
     return PageMessage(embed, file, view)
 
 
@@ -181,6 +191,8 @@ def _picture_heading(query: PictureQuery, character: Character | None, name_of: 
         what += f" of {character.name}"
     if query.member_id is not None:
         what += f" asked for by {name_of(query.member_id)}"
+    if query.likeness is not None:
+        what += f", {query.likeness} likeness"
     return what
 
 
@@ -279,7 +291,7 @@ class PicturePageButton(
     _PageButton,
     discord.ui.DynamicItem[Button],
     template=r"cameo:galp:(?P<character>[a-z0-9]{1,16}|-):(?P<member>[0-9]+):(?P<fav>[01])"
-    r":(?P<dir>[abf]):(?P<job>[0-9]+):(?P<position>[0-9]+):(?P<page>[0-9]+)",
+    r":(?P<dir>[abf]):(?P<job>[0-9]+):(?P<position>[0-9]+):(?P<page>[0-9]+)(?::(?P<band>[slw]))?",
 ):
     PREFIX = "cameo:galp:"
 
@@ -289,6 +301,7 @@ class PicturePageButton(
         item.character_id = None if match["character"] == "-" else match["character"]
         item.member_id = _member(match["member"])
         item.favorites = match["fav"] == "1"
+        item.likeness = BANDS.get(match["band"] or "")
         key = (custom_id_number(match["job"], low=0), custom_id_number(match["position"], low=0))
         item.cursor = _cursor(match["dir"], key, match["page"])
         return item
@@ -296,6 +309,7 @@ class PicturePageButton(
     character_id: str | None
     member_id: int | None
     favorites: bool
+    likeness: LikenessBand | None
     cursor: PageCursor | None
 
     async def run(self, interaction: Interaction) -> None:
@@ -310,6 +324,7 @@ class PicturePageButton(
             character_id=character.id if character else None,
             member_id=self.member_id,
             favorites=self.favorites,
+            likeness=self.likeness,
         )
         await _turn_to(interaction, await picture_page(interaction, query, character, self.cursor))
 

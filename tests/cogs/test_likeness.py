@@ -10,6 +10,7 @@ from PIL import Image
 
 from bot.client.cameo_bot import CameoBot
 from tests.cogs.test_consent import PHOTO, button
+from tests.cogs.test_gallery import lines, page_of
 from tests.cogs.test_quotas import admin, fields, quota_of
 from tests.cogs.test_scenes import register, results_in_thread, scene
 from tests.discord.emulator import DiscordEmulator, Message
@@ -173,3 +174,24 @@ async def test_a_weak_picture_is_delivered_once_where_the_server_only_shows_like
     assert generations(segmind_fake) - asked_before == 1
     shown = await settled_quota(emulator, "charged 19")
     assert "second try" not in shown["Recent"]
+
+
+async def test_the_gallery_filters_pictures_by_likeness_band(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await admin(emulator, "carol", "quota exempt", member=emulator.user("alice"), exempt=True)
+    await register_photo(emulator)
+    for photo, prompt in ((PHOTO, "on the moon"), (HOPPER, "in a library")):
+        segmind_fake.next_pictures = [enlarged(photo)]
+        card, _ = await scene(emulator, character="Eileen", prompt=prompt)
+        await results_in_thread(emulator, card)
+
+    strong = await page_of(emulator, "bob", "gallery scenes", character="Eileen", likeness="strong")
+    assert len(lines(strong)) == 1
+    assert "on the moon" in lines(strong)[0]
+    assert "strong likeness" in strong.embeds[0]["title"]
+    weak = await page_of(emulator, "bob", "gallery scenes", likeness="weak")
+    assert len(lines(weak)) == 1
+    assert "in a library" in lines(weak)[0]
+    assert len(lines(await page_of(emulator, "bob", "gallery scenes", likeness="likely"))) == 0
+    assert len(lines(await page_of(emulator, "bob", "gallery scenes"))) == 2
