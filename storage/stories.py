@@ -131,6 +131,7 @@ class StoryScene:
     number: int
     job: Job
     pictures: list[tuple[int, str, str]]  # (position, sha256, format)
+    likeness: float | None = None  # the first picture's, where it was scored
 
 
 def scenes_of(conn: sqlite3.Connection, story_id: int) -> list[StoryScene]:
@@ -144,7 +145,7 @@ def scenes_of(conn: sqlite3.Connection, story_id: int) -> list[StoryScene]:
     scenes = []
     for row in rows:
         pictures = conn.execute(
-            "SELECT ji.position, ji.image_sha256, i.format FROM job_images ji "
+            "SELECT ji.position, ji.image_sha256, i.format, ji.likeness FROM job_images ji "
             "JOIN images i ON i.sha256 = ji.image_sha256 "
             # Age-restricted pictures stay in the channel they were made for (migration 0017).
             "WHERE ji.job_id = ? AND ji.age_restricted = 0 ORDER BY ji.position",
@@ -152,7 +153,12 @@ def scenes_of(conn: sqlite3.Connection, story_id: int) -> list[StoryScene]:
         ).fetchall()
         if pictures:
             scenes.append(
-                StoryScene(row["scene_number"], _job(row), [(p[0], p[1], p[2]) for p in pictures])
+                StoryScene(
+                    row["scene_number"],
+                    _job(row),
+                    [(p[0], p[1], p[2]) for p in pictures],
+                    pictures[0][3],
+                )
             )
     return scenes
 

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import CameoError
-from bot.gallery.service import SheetTile
+from bot.gallery.service import LikenessBand, SheetTile, band_range
 from bot.stories.service import TITLE_MAX, StoryService
 from cogs.characters import character_choices
 from cogs.common import NO_MENTIONS, UPLOAD_MARGIN, viewer_from
@@ -150,15 +150,32 @@ class Stories(
     # -- the story so far -----------------------------------------------------------------------
 
     @app_commands.command(name="recap")
-    async def recap(self, interaction: Interaction) -> None:
+    @app_commands.describe(
+        likeness="Only the scenes whose likeness to their character is in this band"
+    )
+    async def recap(self, interaction: Interaction, likeness: LikenessBand | None = None) -> None:
         """Post the story so far: its scenes in order, as contact sheets with their prompts."""
         story = await self.stories.in_channel(self._here(interaction))
         scenes = await self.stories.scenes(story)
         if not scenes:
             raise CameoError(f"“{story.title}” has no scenes yet: use /scene here to add one.")
+        scorer = self.bot.services.runner.likeness
+        bands = await scorer.settings(interaction.guild_id) if scorer is not None else None
+        if bands is not None and bands.mode == "off":
+            bands = None
+        if likeness is not None:
+            if bands is None:
+                raise CameoError(
+                    "Likeness isn't shown in this server (or this bot doesn't have it), so "
+                    "scenes can't be picked by it."
+                )
+            low, high = band_range(likeness, bands)
+            scenes = [s for s in scenes if s.likeness is not None and low <= s.likeness < high]
+            if not scenes:
+                raise CameoError(f"No scene of “{story.title}” has a {likeness} likeness.")
         await interaction.response.defer(thinking=True)
         gallery = self.bot.services.gallery
-        for number, sheets in enumerate(recap_messages(recap_sheets(story, scenes))):
+        for number, sheets in enumerate(recap_messages(recap_sheets(story, scenes, bands))):
             files: list[discord.File] = []
             limit = min(SHEET_LIMIT, (interaction.filesize_limit - UPLOAD_MARGIN) // len(sheets))
             for embed, chunk in sheets:

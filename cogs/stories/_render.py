@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import discord
 
+from bot.jobs.likeness import band
 from bot.models import Character
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
+from cogs.scenes._render import BAND_MARKS
+from storage.likeness import LikenessSettings
 from storage.stories import Story, StoryScene
 
 DESCRIPTION_IN_CAST = 90
@@ -38,8 +41,11 @@ EMBEDS_PER_MESSAGE = 10
 EMBED_CHARACTERS_PER_MESSAGE = 6000
 
 
-def recap_sheets(story: Story, scenes: list[StoryScene]) -> list[RecapSheet]:
-    """One embed per sheet of up to 12 scenes, listing its scenes' prompts by number."""
+def recap_sheets(
+    story: Story, scenes: list[StoryScene], bands: LikenessSettings | None = None
+) -> list[RecapSheet]:
+    """One embed per sheet of up to 12 scenes, listing its scenes' prompts by number (and,
+    with the server's `bands`, each scored scene's likeness)."""
     sheets = []
     for start in range(0, len(scenes), SCENES_PER_SHEET):
         chunk = scenes[start : start + SCENES_PER_SHEET]
@@ -48,7 +54,12 @@ def recap_sheets(story: Story, scenes: list[StoryScene]) -> list[RecapSheet]:
             prompt = " ".join((scene.job.options.prompt or "").split())
             if len(prompt) > PROMPT_IN_RECAP:
                 prompt = prompt[: PROMPT_IN_RECAP - 1] + "…"
-            lines.append(f"**{scene.number}** {safe(scene.job.character_name)} · {safe(prompt)}")
+            likeness = ""
+            if bands is not None and scene.likeness is not None:
+                likeness = f" · {BAND_MARKS[band(scene.likeness, bands)]} {scene.likeness:.2f}"
+            lines.append(
+                f"**{scene.number}** {safe(scene.job.character_name)} · {safe(prompt)}{likeness}"
+            )
         first, last = chunk[0].number, chunk[-1].number
         embed = discord.Embed(
             title=f"📖 {safe(story.title)}: scenes {first}–{last}"[:256],

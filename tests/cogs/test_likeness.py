@@ -12,7 +12,8 @@ from bot.client.cameo_bot import CameoBot
 from tests.cogs.test_consent import PHOTO, button
 from tests.cogs.test_gallery import lines, page_of
 from tests.cogs.test_quotas import admin, fields, quota_of
-from tests.cogs.test_scenes import register, results_in_thread, scene
+from tests.cogs.test_scenes import register, results_in_thread, scene, until_status
+from tests.cogs.test_stories import in_story
 from tests.discord.emulator import DiscordEmulator, Message
 from tests.fakes import FakeSegmind
 from tests.fixtures_photos import HOPPER
@@ -195,3 +196,30 @@ async def test_the_gallery_filters_pictures_by_likeness_band(
     assert "in a library" in lines(weak)[0]
     assert len(lines(await page_of(emulator, "bob", "gallery scenes", likeness="likely"))) == 0
     assert len(lines(await page_of(emulator, "bob", "gallery scenes"))) == 2
+
+
+async def test_a_story_recap_shows_likeness_and_can_keep_one_band(
+    emulator: DiscordEmulator, segmind_bot: CameoBot, segmind_fake: FakeSegmind
+) -> None:
+    await admin(emulator, "carol", "quota exempt", member=emulator.user("alice"), exempt=True)
+    await register_photo(emulator)
+    ix = await emulator.slash(
+        emulator.user("alice"), "story start", title="Moonshot", characters="Eileen"
+    )
+    await ix.response()
+    thread = await emulator.wait_for_thread(name="Moonshot")
+    for photo, prompt in ((PHOTO, "on the moon"), (HOPPER, "back in the library")):
+        segmind_fake.next_pictures = [enlarged(photo)]
+        card, _ = await scene(emulator, character="Eileen", prompt=prompt, channel=thread)
+        await until_status(emulator, card.id, "Done", 20)  # posted in the story's thread
+
+    recap = await in_story(emulator, "bob", "story recap", thread)
+    text = recap.embeds[0]["description"]
+    assert "**1** Eileen · on the moon · 🟢 0.9" in text
+    assert "**2** Eileen · back in the library · 🔴 0." in text
+    strong = await in_story(emulator, "bob", "story recap", thread, likeness="strong")
+    assert "on the moon" in strong.embeds[0]["description"]
+    assert "library" not in strong.embeds[0]["description"]
+    none = await in_story(emulator, "bob", "story recap", thread, likeness="likely")
+    assert none.ephemeral
+    assert "No scene of “Moonshot” has a likely likeness" in none.content
