@@ -90,12 +90,14 @@ class LikenessScorer:
             return repo.DEFAULT_SETTINGS
         return await self.db.run_read(partial(repo.settings_of, guild_id=guild_id))
 
-    async def score(self, job: Job, pictures: list[bytes]) -> list[Likeness] | None:
+    async def score(
+        self, job: Job, pictures: list[bytes], settings: LikenessSettings | None = None
+    ) -> list[Likeness] | None:
         """Each picture's likeness, in order; None when the server has likeness off (or the
-        job is not a scene of a character)."""
+        job is not a scene of a character). `settings`: the server's, if already read."""
         if job.kind is not JobKind.SCENE or not pictures:
             return None
-        if (await self.settings(job.guild_id)).mode == "off":
+        if (settings or await self.settings(job.guild_id)).mode == "off":
             return None
         options = job.options
         drawn = isinstance(options, SceneOptions) and options.style in DRAWN_STYLES

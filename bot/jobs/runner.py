@@ -26,7 +26,7 @@ from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
 from bot.jobs.likeness import LikenessScorer
-from bot.models import PERSONAL_SCOPE, Job
+from bot.models import PERSONAL_SCOPE, Job, JobKind
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import (
     GenerationRequest,
@@ -45,7 +45,7 @@ from storage import jobs as repo
 from storage import likeness as likeness_rows
 from storage import moderation as moderation_rows
 from storage.database import Database
-from storage.likeness import OtherTry
+from storage.likeness import LikenessSettings, OtherTry
 
 log = logging.getLogger(__name__)
 
@@ -404,9 +404,14 @@ class JobRunner:
             await self._storable(position, image) for position, image in enumerate(result.images)
         ]
         stored, held = await self._screened(job, made)
-        stored = await self._scored(job, stored)
+        likeness = await self._likeness_settings(job)
+        stored = await self._scored(job, stored, likeness)
         firsts = stored
-        reroll = await self._rerolled(job, result, stored)
+        try:
+            reroll = await self._rerolled(job, result, stored, likeness)
+        except Exception:  # the pictures are paid for: deliver the first tries whatever happens
+            log.exception("Job %s: making weak pictures again failed", job.id)
+            reroll = Reroll(stored, [], {}, [])
         stored = reroll.delivered
         sizes = {
             item.sha256: (image.width, image.height)
@@ -477,12 +482,26 @@ class JobRunner:
             kept
         )
 
-    async def _scored(self, job: Job, stored: list[StoredResult]) -> list[StoredResult]:
+    async def _likeness_settings(self, job: Job) -> LikenessSettings | None:
+        """The server's likeness settings for a scene, read once per job; None where its
+        pictures are not scored (no vision extra, not a scene, likeness off, or unreadable)."""
+        if self.likeness is None or job.kind is not JobKind.SCENE:
+            return None
+        try:
+            settings = await self.likeness.settings(job.guild_id)
+        except Exception:  # a score is a nicety: never let it stop a delivery
+            log.exception("Couldn't read the likeness settings for job %s", job.id)
+            return None
+        return None if settings.mode == "off" else settings
+
+    async def _scored(
+        self, job: Job, stored: list[StoredResult], settings: LikenessSettings | None
+    ) -> list[StoredResult]:
         """The pictures with their likeness to the reference, where the server shows it."""
-        if self.likeness is None:
+        if self.likeness is None or settings is None:
             return stored
         try:
-            scores = await self.likeness.score(job, [item.data for item in stored])
+            scores = await self.likeness.score(job, [item.data for item in stored], settings)
         except Exception:  # a score is a nicety: never let it stop a delivery
             log.exception("Couldn't score the likeness of job %s", job.id)
             return stored
@@ -494,7 +513,11 @@ class JobRunner:
         ]
 
     async def _rerolled(
-        self, job: Job, result: GenerationResult, stored: list[StoredResult]
+        self,
+        job: Job,
+        result: GenerationResult,
+        stored: list[StoredResult],
+        settings: LikenessSettings | None,
     ) -> Reroll:
         """Where the server rerolls (`/admin likeness mode:reroll`), each picture in the weak
         band is made once more, on the same service with a new seed, and the better of its two
@@ -502,9 +525,8 @@ class JobRunner:
         is asked: by the server's monthly budget, or out of the member's hold (which the queue
         made large enough, when members pay)."""
         unchanged = Reroll(stored, [], {}, [])
-        if self.likeness is None or not stored:
+        if self.likeness is None or settings is None or not stored:
             return unchanged
-        settings = await self.likeness.settings(job.guild_id)
         weak = [i for i in stored if i.likeness is not None and i.likeness < settings.likely]
         if not settings.rerolls or not weak:
             return unchanged
@@ -544,7 +566,7 @@ class JobRunner:
                 for item, image in zip(made, second.images, strict=True)
             }
             made = await self._acceptable(job, made)
-            scores = await self.likeness.score(job, [item.data for item in made])
+            scores = await self.likeness.score(job, [item.data for item in made], settings)
         except asyncio.CancelledError:
             raise
         except Exception as error:
