@@ -102,6 +102,20 @@ class ForgetReport:
 
 
 @dataclass(frozen=True)
+class ErasedCharacters:
+    """One step of forget-me's erasing of characters: how many, the images nothing refers to
+    any more, and whether the member may own more."""
+
+    characters: int
+    released: list[image_rows.ImageRow]
+    more: bool
+
+    @property
+    def images(self) -> int:
+        return len(self.released)
+
+
+@dataclass(frozen=True)
 class ImportReport:
     imported: list[Character] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
@@ -661,23 +675,31 @@ class CharacterService:
         fails leaves the rest for the member's next request; nothing is half-deleted.
         """
 
-        def erase(conn: sqlite3.Connection) -> tuple[int, list[image_rows.ImageRow]]:
-            count, hashes = repo.delete_owned_by(conn, user_id, limit=FORGET_STEP)
-            member_rows.forget_member(conn, user_id)
-            consent_rows.forget_member(conn, user_id)
-            return count, image_rows.release(conn, hashes)
-
         characters = images = 0
         async with self.store.mutation():
             while True:
-                count, released = await self.db.run_transaction(erase)
-                await self.store.discard_all([(row.sha256, row.format) for row in released])
-                for row in released:
-                    self._previews.pop(row.sha256, None)
-                characters += count
-                images += len(released)
-                if count < FORGET_STEP:
+                step = await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+                await self.discard(step)
+                characters += step.characters
+                images += step.images
+                if not step.more:
                     return ForgetReport(characters=characters, images=images)
+
+    def erase_member(self, conn: sqlite3.Connection, user_id: int) -> ErasedCharacters:
+        """One step of forget-me for characters, inside the caller's transaction: up to
+        FORGET_STEP of the member's characters, their places on others' lists and their consents.
+        The caller then calls `discard` (inside the store's mutation), and `forget` for the rest
+        when there is `more`."""
+        count, hashes = repo.delete_owned_by(conn, user_id, limit=FORGET_STEP)
+        member_rows.forget_member(conn, user_id)
+        consent_rows.forget_member(conn, user_id)
+        return ErasedCharacters(count, image_rows.release(conn, hashes), more=count == FORGET_STEP)
+
+    async def discard(self, erased: ErasedCharacters) -> None:
+        """Remove the files of erased characters' pictures (inside the store's mutation)."""
+        await self.store.discard_all([(row.sha256, row.format) for row in erased.released])
+        for row in erased.released:
+            self._previews.pop(row.sha256, None)
 
     # -- images -----------------------------------------------------------------------------
 

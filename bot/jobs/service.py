@@ -72,6 +72,16 @@ class JobNotFound(CameoError):
 
 
 @dataclass(frozen=True)
+class ErasedJobs:
+    """What forget-me erased of a member's jobs: the ones that were active, how many in all, and
+    the images nothing refers to any more."""
+
+    active: list[int]
+    jobs: int
+    released: list[image_rows.ImageRow]
+
+
+@dataclass(frozen=True)
 class QueuedJob:
     job: Job
     position: int | None  # 1 = next to start; None once running
@@ -520,24 +530,34 @@ class JobService:
 
     async def forget(self, user_id: int) -> int:
         """Cancel a member's jobs and delete every job and result of theirs; return how many."""
-        now = timestamp(self.clock.now())
-
-        def erase(conn: sqlite3.Connection) -> tuple[list[Job], int, list[image_rows.ImageRow]]:
-            active = repo.active_for_user(conn, user_id)
-            for job in active:
-                repo.cancel(conn, job.id, now)
-                self.quota.refund(conn, job_id=job.id, reason="forgotten")
-            count, held = repo.delete_all_of(conn, user_id)
-            repo.forget_turn(conn, user_id)
-            repo.forget_as_owner(conn, user_id)
-            return active, count, image_rows.release(conn, held)
-
         async with self.store.mutation():
-            active, count, gone = await self.db.run_transaction(erase)
-            await self.store.discard_all([(row.sha256, row.format) for row in gone])
+            erased = await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+            await self.discard(erased)
+        await self.stop_running(erased)
+        return erased.jobs
+
+    def erase_member(self, conn: sqlite3.Connection, user_id: int) -> ErasedJobs:
+        """forget-me's part for jobs, inside the caller's transaction: cancel the member's active
+        jobs (refunding their holds) and delete every job and result of theirs. The caller then
+        calls `discard` (inside the store's mutation) and `stop_running`."""
+        now = timestamp(self.clock.now())
+        active = repo.active_for_user(conn, user_id)
         for job in active:
-            await self.runner.cancel(job.id)
-        return count
+            repo.cancel(conn, job.id, now)
+            self.quota.refund(conn, job_id=job.id, reason="forgotten")
+        count, held = repo.delete_all_of(conn, user_id)
+        repo.forget_turn(conn, user_id)
+        repo.forget_as_owner(conn, user_id)
+        return ErasedJobs([job.id for job in active], count, image_rows.release(conn, held))
+
+    async def discard(self, erased: ErasedJobs) -> None:
+        """Remove the files of erased results (inside the store's mutation)."""
+        await self.store.discard_all([(row.sha256, row.format) for row in erased.released])
+
+    async def stop_running(self, erased: ErasedJobs) -> None:
+        """Stop the work in progress of jobs that were erased while active."""
+        for job_id in erased.active:
+            await self.runner.cancel(job_id)
 
 
 def _may_manage(viewer: Viewer, job: Job) -> bool:

@@ -229,7 +229,12 @@ class ModerationService:
     async def forget(self, user_id: int) -> None:
         """`/privacy forget-me`: reports by, about or handled by the member stay, without
         their id. (Blocks stay whole: they are the server's record, not the member's data.)"""
-        await self.db.run_transaction(partial(report_rows.forget_member, user_id=user_id))
+        await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+
+    @staticmethod
+    def erase_member(conn: sqlite3.Connection, user_id: int) -> None:
+        """forget-me's part for moderation, inside the caller's transaction."""
+        report_rows.forget_member(conn, user_id)
 
     # -- real people -------------------------------------------------------------------------
 

@@ -50,4 +50,9 @@ class PrefsService:
         )
 
     async def forget(self, user_id: int) -> int:
-        return await self.db.run_transaction(partial(repo.forget_member, user_id=user_id))
+        return await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+
+    @staticmethod
+    def erase_member(conn: sqlite3.Connection, user_id: int) -> int:
+        """forget-me's part for presets, inside the caller's transaction; how many there were."""
+        return repo.forget_member(conn, user_id)

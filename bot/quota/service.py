@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from bot.clock import Clock, discord_time, parse_timestamp, timestamp
 from bot.errors import CameoError
@@ -475,8 +476,11 @@ class QuotaService:
 
     async def forget(self, user_id: int) -> None:
         """`/privacy forget-me`: drop the member's ledger, holds and overrides."""
-        today = self.periods().day
-        await self.db.run_transaction(lambda conn: repo.forget(conn, user_id, today))
+        await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+
+    def erase_member(self, conn: sqlite3.Connection, user_id: int) -> None:
+        """forget-me's part for credits, inside the caller's transaction."""
+        repo.forget(conn, user_id, self.periods().day)
 
 
 def _pictures(count: int) -> str:

@@ -187,7 +187,12 @@ class StoryService:
 
     async def forget(self, user_id: int) -> None:
         """The member asked to be forgotten: their stories stay, without their id."""
-        await self.db.run_transaction(partial(repo.forget_member, user_id=user_id))
+        await self.db.run_transaction(partial(self.erase_member, user_id=user_id))
+
+    @staticmethod
+    def erase_member(conn: sqlite3.Connection, user_id: int) -> None:
+        """forget-me's part for stories, inside the caller's transaction."""
+        repo.forget_member(conn, user_id)
 
     async def card_of(self, story: Story) -> int | None:
         """The cast card's message (the Discord side's record)."""

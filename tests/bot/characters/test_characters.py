@@ -349,7 +349,7 @@ async def test_forget_erases_many_characters_in_short_steps(
 
     async def counted(work: Any) -> Any:
         result = await real_run(work)
-        steps.append(result[0])
+        steps.append(result.characters)
         return result
 
     monkeypatch.setattr(db, "run_transaction", counted)
