@@ -37,8 +37,10 @@ GROUP_COMMIT_LIMIT = 64
 # milliseconds, which SQLite would otherwise spend inside whichever command's commit crossed
 # its threshold. A connection of its own does it in the background this often (ten times as
 # often while commands write a lot); SQLite's own checkpoint on the bot's connection is only a
-# backstop, if the log ever grows this large (pages).
-CHECKPOINT_INTERVAL_SECONDS = 0.5
+# backstop, if the log ever grows this large (pages). A pass that finds nothing to copy costs
+# microseconds; one every half second let a burst of deletes grow the log by 15,000 pages
+# before the first pass saw it, and cross the backstop.
+CHECKPOINT_INTERVAL_SECONDS = 0.1
 CHECKPOINT_BACKSTOP_PAGES = 20_000
 # SQLite starts the log afresh only when a write begins with all of it copied, and under a
 # steady stream of commands the next write has begun before a background pass ends. So the log
@@ -50,6 +52,9 @@ CHECKPOINT_BACKSTOP_PAGES = 20_000
 CHECKPOINT_RESTART_PAGES = 1_000
 CHECKPOINT_CATCH_UP_PASSES = 8
 CHECKPOINT_LEFT_PAGES = 100
+# If the passes never catch up, the bot's connection copies the rest anyway once the log is
+# this long (pages), well before SQLite's own backstop would, at a commit.
+CHECKPOINT_FORCE_PAGES = CHECKPOINT_BACKSTOP_PAGES // 4
 
 
 class StorageError(Exception):
@@ -170,6 +175,12 @@ class Database:
             pages = latest
             if short == 2:
                 break
+        else:
+            # Commands never let up long enough for the tail to be short: copying it inside
+            # the lock would hold every command up for as long as it took to write. Come back
+            # soon instead, unless the log is heading for the backstop, which costs more.
+            if pages < CHECKPOINT_FORCE_PAGES:
+                return True
         async with self._lock:
             await _finish(run_sync(self._conn, _checkpoint))
         return True

@@ -213,3 +213,50 @@ async def test_the_log_starts_afresh_under_a_steady_stream_of_writes(
     # Restarted, the log never holds much more than CHECKPOINT_RESTART_PAGES; without that,
     # it would hold every one of these writes.
     assert longest < 4 * 50
+
+
+async def test_a_log_that_never_catches_up_is_copied_inside_the_lock_only_when_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commands write more during every background pass than a short tail: copying the rest on
+    # the bot's connection would hold everyone up for as long as that tail took to write, so
+    # it waits until the log is CHECKPOINT_FORCE_PAGES long, and then does it anyway.
+    monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_SECONDS", 3600.0)  # passes run by hand
+    monkeypatch.setattr(database, "CHECKPOINT_RESTART_PAGES", 20)
+    monkeypatch.setattr(database, "CHECKPOINT_LEFT_PAGES", 2)
+    monkeypatch.setattr(database, "CHECKPOINT_CATCH_UP_PASSES", 2)
+    monkeypatch.setattr(database, "CHECKPOINT_FORCE_PAGES", 120)
+    path = tmp_path / "cameo.sqlite3"
+    insert = "INSERT INTO notes VALUES (randomblob(3000))"
+    async with open_database(path) as db:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE notes (body BLOB NOT NULL)")
+        await db.run_read(lambda raw: raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        background = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        real_checkpoint = database._checkpoint
+        copied_in_the_lock: list[int] = []  # the log's length each time
+
+        def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            if conn is not background:
+                result = real_checkpoint(conn)
+                copied_in_the_lock.append(result[1])
+                return result
+            other.execute("BEGIN IMMEDIATE")
+            for _ in range(3):  # more than CHECKPOINT_LEFT_PAGES during every pass
+                other.execute(insert)
+            try:
+                return real_checkpoint(conn)
+            finally:
+                other.execute("COMMIT")
+
+        monkeypatch.setattr(database, "_checkpoint", checkpoint)
+        try:
+            for _ in range(60):
+                await db.run_transaction(lambda raw: raw.execute(insert))
+                await db._checkpoint_in_background(background)
+        finally:
+            other.close()
+            background.close()
+    assert copied_in_the_lock, "a long log is copied in the end"
+    assert all(pages >= 120 for pages in copied_in_the_lock)
