@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -273,27 +274,38 @@ async def suggest(
                 "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
                 {**params, "fragment": fragment_key},
             )
-            found += _rows_now(
-                conn,
-                f"SELECT {COLUMNS} {FROM} {shared_by_name} "
-                "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
-                "ORDER BY c.name_key, c.id LIMIT :limit",
-                {**params, "fragment": fragment_key},
-            )
-            if len(fragment_key) >= 3 and len({c.id for c in found}) < limit:
+            # The server's listed ones fill what is left, skipping those already found: a
+            # big server has enough matches to fill every place, and building only the
+            # characters shown keeps its answer as cheap as a small server's.
+            wanted, seen = _still_wanted(found, limit)
+            if wanted > 0:
+                found += _rows_now(
+                    conn,
+                    f"SELECT {COLUMNS} {FROM} {shared_by_name} {_NOT_SEEN} "
+                    "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
+                    "ORDER BY c.name_key, c.id LIMIT :wanted",
+                    {**params, "fragment": fragment_key, "seen": seen, "wanted": wanted},
+                )
+            wanted, seen = _still_wanted(found, limit)
+            if len(fragment_key) >= 3 and wanted > 0:
                 found += _rows_now(
                     conn,
                     # CROSS JOIN keeps SQLite from starting at the server's characters and
                     # probing the matches: the trigram index's matches come first, newest
-                    # first, and reading stops at `limit`. Ordering every match by name
+                    # first, and reading stops at `wanted`. Ordering every match by name
                     # instead would sort hundreds in a big server ("ira" is in 546 of 20,000
-                    # names) for the 25 shown; the 25 newest are then put in name order.
+                    # names) for the 25 shown; the newest are then put in name order.
                     f"SELECT * FROM (SELECT {COLUMNS}, c.name_key AS name_order "  # noqa: S608
                     "FROM character_names f CROSS JOIN characters c ON c.id = f.rowid "
-                    f"JOIN images i ON i.sha256 = c.image_sha256 {shared_by_name} "
-                    "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :limit) "
+                    f"JOIN images i ON i.sha256 = c.image_sha256 {shared_by_name} {_NOT_SEEN} "
+                    "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :wanted) "
                     "ORDER BY name_order, id",
-                    {**params, "phrase": _fts_phrase(fragment_key)},
+                    {
+                        **params,
+                        "phrase": _fts_phrase(fragment_key),
+                        "seen": seen,
+                        "wanted": wanted,
+                    },
                 )
         return found
 
@@ -304,6 +316,17 @@ async def suggest(
 
 # Characters others list for everyone in the server, in the name index's order.
 _SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.listed = 1 AND c.owner_id != :user"
+
+
+# Leaves out the characters an earlier part of the answer already holds (`seen`: a JSON list).
+_NOT_SEEN = "AND c.id NOT IN (SELECT value FROM json_each(:seen))"
+
+
+def _still_wanted(found: list[Character], limit: int) -> tuple[int, str]:
+    """How many more characters an answer of `limit` has room for, and the ids it holds (as
+    JSON, for _NOT_SEEN)."""
+    ids = sorted({character.id for character in found})
+    return limit - len(ids), json.dumps(ids)
 
 
 def _fts_phrase(fragment: str) -> str:

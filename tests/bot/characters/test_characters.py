@@ -164,6 +164,39 @@ async def test_suggestions_put_own_first_then_prefix_then_substring(
     assert await service.suggest(ALICE, "%") == []  # LIKE wildcards are literal
 
 
+async def test_suggestions_fill_every_place_once_in_order(
+    service: CharacterService, db: Database
+) -> None:
+    # More prefix matches and more substring matches than there are places: each part of the
+    # answer asks only for the places left, and never repeats a character already in it.
+    seed = await service.create(ALICE, name="Zmira", image=png())
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, visibility, "
+            "image_sha256, original_sha256, original_format, original_width, original_height, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'server', ?, ?, 'png', 1, 1, '', '')",
+            [
+                (
+                    f"m{i:05d}",
+                    GUILD,
+                    BOB.user_id,
+                    name,
+                    name.lower(),
+                    seed.image_sha256,
+                    seed.original_sha256,
+                )
+                for i, name in enumerate(
+                    [f"Mira {n:02d}" for n in range(20)] + [f"Amira {n:02d}" for n in range(20)]
+                )
+            ],
+        )
+    names = [c.name for c in await service.suggest(ALICE, "mir")]
+    assert len(names) == len(set(names)) == 25
+    assert names[0] == "Zmira"
+    assert names[1:21] == [f"Mira {n:02d}" for n in range(20)]
+    assert all(name.startswith("Amira") for name in names[21:])
+
+
 async def test_suggestions_stay_within_25_and_fast_on_thousands(
     service: CharacterService, db: Database
 ) -> None:
