@@ -9,13 +9,14 @@ import logging
 import os
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -59,6 +60,21 @@ CHECKPOINT_LEFT_PAGES = 100
 CHECKPOINT_FORCE_PAGES = CHECKPOINT_BACKSTOP_PAGES * 3 // 4
 
 
+class WaitTimedLock(asyncio.Lock):
+    """The connection's lock, telling `on_wait` (when set: the metrics) how long each taker
+    waited for it. Storage knows nothing of what is done with the figure."""
+
+    on_wait: Callable[[float], None] | None = None
+
+    async def acquire(self) -> Literal[True]:
+        if self.on_wait is None:
+            return await super().acquire()
+        started = time.perf_counter()
+        await super().acquire()
+        self.on_wait(time.perf_counter() - started)
+        return True
+
+
 class StorageError(Exception):
     """The database cannot be used as it is; the message tells the operator what to do."""
 
@@ -98,7 +114,7 @@ class Database:
 
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._conn = connection
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock = WaitTimedLock()
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
@@ -321,6 +337,11 @@ class Database:
                     future.set_exception(error)
                 else:
                     future.set_result(value)
+
+    def report_lock_waits(self, on_wait: Callable[[float], None] | None) -> None:
+        """Have `on_wait(seconds)` called with each wait for the connection (None: stop)."""
+        if isinstance(self._lock, WaitTimedLock):
+            self._lock.on_wait = on_wait
 
     async def run_read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run reads as one step on the database thread, never inside another task's
