@@ -25,5 +25,7 @@ WORKDIR /data
 VOLUME ["/data"]
 # `cameo run` shuts down cleanly on SIGTERM (what `docker stop` sends).
 STOPSIGNAL SIGTERM
+# Healthy once connected to Discord with its database answering (/healthz on loopback).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s CMD ["cameo", "health"]
 ENTRYPOINT ["cameo"]
 CMD ["run"]

@@ -16,9 +16,11 @@ from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
 from bot.images.processing import ImageWorkers
 from bot.net.safe_fetch import SafeImageFetcher
+from bot.observability.metrics import DATABASE_LOCK_WAIT
+from bot.observability.server import Health, OperatorEndpoints
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Resources, build_services
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from storage.database import exclusive_data_dir, open_database
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
         # Its own client: avatar downloads go only to checked addresses, never via a proxy.
         SafeImageFetcher(images=workers) as fetcher,
     ):
+        db.report_lock_waits(DATABASE_LOCK_WAIT.observe)
         services = build_services(settings, db, router, workers=workers, fetcher=fetcher)
         yield Resources(settings=settings, db=db, http=http, services=services)
 
@@ -63,7 +66,7 @@ async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterato
     with discord_endpoints(settings.discord_api_base, settings.discord_gateway), fair_gateway():
         async with open_resources(settings) as resources:
             bot = CameoBot(resources, **bot_options)
-            async with bot:
+            async with bot, operator_endpoints(settings, resources, bot):
                 runner = asyncio.create_task(bot.start(token), name="cameo-discord-client")
                 bot.runner = runner
                 try:
@@ -71,6 +74,31 @@ async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterato
                 finally:
                     await bot.shutdown()
                     await _finish(runner)
+
+
+@contextlib.asynccontextmanager
+async def operator_endpoints(
+    settings: Settings, resources: Resources, bot: CameoBot
+) -> AsyncIterator[None]:
+    """Serve /healthz and /metrics for the block, unless CAMEO_METRICS_LISTEN is "off"."""
+    address = settings.metrics_host_port
+    if address is None:
+        yield
+        return
+    health = Health(ready=bot.is_ready, gateway_connected=bot.gateway_connected)
+    endpoints = OperatorEndpoints(resources.db, health, *address)
+    try:
+        await endpoints.start()
+    except OSError as error:
+        raise SettingsError(
+            f"Cameo could not serve /healthz and /metrics on {settings.metrics_listen} ({error}). "
+            'Set CAMEO_METRICS_LISTEN to a free HOST:PORT, or to "off".'
+        ) from None
+    bot.operator_endpoints = endpoints
+    try:
+        yield
+    finally:
+        await endpoints.stop()
 
 
 async def _finish(runner: asyncio.Task[None]) -> None:

@@ -24,6 +24,11 @@ PROVIDER_KEY_FIELDS: dict[str, str] = {
 DEFAULT_DAILY_CREDITS = 100
 
 
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class SettingsError(Exception):
     """The settings cannot be used; the message says which one and why (never its value)."""
 
@@ -66,6 +71,9 @@ class Settings(BaseSettings):
     # serves /webhooks/apiframe on CAMEO_WEBHOOK_LISTEN). Unset: Cameo only polls.
     apiframe_webhook_url: str | None = None
     webhook_listen: str = "0.0.0.0:8080"
+    # Where /healthz and /metrics are served; "off" serves neither. Loopback by default: the
+    # figures are for the operator's Prometheus, not for the internet.
+    metrics_listen: str = "127.0.0.1:9810"
     # Check every result for age-restricted content before it is posted (needs the vision
     # extra; about 90 ms of one core per picture here). Off: blocked terms and the services'
     # own rules alone keep pictures suitable.
@@ -111,8 +119,23 @@ class Settings(BaseSettings):
 
     @property
     def webhook_host_port(self) -> tuple[str, int]:
-        host, _, port = self.webhook_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.webhook_listen)
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_address(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "off":
+            return "off"
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError('must look like HOST:PORT, for example 127.0.0.1:9810, or be "off"')
+        return value
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        """Where to serve /healthz and /metrics; None when turned off."""
+        return None if self.metrics_listen == "off" else _host_port(self.metrics_listen)
 
     @field_validator("discord_gateway")
     @classmethod

@@ -33,6 +33,8 @@ def make_settings(emulator: DiscordEmulator, data_dir: Path, **overrides: object
         "discord_api_base": emulator.api_base,
         "discord_gateway": emulator.gateway_url,
         "dev_guild_id": emulator.guild.id,
+        # Every test bot serves /healthz and /metrics, on a port of its own.
+        "metrics_listen": "127.0.0.1:0",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

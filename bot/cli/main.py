@@ -104,6 +104,41 @@ def _check(settings: Settings) -> int:
     return asyncio.run(check(settings))
 
 
+# Addresses that mean "every interface" in CAMEO_METRICS_LISTEN.
+_EVERYWHERE = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (compared, never bound)
+
+
+def _health(settings: Settings) -> int:
+    """Ask the running bot's /healthz (on CAMEO_METRICS_LISTEN) and say what it answered."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    address = settings.metrics_host_port
+    if address is None:
+        return _fail('CAMEO_METRICS_LISTEN is "off", so there is no /healthz to ask.', EXIT_USAGE)
+    host, port = address
+    if host in _EVERYWHERE:  # listening on every interface: ask on loopback
+        host = "127.0.0.1"
+    url = f"http://{host}:{port}/healthz" if ":" not in host else f"http://[{host}]:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (http, our own)
+            body = response.read()
+    except urllib.error.HTTPError as refused:
+        body = refused.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        return _fail(
+            f"no answer from {url} ({getattr(error, 'reason', error)}): is the bot running?",
+            EXIT_FAILED,
+        )
+    try:
+        checks = json.loads(body)
+    except ValueError:
+        return _fail(f"{url} did not answer as Cameo does", EXIT_FAILED)
+    print(", ".join(f"{name}: {value}" for name, value in checks.items()))
+    return EXIT_OK if checks.get("status") == "ok" else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cameo",
@@ -130,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", help="validate the settings and make one cheap call to each image service"
     )
+    commands.add_parser(
+        "health", help="ask the running bot's /healthz; exit 0 only if it is ready and connected"
+    )
     return parser
 
 
@@ -140,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "invite": lambda settings: _invite(settings, args.application_id),
         "generate": lambda settings: _generate(settings, args),
         "check": _check,
+        "health": _health,
     }
     try:
         return commands[args.command](load_settings())

@@ -18,8 +18,10 @@ from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send
 from bot.client.viewer import viewer_from
 from bot.images.store import ORPHAN_GRACE_SECONDS
 from bot.moderation.service import BlockedMember, NoAccess
+from bot.observability.metrics import INTERACTIONS, discord_http_trace
 
 if TYPE_CHECKING:
+    from bot.observability.server import OperatorEndpoints
     from bot.services import Resources
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,14 @@ EXTENSIONS: tuple[str, ...] = (
 # connection of its own, and the handshakes cost more than the requests. A bounded pool of
 # kept-alive connections carries a burst at the pace Discord answers instead.
 DISCORD_CONNECTIONS_PER_HOST = 32
+
+# How interactions are counted in the metrics.
+_INTERACTION_KINDS = {
+    discord.InteractionType.application_command: "command",
+    discord.InteractionType.component: "component",
+    discord.InteractionType.autocomplete: "autocomplete",
+    discord.InteractionType.modal_submit: "modal",
+}
 
 # How often stored images that nothing references (left by a crash) are looked for.
 ORPHAN_SWEEP_INTERVAL = 60 * 60
@@ -136,6 +146,8 @@ class CameoBot(commands.Bot):
             # Nothing the bot sends may ping anyone unless a message opts in explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=DISCORD_CONNECTIONS_PER_HOST),
+            # Counts REST calls and 429s, and times each interaction's first answer.
+            http_trace=discord_http_trace(),
             **options,  # type: ignore[arg-type]
         )
         self.resources = resources
@@ -148,6 +160,8 @@ class CameoBot(commands.Bot):
         self._sweeper: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self.answers = AnswersFirst()
+        # /healthz and /metrics, when served (the composition root sets it).
+        self.operator_endpoints: OperatorEndpoints | None = None
 
     async def setup_hook(self) -> None:
         # In the background, never between the bot and coming online: after a year of use the
@@ -184,6 +198,14 @@ class CameoBot(commands.Bot):
         # permissions. A reconnect's READY finds the runner already started.
         if not self.shutting_down:
             await self.services.runner.start()
+
+    async def on_interaction(self, interaction: discord.Interaction[CameoBot]) -> None:
+        INTERACTIONS.labels(kind=_INTERACTION_KINDS.get(interaction.type, "other")).inc()
+
+    def gateway_connected(self) -> bool:
+        """Whether the gateway connection is open now (for /healthz)."""
+        ws = self.ws
+        return ws is not None and ws.open and not self.is_closed()
 
     def track_current_task(self) -> None:
         """Remember the running command or button handler, so shutdown lets it finish."""

@@ -21,12 +21,13 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from bot.clock import Clock, timestamp
+from bot.clock import Clock, parse_timestamp, timestamp
 from bot.errors import CameoError
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageMissing, ImageStore
 from bot.jobs.likeness import LikenessScorer
 from bot.models import PERSONAL_SCOPE, Job, JobKind
+from bot.observability.metrics import JOBS_FINISHED, QUEUE_WAIT
 from bot.providers.base import GeneratedImage, GenerationResult, SubmittedJob
 from bot.providers.request import (
     GenerationRequest,
@@ -263,6 +264,8 @@ class JobRunner:
             now = timestamp(self.clock.now())
             started = await self.db.run_transaction(partial(repo.start, job_id=job.id, at=now))
             if started is not None:
+                waited = self.clock.now() - parse_timestamp(started.created_at)
+                QUEUE_WAIT.observe(max(0.0, waited.total_seconds()))
                 self._spawn(started, self._run(started))
 
     def _spawn(self, job: Job, work: Coroutine[object, object, None]) -> None:
@@ -461,6 +464,7 @@ class JobRunner:
             finished = await self.db.run_transaction(record)
         if finished is None:
             return  # cancelled meanwhile: nothing to show, the refund already happened
+        JOBS_FINISHED.labels(state="succeeded", service=result.provider).inc()
         await self.deliver(finished, stored)
 
     async def _screened(self, job: Job, made: list[StoredResult]) -> tuple[list[StoredResult], int]:
@@ -729,6 +733,7 @@ class JobRunner:
 
         failed = await self.db.run_transaction(record)
         if failed is not None:
+            JOBS_FINISHED.labels(state="failed", service=failed.provider or "none").inc()
             await self._notify(self.listener.job_failed(failed))
 
     async def _notify(self, call: Awaitable[bool | None]) -> bool:

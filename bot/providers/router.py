@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from bot.observability.metrics import SERVICE_FAILURES, SERVICE_SECONDS
 from bot.providers.base import (
     JOB_DEADLINE_SECONDS,
     Balance,
@@ -234,6 +235,7 @@ class ProviderRouter:
             try:
                 result = await self._run(provider, request, on_submitted, deadline)
             except ProviderError as error:
+                SERVICE_FAILURES.labels(service=provider.name, error=type(error).__name__).inc()
                 health.failures += 1
                 health.recent_errors.append(error.detail[:200])
                 self.breaker.record_failure(health, unhealthy=error.unhealthy)
@@ -243,6 +245,7 @@ class ProviderRouter:
                 reasons.append(f"{provider.name}: {error.detail}")
                 continue
             self.breaker.record_success(health)
+            SERVICE_SECONDS.labels(service=provider.name).observe(result.elapsed)
             health.successes += 1
             health.latencies.append(result.elapsed)
             if result.balance is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from storage import metrics as storage_metrics
 from storage.database import open_database
 from tests.history import (
     FRAGMENTS,
@@ -110,3 +111,21 @@ def test_the_check_flags_full_scans_but_not_searches_or_live_only_indexes(
     (delete, *look_ups) = explain(path, ["DELETE FROM images WHERE sha256 = 'x'"])
     assert delete.flags == []
     assert any("character" in plan.sql and "image_sha256" in plan.sql for plan in look_ups)
+
+
+def test_the_metrics_scrape_reads_only_what_is_live(recorded: Recorded) -> None:
+    # /metrics reads the database on every scrape (every 15 s or so, for as long as the bot
+    # runs): jobs in flight, credits held and the ledger rows since the last scrape.
+    path, _ = recorded
+    statements = [
+        storage_metrics.ACTIVE_JOBS,
+        storage_metrics.CREDITS_HELD,
+        storage_metrics.LEDGER_SINCE.replace("?", "1"),
+        storage_metrics.LEDGER_END,
+    ]
+    problems = [
+        f"{flag}\n  statement: {plan.sql}"
+        for plan in explain(path, statements)
+        for flag in plan.flags
+    ]
+    assert not problems, "\n".join(problems)
