@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # extra; about 90 ms of one core per picture here). Off: blocked terms and the services'
     # own rules alone keep pictures suitable.
     safety_check: bool = True
+    # This process's share of Discord's global limit of REST requests a second (50 per bot,
+    # unless Discord raised it): with several processes, split it so the sum stays within.
+    rest_budget: float = Field(default=50.0, ge=5, le=10_000)
 
     @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
     @classmethod

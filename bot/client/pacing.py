@@ -8,9 +8,51 @@ at once would hit it, so every call the job delivery makes first takes a token f
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RestShares:
+    """How one process's REST budget (CAMEO_REST_BUDGET, requests a second) is split.
+
+    Discord counts its global limit in fixed one-second windows, and a bucket can spend its
+    burst at the end of one window and its rate in the next: so the delivery's rate and burst,
+    and the moderation log's, add up to at most the budget in any one window. At Discord's 50:
+    delivery 35.1 a second in bursts of up to 9 (card edits leave a reserve of 5 for posting
+    pictures), the log 3.9 a second in bursts of 2. With several processes, give each a share so
+    that together they stay within the bot's global limit.
+    """
+
+    budget: float  # at least 5 (Settings checks)
+
+    @property
+    def delivery_rate(self) -> float:
+        return self._after_bursts * 0.9
+
+    @property
+    def delivery_burst(self) -> int:
+        return max(1, math.floor(self.budget * 0.18))
+
+    @property
+    def delivery_reserve(self) -> int:
+        return min(self.delivery_burst - 1, math.floor(self.budget * 0.1))
+
+    @property
+    def log_rate(self) -> float:
+        return self._after_bursts * 0.1
+
+    @property
+    def log_burst(self) -> int:
+        return max(1, math.floor(self.budget * 0.04))
+
+    @property
+    def _after_bursts(self) -> float:
+        """What the rates share: the budget less both bursts."""
+        return self.budget - self.delivery_burst - self.log_burst
 
 
 class RatePacer:

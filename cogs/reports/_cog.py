@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot.client.pacing import KeyedWindow, RatePacer
+from bot.client.pacing import KeyedWindow, RatePacer, RestShares
 from bot.errors import CameoError
 from bot.images.contact_sheet import Tile, render_contact_sheet
 from bot.moderation.log import LogEntry
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The log's own share of Discord's 50 requests a second (scene delivery paces itself at 35).
-LOG_CALLS_PER_SECOND = 5.0
-LOG_BURST = 5
 SHEET_TILE = 128
 SHEET_COLUMNS = 5
 SHEET_LIMIT = 4 * 1024 * 1024
@@ -38,7 +35,9 @@ THUMBNAIL_SIDE = 256
 class ModerationLogPoster(commands.Cog, name="ModerationLog"):
     def __init__(self, bot: CameoBot) -> None:
         self.bot = bot
-        self.pacer = RatePacer(LOG_CALLS_PER_SECOND, LOG_BURST)
+        # The log's own share of this process's REST budget (see RestShares).
+        shares = RestShares(bot.settings.rest_budget)
+        self.pacer = RatePacer(shares.log_rate, shares.log_burst)
         self.per_channel = KeyedWindow(5, 5.5)
 
     async def cog_load(self) -> None:

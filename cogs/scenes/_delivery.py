@@ -20,7 +20,7 @@ import aiohttp
 import discord
 
 from bot.client.interaction_errors import PUBLIC_DEFERRAL
-from bot.client.pacing import KeyedWindow, RatePacer
+from bot.client.pacing import KeyedWindow, RatePacer, RestShares
 from bot.client.scene_cards import SceneCards
 from bot.errors import CameoError
 from bot.jobs.results import ResultService
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Interaction = discord.Interaction["CameoBot"]
 
-# Discord allows 50 requests a second per bot, counted in fixed one-second windows. A bucket
-# can spend its burst at the end of one window and its rate in the next, so burst + rate stays
-# under 50, with room for the few calls the bot makes elsewhere.
-REST_CALLS_PER_SECOND = 35.0
-REST_BURST = 10
-REST_RESERVE = 5  # tokens card edits leave for posting results
 # Discord allows 5 edits, and 5 new threads, per 5 s in one channel.
 PER_CHANNEL_CALLS = 5
 PER_CHANNEL_SECONDS = 5.5
@@ -102,7 +96,11 @@ class SceneDelivery:
         self.bot = bot
         self.jobs: JobService = bot.services.jobs
         self.results: ResultService = bot.services.results
-        self.pacer = RatePacer(REST_CALLS_PER_SECOND, REST_BURST, reserve=REST_RESERVE)
+        # This process's share of Discord's global limit (see RestShares).
+        shares = RestShares(bot.settings.rest_budget)
+        self.pacer = RatePacer(
+            shares.delivery_rate, shares.delivery_burst, reserve=shares.delivery_reserve
+        )
         self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
         self.places = SceneCards(bot.resources.db)

@@ -155,3 +155,26 @@ async def test_cameo_health_without_a_bot_fails_with_a_sentence(tmp_path: Path) 
     status, _, err = await run_cli(tmp_path, "health", CAMEO_METRICS_LISTEN="off")
     assert status == 2
     assert "no /healthz" in err
+
+
+async def test_the_rest_budget_sets_this_processs_pacing(
+    emulator: DiscordEmulator, data_dir: Path
+) -> None:
+    # Two processes sharing the bot's 50 requests a second get 25 each.
+    settings = make_settings(emulator, data_dir, rest_budget=25)
+    async with running_bot(settings, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+        scenes = bot.get_cog("Scenes")
+        log = bot.get_cog("ModerationLog")
+        assert scenes is not None
+        assert log is not None
+        delivery, log_pacer = scenes.delivery.pacer, log.pacer  # type: ignore[attr-defined]
+        worst = delivery.rate + delivery.burst + log_pacer.rate + log_pacer.burst
+        assert worst == pytest.approx(25)
+        assert delivery.rate > 15
+
+
+@pytest.mark.parametrize("given", ["4", "0", "-1", "lots"])
+def test_a_rest_budget_below_five_a_second_is_refused(given: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rest_budget"):
+        Settings(_env_file=None, data_dir=tmp_path, rest_budget=given)  # type: ignore[call-arg]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.client.pacing import KeyedWindow, RatePacer
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.client.pacing import KeyedWindow, RatePacer, RestShares
 from bot.jobs.shared_result import SharedResult
 
 
@@ -58,3 +62,25 @@ async def test_callers_share_one_computation_and_a_changer_gets_a_fresh_one() ->
     assert await shared.get() == 1
     changed_at = time.monotonic()
     assert await shared.get(since=changed_at) == 2
+
+
+def test_rest_shares_at_discords_limit() -> None:
+    shares = RestShares(50)
+    assert shares.delivery_rate == pytest.approx(35.1)
+    assert (shares.delivery_burst, shares.delivery_reserve) == (9, 5)
+    assert shares.log_rate == pytest.approx(3.9)
+    assert shares.log_burst == 2
+
+
+@given(st.floats(min_value=5, max_value=10_000))
+def test_rest_shares_never_spend_more_than_the_budget_in_one_window(budget: float) -> None:
+    # In one of Discord's one-second windows each pacer can spend its burst and a second of
+    # its rate.
+    shares = RestShares(budget)
+    worst = shares.delivery_rate + shares.delivery_burst + shares.log_rate + shares.log_burst
+    assert worst <= budget + 1e-9
+    assert shares.delivery_rate > 0
+    assert shares.log_rate > 0
+    assert shares.delivery_burst >= 1
+    assert shares.log_burst >= 1
+    assert 0 <= shares.delivery_reserve < shares.delivery_burst
