@@ -19,7 +19,7 @@ from bot.net.safe_fetch import SafeImageFetcher
 from bot.observability.metrics import DATABASE_LOCK_WAIT
 from bot.observability.server import Health, OperatorEndpoints
 from bot.providers.registry import open_router, poll_policy
-from bot.services import Resources, build_services
+from bot.services import Resources, Services, build_services
 from bot.settings import Settings, SettingsError
 from storage.database import exclusive_data_dir, open_database
 
@@ -50,7 +50,21 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
     ):
         db.report_lock_waits(DATABASE_LOCK_WAIT.observe)
         services = build_services(settings, db, router, workers=workers, fetcher=fetcher)
+        await _check_image_store(settings, services)
         yield Resources(settings=settings, db=db, http=http, services=services)
+
+
+async def _check_image_store(settings: Settings, services: Services) -> None:
+    """A bucket that cannot be read is found at start, not at the first member's upload."""
+    if settings.image_bucket is None:
+        return
+    try:
+        await services.images.blobs.listing("00")
+    except Exception as error:  # whatever the bucket's client raised; never its settings
+        raise SettingsError(
+            f"Cameo could not list {settings.image_bucket} ({type(error).__name__}). Check "
+            "CAMEO_S3_ENDPOINT, CAMEO_S3_REGION, the credentials and that the bucket exists."
+        ) from None
 
 
 @contextlib.asynccontextmanager

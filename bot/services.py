@@ -11,6 +11,7 @@ from bot.characters.service import CharacterService
 from bot.characters.sharing import SharingService
 from bot.clock import Clock, SystemClock
 from bot.gallery.service import GalleryService
+from bot.images.blobs import Blobs, BucketBlobs, LocalBlobs
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.likeness import LikenessScorer
@@ -26,7 +27,7 @@ from bot.privacy import PrivacyService
 from bot.providers.router import ProviderRouter
 from bot.providers.status import ProviderStatusService
 from bot.quota.service import QuotaService
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.stories.service import StoryService
 from bot.vision.service import load_vision
 from storage.database import Database
@@ -64,6 +65,33 @@ class Resources:
     services: Services
 
 
+def image_blobs(settings: Settings) -> Blobs:
+    """Where stored images live: CAMEO_IMAGE_STORE's bucket, or the local folder."""
+    bucket = settings.image_bucket
+    if bucket is None:
+        return LocalBlobs(settings.images_dir)
+    secret = settings.s3_secret_access_key
+    try:
+        return BucketBlobs.open(
+            bucket,
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+        )
+    except ImportError:
+        raise SettingsError(
+            "CAMEO_IMAGE_STORE names a bucket, but this installation has no S3 support: install "
+            "Cameo with its s3 extra (pip install 'cameo[s3]'; make run and the Docker image "
+            "include it)."
+        ) from None
+    except Exception as error:  # obstore's configuration errors; their text may hold values
+        raise SettingsError(
+            f"CAMEO_IMAGE_STORE: {bucket} cannot be used with the CAMEO_S3_* settings given "
+            f"({type(error).__name__})."
+        ) from None
+
+
 def build_services(
     settings: Settings,
     db: Database,
@@ -84,7 +112,7 @@ def build_services(
         reset_hour=settings.quota_reset_hour,
         providers=router.names,
     )
-    images = ImageStore(settings.images_dir, db)
+    images = ImageStore(image_blobs(settings), db)
     moderation = ModerationService(db, clock)
     # Faces (consent) and the age-restricted check, where the vision extra is installed.
     vision = load_vision()

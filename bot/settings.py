@@ -81,8 +81,46 @@ class Settings(BaseSettings):
     # This process's share of Discord's global limit of REST requests a second (50 per bot,
     # unless Discord raised it): with several processes, split it so the sum stays within.
     rest_budget: float = Field(default=50.0, ge=5, le=10_000)
+    # Where stored images live: a folder (default: `images` in the data directory) or an
+    # S3-compatible bucket, "s3://bucket/prefix", reached with the four settings after it
+    # (unset ones come from the usual AWS_* environment variables).
+    image_store: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
 
-    @field_validator("discord_token", "segmind_api_key", "apiframe_api_key", "pixeldojo_api_key")
+    @field_validator("image_store", "s3_endpoint", "s3_region", "s3_access_key_id")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("image_store")
+    @classmethod
+    def _image_store(cls, value: str | None) -> str | None:
+        if value is None or not value.startswith(("s3://", "S3://")):
+            if value is not None and "://" in value:
+                raise ValueError('must be a folder or "s3://bucket/prefix"')
+            return value
+        bucket = value[len("s3://") :].split("/", 1)[0]
+        if not bucket:
+            raise ValueError('must name a bucket: "s3://bucket" or "s3://bucket/prefix"')
+        return "s3://" + value[len("s3://") :]
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _s3_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator(
+        "discord_token",
+        "segmind_api_key",
+        "apiframe_api_key",
+        "pixeldojo_api_key",
+        "s3_secret_access_key",
+    )
     @classmethod
     def _blank_secret_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -179,7 +217,17 @@ class Settings(BaseSettings):
         return self.data_dir / "cameo.sqlite3"
 
     @property
+    def image_bucket(self) -> str | None:
+        """The bucket URL when images live in one, else None."""
+        return (
+            self.image_store if self.image_store and self.image_store.startswith("s3://") else None
+        )
+
+    @property
     def images_dir(self) -> Path:
+        """The folder of stored images (when they are not in a bucket)."""
+        if self.image_store and self.image_bucket is None:
+            return Path(self.image_store)
         return self.data_dir / "images"
 
     def provider_key(self, provider: str) -> SecretStr | None:
@@ -199,6 +247,7 @@ class Settings(BaseSettings):
             self.segmind_api_key,
             self.apiframe_api_key,
             self.pixeldojo_api_key,
+            self.s3_secret_access_key,
         )
         return [v.get_secret_value() for v in values if v is not None]
 

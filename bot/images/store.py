@@ -1,12 +1,15 @@
-"""Content-addressed image files under CAMEO_DATA_DIR, kept consistent with the `images` table.
+"""Content-addressed image files (in CAMEO_DATA_DIR, or a bucket: see blobs.py), kept
+consistent with the `images` table.
 
 The invariants, whatever crashes or fails part-way:
-- a row in `images` exists only after its file is fully on disk (write, fsync, rename, then row);
+- a row in `images` exists only after its file is fully stored (write, fsync, rename, then row);
 - a file is removed only after its row is gone (commit, then unlink);
 - a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run in
   the background from start-up and periodically, removes it once it is older than a grace period.
 One lock orders every mutation, so "is this image still used?" and the unlink cannot race a new
-upload of the same content.
+upload of the same content. A bucket is shared with other hosts, which that lock cannot order:
+there files go only by the sweep, and a mutation that found its file already stored checks,
+once its row is committed, that a sweep elsewhere did not take the file meanwhile.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from bot.errors import CameoError
+from bot.images.blobs import PARTIAL_SUFFIX, Blobs, Listed, LocalBlobs
 from bot.images.processing import EXTENSIONS, CleanImage
 from storage import images as image_rows
 from storage import meta
@@ -30,7 +32,6 @@ from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-_TEMP_SUFFIX = ".partial"
 # The store's folders: the first two hex digits of each file's hash.
 _PREFIXES = [f"{n:02x}" for n in range(256)]
 # Image rows checked per transaction by the sweep: a few milliseconds of the write lock.
@@ -52,59 +53,87 @@ class StorageUnavailable(CameoError):
 
 
 class ImageStore:
-    def __init__(self, root: Path, db: Database) -> None:
-        self.root = root
+    def __init__(self, location: Path | Blobs, db: Database) -> None:
+        self.blobs: Blobs = LocalBlobs(location) if isinstance(location, Path) else location
         self.db = db
         self._lock = asyncio.Lock()
+        self._written: list[tuple[str, bytes]] = []  # by the mutation in progress
+
+    @property
+    def root(self) -> Path:
+        """The local folder (only for a local store: tests and tools look at the files)."""
+        assert isinstance(self.blobs, LocalBlobs), "a bucket store has no local folder"
+        return self.blobs.root
 
     def path_for(self, sha256: str, image_format: str) -> Path:
-        return self.root / sha256[:2] / f"{sha256}.{EXTENSIONS[image_format]}"
+        return self.root / name_for(sha256, image_format)
 
     @contextlib.asynccontextmanager
     async def mutation(self) -> AsyncIterator[None]:
         """Hold the store's lock while writing files and the rows that reference them."""
         async with self._lock:
+            self._written = []
             yield
+            written, self._written = self._written, []
+        if not self.blobs.deletes_at_once:
+            await self._still_there(written)
 
-    async def write(self, sha256: str, image_format: str, data: bytes) -> Path:
-        """Put the bytes on disk durably under their hash (a no-op if already there).
+    async def _still_there(self, written: list[tuple[str, bytes]]) -> None:
+        """After a mutation's rows are committed: put back any file a sweep on another host
+        removed between finding it unreferenced and this mutation's row (the row now keeps
+        it from every later sweep)."""
+        for name, data in written:
+            if not await self.blobs.exists(name):
+                log.warning("Stored image %s was swept meanwhile; storing it again", name)
+                await self._put(name, data)
+
+    async def write(self, sha256: str, image_format: str, data: bytes) -> None:
+        """Store the bytes durably under their hash (a no-op if already there).
 
         Call inside `mutation()`, before inserting the row.
         """
         assert self._lock.locked(), "write files inside ImageStore.mutation()"
-        path = self.path_for(sha256, image_format)
+        name = name_for(sha256, image_format)
+        await self._put(name, data)
+        self._written.append((name, data))
+
+    async def _put(self, name: str, data: bytes) -> None:
         try:
-            await asyncio.to_thread(_write_atomically, path, data)
+            await self.blobs.put_new(name, data)
         except OSError:
-            log.exception("Could not write image %s", path)
+            log.exception("Could not write image %s", self.blobs.describe(name))
             raise StorageUnavailable(
                 "Cameo couldn't save the picture: its storage is full or unavailable. Nothing was "
                 "saved; please tell the server staff."
             ) from None
-        return path
 
     async def read(self, sha256: str, image_format: str) -> bytes:
-        path = self.path_for(sha256, image_format)
+        name = name_for(sha256, image_format)
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            return await self.blobs.get(name)
         except FileNotFoundError:
-            log.warning("Stored image %s is missing from %s", sha256, path)
+            log.warning("Stored image %s is missing", self.blobs.describe(name))
             raise ImageMissing(
                 "This character's reference image is missing from the bot's storage. Ask its owner "
                 "to set a new one with /character edit."
             ) from None
+        except OSError:
+            log.exception("Could not read image %s", self.blobs.describe(name))
+            raise StorageUnavailable(
+                "Cameo couldn't read a picture from its storage just now. Please try again in a "
+                "moment; if it keeps happening, tell the server staff."
+            ) from None
 
     async def discard(self, sha256: str, image_format: str) -> None:
         """Remove a file whose row is gone (or was never written). Call inside `mutation()`."""
-        assert self._lock.locked(), "remove files inside ImageStore.mutation()"
-        await asyncio.to_thread(self.path_for(sha256, image_format).unlink, missing_ok=True)
+        await self.discard_all([(sha256, image_format)])
 
     async def discard_all(self, files: list[tuple[str, str]]) -> None:
-        """Remove many files whose rows are gone, in one trip to a worker thread."""
+        """Remove many files whose rows are gone, in one trip. In a shared bucket they are
+        left to the sweep (see the module's note)."""
         assert self._lock.locked(), "remove files inside ImageStore.mutation()"
-        paths = [self.path_for(sha256, image_format) for sha256, image_format in files]
-        if paths:
-            await asyncio.to_thread(_unlink_all, paths)
+        if self.blobs.deletes_at_once:
+            await self.blobs.delete([name_for(sha256, fmt) for sha256, fmt in files])
 
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete image rows nothing references, then files (and leftover partial writes) no
@@ -148,14 +177,33 @@ class ImageStore:
         for prefix in _PREFIXES:
             if prefix <= after:
                 continue
-            folder = self.root / prefix
             # The lock orders this against uploads, which write a file and then its row while
             # holding it: a file seen here without a row is not one being added right now.
             async with self._lock:
+                listed = await self.blobs.listing(prefix)
                 known = await self.db.run_read(partial(image_rows.known_with_prefix, prefix=prefix))
-                removed += await asyncio.to_thread(_sweep_folder, folder, known, grace_seconds)
+                orphans = _orphans(listed, known, time.time() - grace_seconds)
+                await self.blobs.delete(orphans)
+                removed += len(orphans)
             await meta.set_value(self.db, SWEEP_PROGRESS_KEY, FILES_PHASE + prefix)
         return removed
+
+
+def name_for(sha256: str, image_format: str) -> str:
+    """A stored image's name: a folder per first two hex digits of its hash."""
+    return f"{sha256[:2]}/{sha256}.{EXTENSIONS[image_format]}"
+
+
+def _orphans(listed: list[Listed], known: set[str], cutoff: float) -> list[str]:
+    """Files written before `cutoff` that no row names, and leftovers of interrupted writes."""
+    found = []
+    for item in listed:
+        base = item.name.rsplit("/", 1)[-1]
+        is_partial = base.endswith(PARTIAL_SUFFIX)
+        sha256 = base.lstrip(".").split(".", 1)[0]
+        if (is_partial or sha256 not in known) and item.written_at <= cutoff:
+            found.append(item.name)
+    return found
 
 
 def image_row(clean: CleanImage) -> image_rows.ImageRow:
@@ -167,46 +215,3 @@ def image_row(clean: CleanImage) -> image_rows.ImageRow:
         height=clean.height,
         byte_size=len(clean.data),
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    if path.exists() and path.stat().st_size == len(data):
-        return  # same hash, same bytes: content addressing makes this a duplicate
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the directory entry itself reaches the disk.
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _sweep_folder(folder: Path, known: set[str], grace_seconds: float) -> int:
-    if not folder.is_dir():
-        return 0
-    cutoff = time.time() - grace_seconds
-    removed = 0
-    for path in folder.iterdir():
-        if not path.is_file():
-            continue
-        is_partial = path.name.endswith(_TEMP_SUFFIX)
-        sha256 = path.name.lstrip(".").split(".", 1)[0]
-        if (is_partial or sha256 not in known) and path.stat().st_mtime <= cutoff:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _unlink_all(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)

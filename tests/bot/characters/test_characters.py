@@ -319,7 +319,7 @@ async def test_a_full_disk_is_a_clear_error_and_stores_nothing(
 ) -> None:
     import errno
 
-    import bot.images.store as module
+    import bot.images.blobs as module
 
     real_write = module._write_atomically
 

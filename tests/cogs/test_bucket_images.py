@@ -1,0 +1,78 @@
+"""The real bot with its images in an S3-compatible bucket (CAMEO_IMAGE_STORE=s3://…)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.app import running_bot
+from bot.settings import Settings, SettingsError
+from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
+from tests.conftest import make_settings
+from tests.discord.emulator import DiscordEmulator
+from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
+from tests.s3server import Bucket
+
+
+async def test_characters_and_scenes_keep_their_pictures_in_the_bucket(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    bucket: Bucket,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> None:
+    settings = provider_settings(
+        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, **bucket.settings()
+    )
+    async with running_bot(settings, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+        await register(emulator)
+        after_register = bucket.object_keys()
+        assert after_register  # the reference (and its original)
+        card, _ = await scene(emulator)
+        [result] = await results_in_thread(emulator, card)
+        assert result.attachments
+        assert len(bucket.object_keys()) > len(after_register)  # the scene's picture
+        assert all(key.startswith("images/") for key in bucket.object_keys())
+    assert not (data_dir / "images").exists()  # nothing went to the local folder
+
+
+async def test_a_bucket_that_cannot_be_reached_stops_the_start_with_a_sentence(
+    emulator: DiscordEmulator, data_dir: Path, bucket: Bucket
+) -> None:
+    values = bucket.settings() | {"s3_endpoint": "http://127.0.0.1:9"}  # nothing listens
+    settings = make_settings(emulator, data_dir, **values)
+    with pytest.raises(SettingsError, match="could not list s3://") as refused:
+        async with running_bot(settings, guild_ready_timeout=0.1):
+            pass
+    assert "cameo-tests-secret" not in str(refused.value)
+
+
+async def test_a_bucket_that_does_not_exist_is_refused_at_start(
+    emulator: DiscordEmulator, data_dir: Path, bucket: Bucket
+) -> None:
+    values = bucket.settings() | {"image_store": "s3://no-such-bucket/images"}
+    settings = make_settings(emulator, data_dir, **values)
+    with pytest.raises(SettingsError, match="bucket exists"):
+        async with running_bot(settings, guild_ready_timeout=0.1):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("s3://", "must name a bucket"), ("ftp://host/x", "folder"), ("s3:///x", "bucket")],
+)
+def test_a_bad_image_store_is_refused(given: str, problem: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Settings(_env_file=None, data_dir=tmp_path, image_store=given)  # type: ignore[call-arg]
+
+
+def test_a_folder_image_store_is_used_as_the_folder(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, image_store=str(tmp_path / "pics"))  # type: ignore[call-arg]
+    assert settings.image_bucket is None
+    assert settings.images_dir == tmp_path / "pics"
+    default = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert default.images_dir == tmp_path / "images"
