@@ -312,3 +312,26 @@ async def test_likeness_rerolls_keep_the_ledger_and_each_servers_settings(tmp_pa
             ).fetchall()
         )
         assert "credit_ledger_member" in " ".join(str(row["detail"]) for row in plan)
+
+
+async def test_ledger_ids_are_never_reused_after_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "cameo.sqlite3"
+    database_before(path, version=21)
+    insert = (
+        "INSERT INTO credit_ledger (guild_id, user_id, job_id, change, credits, budget, day, "
+        "month, reason, at) VALUES (?, ?, 1, 'reserve', 5, 5, 'd', 'm', 'r', 't')"
+    )
+    conn = sqlite3.connect(path)
+    with conn:
+        for user in (1, 2, 2):
+            conn.execute(insert, (GUILD, user))
+    conn.close()
+    async with open_database(path) as db:
+        assert await db.schema_version() == load_migrations()[-1].version
+
+        def forget_the_newest_then_add(conn: sqlite3.Connection) -> list[int]:
+            conn.execute("DELETE FROM credit_ledger WHERE user_id = 2")  # ids 2 and 3
+            conn.execute(insert, (GUILD, 3))
+            return [row[0] for row in conn.execute("SELECT id FROM credit_ledger ORDER BY id")]
+
+        assert await db.run_transaction(forget_the_newest_then_add) == [1, 4]
