@@ -14,6 +14,7 @@ from bot import __version__
 from bot.client.cameo_bot import CameoBot
 from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
+from bot.images.blobs import OWNER_MARKER, BucketBlobs
 from bot.images.processing import ImageWorkers
 from bot.net.safe_fetch import SafeImageFetcher
 from bot.observability.metrics import DATABASE_LOCK_WAIT
@@ -21,6 +22,7 @@ from bot.observability.server import Health, OperatorEndpoints
 from bot.providers.registry import open_router, poll_policy
 from bot.services import Resources, Services, build_services
 from bot.settings import Settings, SettingsError
+from storage import meta
 from storage.database import exclusive_data_dir, open_database
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,17 @@ log = logging.getLogger(__name__)
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Open the database and the one HTTP client, and close both when the block ends."""
-    with exclusive_data_dir(settings.data_dir):
+    with contextlib.ExitStack() as owned:
+        owned.enter_context(exclusive_data_dir(settings.data_dir))
+        images = settings.images_dir
+        if settings.image_bucket is None and not images.resolve().is_relative_to(
+            settings.data_dir.resolve()
+        ):
+            # Pictures outside the data directory are this process's alone too: another bot
+            # with its own database would sweep them away as unknown.
+            owned.enter_context(
+                exclusive_data_dir(images, what="image folder", setting="CAMEO_IMAGE_STORE")
+            )
         async with _open_resources(settings) as resources:
             yield resources
 
@@ -55,16 +67,33 @@ async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
 
 
 async def _check_image_store(settings: Settings, services: Services) -> None:
-    """A bucket that cannot be read is found at start, not at the first member's upload."""
-    if settings.image_bucket is None:
+    """A bucket that cannot be used is found at start, not at the first member's upload; and
+    a bucket prefix belongs to one Cameo database, as a data directory does (blobs.py)."""
+    bucket = settings.image_bucket
+    blobs = services.images.blobs
+    if bucket is None or not isinstance(blobs, BucketBlobs):
         return
     try:
-        await services.images.blobs.listing("00")
+        await blobs.listing("00")
+        owner = await blobs.claim(await meta.database_id(services.images.db))
     except Exception as error:  # whatever the bucket's client raised; never its settings
         raise SettingsError(
-            f"Cameo could not list {settings.image_bucket} ({type(error).__name__}). Check "
+            f"Cameo could not use {bucket} ({type(error).__name__}: {_first_line(error)}). Check "
             "CAMEO_S3_ENDPOINT, CAMEO_S3_REGION, the credentials and that the bucket exists."
         ) from None
+    if owner != await meta.database_id(services.images.db):
+        raise SettingsError(
+            f"{bucket} holds another Cameo's pictures (its {OWNER_MARKER} object names another "
+            "database). Give this bot a prefix of its own, for example "
+            f"{bucket.rstrip('/')}-2; two databases sharing pictures would delete each "
+            "other's."
+        )
+
+
+def _first_line(error: Exception) -> str:
+    """The start of an error's message, which for a bucket names what went wrong (never the
+    credentials: obstore does not put them in messages)."""
+    return str(error).strip().splitlines()[0][:200] if str(error).strip() else "no detail"
 
 
 @contextlib.asynccontextmanager

@@ -227,7 +227,7 @@ class Settings(BaseSettings):
     def images_dir(self) -> Path:
         """The folder of stored images (when they are not in a bucket)."""
         if self.image_store and self.image_bucket is None:
-            return Path(self.image_store)
+            return self.data_dir / self.image_store  # a relative folder is in the data directory
         return self.data_dir / "images"
 
     def provider_key(self, provider: str) -> SecretStr | None:

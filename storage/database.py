@@ -428,8 +428,11 @@ def _ensure_writable_dir(directory: Path) -> None:
 
 
 @contextmanager
-def exclusive_data_dir(directory: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the data directory for the life of the process.
+def exclusive_data_dir(
+    directory: Path, *, what: str = "data directory", setting: str = "CAMEO_DATA_DIR"
+) -> Iterator[None]:
+    """Hold an exclusive lock on the data directory (or another folder only this process may
+    use, such as an image folder outside it) for the life of the process.
 
     Two bots sharing one directory would each sweep the other's half-written images and race
     on the database; the second one is refused with a clear message instead.
@@ -441,8 +444,8 @@ def exclusive_data_dir(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StorageError(
-                f"Another Cameo process is already using the data directory {directory}. Stop it "
-                "first, or give this one its own CAMEO_DATA_DIR."
+                f"Another Cameo process is already using the {what} {directory}. Stop it "
+                f"first, or give this one its own {setting}."
             ) from None
         yield
     finally:

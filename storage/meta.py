@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from functools import partial
 
@@ -27,3 +28,21 @@ async def get_value(db: Database, key: str) -> str | None:
 
 async def set_value(db: Database, key: str, value: str) -> None:
     await db.run_transaction(partial(put, key=key, value=value))
+
+
+DATABASE_ID_KEY = "database_id"
+
+
+def _database_id(conn: sqlite3.Connection) -> str:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        (DATABASE_ID_KEY, secrets.token_hex(16)),
+    )
+    found = read(conn, DATABASE_ID_KEY)
+    assert found is not None
+    return found
+
+
+async def database_id(db: Database) -> str:
+    """This database's own id, made once: what a bucket prefix's owner marker names."""
+    return await db.run_transaction(_database_id)

@@ -5,10 +5,9 @@ promise the same: a write is create-only (the name is the content's hash, so an 
 already holds these bytes), a read of a missing name raises FileNotFoundError, and a listing
 gives each name with when it was written, which the orphan sweep needs.
 
-They differ in one thing. One process owns a local folder (the data directory's lock), so a
-file may go as soon as its row does. A bucket is shared by processes on several hosts: one may
-be writing a picture another has just let go of, so bucket files go only through the sweep,
-after a grace period, and only while no row names them.
+Each belongs to one Cameo database, as the data directory does: that database's rows say which
+pictures are in use, and its process alone writes and deletes them. A folder is locked like the
+data directory; a bucket prefix carries an owner marker naming the database (`claim`).
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
 
 # What a write leaves behind in a local folder if it is interrupted (the sweep removes them).
 PARTIAL_SUFFIX = ".partial"
+# The object naming the Cameo database a bucket prefix belongs to (outside the image folders).
+OWNER_MARKER = "cameo-owner"
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,6 @@ class Listed:
 
 
 class Blobs(Protocol):
-    # Whether a file may be removed as soon as its row is gone (True only with one owner).
-    deletes_at_once: bool
-
     def describe(self, name: str) -> str:
         """Where `name` is, for the operator's log."""
         ...
@@ -48,8 +46,6 @@ class Blobs(Protocol):
         ...
 
     async def get(self, name: str) -> bytes: ...
-
-    async def exists(self, name: str) -> bool: ...
 
     async def delete(self, names: Sequence[str]) -> None:
         """Remove these names; names already gone are fine."""
@@ -62,8 +58,6 @@ class Blobs(Protocol):
 
 class LocalBlobs:
     """A folder on this host's disk."""
-
-    deletes_at_once = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -80,9 +74,6 @@ class LocalBlobs:
     async def get(self, name: str) -> bytes:
         return await asyncio.to_thread(self.path(name).read_bytes)
 
-    async def exists(self, name: str) -> bool:
-        return await asyncio.to_thread(self.path(name).is_file)
-
     async def delete(self, names: Sequence[str]) -> None:
         if names:
             await asyncio.to_thread(_unlink_all, [self.path(name) for name in names])
@@ -94,11 +85,8 @@ class LocalBlobs:
 class BucketBlobs:
     """An S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, Backblaze B2…), through obstore.
 
-    Create-only writes use S3's conditional put (If-None-Match), so two hosts writing the same
-    picture at once both succeed and neither overwrites the other.
+    Create-only writes use S3's conditional put (If-None-Match).
     """
-
-    deletes_at_once = False
 
     def __init__(self, store: S3Store, url: str) -> None:
         self._store = store
@@ -147,6 +135,25 @@ class BucketBlobs:
     def describe(self, name: str) -> str:
         return f"{self._url}/{name}"
 
+    async def claim(self, owner: str) -> str:
+        """Mark the prefix as `owner`'s (a database's id) unless it is marked already; return
+        the owner it belongs to. Also checks that the service honours create-only writes,
+        which the marker, and every picture, rely on."""
+        import obstore
+        from obstore.exceptions import AlreadyExistsError
+
+        try:
+            await obstore.put_async(self._store, OWNER_MARKER, owner.encode(), mode="create")
+        except AlreadyExistsError:
+            result = await obstore.get_async(self._store, OWNER_MARKER)
+            return bytes(await result.bytes_async()).decode(errors="replace").strip()
+        try:
+            await obstore.put_async(self._store, OWNER_MARKER, b"?", mode="create")
+        except AlreadyExistsError:
+            return owner
+        await obstore.put_async(self._store, OWNER_MARKER, owner.encode(), mode="overwrite")
+        raise OSError("the service ignores create-only writes (S3's If-None-Match)")
+
     async def put_new(self, name: str, data: bytes) -> None:
         import obstore
         from obstore.exceptions import AlreadyExistsError
@@ -168,15 +175,6 @@ class BucketBlobs:
             raise
         except Exception as error:
             raise OSError(f"the bucket refused the read ({type(error).__name__})") from error
-
-    async def exists(self, name: str) -> bool:
-        import obstore
-
-        try:
-            await obstore.head_async(self._store, name)
-        except FileNotFoundError:
-            return False
-        return True
 
     async def delete(self, names: Sequence[str]) -> None:
         import obstore

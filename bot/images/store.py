@@ -7,9 +7,8 @@ The invariants, whatever crashes or fails part-way:
 - a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run in
   the background from start-up and periodically, removes it once it is older than a grace period.
 One lock orders every mutation, so "is this image still used?" and the unlink cannot race a new
-upload of the same content. A bucket is shared with other hosts, which that lock cannot order:
-there files go only by the sweep, and a mutation that found its file already stored checks,
-once its row is committed, that a sweep elsewhere did not take the file meanwhile.
+upload of the same content. The store (a folder or a bucket prefix) belongs to one Cameo
+database and its one process, as blobs.py explains, so that lock orders everything.
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ class ImageStore:
         self.blobs: Blobs = LocalBlobs(location) if isinstance(location, Path) else location
         self.db = db
         self._lock = asyncio.Lock()
-        self._written: list[tuple[str, bytes]] = []  # by the mutation in progress
 
     @property
     def root(self) -> Path:
@@ -72,20 +70,7 @@ class ImageStore:
     async def mutation(self) -> AsyncIterator[None]:
         """Hold the store's lock while writing files and the rows that reference them."""
         async with self._lock:
-            self._written = []
             yield
-            written, self._written = self._written, []
-        if not self.blobs.deletes_at_once:
-            await self._still_there(written)
-
-    async def _still_there(self, written: list[tuple[str, bytes]]) -> None:
-        """After a mutation's rows are committed: put back any file a sweep on another host
-        removed between finding it unreferenced and this mutation's row (the row now keeps
-        it from every later sweep)."""
-        for name, data in written:
-            if not await self.blobs.exists(name):
-                log.warning("Stored image %s was swept meanwhile; storing it again", name)
-                await self._put(name, data)
 
     async def write(self, sha256: str, image_format: str, data: bytes) -> None:
         """Store the bytes durably under their hash (a no-op if already there).
@@ -94,10 +79,6 @@ class ImageStore:
         """
         assert self._lock.locked(), "write files inside ImageStore.mutation()"
         name = name_for(sha256, image_format)
-        await self._put(name, data)
-        self._written.append((name, data))
-
-    async def _put(self, name: str, data: bytes) -> None:
         try:
             await self.blobs.put_new(name, data)
         except OSError:
@@ -129,11 +110,9 @@ class ImageStore:
         await self.discard_all([(sha256, image_format)])
 
     async def discard_all(self, files: list[tuple[str, str]]) -> None:
-        """Remove many files whose rows are gone, in one trip. In a shared bucket they are
-        left to the sweep (see the module's note)."""
+        """Remove many files whose rows are gone, in one trip."""
         assert self._lock.locked(), "remove files inside ImageStore.mutation()"
-        if self.blobs.deletes_at_once:
-            await self.blobs.delete([name_for(sha256, fmt) for sha256, fmt in files])
+        await self.blobs.delete([name_for(sha256, fmt) for sha256, fmt in files])
 
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete image rows nothing references, then files (and leftover partial writes) no
@@ -177,10 +156,11 @@ class ImageStore:
         for prefix in _PREFIXES:
             if prefix <= after:
                 continue
-            # The lock orders this against uploads, which write a file and then its row while
-            # holding it: a file seen here without a row is not one being added right now.
+            # Listed first, outside the lock (a bucket's listing takes a network trip). The rows
+            # are read under the lock, which uploads hold while they write a file and then its
+            # row: a listed file without a row then is not one being added right now.
+            listed = await self.blobs.listing(prefix)
             async with self._lock:
-                listed = await self.blobs.listing(prefix)
                 known = await self.db.run_read(partial(image_rows.known_with_prefix, prefix=prefix))
                 orphans = _orphans(listed, known, time.time() - grace_seconds)
                 await self.blobs.delete(orphans)

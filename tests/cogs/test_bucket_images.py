@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import running_bot
 from bot.settings import Settings, SettingsError
+from storage.database import StorageError
 from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
 from tests.conftest import make_settings
 from tests.discord.emulator import DiscordEmulator
@@ -45,7 +46,7 @@ async def test_a_bucket_that_cannot_be_reached_stops_the_start_with_a_sentence(
 ) -> None:
     values = bucket.settings() | {"s3_endpoint": "http://127.0.0.1:9"}  # nothing listens
     settings = make_settings(emulator, data_dir, **values)
-    with pytest.raises(SettingsError, match="could not list s3://") as refused:
+    with pytest.raises(SettingsError, match="could not use s3://") as refused:
         async with running_bot(settings, guild_ready_timeout=0.1):
             pass
     assert "cameo-tests-secret" not in str(refused.value)
@@ -61,6 +62,34 @@ async def test_a_bucket_that_does_not_exist_is_refused_at_start(
             pass
 
 
+async def test_a_prefix_of_another_database_is_refused_at_start(
+    emulator: DiscordEmulator, tmp_path: Path, bucket: Bucket
+) -> None:
+    first = make_settings(emulator, tmp_path / "first", **bucket.settings())
+    async with running_bot(first, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+    again = make_settings(emulator, tmp_path / "first", **bucket.settings())
+    async with running_bot(again, guild_ready_timeout=0.1) as bot:  # the same database: fine
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+    other = make_settings(emulator, tmp_path / "second", **bucket.settings())
+    with pytest.raises(SettingsError, match="another Cameo's pictures"):
+        async with running_bot(other, guild_ready_timeout=0.1):
+            pass
+
+
+async def test_an_image_folder_outside_the_data_directory_is_one_bots_alone(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    shared = str(tmp_path / "pictures")
+    first = make_settings(emulator, tmp_path / "first", image_store=shared)
+    async with running_bot(first, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+        second = make_settings(emulator, tmp_path / "second", image_store=shared)
+        with pytest.raises(StorageError, match="image folder"):
+            async with running_bot(second, guild_ready_timeout=0.1):
+                pass
+
+
 @pytest.mark.parametrize(
     ("given", "problem"),
     [("s3://", "must name a bucket"), ("ftp://host/x", "folder"), ("s3:///x", "bucket")],
@@ -74,5 +103,7 @@ def test_a_folder_image_store_is_used_as_the_folder(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path, image_store=str(tmp_path / "pics"))  # type: ignore[call-arg]
     assert settings.image_bucket is None
     assert settings.images_dir == tmp_path / "pics"
+    relative = Settings(_env_file=None, data_dir=tmp_path, image_store="pics")  # type: ignore[call-arg]
+    assert relative.images_dir == tmp_path / "pics"  # inside the data directory
     default = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     assert default.images_dir == tmp_path / "images"

@@ -1,7 +1,5 @@
 """The image store in an S3-compatible bucket (a loopback moto server): the same promises as a
-folder, and the one rule a shared bucket adds: files go only by the sweep, after a grace period,
-and never while a row names them, so hosts adding and letting go of the same picture never
-lose it."""
+folder, and a bucket prefix belongs to one Cameo database, as a data directory does."""
 
 from __future__ import annotations
 
@@ -81,14 +79,16 @@ async def test_a_missing_picture_is_a_clear_error(store: ImageStore) -> None:
         await store.read(sha(b"never stored"), "png")
 
 
-async def test_letting_go_leaves_the_file_to_the_sweep_and_its_grace(
+async def test_letting_go_removes_the_file_and_the_sweep_respects_its_grace(
     store: ImageStore, db: Database, bucket: Bucket
 ) -> None:
     digest = await add(store, db, b"let go")
     await drop_row(db, digest)
     async with store.mutation():
         await store.discard(digest, "png")
-    assert len(bucket.object_keys()) == 1  # another host may be adding the same picture right now
+    assert bucket.object_keys() == []  # forget-me's pictures go at once
+    orphan = sha(b"orphan")
+    await store.blobs.put_new(name_for(orphan, "png"), b"orphan")  # a crash before its row
     assert await store.sweep_orphans(grace_seconds=3600) == 0  # too young to go
     assert len(bucket.object_keys()) == 1
     assert await store.sweep_orphans(grace_seconds=0) == 1
@@ -107,39 +107,9 @@ async def test_the_sweep_keeps_every_picture_a_row_names(
     assert bucket.object_keys() == sorted(f"images/{name_for(digest, 'png')}" for digest in kept)
 
 
-async def test_a_picture_swept_elsewhere_while_being_added_is_stored_again(
-    store: ImageStore, db: Database, bucket: Bucket
-) -> None:
-    # Host A's sweep found the file unreferenced and removes it just as host B, finding the
-    # same picture already stored, adds its row. Once B's row is in, B checks and puts the
-    # file back: the row now keeps it from every later sweep.
-    data = b"raced"
-    digest = sha(data)
-    await store.blobs.put_new(name_for(digest, "png"), data)  # let go of earlier, not swept yet
-    async with store.mutation():
-        await store.write(digest, "png", data)  # already there: create-only, nothing written
-        await store.blobs.delete([name_for(digest, "png")])  # host A's sweep, meanwhile
-        await db.run_transaction(
-            lambda conn: image_rows.insert(
-                conn, image_rows.ImageRow(digest, "png", 1, 1, len(data)), "t"
-            )
-        )
-    await hold_as_edit(db, digest, digest)  # what B added it for
-    assert await store.read(digest, "png") == data
-    assert await store.sweep_orphans(grace_seconds=0) == 0
-    assert await store.read(digest, "png") == data
-
-
-async def test_two_stores_on_one_bucket_share_pictures(
-    bucket: Bucket, db: Database, tmp_path: Path
-) -> None:
-    # Two hosts: each its own store (and here its own database, as if each had the same rows).
-    async with open_database(tmp_path / "other.sqlite3") as other_db:
-        first = ImageStore(open_bucket(bucket), db)
-        second = ImageStore(open_bucket(bucket), other_db)
-        digest = await add(first, db, b"shared")
-        assert await add(second, other_db, b"shared") == digest
-        await drop_row(db, digest)
-        # The first host's sweep: the picture is unreferenced there, but young.
-        assert await first.sweep_orphans(grace_seconds=60) == 0
-        assert await second.read(digest, "png") == b"shared"
+async def test_a_prefix_belongs_to_the_first_database_that_claims_it(bucket: Bucket) -> None:
+    blobs = open_bucket(bucket)
+    assert await blobs.claim("database-one") == "database-one"
+    assert await blobs.claim("database-one") == "database-one"  # a restart: still its own
+    assert await open_bucket(bucket).claim("database-two") == "database-one"
+    assert "images/cameo-owner" in bucket.object_keys()
