@@ -14,6 +14,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+# The part of a process's REST budget its pacers share out.
+PACED_SHARE = 0.9
+
 
 @dataclass(frozen=True)
 class RestShares:
@@ -21,10 +24,11 @@ class RestShares:
 
     Discord counts its global limit in fixed one-second windows, and a bucket can spend its
     burst at the end of one window and its rate in the next: so the delivery's rate and burst,
-    and the moderation log's, add up to at most the budget in any one window. At Discord's 50:
-    delivery 35.1 a second in bursts of up to 9 (card edits leave a reserve of 5 for posting
-    pictures), the log 3.9 a second in bursts of 2. With several processes, give each a share so
-    that together they stay within the bot's global limit.
+    and the moderation log's, add up to at most PACED_SHARE of the budget in any one window (the
+    rest is for the calls nothing paces: threads and messages made by commands). At Discord's
+    50: delivery 30.6 a second in bursts of up to 9 (card edits leave a reserve of 5 for
+    posting pictures), the log 3.4 a second in bursts of 2. With several processes, give each
+    a share so that together they stay within the bot's global limit.
     """
 
     budget: float  # at least 5 (Settings checks)
@@ -51,8 +55,8 @@ class RestShares:
 
     @property
     def _after_bursts(self) -> float:
-        """What the rates share: the budget less both bursts."""
-        return self.budget - self.delivery_burst - self.log_burst
+        """What the rates share: the paced part of the budget less both bursts."""
+        return self.budget * PACED_SHARE - self.delivery_burst - self.log_burst
 
 
 class RatePacer:

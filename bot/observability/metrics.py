@@ -38,7 +38,8 @@ ACKNOWLEDGED = Histogram(
 )
 REST_CALLS = Counter(
     "cameo_discord_rest_calls",
-    "Discord REST calls made by this process, by HTTP method and status class.",
+    "Discord REST calls made by this process, by HTTP method and status class ('error': no "
+    "answer, such as a timeout).",
     ["method", "status"],
     registry=REGISTRY,
 )
@@ -125,6 +126,8 @@ def discord_http_trace() -> aiohttp.TraceConfig:
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
         status = params.response.status
+        if status == 101:
+            return  # the gateway's websocket upgrade, not a REST call
         REST_CALLS.labels(method=params.method, status=f"{status // 100}xx").inc()
         if status == 429:
             scope = params.response.headers.get("X-RateLimit-Scope", "user")
@@ -133,5 +136,13 @@ def discord_http_trace() -> aiohttp.TraceConfig:
         if answered is not None and status < 300:
             ACKNOWLEDGED.observe(max(0.0, time.time() - created_at(int(answered.group(1)))))
 
+    async def on_request_exception(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestExceptionParams,
+    ) -> None:
+        REST_CALLS.labels(method=params.method, status="error").inc()  # no answer at all
+
     trace.on_request_end.append(on_request_end)
+    trace.on_request_exception.append(on_request_exception)
     return trace

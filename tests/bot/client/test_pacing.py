@@ -66,9 +66,9 @@ async def test_callers_share_one_computation_and_a_changer_gets_a_fresh_one() ->
 
 def test_rest_shares_at_discords_limit() -> None:
     shares = RestShares(50)
-    assert shares.delivery_rate == pytest.approx(35.1)
+    assert shares.delivery_rate == pytest.approx(30.6)
     assert (shares.delivery_burst, shares.delivery_reserve) == (9, 5)
-    assert shares.log_rate == pytest.approx(3.9)
+    assert shares.log_rate == pytest.approx(3.4)
     assert shares.log_burst == 2
 
 
@@ -78,7 +78,7 @@ def test_rest_shares_never_spend_more_than_the_budget_in_one_window(budget: floa
     # its rate.
     shares = RestShares(budget)
     worst = shares.delivery_rate + shares.delivery_burst + shares.log_rate + shares.log_burst
-    assert worst <= budget + 1e-9
+    assert worst <= budget * 0.9 + 1e-9
     assert shares.delivery_rate > 0
     assert shares.log_rate > 0
     assert shares.delivery_burst >= 1
