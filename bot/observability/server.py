@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.net.serving import serve
 from bot.observability import metrics
 from storage.database import Database
 from storage.metrics import Snapshot, snapshot
@@ -51,17 +52,7 @@ class OperatorEndpoints:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        try:
-            await site.start()
-        except OSError:
-            await self.stop()
-            raise
-        # aiohttp exposes the bound sockets only on the private server; needed for port 0.
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        self._runner, self.port = await serve(app, self._host, self._port)
         log.info("Serving /healthz and /metrics on %s:%s", self._host, self.port)
         # Ledger movements count from now.
         await self._read_database()

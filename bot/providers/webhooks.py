@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 from pydantic import Field, ValidationError
 
+from bot.net.serving import serve
 from bot.providers.answers import Answer
 from bot.providers.apiframe import verify_webhook_signature
 from bot.providers.signals import JobSignals
@@ -42,13 +43,7 @@ class WebhookReceiver:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
         app.router.add_post(APIFRAME_PATH, self._apiframe)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        # aiohttp exposes the bound sockets only on the private server; needed for port 0.
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        self._runner, self.port = await serve(app, self._host, self._port)
         log.info("Listening for Apiframe webhooks on %s:%s%s", self._host, self.port, APIFRAME_PATH)
 
     async def stop(self) -> None:

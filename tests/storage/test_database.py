@@ -2,6 +2,8 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -167,47 +169,68 @@ async def test_one_step_transactions_commit_together_but_fail_alone(tmp_path: Pa
         assert sorted(row[0] for row in rows) == [0, 1, 2, 3, 4]
 
 
-async def test_the_log_starts_afresh_under_a_steady_stream_of_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Under a steady stream of commands a write is under way whenever a background pass runs,
-    # so no pass copies the last commit and SQLite never restarts the log by itself. Here
-    # another connection writes across every background pass: in step with it, not by timing.
+INSERT_NOTE = "INSERT INTO notes VALUES (randomblob(3000))"  # a page or two of the log each
+
+
+@asynccontextmanager
+async def writes_during_passes(
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    per_pass: int,
+    in_the_lock: list[int] | None = None,
+) -> AsyncIterator[tuple[Database, sqlite3.Connection]]:
+    """A database with a notes table and an empty log, and the connection for background
+    passes (run by hand); another connection writes `per_pass` notes across every pass: in
+    step with the passes, not by timing. `in_the_lock` gets the log's length at each copy
+    the bot's own connection makes."""
     monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_SECONDS", 3600.0)  # passes run by hand
-    monkeypatch.setattr(database, "CHECKPOINT_RESTART_PAGES", 50)
-    path = tmp_path / "cameo.sqlite3"
-    log_file = path.with_name(path.name + "-wal")
-    insert = "INSERT INTO notes VALUES (randomblob(3000))"  # a page or two of the log each
     async with open_database(path) as db:
         async with db.transaction() as conn:
             await conn.execute("CREATE TABLE notes (body BLOB NOT NULL)")
         # The log file keeps the length of its longest log (the migrations'); start it empty.
         await db.run_read(lambda raw: raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-        page_size = await db.run_read(lambda raw: raw.execute("PRAGMA page_size").fetchone()[0])
         background = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         real_checkpoint = database._checkpoint
 
         def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-            if conn is not background:
-                return real_checkpoint(conn)  # the bot's connection's, between transactions
+            if conn is not background:  # the bot's connection's, between transactions
+                result = real_checkpoint(conn)
+                if in_the_lock is not None:
+                    in_the_lock.append(result[1])
+                return result
             other.execute("BEGIN IMMEDIATE")
-            other.execute(insert)
+            for _ in range(per_pass):
+                other.execute(INSERT_NOTE)
             try:
                 return real_checkpoint(conn)
             finally:
                 other.execute("COMMIT")
 
         monkeypatch.setattr(database, "_checkpoint", checkpoint)
-        longest = 0
         try:
-            for _ in range(300):
-                await db.run_transaction(lambda raw: raw.execute(insert))
-                await db._checkpoint_in_background(background)
-                longest = max(longest, log_file.stat().st_size // page_size)
+            yield db, background
         finally:
             other.close()
             background.close()
+
+
+async def test_the_log_starts_afresh_under_a_steady_stream_of_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under a steady stream of commands a write is under way whenever a background pass runs,
+    # so no pass copies the last commit and SQLite never restarts the log by itself.
+    monkeypatch.setattr(database, "CHECKPOINT_RESTART_PAGES", 50)
+    path = tmp_path / "cameo.sqlite3"
+    log_file = path.with_name(path.name + "-wal")
+    async with writes_during_passes(path, monkeypatch, per_pass=1) as (db, background):
+        page_size = await db.run_read(lambda raw: raw.execute("PRAGMA page_size").fetchone()[0])
+        longest = 0
+        for _ in range(300):
+            await db.run_transaction(lambda raw: raw.execute(INSERT_NOTE))
+            await db._checkpoint_in_background(background)
+            longest = max(longest, log_file.stat().st_size // page_size)
         async with db.read() as conn, conn.execute("SELECT count(*) FROM notes") as cursor:
             assert (await cursor.fetchone())[0] >= 600  # nothing lost
     # Restarted, the log never holds much more than CHECKPOINT_RESTART_PAGES; without that,
@@ -221,42 +244,16 @@ async def test_a_log_that_never_catches_up_is_copied_inside_the_lock_only_when_l
     # Commands write more during every background pass than a short tail: copying the rest on
     # the bot's connection would hold everyone up for as long as that tail took to write, so
     # it waits until the log is CHECKPOINT_FORCE_PAGES long, and then does it anyway.
-    monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_SECONDS", 3600.0)  # passes run by hand
     monkeypatch.setattr(database, "CHECKPOINT_RESTART_PAGES", 20)
     monkeypatch.setattr(database, "CHECKPOINT_LEFT_PAGES", 2)
     monkeypatch.setattr(database, "CHECKPOINT_CATCH_UP_PASSES", 2)
     monkeypatch.setattr(database, "CHECKPOINT_FORCE_PAGES", 120)
-    path = tmp_path / "cameo.sqlite3"
-    insert = "INSERT INTO notes VALUES (randomblob(3000))"
-    async with open_database(path) as db:
-        async with db.transaction() as conn:
-            await conn.execute("CREATE TABLE notes (body BLOB NOT NULL)")
-        await db.run_read(lambda raw: raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-        background = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        real_checkpoint = database._checkpoint
-        copied_in_the_lock: list[int] = []  # the log's length each time
-
-        def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-            if conn is not background:
-                result = real_checkpoint(conn)
-                copied_in_the_lock.append(result[1])
-                return result
-            other.execute("BEGIN IMMEDIATE")
-            for _ in range(3):  # more than CHECKPOINT_LEFT_PAGES during every pass
-                other.execute(insert)
-            try:
-                return real_checkpoint(conn)
-            finally:
-                other.execute("COMMIT")
-
-        monkeypatch.setattr(database, "_checkpoint", checkpoint)
-        try:
-            for _ in range(60):
-                await db.run_transaction(lambda raw: raw.execute(insert))
-                await db._checkpoint_in_background(background)
-        finally:
-            other.close()
-            background.close()
+    copied_in_the_lock: list[int] = []  # the log's length each time
+    async with writes_during_passes(
+        tmp_path / "cameo.sqlite3", monkeypatch, per_pass=3, in_the_lock=copied_in_the_lock
+    ) as (db, background):
+        for _ in range(60):
+            await db.run_transaction(lambda raw: raw.execute(INSERT_NOTE))
+            await db._checkpoint_in_background(background)
     assert copied_in_the_lock, "a long log is copied in the end"
     assert all(pages >= 120 for pages in copied_in_the_lock)

@@ -22,7 +22,7 @@ from bot.characters.service import (
 from bot.errors import CameoError
 from bot.images.processing import ImageRejected, ImageWorkers
 from bot.images.store import ImageStore
-from bot.models import Viewer, Visibility
+from bot.models import Character, Viewer, Visibility
 from storage.database import Database, open_database
 from tests.imagefactory import png
 
@@ -150,6 +150,31 @@ async def test_resolve_prefers_the_viewers_own_character_and_refuses_ambiguity(
     assert (await service.resolve(carol, bobs.public_id)).id == bobs.id
 
 
+async def add_server_characters(
+    db: Database, seed: Character, owners_and_names: list[tuple[int, str]], id_prefix: str
+) -> None:
+    """Many listed characters in GUILD at once (straight into the table: thousands are slow
+    through the service), sharing `seed`'s picture."""
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, visibility, "
+            "image_sha256, original_sha256, original_format, original_width, original_height, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'server', ?, ?, 'png', 1, 1, '', '')",
+            [
+                (
+                    f"{id_prefix}{i:05d}",
+                    GUILD,
+                    owner,
+                    name,
+                    name.lower(),
+                    seed.image_sha256,
+                    seed.original_sha256,
+                )
+                for i, (owner, name) in enumerate(owners_and_names)
+            ],
+        )
+
+
 async def test_suggestions_put_own_first_then_prefix_then_substring(
     service: CharacterService,
 ) -> None:
@@ -170,26 +195,8 @@ async def test_suggestions_fill_every_place_once_in_order(
     # More prefix matches and more substring matches than there are places: each part of the
     # answer asks only for the places left, and never repeats a character already in it.
     seed = await service.create(ALICE, name="Zmira", image=png())
-    async with db.transaction() as conn:
-        await conn.executemany(
-            "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, visibility, "
-            "image_sha256, original_sha256, original_format, original_width, original_height, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'server', ?, ?, 'png', 1, 1, '', '')",
-            [
-                (
-                    f"m{i:05d}",
-                    GUILD,
-                    BOB.user_id,
-                    name,
-                    name.lower(),
-                    seed.image_sha256,
-                    seed.original_sha256,
-                )
-                for i, name in enumerate(
-                    [f"Mira {n:02d}" for n in range(20)] + [f"Amira {n:02d}" for n in range(20)]
-                )
-            ],
-        )
+    names = [f"Mira {n:02d}" for n in range(20)] + [f"Amira {n:02d}" for n in range(20)]
+    await add_server_characters(db, seed, [(BOB.user_id, name) for name in names], "m")
     names = [c.name for c in await service.suggest(ALICE, "mir")]
     assert len(names) == len(set(names)) == 25
     assert names[0] == "Zmira"
@@ -201,24 +208,8 @@ async def test_suggestions_stay_within_25_and_fast_on_thousands(
     service: CharacterService, db: Database
 ) -> None:
     image = await service.create(ALICE, name="Seed", image=png())
-    async with db.transaction() as conn:
-        await conn.executemany(
-            "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, visibility, "
-            "image_sha256, original_sha256, original_format, original_width, original_height, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'server', ?, ?, 'png', 1, 1, '', '')",
-            [
-                (
-                    f"p{i:05d}",
-                    GUILD,
-                    10 + i % 50,
-                    f"Hero {i}",
-                    f"hero {i}",
-                    image.image_sha256,
-                    image.original_sha256,
-                )
-                for i in range(5000)
-            ],
-        )
+    heroes = [(10 + i % 50, f"Hero {i}") for i in range(5000)]
+    await add_server_characters(db, image, heroes, "p")
     loop = asyncio.get_running_loop()
     started = loop.time()
     found = await service.suggest(BOB, "hero 4")
