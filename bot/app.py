@@ -73,15 +73,16 @@ async def _check_image_store(settings: Settings, services: Services) -> None:
     blobs = services.images.blobs
     if bucket is None or not isinstance(blobs, BucketBlobs):
         return
+    ours = await meta.database_id(services.images.db)
     try:
         await blobs.listing("00")
-        owner = await blobs.claim(await meta.database_id(services.images.db))
+        owner = await blobs.claim(ours)
     except Exception as error:  # whatever the bucket's client raised; never its settings
         raise SettingsError(
             f"Cameo could not use {bucket} ({type(error).__name__}: {_first_line(error)}). Check "
             "CAMEO_S3_ENDPOINT, CAMEO_S3_REGION, the credentials and that the bucket exists."
         ) from None
-    if owner != await meta.database_id(services.images.db):
+    if owner != ours:
         raise SettingsError(
             f"{bucket} holds another Cameo's pictures (its {OWNER_MARKER} object names another "
             "database). Give this bot a prefix of its own, for example "

@@ -110,9 +110,15 @@ class ImageStore:
         await self.discard_all([(sha256, image_format)])
 
     async def discard_all(self, files: list[tuple[str, str]]) -> None:
-        """Remove many files whose rows are gone, in one trip."""
+        """Remove many files whose rows are gone, in one trip. Their rows are gone already, so
+        a file that cannot be removed now is only an orphan: the sweep takes it later, and the
+        member's request that let go of it still succeeds."""
         assert self._lock.locked(), "remove files inside ImageStore.mutation()"
-        await self.blobs.delete([name_for(sha256, fmt) for sha256, fmt in files])
+        names = [name_for(sha256, fmt) for sha256, fmt in files]
+        try:
+            await self.blobs.delete(names)
+        except Exception:  # an OSError from a disk, anything from a bucket's client
+            log.exception("Could not remove %d stored images; the sweep will", len(names))
 
     async def sweep_orphans(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete image rows nothing references, then files (and leftover partial writes) no

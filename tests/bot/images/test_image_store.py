@@ -2,11 +2,12 @@
 
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from bot.images.blobs import LocalBlobs
 from bot.images.store import FILES_PHASE, ROWS_PHASE, SWEEP_BATCH, SWEEP_PROGRESS_KEY, ImageStore
 from bot.models import JobKind
 from bot.providers.request import SceneOptions
@@ -186,3 +187,23 @@ async def test_facts_about_a_picture_go_with_it_and_keep_nothing_alive(db: Datab
         lambda conn: conn.execute("SELECT count(*) FROM face_embeddings").fetchone()[0]
     )
     assert left == 0
+
+
+class _RefusesDeletes(LocalBlobs):
+    """A disk that will not delete (as root, permissions cannot make one)."""
+
+    async def delete(self, names: Sequence[str]) -> None:
+        raise PermissionError("read-only file system")
+
+
+async def test_a_file_that_cannot_be_removed_is_left_to_the_sweep(
+    db: Database, tmp_path: Path
+) -> None:
+    refusing = ImageStore(_RefusesDeletes(tmp_path / "images"), db)
+    [digest] = await add_images(db, refusing, range(1))
+    await db.run_transaction(lambda conn: conn.execute("DELETE FROM images"))
+    async with refusing.mutation():
+        await refusing.discard(digest, "png")  # the member's request still succeeds
+    assert refusing.path_for(digest, "png").exists()
+    assert await ImageStore(tmp_path / "images", db).sweep_orphans(grace_seconds=0) == 1
+    assert not refusing.path_for(digest, "png").exists()
