@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 
 from bot import __version__
-from bot.client.cameo_bot import CameoBot
+from bot.client.cameo_bot import CameoBot, ShardedCameoBot
 from bot.client.endpoints import discord_endpoints
 from bot.client.gateway_fairness import fair_gateway
+from bot.client.sharding import ShardPlan, describe
 from bot.images.blobs import OWNER_MARKER, BucketBlobs
 from bot.images.processing import ImageWorkers
 from bot.net.safe_fetch import SafeImageFetcher
@@ -109,7 +110,8 @@ async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterato
     token = settings.discord_token.get_secret_value()
     with discord_endpoints(settings.discord_api_base, settings.discord_gateway), fair_gateway():
         async with open_resources(settings) as resources:
-            bot = CameoBot(resources, **bot_options)
+            sharded = "shard_ids" in bot_options
+            bot = (ShardedCameoBot if sharded else CameoBot)(resources, **bot_options)
             async with bot, operator_endpoints(settings, resources, bot):
                 runner = asyncio.create_task(bot.start(token), name="cameo-discord-client")
                 bot.runner = runner
@@ -156,14 +158,19 @@ async def _finish(runner: asyncio.Task[None]) -> None:
         runner.result()
 
 
-async def serve(settings: Settings) -> None:
-    """Run the bot until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings, shards: ShardPlan | None = None) -> None:
+    """Run the bot until SIGTERM or SIGINT, then shut down gracefully; with `shards`, those
+    gateway shards in this process."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with running_bot(settings) as bot:
+        options: dict[str, object] = {}
+        if shards is not None:
+            options = {"shard_ids": list(shards.shard_ids), "shard_count": shards.shard_count}
+            log.info("Running %s", describe(shards.shard_ids, shards.shard_count))
+        async with running_bot(settings, **options) as bot:
             assert bot.runner is not None
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([bot.runner, stopping], return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.cli.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from bot.client.sharding import ShardPlan
 from bot.errors import CameoError
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -29,7 +30,15 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def _run(settings: Settings) -> int:
+def _shard_plan(args: argparse.Namespace) -> ShardPlan | None:
+    """`cameo run`'s --shards and --shard-count; a mistake is the operator's to fix (status 2)."""
+    try:
+        return ShardPlan.parse(args.shards, args.shard_count)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _run(settings: Settings, plan: ShardPlan | None = None) -> int:
     import discord
 
     from bot.app import serve
@@ -41,7 +50,7 @@ def _run(settings: Settings) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.secrets())
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, plan))
     except StorageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except discord.LoginFailure:
@@ -146,7 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cameo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("run", help="start the bot (needs CAMEO_DISCORD_TOKEN)")
+    run = commands.add_parser("run", help="start the bot (needs CAMEO_DISCORD_TOKEN)")
+    run.add_argument(
+        "--shards",
+        help="run these gateway shards in this process, comma-separated (default: all of them)",
+    )
+    run.add_argument(
+        "--shard-count",
+        type=int,
+        help="how many shards the bot has in all (Discord requires sharding past 2,500 servers)",
+    )
     invite = commands.add_parser(
         "invite", help="print the URL that adds the bot to a server, with the permissions it needs"
     )
@@ -174,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
-        "run": _run,
+        "run": lambda settings: _run(settings, _shard_plan(args)),
         "invite": lambda settings: _invite(settings, args.application_id),
         "generate": lambda settings: _generate(settings, args),
         "check": _check,

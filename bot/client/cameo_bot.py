@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.client.answers_first import AnswersFirst
 from bot.client.command_sync import sync_if_changed
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
+from bot.client.sharding import IdentifyBuckets
 from bot.client.viewer import viewer_from
 from bot.images.store import ORPHAN_GRACE_SECONDS
 from bot.moderation.service import BlockedMember, NoAccess
@@ -235,3 +236,22 @@ class CameoBot(commands.Bot):
     async def close(self) -> None:
         self.answers.close()
         await super().close()
+
+
+class ShardedCameoBot(CameoBot, commands.AutoShardedBot):
+    """Cameo with several gateway shards in this process (see bot/client/sharding.py)."""
+
+    def __init__(self, resources: Resources, **options: object) -> None:
+        super().__init__(resources, **options)
+        self._identify = IdentifyBuckets(self._max_concurrency)
+
+    async def _max_concurrency(self) -> int:
+        _, _, limits = await self.http.get_bot_gateway()
+        return int(limits["max_concurrency"])
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        await self._identify.wait_turn(shard_id or 0)
+
+    def gateway_connected(self) -> bool:
+        shards = self.shards
+        return bool(shards) and all(not shard.is_closed() for shard in shards.values())

@@ -89,7 +89,8 @@ class Driver:
         source_message_id: int | None = None,
     ) -> InteractionHandle:
         state = self._state
-        if self._gateway.live_session() is None:
+        guild_id = None if channel.is_dm else state.guild.id
+        if self._gateway.session_for_guild(guild_id) is None:
             raise EmulatorError(
                 "the bot has no gateway session, so Discord could not deliver this interaction"
             )

@@ -299,12 +299,13 @@ class DiscordEmulator:
 
     # Waiting on the bot ---------------------------------------------------------------------------
 
-    async def wait_for_ready(self, timeout: float = 10) -> None:
-        """Wait for a connected session that has identified and received READY + GUILD_CREATE."""
+    async def wait_for_ready(self, timeout: float = 10, shards: int = 1) -> None:
+        """Wait for a connected session that has identified and received READY (and the
+        guild's GUILD_CREATE, on its shard), for each of `shards` shards."""
 
         def ready() -> bool:
-            session = self.gateway.live_session()
-            return bool(session and session.ready and session.connection is not None)
+            sessions = [self.gateway.live_session(shard) for shard in range(shards)]
+            return all(s and s.ready and s.connection is not None for s in sessions)
 
         await self._state.wait_until(ready, timeout, "the bot to identify on the gateway")
 

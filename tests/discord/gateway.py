@@ -93,6 +93,8 @@ class Session:
         self.id = session_id
         self.intents = intents
         self.shard = shard  # echoed in READY; AutoShardedClient indexes it
+        # Which shard this session is, of how many (an IDENTIFY without `shard` is 0 of 1).
+        self.shard_id, self.shard_count = (shard[0], shard[1]) if shard else (0, 1)
         self.seq = 0
         self.buffer: list[dict[str, Any]] = []
         self.connection: Connection | None = None
@@ -113,7 +115,9 @@ class Gateway:
     def __init__(self, state: EmulatorState) -> None:
         self._state = state
         self.sessions: dict[str, Session] = {}
+        # The session of shard 0 (an unsharded bot's only one): fault injection acts on it.
         self.current: Session | None = None
+        self.by_shard: dict[int, Session] = {}  # each shard's latest session
         self.connections: set[Connection] = set()
         self.ack_heartbeats = True
         self.url = ""
@@ -121,22 +125,33 @@ class Gateway:
 
     # Dispatching ----------------------------------------------------------------------------------
 
-    def live_session(self) -> Session | None:
-        session = self.current
+    def live_session(self, shard_id: int = 0) -> Session | None:
+        session = self.by_shard.get(shard_id)
         return session if session is not None and session.resumable else None
 
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard Discord sends a guild's events to: (guild_id >> 22) % shard count, and
+        shard 0 for direct messages."""
+        count = max((session.shard_count for session in self.by_shard.values()), default=1)
+        return 0 if guild_id is None else (guild_id >> 22) % count
+
+    def session_for_guild(self, guild_id: int | None) -> Session | None:
+        return self.live_session(self.shard_of(guild_id))
+
     def dispatch(self, event: str, data: Any, *, intents: int = 0) -> bool:
-        """Send an event to the bot's session if its IDENTIFY intents cover it.
+        """Send an event to the session of the shard it belongs to, if that session's IDENTIFY
+        intents cover it.
 
         Returns whether it was sent (or buffered for a resume).
         """
-        session = self.live_session()
+        session = self.session_for_guild(_guild_of(event, data))
         if session is None:
             return False
         if intents and not session.intents & intents:
             return False
         session.dispatch(event, data)
         self._state.stats[f"dispatch_{event.lower()}"] += 1
+        self._state.stats[f"dispatch_{event.lower()}_shard_{session.shard_id}"] += 1
         return True
 
     # Fault injection ------------------------------------------------------------------------------
@@ -269,24 +284,33 @@ class Gateway:
                     "(DiscordEmulator(privileged_intents=...))",
                 )
                 return
-        session = Session(secrets.token_hex(16), intents, data.get("shard"))
+        shard = data.get("shard")
+        if shard is not None and not _valid_shard(shard):
+            self._fatal(connection, 4010, f"Invalid shard {shard!r}")
+            return
+        session = Session(secrets.token_hex(16), intents, shard)
         self.sessions[session.id] = session
-        if self.current is not None and self.current.connection is None:
-            self.current.resumable = False
-        self.current = session
+        previous = self.by_shard.get(session.shard_id)
+        if previous is not None and previous.connection is None:
+            previous.resumable = False
+        self.by_shard[session.shard_id] = session
+        if session.shard_id == 0:
+            self.current = session
         session.connection = connection
         connection.session = session
         state.stats["identifies"] += 1
 
         session.dispatch("READY", self._ready_payload(session))
-        include_members = bool(intents & GUILD_MEMBERS)
-        members = (
-            state.guild.members if include_members else [state.guild.member(state.bot_user.id)]
-        )
-        session.dispatch(
-            "GUILD_CREATE",
-            payloads.guild(state, members=[m for m in members if m], for_gateway=True),
-        )
+        if self._has_the_guild(session):
+            include_members = bool(intents & GUILD_MEMBERS)
+            members = (
+                state.guild.members if include_members else [state.guild.member(state.bot_user.id)]
+            )
+            session.dispatch(
+                "GUILD_CREATE",
+                payloads.guild(state, members=[m for m in members if m], for_gateway=True),
+            )
+        state.stats[f"identifies_shard_{session.shard_id}"] += 1
         session.ready = True
         state.notify()
 
@@ -301,7 +325,11 @@ class Gateway:
                 "email": None,
                 "locale": "en-US",
             },
-            "guilds": [{"id": str(state.guild.id), "unavailable": True}],
+            "guilds": (
+                [{"id": str(state.guild.id), "unavailable": True}]
+                if self._has_the_guild(session)
+                else []
+            ),
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_url,
@@ -318,6 +346,10 @@ class Gateway:
         if session.shard is not None:
             ready["shard"] = session.shard
         return ready
+
+    def _has_the_guild(self, session: Session) -> bool:
+        """Whether the emulator's guild is on this session's shard."""
+        return (self._state.guild.id >> 22) % session.shard_count == session.shard_id
 
     def _resume(self, connection: Connection, data: dict[str, Any]) -> None:
         state = self._state
@@ -338,7 +370,9 @@ class Gateway:
             previous.close_later(4009, "Session resumed on another connection")
         session.connection = connection
         connection.session = session
-        self.current = session
+        self.by_shard[session.shard_id] = session
+        if session.shard_id == 0:
+            self.current = session
         for frame in session.buffer:
             if frame["s"] > seq:
                 connection.send(frame)
@@ -375,3 +409,23 @@ class Gateway:
         if data.get("presences"):
             chunk["presences"] = []
         session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _valid_shard(shard: Any) -> bool:
+    """IDENTIFY's `shard`: [shard_id, num_shards], with 0 <= shard_id < num_shards."""
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )
+
+
+def _guild_of(event: str, data: Any) -> int | None:
+    """The guild an event belongs to (its shard's), None for direct messages."""
+    if not isinstance(data, dict):
+        return None
+    if event.startswith("GUILD_") and "guild_id" not in data and "id" in data:
+        return int(data["id"])  # GUILD_CREATE, GUILD_UPDATE: the guild itself
+    guild_id = data.get("guild_id")
+    return int(guild_id) if guild_id is not None else None

@@ -97,12 +97,12 @@ async def get_gateway_bot(ctx: RequestContext) -> Any:
     used = ctx.state.stats["identifies"]
     return {
         "url": ctx.services.gateway.url,
-        "shards": 1,
+        "shards": ctx.state.options.recommended_shards,
         "session_start_limit": {
             "total": 1000,
             "remaining": max(1000 - used, 0),
             "reset_after": 86_400_000,
-            "max_concurrency": 1,
+            "max_concurrency": ctx.state.options.max_concurrency,
         },
     }
 

@@ -62,6 +62,9 @@ class EmulatorOptions:
     invalid_request_limit: int = 10_000  # 401/403/429 responses per 10 minutes before a ban
     # Discord's cap (error 30003); lower it to test the limit without pinning 250 messages.
     pins_per_channel: int = 250
+    # What GET /gateway/bot recommends: how many shards, and how many may IDENTIFY per 5 s.
+    recommended_shards: int = 1
+    max_concurrency: int = 1
 
 
 class RequestLogEntry(NamedTuple):

@@ -222,3 +222,31 @@ async def test_message_events_follow_the_identify_intents(
         "channel_id": str(general.id),
         "guild_id": str(emulator.guild.id),
     }
+
+
+@pytest.mark.parametrize("shard", [[2, 2], [0], [-1, 2], ["0", "2"]])
+async def test_an_impossible_shard_is_closed_with_4010(
+    emulator: DiscordEmulator, raw_ws: aiohttp.ClientWebSocketResponse, shard: list[object]
+) -> None:
+    await raw_ws.send_json(
+        {"op": 2, "d": {"token": emulator.bot_token, "intents": 1, "shard": shard}}
+    )
+    message = await raw_ws.receive(timeout=2)
+    assert message.data == 4010
+    assert "4010" in emulator.take_violations()[0]
+
+
+async def test_a_shard_without_the_guild_gets_ready_with_no_guilds(
+    emulator: DiscordEmulator, raw_ws: aiohttp.ClientWebSocketResponse
+) -> None:
+    other = 1 - (emulator.guild.id >> 22) % 2  # the shard of 2 that does not carry the guild
+    await raw_ws.send_json(
+        {"op": 2, "d": {"token": emulator.bot_token, "intents": 1, "shard": [other, 2]}}
+    )
+    ready = await _next_dispatch(raw_ws)
+    assert ready["t"] == "READY"
+    assert ready["d"]["guilds"] == []
+    assert ready["d"]["shard"] == [other, 2]
+    assert emulator.gateway.session_for_guild(emulator.guild.id) is None  # its shard is not up
+    dms_here = other == 0  # direct messages go to shard 0
+    assert (emulator.gateway.session_for_guild(None) is not None) is dms_here
