@@ -74,6 +74,23 @@ class Character:
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """What autocomplete shows of a character: read many times a second as members type, so
+    only these columns, without the picture's."""
+
+    id: int
+    public_id: str
+    guild_id: int | None
+    owner_id: int
+    name: str
+    visibility: Visibility
+
+    @property
+    def is_personal(self) -> bool:
+        return self.guild_id is None
+
+
+@dataclass(frozen=True)
 class Look:
     """One of a character's looks: a name and its own reference picture."""
 

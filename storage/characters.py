@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.models import PERSONAL_SCOPE, Character, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Suggestion, Visibility
 from bot.prefs.preset import Preset
 from storage.database import Database
 
@@ -230,9 +230,9 @@ async def suggest(
     fragment_key: str,
     limit: int = 25,
     usable_only: bool = False,
-) -> list[Character]:
+) -> list[Suggestion]:
     """Return up to `limit` visible (or, `usable_only`, usable) characters whose name contains
-    the fragment.
+    the fragment, as autocomplete shows them.
 
     The caller's own come first, then those shared with them, then prefix matches before
     other substring matches, each by name. Every part reads an index in name order and stops
@@ -248,27 +248,26 @@ async def suggest(
     rule = _USABLE if usable_only else _VISIBLE
     shared_by_name = _SHARED_BY_NAME + (" AND c.visibility = 'server'" if usable_only else "")
 
-    def read(conn: sqlite3.Connection) -> list[Character]:
-        found = _rows_now(
+    def read(conn: sqlite3.Connection) -> list[Suggestion]:
+        found = _suggestions_now(
             conn,
-            f"SELECT {COLUMNS} {FROM} WHERE c.public_id = :exact AND {rule}",
+            f"SELECT {SUGGESTED} FROM characters c WHERE c.public_id = :exact AND {rule}",  # noqa: S608
             {**params, "exact": fragment_key},
         )
         # The caller's own: few enough to match anywhere in the name, whatever its length.
-        found += _rows_now(
+        found += _suggestions_now(
             conn,
-            f"SELECT {COLUMNS} {FROM} WHERE c.owner_id = :user AND {_VISIBLE} "
+            f"SELECT {SUGGESTED} FROM characters c WHERE c.owner_id = :user AND {_VISIBLE} "  # noqa: S608
             "AND instr(c.name_key, :fragment) > 0 "
             "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
             {**params, "fragment": fragment_key},
         )
         if scope != PERSONAL_SCOPE:
             # Shared with the caller by name (few: one member's list), listed or not.
-            found += _rows_now(
+            found += _suggestions_now(
                 conn,
-                f"SELECT {COLUMNS} FROM character_members m "  # noqa: S608
+                f"SELECT {SUGGESTED} FROM character_members m "  # noqa: S608
                 "CROSS JOIN characters c ON c.id = m.character_id "
-                "JOIN images i ON i.sha256 = c.image_sha256 "
                 "WHERE m.user_id = :user AND c.guild_id = :scope "
                 "AND instr(c.name_key, :fragment) > 0 "
                 "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
@@ -279,25 +278,25 @@ async def suggest(
             # characters shown keeps its answer as cheap as a small server's.
             wanted, seen = _still_wanted(found, limit)
             if wanted > 0:
-                found += _rows_now(
+                found += _suggestions_now(
                     conn,
-                    f"SELECT {COLUMNS} {FROM} {shared_by_name} {_NOT_SEEN} "
+                    f"SELECT {SUGGESTED} FROM characters c {shared_by_name} {_NOT_SEEN} "  # noqa: S608
                     "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
                     "ORDER BY c.name_key, c.id LIMIT :wanted",
                     {**params, "fragment": fragment_key, "seen": seen, "wanted": wanted},
                 )
             wanted, seen = _still_wanted(found, limit)
             if len(fragment_key) >= 3 and wanted > 0:
-                found += _rows_now(
+                found += _suggestions_now(
                     conn,
                     # CROSS JOIN keeps SQLite from starting at the server's characters and
                     # probing the matches: the trigram index's matches come first, newest
                     # first, and reading stops at `wanted`. Ordering every match by name
                     # instead would sort hundreds in a big server ("ira" is in 546 of 20,000
                     # names) for the 25 shown; the newest are then put in name order.
-                    f"SELECT * FROM (SELECT {COLUMNS}, c.name_key AS name_order "  # noqa: S608
+                    f"SELECT * FROM (SELECT {SUGGESTED}, c.name_key AS name_order "  # noqa: S608
                     "FROM character_names f CROSS JOIN characters c ON c.id = f.rowid "
-                    f"JOIN images i ON i.sha256 = c.image_sha256 {shared_by_name} {_NOT_SEEN} "
+                    f"{shared_by_name} {_NOT_SEEN} "
                     "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :wanted) "
                     "ORDER BY name_order, id",
                     {
@@ -322,7 +321,7 @@ _SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.listed = 1 AND c.owner_id != 
 _NOT_SEEN = "AND c.id NOT IN (SELECT value FROM json_each(:seen))"
 
 
-def _still_wanted(found: list[Character], limit: int) -> tuple[int, str]:
+def _still_wanted(found: list[Suggestion], limit: int) -> tuple[int, str]:
     """How many more characters an answer of `limit` has room for, and the ids it holds (as
     JSON, for _NOT_SEEN)."""
     ids = sorted({character.id for character in found})
@@ -332,6 +331,26 @@ def _still_wanted(found: list[Character], limit: int) -> tuple[int, str]:
 def _fts_phrase(fragment: str) -> str:
     """The fragment as one FTS5 phrase: quoted, so its characters are never query syntax."""
     return '"' + fragment.replace('"', '""') + '"'
+
+
+# What autocomplete reads of each character (Suggestion's fields).
+SUGGESTED = "c.id, c.public_id, c.guild_id, c.owner_id, c.name, c.visibility"
+
+
+def _suggestions_now(
+    conn: sqlite3.Connection, sql: str, params: dict[str, object]
+) -> list[Suggestion]:
+    return [
+        Suggestion(
+            id=row[0],
+            public_id=row[1],
+            guild_id=None if row[2] == PERSONAL_SCOPE else row[2],
+            owner_id=row[3],
+            name=row[4],
+            visibility=Visibility(row[5]),
+        )
+        for row in conn.execute(sql, params).fetchall()
+    ]
 
 
 def _rows_now(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[Character]:

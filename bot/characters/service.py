@@ -32,7 +32,7 @@ from bot.clock import Clock, timestamp
 from bot.errors import CameoError
 from bot.images.processing import CleanImage, ImageWorkers
 from bot.images.store import ImageStore, image_row
-from bot.models import PERSONAL_SCOPE, Character, Look, Role, Viewer, Visibility
+from bot.models import PERSONAL_SCOPE, Character, Look, Role, Suggestion, Viewer, Visibility
 from bot.moderation.log import LogEntry
 from bot.moderation.service import ModerationService
 from bot.net.safe_fetch import DEFAULT_POLICY, FetchBudget, SafeImageFetcher
@@ -369,7 +369,7 @@ class CharacterService:
 
     async def suggest(
         self, viewer: Viewer, typed: str, limit: int = 25, *, to_use: bool = False
-    ) -> list[Character]:
+    ) -> list[Suggestion]:
         """Return autocomplete candidates: the viewer's own first, then those shared with
         them, prefix matches before others; `to_use`, only those they may use in scenes."""
         return await repo.suggest(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.characters.service import ImportReport
-from bot.models import Character, Look, Role, Visibility
+from bot.models import Character, Look, Role, Suggestion, Visibility
 from bot.prefs.preset import Preset
 from cogs.common import safe
 from cogs.rendering import BRAND_COLOUR
@@ -94,7 +94,7 @@ def looks_embed(filename: str) -> discord.Embed:
     return embed
 
 
-def choice_label(character: Character, viewer_id: int, owner_name: str | None) -> str:
+def choice_label(character: Suggestion, viewer_id: int, owner_name: str | None) -> str:
     """The autocomplete label: name, short id and whose it is (Discord caps labels at 100).
 
     The id tells apart same-named characters: without the members intent Cameo rarely knows
