@@ -257,7 +257,7 @@ async def suggest(
         # The caller's own: few enough to match anywhere in the name, whatever its length.
         found += _suggestions_now(
             conn,
-            f"SELECT {SUGGESTED} FROM characters c WHERE c.owner_id = :user AND {_VISIBLE} "  # noqa: S608
+            f"SELECT {SUGGESTED} FROM characters c WHERE c.owner_id = :user AND {rule} "  # noqa: S608
             "AND instr(c.name_key, :fragment) > 0 "
             "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
             {**params, "fragment": fragment_key},
@@ -268,7 +268,7 @@ async def suggest(
                 conn,
                 f"SELECT {SUGGESTED} FROM character_members m "  # noqa: S608
                 "CROSS JOIN characters c ON c.id = m.character_id "
-                "WHERE m.user_id = :user AND c.guild_id = :scope "
+                "WHERE m.user_id = :user AND c.guild_id = :scope AND c.awaiting_approval = 0 "
                 "AND instr(c.name_key, :fragment) > 0 "
                 "ORDER BY instr(c.name_key, :fragment) != 1, c.name_key, c.id LIMIT :limit",
                 {**params, "fragment": fragment_key},
@@ -314,7 +314,11 @@ async def suggest(
 
 
 # Characters others list for everyone in the server, in the name index's order.
-_SHARED_BY_NAME = "WHERE c.guild_id = :scope AND c.listed = 1 AND c.owner_id != :user"
+# Other members' listed characters (none awaiting a moderator's approval: only their owner
+# sees those).
+_SHARED_BY_NAME = (
+    "WHERE c.guild_id = :scope AND c.listed = 1 AND c.owner_id != :user AND c.awaiting_approval = 0"
+)
 
 
 # Leaves out the characters an earlier part of the answer already holds (`seen`: a JSON list).

@@ -687,3 +687,19 @@ def test_no_export_part_lists_more_characters_than_import_reads() -> None:
         with zipfile.ZipFile(io.BytesIO(part)) as zipped:
             counts.append(len(json.loads(zipped.read(MANIFEST_NAME))["characters"]))
     assert counts == [MAX_ENTRIES, 1]
+
+
+async def test_a_character_awaiting_approval_is_suggested_to_its_owner_only(
+    service: CharacterService, db: Database
+) -> None:
+    # A photograph of a real person, in a server whose moderators approve those first.
+    mira = await service.create(ALICE, name="Mira", image=png())
+    await db.run_transaction(
+        lambda conn: conn.execute(
+            "UPDATE characters SET awaiting_approval = 1 WHERE id = ?", (mira.id,)
+        )
+    )
+    assert await service.suggest(BOB, "mi") == []
+    assert await service.suggest(BOB, "mira") == []  # nor by substring
+    assert [c.name for c in await service.suggest(ALICE, "mi")] == ["Mira"]
+    assert await service.suggest(ALICE, "mi", to_use=True) == []  # nobody may use it yet
