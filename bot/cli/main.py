@@ -30,6 +30,15 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
+# Gateway close codes that mean the shard options do not fit the bot (an operator's fix).
+_SHARDING_REFUSED = {
+    4010: "Discord refused the shard options (4010, invalid shard): check --shards and "
+    "--shard-count.",
+    4011: "Discord requires this bot to shard (4011, sharding required): run it with "
+    "--shard-count, at least one shard per 2,500 servers.",
+}
+
+
 def _shard_plan(args: argparse.Namespace) -> ShardPlan | None:
     """`cameo run`'s --shards and --shard-count; a mistake is the operator's to fix (status 2)."""
     try:
@@ -52,26 +61,30 @@ def _run(settings: Settings, plan: ShardPlan | None = None) -> int:
     try:
         asyncio.run(serve(settings, plan))
     except StorageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        failure = (str(exc), EXIT_USAGE)
     except discord.LoginFailure:
-        return _fail(
+        failure = (
             "Discord rejected the bot token. Reset it on your application's Bot page and update "
             "CAMEO_DISCORD_TOKEN.",
             EXIT_USAGE,
         )
     except discord.PrivilegedIntentsRequired:
-        return _fail(
+        failure = (
             "Discord refused the gateway intents Cameo asked for. Cameo needs no privileged "
             "intents; check that you are running an unmodified build.",
             EXIT_USAGE,
         )
     except discord.GatewayNotFound:
-        return _fail(
-            "Could not reach the Discord gateway; check CAMEO_DISCORD_GATEWAY.", EXIT_FAILED
-        )
+        failure = ("Could not reach the Discord gateway; check CAMEO_DISCORD_GATEWAY.", EXIT_FAILED)
+    except discord.ConnectionClosed as closed:
+        if closed.code not in _SHARDING_REFUSED:
+            raise
+        failure = (_SHARDING_REFUSED[closed.code], EXIT_USAGE)
     except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+        return EXIT_OK
+    else:
+        return EXIT_OK
+    return _fail(*failure)
 
 
 def _invite(settings: Settings, application_id: int | None) -> int:

@@ -10,6 +10,7 @@ is right only when max_concurrency is 1.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -71,12 +72,18 @@ class IdentifyBuckets:
         self._clock = clock
         self._sleep = sleep
         self._last: dict[int, float] = {}
+        self._identified: set[int] = set()
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def wait_turn(self, shard_id: int) -> None:
-        """Return when `shard_id` may IDENTIFY now (and count it as having done so)."""
+        """Return when `shard_id` may IDENTIFY now (and count it as having done so). A shard
+        identifying again (its session was invalidated) first waits 1-5 s, as Discord asks, so
+        shards invalidated together do not all come back at once."""
         if self._known is None:
             self._known = max(1, await self._max_concurrency())
+        if shard_id in self._identified:
+            await self._sleep(random.uniform(1.0, 5.0))  # noqa: S311 (spreading, not secrecy)
+        self._identified.add(shard_id)
         bucket = shard_id % self._known
         async with self._locks.setdefault(bucket, asyncio.Lock()):
             last = self._last.get(bucket)

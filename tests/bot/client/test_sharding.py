@@ -77,3 +77,19 @@ async def test_shards_in_different_buckets_identify_at_once() -> None:
     fake.now += 2.0
     await buckets.wait_turn(2)  # bucket 0 again, 2 s after shard 0
     assert fake.slept == [3.0]
+
+
+async def test_a_shard_identifying_again_waits_one_to_five_seconds_first() -> None:
+    fake = FakeTime()
+
+    async def two() -> int:
+        return 2
+
+    buckets = IdentifyBuckets(two, clock=fake.clock, sleep=fake.sleep)
+    await buckets.wait_turn(0)
+    await buckets.wait_turn(1)
+    assert fake.slept == []
+    fake.now += 60.0
+    await buckets.wait_turn(1)  # its session was invalidated
+    assert len(fake.slept) == 1
+    assert 1.0 <= fake.slept[0] <= 5.0
