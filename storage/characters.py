@@ -6,12 +6,12 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
+from functools import partial
 
 from bot.models import PERSONAL_SCOPE, Character, Suggestion, Visibility
 from bot.prefs.preset import Preset
-from storage.database import Database
+from storage.database import Connection, Database, run_sync
+from storage.dialect import dialect, json_values, undo_alone
 
 COLUMNS = """
     c.id, c.public_id, c.guild_id, c.owner_id, c.name, c.description, c.visibility,
@@ -30,10 +30,10 @@ _ON_ITS_LIST = (
 # they own.
 _VISIBLE = f"""
     (
-        (:scope != 0 AND c.guild_id = :scope
+        (CAST(:scope AS BIGINT) != 0 AND c.guild_id = :scope
             AND (c.owner_id = :user OR ((c.listed = 1 OR {_ON_ITS_LIST})
                 AND c.awaiting_approval = 0)))
-        OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+        OR (c.owner_id = :user AND (c.guild_id = 0 OR CAST(:scope AS BIGINT) = 0))
     )
 """
 # What a viewer may use in scenes: what they see, less characters listed for everyone but
@@ -42,9 +42,9 @@ _VISIBLE = f"""
 _USABLE = f"""
     (
         c.awaiting_approval = 0 AND (
-            (:scope != 0 AND c.guild_id = :scope
+            (CAST(:scope AS BIGINT) != 0 AND c.guild_id = :scope
                 AND (c.owner_id = :user OR c.visibility = 'server' OR {_ON_ITS_LIST}))
-            OR (c.owner_id = :user AND (c.guild_id = 0 OR :scope = 0))
+            OR (c.owner_id = :user AND (c.guild_id = 0 OR CAST(:scope AS BIGINT) = 0))
         )
     )
 """
@@ -79,7 +79,7 @@ class NewCharacter:
     listed: bool
 
 
-def character_of(row: aiosqlite.Row) -> Character:
+def character_of(row: sqlite3.Row) -> Character:
     return Character(
         id=row["id"],
         public_id=row["public_id"],
@@ -106,72 +106,83 @@ def character_of(row: aiosqlite.Row) -> Character:
     )
 
 
-async def _new_public_id(conn: aiosqlite.Connection) -> str:
+def _new_public_id(conn: sqlite3.Connection) -> str:
     while True:
         candidate = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
-        if not await public_id_taken(conn, candidate):
+        if not _public_id_taken(conn, candidate):
             return candidate
 
 
-async def insert(conn: aiosqlite.Connection, new: NewCharacter) -> Character:
+# The repository's async face: each call one step on the database thread (`run_sync`), inside
+# the caller's transaction.
+
+
+async def insert(conn: Connection, new: NewCharacter) -> Character:
     """Insert a character with a fresh short id; raises NameConflict if the name is taken."""
+    return await run_sync(conn, partial(_insert, new=new))
+
+
+async def public_id_taken(conn: Connection, public_id: str) -> bool:
+    return await run_sync(conn, partial(_public_id_taken, public_id=public_id))
+
+
+async def count_owned(conn: Connection, owner_id: int, scope: int) -> int:
+    return await run_sync(conn, partial(_count_owned, owner_id=owner_id, scope=scope))
+
+
+async def get_by_id(conn: Connection, character_id: int) -> Character | None:
+    return await run_sync(conn, partial(_get_by_id, character_id=character_id))
+
+
+def _insert(conn: sqlite3.Connection, new: NewCharacter) -> Character:
     try:
-        cursor = await _insert(conn, new, await _new_public_id(conn))
+        with undo_alone(conn):
+            row = conn.execute(
+                "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, "
+                "description, visibility, listed_when_approved, image_sha256, original_sha256, "
+                "original_format, original_width, original_height, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    _new_public_id(conn),
+                    new.guild_id,
+                    new.owner_id,
+                    new.name,
+                    new.name_key,
+                    new.description,
+                    new.visibility.value,
+                    int(new.listed),
+                    new.image_sha256,
+                    new.original_sha256,
+                    new.original_format,
+                    new.original_width,
+                    new.original_height,
+                    new.created_at,
+                    new.created_at,
+                ),
+            ).fetchone()
     except sqlite3.IntegrityError as error:
         if _name_conflict(error):
             raise NameConflict from None
         raise
-    assert cursor.lastrowid is not None
-    created = await get_by_id(conn, cursor.lastrowid)
+    created = _get_by_id(conn, int(row[0]))
     assert created is not None
     return created
 
 
-async def _insert(
-    conn: aiosqlite.Connection, new: NewCharacter, public_id: str
-) -> aiosqlite.Cursor:
-    return await conn.execute(
-        "INSERT INTO characters (public_id, guild_id, owner_id, name, name_key, description, "
-        "visibility, listed_when_approved, image_sha256, original_sha256, original_format, "
-        "original_width, "
-        "original_height, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            public_id,
-            new.guild_id,
-            new.owner_id,
-            new.name,
-            new.name_key,
-            new.description,
-            new.visibility.value,
-            int(new.listed),
-            new.image_sha256,
-            new.original_sha256,
-            new.original_format,
-            new.original_width,
-            new.original_height,
-            new.created_at,
-            new.created_at,
-        ),
-    )
+def _public_id_taken(conn: sqlite3.Connection, public_id: str) -> bool:
+    found = conn.execute("SELECT 1 FROM characters WHERE public_id = ?", (public_id,))
+    return found.fetchone() is not None
 
 
-async def public_id_taken(conn: aiosqlite.Connection, public_id: str) -> bool:
-    async with conn.execute("SELECT 1 FROM characters WHERE public_id = ?", (public_id,)) as cur:
-        return await cur.fetchone() is not None
-
-
-async def count_owned(conn: aiosqlite.Connection, owner_id: int, scope: int) -> int:
-    async with conn.execute(
+def _count_owned(conn: sqlite3.Connection, owner_id: int, scope: int) -> int:
+    row = conn.execute(
         "SELECT COUNT(*) FROM characters WHERE owner_id = ? AND guild_id = ?", (owner_id, scope)
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
-async def get_by_id(conn: aiosqlite.Connection, character_id: int) -> Character | None:
-    async with conn.execute(f"SELECT {COLUMNS} {FROM} WHERE c.id = ?", (character_id,)) as cur:
-        row = await cur.fetchone()
+def _get_by_id(conn: sqlite3.Connection, character_id: int) -> Character | None:
+    row = conn.execute(f"SELECT {COLUMNS} {FROM} WHERE c.id = ?", (character_id,)).fetchone()
     return None if row is None else character_of(row)
 
 
@@ -187,23 +198,26 @@ async def find_visible(
     """Return visible (or, `usable_only`, usable) characters with this public id, or else
     with this name (owner's first)."""
     rule = _USABLE if usable_only else _VISIBLE
-    async with db.read() as conn:
+
+    def read(conn: sqlite3.Connection) -> list[Character]:
         if public_id is not None:
-            async with conn.execute(
+            rows = _rows_now(
+                conn,
                 f"SELECT {COLUMNS} {FROM} WHERE c.public_id = :public_id AND {rule}",
                 {"public_id": public_id, "user": user_id, "scope": scope},
-            ) as cur:
-                rows = list(await cur.fetchall())
+            )
             if rows:
-                return [character_of(row) for row in rows]
+                return rows
         if name_key is None:
             return []
-        async with conn.execute(
+        return _rows_now(
+            conn,
             f"SELECT {COLUMNS} {FROM} WHERE c.name_key = :name_key AND {rule} "
             "ORDER BY (c.owner_id = :user) DESC, (c.guild_id = 0) ASC, c.id",
             {"name_key": name_key, "user": user_id, "scope": scope},
-        ) as cur:
-            return [character_of(row) for row in await cur.fetchall()]
+        )
+
+    return await db.run_read(read)
 
 
 async def list_visible(
@@ -211,15 +225,12 @@ async def list_visible(
 ) -> list[Character]:
     """Return every character the viewer may see (optionally only one owner's), by name."""
     owner_clause = "AND c.owner_id = :owner" if owner_id is not None else ""
-    async with (
-        db.read() as conn,
-        conn.execute(
-            f"SELECT {COLUMNS} {FROM} WHERE {_VISIBLE} {owner_clause} "
-            "ORDER BY (c.owner_id = :user) DESC, c.name_key, c.id",
-            {"user": user_id, "scope": scope, "owner": owner_id},
-        ) as cur,
-    ):
-        return [character_of(row) for row in await cur.fetchall()]
+    sql = (
+        f"SELECT {COLUMNS} {FROM} WHERE {_VISIBLE} {owner_clause} "
+        "ORDER BY (c.owner_id = :user) DESC, c.name_key, c.id"
+    )
+    params: dict[str, object] = {"user": user_id, "scope": scope, "owner": owner_id}
+    return await db.run_read(partial(_rows_now, sql=sql, params=params))
 
 
 async def suggest(
@@ -280,32 +291,28 @@ async def suggest(
             if wanted > 0:
                 found += _suggestions_now(
                     conn,
-                    f"SELECT {SUGGESTED} FROM characters c {shared_by_name} {_NOT_SEEN} "  # noqa: S608
-                    "AND c.name_key >= :fragment AND c.name_key < :fragment || char(1114111) "
+                    f"SELECT {SUGGESTED} FROM characters c {shared_by_name} {_not_seen(conn)} "  # noqa: S608
+                    "AND c.name_key >= :fragment AND c.name_key < :past_prefix "
                     "ORDER BY c.name_key, c.id LIMIT :wanted",
-                    {**params, "fragment": fragment_key, "seen": seen, "wanted": wanted},
-                )
-            wanted, seen = _still_wanted(found, limit)
-            if len(fragment_key) >= 3 and wanted > 0:
-                found += _suggestions_now(
-                    conn,
-                    # CROSS JOIN keeps SQLite from starting at the server's characters and
-                    # probing the matches: the trigram index's matches come first, newest
-                    # first, and reading stops at `wanted`. Ordering every match by name
-                    # instead would sort hundreds in a big server ("ira" is in 546 of 20,000
-                    # names) for the 25 shown; the newest are then put in name order.
-                    f"SELECT * FROM (SELECT {SUGGESTED}, c.name_key AS name_order "  # noqa: S608
-                    "FROM character_names f CROSS JOIN characters c ON c.id = f.rowid "
-                    f"{shared_by_name} {_NOT_SEEN} "
-                    "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :wanted) "
-                    "ORDER BY name_order, id",
                     {
                         **params,
-                        "phrase": _fts_phrase(fragment_key),
+                        "fragment": fragment_key,
+                        "past_prefix": fragment_key + _LAST_CHARACTER,
                         "seen": seen,
                         "wanted": wanted,
                     },
                 )
+            wanted, seen = _still_wanted(found, limit)
+            if len(fragment_key) >= 3 and wanted > 0:
+                found += _suggestions_now(
+                    conn, _containing(conn, shared_by_name), {
+                        **params,
+                        "phrase": _fts_phrase(fragment_key),
+                        "pattern": f"%{_like_escaped(fragment_key)}%",
+                        "seen": seen,
+                        "wanted": wanted,
+                    },
+                )  # fmt: skip
         return found
 
     found = await db.run_read(read)
@@ -321,13 +328,48 @@ _SHARED_BY_NAME = (
 )
 
 
-# Leaves out the characters an earlier part of the answer already holds (`seen`: a JSON list).
-_NOT_SEEN = "AND c.id NOT IN (SELECT value FROM json_each(:seen))"
+def _not_seen(conn: sqlite3.Connection) -> str:
+    """Leaves out the characters an earlier part of the answer already holds (`seen`: a JSON
+    list)."""
+    return f"AND c.id NOT IN ({json_values(conn, ':seen', integers=True)})"
+
+
+# Sorts after every character a name can hold: a prefix's matches are >= it and < this after it.
+_LAST_CHARACTER = chr(0x10FFFF)
+
+
+def _containing(conn: sqlite3.Connection, shared_by_name: str) -> str:
+    """Other members' listed characters whose names contain a fragment of three characters or
+    more, newest first, through the trigram index (SQLite's FTS5 table; PostgreSQL's pg_trgm
+    index on the name itself)."""
+    not_seen = _not_seen(conn)
+    if dialect(conn) == "postgresql":
+        return (
+            f"SELECT * FROM (SELECT {SUGGESTED}, c.name_key AS name_order "  # noqa: S608
+            f"FROM characters c {shared_by_name} {not_seen} "
+            "AND c.name_key LIKE :pattern ORDER BY c.id DESC LIMIT :wanted) AS newest "
+            "ORDER BY name_order, id"
+        )
+    # CROSS JOIN keeps SQLite from starting at the server's characters and probing the
+    # matches: the trigram index's matches come first, newest first, and reading stops at
+    # `wanted`. Ordering every match by name instead would sort hundreds in a big server
+    # ("ira" is in 546 of 20,000 names) for the 25 shown; the newest are then put in name order.
+    return (
+        f"SELECT * FROM (SELECT {SUGGESTED}, c.name_key AS name_order "  # noqa: S608
+        "FROM character_names f CROSS JOIN characters c ON c.id = f.rowid "
+        f"{shared_by_name} {not_seen} "
+        "AND character_names MATCH :phrase ORDER BY f.rowid DESC LIMIT :wanted) "
+        "ORDER BY name_order, id"
+    )
+
+
+def _like_escaped(fragment: str) -> str:
+    return fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _still_wanted(found: list[Suggestion], limit: int) -> tuple[int, str]:
     """How many more characters an answer of `limit` has room for, and the ids it holds (as
-    JSON, for _NOT_SEEN)."""
+    JSON, for _not_seen)."""
     ids = sorted({character.id for character in found})
     return limit - len(ids), json.dumps(ids)
 
@@ -362,7 +404,7 @@ def _rows_now(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> 
 
 
 async def update(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     character_id: int,
     *,
     fields: dict[str, object],
@@ -386,19 +428,25 @@ async def update(
     unknown = set(fields) - allowed
     assert not unknown, f"not updatable: {unknown}"
     assignments = ", ".join(f"{column} = :{column}" for column in fields)
+    sql = f"UPDATE characters SET {assignments}, updated_at = :updated_at WHERE id = :id"  # noqa: S608 (columns from the allow-list above)
+    params = {**fields, "updated_at": updated_at, "id": character_id}
+
+    def change(raw: sqlite3.Connection) -> None:
+        with undo_alone(raw):
+            raw.execute(sql, params)
+
     try:
-        await conn.execute(
-            f"UPDATE characters SET {assignments}, updated_at = :updated_at WHERE id = :id",  # noqa: S608 (columns from the allow-list above)
-            {**fields, "updated_at": updated_at, "id": character_id},
-        )
+        await run_sync(conn, change)
     except sqlite3.IntegrityError as error:
         if _name_conflict(error):
             raise NameConflict from None
         raise
 
 
-async def delete(conn: aiosqlite.Connection, character_id: int) -> None:
-    await conn.execute("DELETE FROM characters WHERE id = ?", (character_id,))
+async def delete(conn: Connection, character_id: int) -> None:
+    await run_sync(
+        conn, lambda raw: raw.execute("DELETE FROM characters WHERE id = ?", (character_id,))
+    )
 
 
 def delete_owned_by(conn: sqlite3.Connection, owner_id: int, limit: int) -> tuple[int, list[str]]:
@@ -425,12 +473,9 @@ def delete_owned_by(conn: sqlite3.Connection, owner_id: int, limit: int) -> tupl
     return len(ids), hashes
 
 
-async def owned_by(conn: aiosqlite.Connection, owner_id: int) -> list[Character]:
-    async with conn.execute(
-        f"SELECT {COLUMNS} {FROM} WHERE c.owner_id = ? ORDER BY c.guild_id, c.name_key",
-        (owner_id,),
-    ) as cur:
-        return [character_of(row) for row in await cur.fetchall()]
+async def owned_by(conn: Connection, owner_id: int) -> list[Character]:
+    sql = f"SELECT {COLUMNS} {FROM} WHERE c.owner_id = :owner ORDER BY c.guild_id, c.name_key"
+    return await run_sync(conn, partial(_rows_now, sql=sql, params={"owner": owner_id}))
 
 
 def count_scene(conn: sqlite3.Connection, character_id: int, made_by: int) -> None:
@@ -442,7 +487,8 @@ def count_scene(conn: sqlite3.Connection, character_id: int, made_by: int) -> No
     """
     conn.execute(
         "UPDATE characters SET scene_count = scene_count + 1, "
-        "others_scene_count = others_scene_count + (owner_id != :member) WHERE id = :id",
+        "others_scene_count = others_scene_count "
+        "+ CASE WHEN owner_id != :member THEN 1 ELSE 0 END WHERE id = :id",
         {"id": character_id, "member": made_by},
     )
 

@@ -9,6 +9,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from storage.dialect import dialect, json_values, undo_alone
+
 
 @dataclass(frozen=True)
 class ImageRow:
@@ -39,7 +41,8 @@ def delete_if_unused(conn: sqlite3.Connection, sha256: str) -> bool:
     Each of those references is indexed, so the check is a few index look-ups.
     """
     try:
-        cursor = conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
+        with undo_alone(conn):
+            cursor = conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
     except sqlite3.IntegrityError:
         return False
     return cursor.rowcount > 0
@@ -69,7 +72,7 @@ def release(conn: sqlite3.Connection, hashes: list[str]) -> list[ImageRow]:
     candidates = {
         row[0]: ImageRow(*row)
         for row in conn.execute(
-            f"{_ROW} i WHERE sha256 IN (SELECT value FROM json_each(?)) {unused}",  # noqa: S608 (names from the schema)
+            f"{_ROW} i WHERE sha256 IN ({json_values(conn)}) {unused}",
             (json.dumps(wanted),),
         )
     }
@@ -86,10 +89,16 @@ _REFERENCES: dict[tuple[str, int], list[tuple[str, str]]] = {}
 
 
 def _references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    file, version = conn.execute(
-        "SELECT file, (SELECT schema_version FROM pragma_schema_version) "
-        "FROM pragma_database_list WHERE name = 'main'"
-    ).fetchone()
+    if dialect(conn) == "postgresql":
+        file, version = conn.execute(
+            "SELECT current_database(), (SELECT max(version) FROM cameo_schema)"
+        ).fetchone()
+        file = f"postgresql:{file}"
+    else:
+        file, version = conn.execute(
+            "SELECT file, (SELECT schema_version FROM pragma_schema_version) "
+            "FROM pragma_database_list WHERE name = 'main'"
+        ).fetchone()
     if not file:
         return references(conn)
     found = _REFERENCES.get((file, version))
@@ -103,6 +112,17 @@ def references(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     knows every kind of reference, including ones added by later migrations. A reference
     that goes with its image (ON DELETE CASCADE: facts about the picture, such as a face
     embedding) keeps nothing alive."""
+    if dialect(conn) == "postgresql":
+        return [
+            (row[0], row[1])
+            for row in conn.execute(
+                "SELECT t.relname, a.attname FROM pg_constraint c "
+                "JOIN pg_class t ON t.oid = c.conrelid "
+                "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+                "WHERE c.contype = 'f' AND c.confrelid = 'images'::regclass "
+                "AND c.confdeltype <> 'c' ORDER BY 1, 2"
+            )
+        ]
     rows = conn.execute(
         'SELECT m.name, f."from" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f '
         "WHERE m.type = 'table' AND f.\"table\" = 'images' AND f.on_delete != 'CASCADE' "
@@ -132,7 +152,7 @@ def delete_unreferenced_after(
     """
     window = conn.execute(
         "SELECT MAX(sha256) FROM (SELECT sha256 FROM images WHERE sha256 > ? "
-        "ORDER BY sha256 LIMIT ?)",
+        "ORDER BY sha256 LIMIT ?) AS batch",
         (after, limit),
     ).fetchone()[0]
     if window is None:

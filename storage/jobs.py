@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -246,7 +247,7 @@ def position_of(conn: sqlite3.Connection, job_id: int) -> int | None:
             WHERE j.id = :job AND j.state = 'queued'
         ),
         waiting AS (
-            SELECT user_id, COUNT(*) AS waiting, SUM(id < :job) AS older
+            SELECT user_id, COUNT(*) AS waiting, SUM(CASE WHEN id < :job THEN 1 ELSE 0 END) AS older
             FROM jobs INDEXED BY jobs_queued_by_member WHERE state = 'queued' GROUP BY user_id
         ),
         others AS (
@@ -260,17 +261,17 @@ def position_of(conn: sqlite3.Connection, job_id: int) -> int | None:
         )
         SELECT me.rank + 1 + COALESCE(SUM(
             min(max(o.slot, 0), o.waiting)
-            + (o.slot >= 0 AND o.slot < o.waiting AND (
+            + CASE WHEN o.slot >= 0 AND o.slot < o.waiting AND (
                 o.served < (me.last IS NOT NULL)
                 OR (o.served = (me.last IS NOT NULL) AND o.last < me.last)
-                OR (o.last IS me.last AND o.older > o.slot)
-            ))
+                OR (o.last IS NOT DISTINCT FROM me.last AND o.older > o.slot)
+            ) THEN 1 ELSE 0 END
         ), 0)
-        FROM me LEFT JOIN others o ON 1
+        FROM me LEFT JOIN others o ON TRUE GROUP BY me.rank
         """,  # noqa: S608 (a constant fragment)
         {"job": job_id},
     ).fetchone()
-    return None if row[0] is None else int(row[0])
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def start(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
@@ -365,8 +366,8 @@ def queued_of(
     rows = conn.execute(
         "SELECT * FROM jobs INDEXED BY jobs_queued_by_member "
         "WHERE user_id = :user AND state = 'queued' "
-        "AND (:character IS NULL OR character_id = :character) "
-        "AND (:guild IS NULL OR guild_id = :guild) ORDER BY id",
+        "AND (character_id = :character OR :character IS NULL) "
+        "AND (guild_id = :guild OR :guild IS NULL) ORDER BY id",
         {"user": user_id, "character": character_id, "guild": guild_id},
     ).fetchall()
     return [_job(row) for row in rows]
@@ -584,9 +585,12 @@ def forget_turn(conn: sqlite3.Connection, user_id: int) -> None:
 def recent_durations(conn: sqlite3.Connection, limit: int = 20) -> list[float]:
     """Seconds from start to finish of the latest successful jobs, newest first (for ETAs)."""
     rows = conn.execute(
-        "SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 FROM jobs "
+        "SELECT started_at, finished_at FROM jobs "
         "WHERE state = 'succeeded' AND started_at IS NOT NULL AND finished_at IS NOT NULL "
         "ORDER BY finished_at DESC LIMIT ?",
         (limit,),
     ).fetchall()
-    return [float(row[0]) for row in rows if row[0] is not None]
+    return [
+        (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+        for started, finished in rows
+    ]

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bot.models import Look
+from storage.dialect import undo_alone
 
 # More would make the card's contact sheet unreadable and the autocomplete a scroll.
 MAX_LOOKS = 10
@@ -97,28 +98,29 @@ def add(
 ) -> Look:
     """Add a look; raises LookNameTaken if the character has one by that name."""
     try:
-        cursor = conn.execute(
-            "INSERT INTO looks (character_id, name, name_key, is_default, image_sha256, "
-            "original_sha256, original_format, original_width, original_height, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                character_id,
-                name,
-                name_key,
-                int(is_default),
-                picture.image_sha256,
-                picture.original_sha256,
-                picture.original_format,
-                picture.original_width,
-                picture.original_height,
-                at,
-            ),
-        )
+        with undo_alone(conn):
+            row = conn.execute(
+                "INSERT INTO looks (character_id, name, name_key, is_default, image_sha256, "
+                "original_sha256, original_format, original_width, original_height, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    character_id,
+                    name,
+                    name_key,
+                    int(is_default),
+                    picture.image_sha256,
+                    picture.original_sha256,
+                    picture.original_format,
+                    picture.original_width,
+                    picture.original_height,
+                    at,
+                ),
+            ).fetchone()
     except sqlite3.IntegrityError as error:
         if "looks.character_id, looks.name_key" in str(error):
             raise LookNameTaken from None
         raise
-    look = by_id(conn, int(cursor.lastrowid or 0))
+    look = by_id(conn, int(row[0]))
     assert look is not None
     return look
 
@@ -129,9 +131,10 @@ def remove(conn: sqlite3.Connection, look_id: int) -> None:
 
 def rename(conn: sqlite3.Connection, look_id: int, name: str, name_key: str) -> None:
     try:
-        conn.execute(
-            "UPDATE looks SET name = ?, name_key = ? WHERE id = ?", (name, name_key, look_id)
-        )
+        with undo_alone(conn):
+            conn.execute(
+                "UPDATE looks SET name = ?, name_key = ? WHERE id = ?", (name, name_key, look_id)
+            )
     except sqlite3.IntegrityError as error:
         if "looks.character_id, looks.name_key" in str(error):
             raise LookNameTaken from None

@@ -11,6 +11,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from storage.dialect import json_values
+
 
 @dataclass(frozen=True)
 class QuotaSettings:
@@ -99,9 +101,10 @@ def overrides_for(
 ) -> list[Override]:
     """The member's own override (if any) and those of the given roles."""
     cursor = conn.execute(
-        "SELECT target, target_id, daily_credits FROM quota_overrides WHERE guild_id = ? AND "
+        "SELECT target, target_id, daily_credits FROM quota_overrides WHERE guild_id = ? AND "  # noqa: S608 (a placeholder's subquery)
         "((target = 'member' AND target_id = ?) OR "
-        "(target = 'role' AND target_id IN (SELECT value FROM json_each(?))))",
+        f"(target = 'role' AND target_id IN ({json_values(conn, integers=True)}))) "
+        "ORDER BY target, target_id",
         (guild_id, user_id, json.dumps(sorted(role_ids))),
     )
     return [Override(row[0], row[1], row[2]) for row in cursor.fetchall()]
@@ -216,13 +219,14 @@ def record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
     if entry.credits:
         conn.execute(
             "INSERT INTO credit_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = used + excluded.used",
+            "ON CONFLICT (guild_id, user_id, day) "
+            "DO UPDATE SET used = credit_usage.used + excluded.used",
             (entry.guild_id, entry.user_id, entry.day, entry.credits),
         )
     if entry.budget:
         conn.execute(
             "INSERT INTO budget_usage (guild_id, month, used) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, month) DO UPDATE SET used = used + excluded.used",
+            "ON CONFLICT (guild_id, month) DO UPDATE SET used = budget_usage.used + excluded.used",
             (entry.guild_id, entry.month, entry.budget),
         )
 

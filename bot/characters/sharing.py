@@ -27,6 +27,7 @@ from bot.jobs.service import JobService
 from bot.models import Character, Job, Role, Viewer, Visibility
 from storage import characters as character_rows
 from storage import sharing as repo
+from storage.dialect import undo_alone
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +152,11 @@ class SharingService:
             if count >= MAX_CHARACTERS_PER_SCOPE:
                 raise TooManyCharacters()
             try:
-                conn.execute(
-                    "UPDATE characters SET owner_id = ?, updated_at = ? WHERE id = ?",
-                    (viewer.user_id, now, current.id),
-                )
+                with undo_alone(conn):
+                    conn.execute(
+                        "UPDATE characters SET owner_id = ?, updated_at = ? WHERE id = ?",
+                        (viewer.user_id, now, current.id),
+                    )
             except sqlite3.IntegrityError:
                 raise NameTaken() from None
             repo.remove(conn, current.id, viewer.user_id)  # the owner needs no place on it
