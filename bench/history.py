@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.app import running_bot
 from bot.services import Services
 from bot.settings import Settings
-from storage.database import Database
+from storage.database import SqliteDatabase
 from tests.discord.emulator import DiscordEmulator
 from tests.fakes import FakeSegmind
 from tests.history import (
@@ -250,7 +250,7 @@ class HoldTimingLock(asyncio.Lock):
         super().release()
 
 
-class TimedDatabase(Database):
+class TimedDatabase(SqliteDatabase):
     """The production Database, with its connection lock timed (a subclass reaching into
     `_lock`, the one private attribute this needs).
 

@@ -30,7 +30,7 @@ from bot.models import Viewer
 from bot.quota.hooks import QuotaExceeded
 from bot.quota.service import QuotaService, periods
 from storage import quotas as repo
-from storage.database import Database, open_database, run_sync
+from storage.database import Database, SqliteDatabase, open_database, run_sync
 
 GUILD = 1
 MEMBERS = 200
@@ -58,7 +58,7 @@ async def scenario(name: str, connections: int) -> dict[str, Any]:
             await quota_on(first).set_budget(manager, BUDGET)
             dbs = [first]
             for _ in range(connections - 1):
-                dbs.append(await Database.open(path))
+                dbs.append(await SqliteDatabase.open(path))
             try:
                 quotas = [quota_on(db) for db in dbs]
                 return await _run(name, quotas, first)

@@ -33,10 +33,15 @@ log = logging.getLogger(__name__)
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Open the database and the one HTTP client, and close both when the block ends."""
     with contextlib.ExitStack() as owned:
-        owned.enter_context(exclusive_data_dir(settings.data_dir))
+        if settings.postgres_url is None:
+            # SQLite is one host's: a second process on the same files would race on them. With
+            # PostgreSQL, processes share the database by design and the lock is not used.
+            owned.enter_context(exclusive_data_dir(settings.data_dir))
         images = settings.images_dir
-        if settings.image_bucket is None and not images.resolve().is_relative_to(
-            settings.data_dir.resolve()
+        if (
+            settings.postgres_url is None
+            and settings.image_bucket is None
+            and not images.resolve().is_relative_to(settings.data_dir.resolve())
         ):
             # Pictures outside the data directory are this process's alone too: another bot
             # with its own database would sweep them away as unknown.
@@ -51,7 +56,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
 async def _open_resources(settings: Settings) -> AsyncIterator[Resources]:
     workers = ImageWorkers()
     async with (
-        open_database(settings.database_path) as db,
+        open_database(settings.database_target) as db,
         httpx.AsyncClient(
             timeout=httpx.Timeout(60.0, connect=5.0),
             headers={"User-Agent": f"Cameo/{__version__}"},

@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
+    # The database: unset (or sqlite:///path) for the SQLite file in the data directory;
+    # postgresql://user:password@host:port/name for PostgreSQL 15+, which several processes
+    # on several hosts can share. A secret: it usually carries a password.
+    database_url: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or sqlite:/// for a file)")
+        if url.startswith("sqlite:///") and not url[len("sqlite:///") :].strip("/"):
+            raise ValueError("sqlite:/// must be followed by the database file's path")
+        return SecretStr(url)
 
     @field_validator("image_store", "s3_endpoint", "s3_region", "s3_access_key_id")
     @classmethod
@@ -214,7 +230,22 @@ class Settings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file (when the database is not PostgreSQL)."""
+        url = self.database_url.get_secret_value() if self.database_url else None
+        if url and url.startswith("sqlite:///"):
+            return Path(url[len("sqlite:///") :])  # sqlite:////abs/path keeps its leading slash
         return self.data_dir / "cameo.sqlite3"
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL, when the database is PostgreSQL."""
+        url = self.database_url.get_secret_value() if self.database_url else None
+        return url if url and url.startswith(("postgresql://", "postgres://")) else None
+
+    @property
+    def database_target(self) -> str | Path:
+        """What `open_database` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.postgres_url or self.database_path
 
     @property
     def image_bucket(self) -> str | None:

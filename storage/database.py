@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import fcntl
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
 import aiosqlite
 
@@ -29,8 +30,11 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _FOREIGN_KEYS_OFF = "-- cameo: foreign keys off"
 
 
+if TYPE_CHECKING:
+    from storage.postgres import PostgresConnection
+
 # What repositories receive inside a transaction; the domain names it without importing aiosqlite.
-Connection = aiosqlite.Connection
+Connection = Union[aiosqlite.Connection, "PostgresConnection"]
 T = TypeVar("T")
 # At most this many one-step transactions share a commit.
 GROUP_COMMIT_LIMIT = 64
@@ -104,7 +108,99 @@ def load_migrations() -> list[Migration]:
     return migrations
 
 
-class Database:
+class Database(abc.ABC):
+    """What every part of Cameo uses of its database, whichever engine holds it.
+
+    Repository functions are plain functions of one connection with no await inside them;
+    `run_transaction` and `transaction()` + `run_sync` run them atomically, `run_read` and
+    `read()` run reads that never see another task's half-finished transaction. On SQLite
+    they get the sqlite3 connection; on PostgreSQL an adapter with the same face
+    (storage/postgres.py), so the repositories are written once.
+    """
+
+    backend: str
+    # Where the data is, for the operator (a file path, or a database URL without password).
+    location: str
+    # What `connect` opens again (another connection to the same data, as another process).
+    target: str | Path
+
+    @classmethod
+    async def connect(cls, target: str | Path) -> Database:
+        """Open the database named by `target`: a `postgresql://` URL, or an SQLite file."""
+        if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):  # noqa: ASYNC240 (a URL)
+            from storage.postgres import PostgresDatabase  # asyncpg only when it is used
+
+            return await PostgresDatabase.open(target)
+        return await SqliteDatabase.open(Path(target))
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        """Run statements atomically; every other writer, in any process, waits meanwhile."""
+
+    @abc.abstractmethod
+    def read(self) -> contextlib.AbstractAsyncContextManager[Connection]: ...
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` atomically on the database thread, with no await inside it.
+
+        For short, hot read-check-write units such as a credit reservation. Calls that arrive
+        together share one transaction and one hop to the database thread (group
+        commit), each inside its own savepoint: a work that raises is rolled back alone and
+        its caller gets the exception; the others commit. If the caller is cancelled while
+        waiting, its work may still be committed.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[:GROUP_COMMIT_LIMIT]
+            del self._pending[:GROUP_COMMIT_LIMIT]
+            works = [work for work, _ in batch]
+            try:
+                outcomes = await self._run_group(works)
+            except BaseException as exc:  # BEGIN or COMMIT failed: nothing in the batch landed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), (value, error) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
+
+    @abc.abstractmethod
+    async def _run_group(
+        self, works: list[Callable[[sqlite3.Connection], object]]
+    ) -> list[tuple[object, Exception | None]]:
+        """Run `works` in one transaction, each in a savepoint (`_grouped`); their outcomes."""
+
+    @abc.abstractmethod
+    async def run_read(self, work: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    @abc.abstractmethod
+    def report_lock_waits(self, on_wait: Callable[[float], None] | None) -> None: ...
+
+
+class SqliteDatabase(Database):
     """One long-lived aiosqlite connection with serialised transactions.
 
     A single connection is shared by every task, so two tasks must never interleave statements
@@ -112,16 +208,19 @@ class Database:
     reads take the same lock so they never observe another task's uncommitted writes.
     """
 
+    backend = "sqlite"
+
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._conn = connection
+        super().__init__()
+        self.location = str(path)
+        self.target = path
         self._lock: asyncio.Lock = WaitTimedLock()
-        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._drainer: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self.path = path
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
+    async def open(cls, path: Path) -> SqliteDatabase:
         """Open (creating if needed) and migrate the database at `path`."""
         _ensure_writable_dir(path.parent)
         try:
@@ -300,43 +399,11 @@ class Database:
         if self._conn.in_transaction:
             await self._conn.rollback()
 
-    async def run_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` atomically on the database thread, with no await inside it.
-
-        For short, hot read-check-write units such as a credit reservation. Calls that arrive
-        together share one BEGIN IMMEDIATE … COMMIT and one hop to the database thread (group
-        commit), each inside its own savepoint: a work that raises is rolled back alone and
-        its caller gets the exception; the others commit. If the caller is cancelled while
-        waiting, its work may still be committed.
-        """
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[:GROUP_COMMIT_LIMIT]
-            del self._pending[:GROUP_COMMIT_LIMIT]
-            works = [work for work, _ in batch]
-            try:
-                async with self._lock:
-                    outcomes = await _finish(run_sync(self._conn, partial(_grouped, works)))
-            except BaseException as exc:  # BEGIN or COMMIT failed: nothing in the batch landed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for (_, future), (value, error) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)
+    async def _run_group(
+        self, works: list[Callable[[sqlite3.Connection], object]]
+    ) -> list[tuple[object, Exception | None]]:
+        async with self._lock:
+            return await _finish(run_sync(self._conn, partial(_grouped, works)))
 
     def report_lock_waits(self, on_wait: Callable[[float], None] | None) -> None:
         """Have `on_wait(seconds)` called with each wait for the connection (None: stop)."""
@@ -356,14 +423,16 @@ class Database:
             yield self._conn
 
 
-async def run_sync(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `work` with the underlying sqlite3 connection on its own thread, as one step
-    (inside `transaction()` it joins that transaction). There is no await between its
-    statements, so nothing can interleave with them.
+async def run_sync(conn: Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` with the underlying connection on its own thread, as one step (inside
+    `transaction()` it joins that transaction). There is no await between its statements, so
+    nothing can interleave with them.
 
     aiosqlite has no public call for this; `_execute` is how its own methods reach the thread,
     and the locked dependency pins it (tests/storage cover it).
     """
+    if not isinstance(conn, aiosqlite.Connection):
+        return await conn.run(work)
     return await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call,no-any-return]
 
 
@@ -453,9 +522,10 @@ def exclusive_data_dir(
 
 
 @asynccontextmanager
-async def open_database(path: Path) -> AsyncIterator[Database]:
-    """Open the database for the lifetime of the block and close it cleanly afterwards."""
-    db = await Database.open(path)
+async def open_database(target: str | Path) -> AsyncIterator[Database]:
+    """Open the database (an SQLite file, or a `postgresql://` URL) for the lifetime of the
+    block and close it cleanly afterwards."""
+    db = await Database.connect(target)
     try:
         yield db
     finally:

@@ -14,7 +14,12 @@ from bot.client.cameo_bot import CameoBot
 from bot.settings import Settings
 from tests.discord.emulator import DiscordEmulator
 
-pytest_plugins = ["tests.discord.fixtures", "tests.fakes.fixtures", "tests.s3server"]
+pytest_plugins = [
+    "tests.discord.fixtures",
+    "tests.fakes.fixtures",
+    "tests.s3server",
+    "tests.postgres",
+]
 
 
 @pytest.fixture(autouse=True)

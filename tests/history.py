@@ -907,7 +907,7 @@ def _nth(items: Sequence[T], i: int) -> T:
 
 
 async def _start_up(services: Services, inputs: Inputs, i: int) -> None:
-    opened = await Database.open(services.jobs.db.path)
+    opened = await Database.connect(services.jobs.db.target)
     await opened.close()
 
 

@@ -13,6 +13,7 @@ from storage import database, meta
 from storage.database import (
     Database,
     Migration,
+    SqliteDatabase,
     StorageError,
     load_migrations,
     open_database,
@@ -48,14 +49,14 @@ async def test_an_unwritable_data_directory_is_a_clear_error(tmp_path: Path) -> 
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     with pytest.raises(StorageError, match="cannot write to its data directory"):
-        await Database.open(locked / "cameo.sqlite3")
+        await SqliteDatabase.open(locked / "cameo.sqlite3")
 
 
 async def test_a_data_directory_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     # Works as root too: nobody can create a directory where a file stands.
     (tmp_path / "data").write_text("not a directory")
     with pytest.raises(StorageError, match="CAMEO_DATA_DIR"):
-        await Database.open(tmp_path / "data" / "cameo.sqlite3")
+        await SqliteDatabase.open(tmp_path / "data" / "cameo.sqlite3")
 
 
 async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Path) -> None:
@@ -64,7 +65,7 @@ async def test_a_database_from_a_newer_version_is_refused_untouched(tmp_path: Pa
         conn.execute("CREATE TABLE future (x)")
         conn.execute("PRAGMA user_version = 999")
     with pytest.raises(StorageError, match="newer version of Cameo"):
-        await Database.open(path)
+        await SqliteDatabase.open(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 999
 
@@ -73,7 +74,7 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) ->
     path = tmp_path / "cameo.sqlite3"
     path.write_bytes(b"this is not sqlite, just some text that is long enough" * 20)
     with pytest.raises(StorageError, match="not a usable SQLite database"):
-        await Database.open(path)
+        await SqliteDatabase.open(path)
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:

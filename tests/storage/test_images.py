@@ -18,8 +18,8 @@ def sha(n: int) -> str:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
+async def db(database_target: str | Path) -> AsyncIterator[Database]:
+    async with open_database(database_target) as database:
 
         def add(conn: sqlite3.Connection) -> None:
             for n in range(1, 10):

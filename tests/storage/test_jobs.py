@@ -17,8 +17,8 @@ SHA = "a" * 64
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
+async def db(database_target: str | Path) -> AsyncIterator[Database]:
+    async with open_database(database_target) as database:
         await database.run_transaction(
             lambda conn: images.insert(conn, images.ImageRow(SHA, "png", 1, 1, 1), "now")
         )
@@ -216,14 +216,13 @@ async def test_a_finished_job_lets_go_of_its_reference(db: Database) -> None:
 def old_row(conn: sqlite3.Connection, kind: str, options: dict[str, object]) -> int:
     """A queued job as the code before typed options wrote it: the member's choices as a
     plain JSON object (sorted keys, no version marker)."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO jobs (kind, state, guild_id, channel_id, user_id, character_name, "
         "reference_sha256, options, image_count, credits, created_at) "
-        "VALUES (?, 'queued', 10, 20, 1, 'Mira', ?, ?, 1, 0, 't')",
+        "VALUES (?, 'queued', 10, 20, 1, 'Mira', ?, ?, 1, 0, 't') RETURNING id",
         (kind, SHA, json.dumps(options, sort_keys=True)),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    ).fetchone()
+    return int(row[0])
 
 
 def stored_options(conn: sqlite3.Connection, job_id: int) -> object:

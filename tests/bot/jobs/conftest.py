@@ -23,8 +23,8 @@ from tests.fakes import FakeSegmind
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
+async def db(database_target: str | Path) -> AsyncIterator[Database]:
+    async with open_database(database_target) as database:
         yield database
 
 

@@ -73,8 +73,8 @@ class Listener:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
+async def db(database_target: str | Path) -> AsyncIterator[Database]:
+    async with open_database(database_target) as database:
         yield database
 
 

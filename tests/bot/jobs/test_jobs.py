@@ -25,9 +25,7 @@ MOD = Viewer(3, GUILD, can_manage_guild=True)
 
 
 async def count_jobs(db: Database) -> int:
-    async with db.read() as conn, conn.execute("SELECT COUNT(*) FROM jobs") as cur:
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+    return int(await db.run_read(lambda c: c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]))
 
 
 async def mira(characters: CharacterService, **options: object) -> Character:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from bot.observability.server import Health, OperatorEndpoints
-from storage.database import Database
+from storage.database import Database, SqliteDatabase
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "cameo.sqlite3")
+    database = await SqliteDatabase.open(tmp_path / "cameo.sqlite3")
     yield database
     await database.close()
 
@@ -44,7 +44,7 @@ async def test_a_process_not_connected_or_not_ready_is_unavailable(
 
 
 async def test_a_database_that_does_not_answer_is_unavailable(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "cameo.sqlite3")
+    db = await SqliteDatabase.open(tmp_path / "cameo.sqlite3")
     endpoints = OperatorEndpoints(db, Health(lambda: True, lambda: True), "127.0.0.1", 0)
     await endpoints.start()
     await db.close()

@@ -4,8 +4,12 @@ allowance rules, resets at the boundary with a controlled clock, and races for t
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
 import sqlite3
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +45,8 @@ ARTISTS, PATRONS = 501, 502
 # Apiframe is tried first and charges 15 a default-speed image; Segmind, the dearer fallback,
 # 19. So a queued default scene holds 19, and an Apiframe delivery gives 4 back.
 HOLD, APIFRAME_PRICE = 19, 15
+# Another process finds the project's modules from the repository's root.
+PROCESS_ENV = {"PYTHONPATH": str(Path(__file__).resolve().parents[3])}
 
 
 class MovableClock:
@@ -68,8 +74,8 @@ class World:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with open_database(tmp_path / "cameo.sqlite3") as database:
+async def db(database_target: str | Path) -> AsyncIterator[Database]:
+    async with open_database(database_target) as database:
         yield database
 
 
@@ -201,8 +207,9 @@ async def test_over_quota_is_refused_before_any_job_or_service_call(world: World
     await scene(world)
     with pytest.raises(QuotaExceeded, match="needs 19 credits and you have 0 left today"):
         await scene(world)
-    async with world.db.read() as conn, conn.execute("SELECT COUNT(*) FROM jobs") as cursor:
-        assert (await cursor.fetchone())[0] == 2  # type: ignore[index]
+    assert (
+        await world.db.run_read(lambda c: c.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]) == 2
+    )
     assert world.segmind.billed == world.apiframe.billed == 0
 
 
@@ -356,12 +363,42 @@ async def test_twenty_simultaneous_requests_with_three_credits_get_three(world: 
     assert await remaining(world) == 0
 
 
+async def test_twenty_requests_from_two_processes_for_three_credits_get_three(
+    world: World,
+) -> None:
+    """Two bot processes (real ones) on one database each ask ten times at the same moment for
+    the member's last three credits: exactly three holds are granted between them."""
+    await world.quota.set_daily(MANAGER, 3)
+    target = str(world.db.target)
+    start_at = time.time() + 3  # both have connected and migrated by then
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bot.quota.reserve_elsewhere",
+            target,
+            str(first),
+            "10",
+            str(start_at),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **PROCESS_ENV},
+        )
+        for first in (1000, 2000)
+    ]
+    outputs = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0]
+    granted = [json.loads(stdout)["granted"] for stdout, _ in outputs]
+    assert sum(granted) == 3
+    assert await remaining(world) == 0
+    assert [change for change, _ in await entries(world.db)] == ["reserve"] * 3
+
+
 async def test_two_processes_racing_never_overspend(world: World, tmp_path: Path) -> None:
     """Two connections to one file (as two bot processes would have) hammer the same member
     and server budget; BEGIN IMMEDIATE makes every check-and-hold one step."""
     await world.quota.set_daily(MANAGER, 50)
     await world.quota.set_budget(MANAGER, 120)
-    async with open_database(world.db.path) as other_db:
+    async with open_database(world.db.target) as other_db:
         other = QuotaService(other_db, world.clock, daily_credits=100, reset_hour=6, providers=list)
         quotas = [world.quota, other]
         members = [Viewer(100 + n, GUILD) for n in range(4)]
@@ -397,10 +434,13 @@ async def test_two_processes_racing_never_overspend(world: World, tmp_path: Path
         for member in members:
             used = partial(repo.used, guild_id=GUILD, user_id=member.user_id, day="2026-11-21")
             assert await run_sync(conn, used) <= 50
-        async with conn.execute(
-            "SELECT COALESCE(SUM(budget), 0) FROM credit_ledger WHERE guild_id = ?", (GUILD,)
-        ) as cursor:
-            assert (await cursor.fetchone())[0] == budget  # type: ignore[index]
+        ledger_budget = await run_sync(
+            conn,
+            lambda raw: raw.execute(
+                "SELECT COALESCE(SUM(budget), 0) FROM credit_ledger WHERE guild_id = ?", (GUILD,)
+            ).fetchone()[0],
+        )
+        assert ledger_budget == budget
 
 
 async def test_forgetting_a_member_keeps_only_todays_spent_count(world: World) -> None:
