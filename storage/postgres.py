@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage import locks
-from storage.database import (
+from storage.base import (
     Database,
     Migration,
     StorageError,
@@ -55,6 +55,8 @@ _WRITE_LOCK = "SELECT pg_advisory_xact_lock({}, {})".format(*locks.key(locks.Loc
 _POSTGRES_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # How long the first statement may wait to connect, and any statement for its answer.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# How often a process waiting for its turn (`wait_turn`) asks again.
+TURN_RETRY_SECONDS = 0.25
 
 
 def redacted(url: str) -> str:
@@ -203,11 +205,14 @@ class PostgresDatabase(Database):
         super().__init__()
         self._conn = conn
         self.location = redacted(url)
-        self.target = url
+        self.target = self.url = url
         self._lock: asyncio.Lock = WaitTimedLock()
         # Repository functions run here: one at a time, like statements on the connection.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cameo-postgres")
         self._sync = SyncConnection(conn, asyncio.get_running_loop())
+        self._listener: asyncpg.Connection | None = None
+        self._aside_lock = asyncio.Lock()
+        self._releases: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
@@ -229,6 +234,11 @@ class PostgresDatabase(Database):
         return db
 
     async def close(self) -> None:
+        for release in list(self._releases):
+            release.cancel()
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=5)
         async with self._lock:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=5)
@@ -324,6 +334,46 @@ class PostgresDatabase(Database):
     def report_lock_waits(self, on_wait: Callable[[float], None] | None) -> None:
         if isinstance(self._lock, WaitTimedLock):
             self._lock.on_wait = on_wait
+
+    async def notify(self, channel: str) -> None:
+        """NOTIFY, outside any transaction (so delivered at once). Channels are Cameo's own
+        names, never input."""
+        async with self._lock:
+            await self._conn.execute("SELECT pg_notify($1, '')", channel)
+
+    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own: the main one is busy with transactions, and a
+        notification only arrives on an idle connection."""
+        aside = await self._aside()
+        await aside.add_listener(channel, lambda *_: callback())
+
+    async def wait_turn(self, lock: locks.Lock, bucket: int, hold_seconds: float) -> None:
+        """A session advisory lock on the connection aside, tried every quarter second (so a
+        wait never ties the connection up), released `hold_seconds` after it was taken; or
+        when this process ends, with its session."""
+        key = locks.key(lock, bucket)
+        aside = await self._aside()
+        while True:
+            async with self._aside_lock:
+                if await aside.fetchval("SELECT pg_try_advisory_lock($1, $2)", *key):
+                    break
+            await asyncio.sleep(TURN_RETRY_SECONDS)
+
+        async def release() -> None:
+            await asyncio.sleep(hold_seconds)
+            async with self._aside_lock:
+                await aside.execute("SELECT pg_advisory_unlock($1, $2)", *key)
+
+        task = asyncio.create_task(release(), name="release-turn")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+
+    async def _aside(self) -> asyncpg.Connection:
+        """The second connection: notifications, and locks held across transactions."""
+        async with self._aside_lock:
+            if self._listener is None:
+                self._listener = await connect(self.url)
+            return self._listener
 
 
 async def connect(url: str) -> asyncpg.Connection:

@@ -48,7 +48,7 @@ from bot.quota.pricing import DEFAULT_PRICES, POSE_SPEED
 from bot.quota.service import periods
 from bot.services import Services, build_services
 from bot.settings import Settings
-from storage.database import Database, load_migrations, open_database, run_sync
+from storage.database import Database, connect, load_migrations, open_database, run_sync
 
 T = TypeVar("T")
 
@@ -907,7 +907,7 @@ def _nth(items: Sequence[T], i: int) -> T:
 
 
 async def _start_up(services: Services, inputs: Inputs, i: int) -> None:
-    opened = await Database.connect(services.jobs.db.target)
+    opened = await connect(services.jobs.db.target)
     await opened.close()
 
 

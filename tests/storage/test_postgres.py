@@ -10,8 +10,9 @@ import asyncpg
 import pytest
 
 from storage import meta
-from storage.database import Database, StorageError, open_database, run_sync
+from storage.database import StorageError, connect, open_database, run_sync
 from storage.dialect import to_postgres, undo_alone
+from storage.locks import Lock
 from storage.postgres import PostgresDatabase, load_postgres_migrations, redacted
 from tests.postgres import drop_postgres_database, fresh_postgres_database
 
@@ -74,7 +75,7 @@ async def empty_url(postgres_server: str) -> AsyncIterator[str]:
 
 async def test_processes_starting_together_migrate_once(empty_url: str) -> None:
     latest = load_postgres_migrations()[-1].version
-    opened = await asyncio.gather(*(Database.connect(empty_url) for _ in range(3)))
+    opened = await asyncio.gather(*(connect(empty_url) for _ in range(3)))
     try:
         assert [await db.schema_version() for db in opened] == [latest] * 3
         # The same database for all: one id, which the image bucket's owner marker names.
@@ -92,13 +93,13 @@ async def test_a_database_from_a_newer_cameo_is_refused(url: str) -> None:
     finally:
         await conn.close()
     with pytest.raises(StorageError, match="newer version of Cameo"):
-        await Database.connect(url)
+        await connect(url)
 
 
 async def test_an_unreachable_server_is_an_operators_sentence(postgres_server: str) -> None:
     bad = "postgresql://cameo:s3cret@127.0.0.1:1/cameo"
     with pytest.raises(StorageError) as refused:
-        await Database.connect(bad)
+        await connect(bad)
     assert "CAMEO_DATABASE_URL" in str(refused.value)
     assert "s3cret" not in str(refused.value)
 
@@ -181,3 +182,15 @@ async def test_a_writer_waits_for_another_processes_writer(url: str) -> None:
         await writer
         assert seen == "1"
         assert order == ["first commits", "second writes"]
+
+
+async def test_a_turn_is_one_processes_at_a_time_for_as_long_as_it_is_held(url: str) -> None:
+    """Gateway processes take turns to IDENTIFY per bucket through the database."""
+    async with open_database(url) as first, open_database(url) as second:
+        await first.wait_turn(Lock.IDENTIFY_BUCKET, 0, hold_seconds=0.6)
+        other_bucket = asyncio.create_task(second.wait_turn(Lock.IDENTIFY_BUCKET, 1, 0.6))
+        same_bucket = asyncio.create_task(second.wait_turn(Lock.IDENTIFY_BUCKET, 0, 0.6))
+        await asyncio.wait_for(other_bucket, 5)  # another bucket: no wait
+        await asyncio.sleep(0.2)
+        assert not same_bucket.done()  # bucket 0 is the first process's for a while yet
+        await asyncio.wait_for(same_bucket, 5)  # then it is the second's
