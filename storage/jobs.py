@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from bot.models import PERSONAL_SCOPE, Job, JobKind, JobState
 from bot.providers.request import GenerationOptions, PoseOptions, SceneOptions
+from storage.dialect import json_values
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +275,40 @@ def position_of(conn: sqlite3.Connection, job_id: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def start(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
+class AtCapacity(Exception):
+    """As many jobs are running as the bounds allow, across every worker."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who starts a job, until when, and the bounds that hold across every worker."""
+
+    claimer: str
+    lease_until: str
+    running_limit: int  # jobs generating at once, across every worker
+    per_member: int  # jobs one member may have generating at once
+
+
+def start(conn: sqlite3.Connection, job_id: int, at: str, claim: Claim | None = None) -> Job | None:
     """Mark a job running if it is still queued (it may have been cancelled since it was
-    chosen); record the member's turn. Return the started job, or None."""
+    chosen); record the member's turn. Return the started job, or None.
+
+    With a claim, the job is the claimer's until its lease runs out, and it starts only if the
+    bounds still hold: counted here, inside the writers' lock, they hold whichever worker
+    starts what."""
+    if claim is not None:
+        busy = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN user_id = "
+            "(SELECT user_id FROM jobs WHERE id = ?) THEN 1 ELSE 0 END), 0) "
+            "FROM jobs INDEXED BY jobs_running_by_member WHERE state = 'running'",
+            (job_id,),
+        ).fetchone()
+        if busy[0] >= claim.running_limit or busy[1] >= claim.per_member:
+            raise AtCapacity
     row = conn.execute(
-        "UPDATE jobs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued' "
-        "RETURNING *",
-        (at, job_id),
+        "UPDATE jobs SET state = 'running', started_at = ?, claimed_by = ?, lease_until = ? "
+        "WHERE id = ? AND state = 'queued' RETURNING *",
+        (at, claim.claimer if claim else None, claim.lease_until if claim else None, job_id),
     ).fetchone()
     if row is None:
         return None
@@ -293,15 +321,74 @@ def start(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
     return job
 
 
+def _fence(claimer: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameter) that a job is still this worker's: a worker whose
+    lease ran out and whose job another took over must change nothing of it."""
+    return ("AND claimed_by = ?", (claimer,)) if claimer is not None else ("", ())
+
+
 def record_submission(
-    conn: sqlite3.Connection, job_id: int, provider: str, service_job_id: str, seed: int | None
+    conn: sqlite3.Connection,
+    job_id: int,
+    provider: str,
+    service_job_id: str,
+    seed: int | None,
+    claimer: str | None = None,
 ) -> Job | None:
+    fence, mine = _fence(claimer)
     row = conn.execute(
-        "UPDATE jobs SET provider = ?, service_job_id = ?, seed = ? "
-        "WHERE id = ? AND state = 'running' RETURNING *",
-        (provider, service_job_id, seed, job_id),
+        "UPDATE jobs SET provider = ?, service_job_id = ?, seed = ? "  # noqa: S608 (a constant fragment)
+        f"WHERE id = ? AND state = 'running' {fence} RETURNING *",
+        (provider, service_job_id, seed, job_id, *mine),
     ).fetchone()
     return None if row is None else _job(row)
+
+
+# The jobs a worker holds: running, or finished and not yet posted. (Repeated as written in
+# the partial index jobs_leases, so that the planner can use it.)
+_HELD = "(state = 'running' OR (state = 'succeeded' AND delivered_at IS NULL))"
+
+
+def renew_leases(
+    conn: sqlite3.Connection, claimer: str, job_ids: list[int], lease_until: str
+) -> set[int]:
+    """Extend the claimer's leases on these jobs; return the ones still its (the others were
+    taken over, or have ended)."""
+    if not job_ids:
+        return set()
+    rows = conn.execute(
+        f"UPDATE jobs SET lease_until = ? WHERE id IN ({json_values(conn, integers=True)}) "  # noqa: S608
+        f"AND claimed_by = ? AND {_HELD} RETURNING id",
+        (lease_until, json.dumps(sorted(job_ids)), claimer),
+    ).fetchall()
+    return {int(row[0]) for row in rows}
+
+
+def take_over(
+    conn: sqlite3.Connection, claimer: str, now: str, lease_until: str, *, every: bool = False
+) -> tuple[list[Job], list[Job]]:
+    """Claim the jobs whose worker's lease ran out (`every`: all held jobs, for the only process
+    there can be, after a restart); return them as (running, finished but not posted)."""
+    expired = "" if every else "AND (lease_until < ? OR lease_until IS NULL)"
+    rows = conn.execute(
+        f"UPDATE jobs SET claimed_by = ?, lease_until = ? WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM jobs INDEXED BY jobs_leases WHERE {_HELD} {expired}) RETURNING *",
+        (claimer, lease_until) + (() if every else (now,)),
+    ).fetchall()
+    jobs = sorted((_job(row) for row in rows), key=lambda job: job.id)
+    return (
+        [job for job in jobs if job.state is JobState.RUNNING],
+        [job for job in jobs if job.state is JobState.SUCCEEDED],
+    )
+
+
+def release_leases(conn: sqlite3.Connection, claimer: str) -> None:
+    """A worker shutting down lets its jobs go at once (no lease: see take_over): another
+    worker resumes them without waiting for the leases to run out."""
+    conn.execute(
+        f"UPDATE jobs SET lease_until = NULL WHERE claimed_by = ? AND {_HELD}",  # noqa: S608
+        (claimer,),
+    )
 
 
 def succeed(
@@ -318,17 +405,19 @@ def succeed(
     likeness: Sequence[tuple[float | None, str | None]] = (),
     held_back: int = 0,
     member_retries: int = 0,
+    claimer: str | None = None,
 ) -> Job | None:
     """Mark a running job done with its images (and a note if some are missing); let go of the
     character's reference. `age_restricted` flags images by position; `held_back` counts the
     images not kept (see migration 0017); `member_retries` the pictures of second tries the
     member pays for at delivery (migration 0021). Return the finished job, or None if it was no
     longer running."""
+    fence, mine = _fence(claimer)
     row = conn.execute(
-        "UPDATE jobs SET state = 'succeeded', provider = ?, seed = ?, cost = ?, error = ?, "
+        "UPDATE jobs SET state = 'succeeded', provider = ?, seed = ?, cost = ?, error = ?, "  # noqa: S608 (a constant fragment)
         "finished_at = ?, reference_sha256 = NULL, held_back = ?, member_retries = ? "
-        "WHERE id = ? AND state = 'running' RETURNING *",
-        (provider, seed, cost, error, at, held_back, member_retries, job_id),
+        f"WHERE id = ? AND state = 'running' {fence} RETURNING *",
+        (provider, seed, cost, error, at, held_back, member_retries, job_id, *mine),
     ).fetchone()
     if row is None:
         return None
@@ -373,12 +462,16 @@ def queued_of(
     return [_job(row) for row in rows]
 
 
-def fail(conn: sqlite3.Connection, job_id: int, error: str, at: str) -> Job | None:
-    """Mark an active job failed and let go of its reference; None if it had already ended."""
+def fail(
+    conn: sqlite3.Connection, job_id: int, error: str, at: str, claimer: str | None = None
+) -> Job | None:
+    """Mark an active job failed and let go of its reference; None if it had already ended
+    (or, with a claimer, is no longer its)."""
+    fence, mine = _fence(claimer)
     row = conn.execute(
         f"UPDATE jobs SET state = 'failed', error = ?, finished_at = ?, reference_sha256 = NULL "  # noqa: S608
-        f"WHERE id = ? AND state IN {_ACTIVE} RETURNING *",
-        (error, at, job_id),
+        f"WHERE id = ? AND state IN {_ACTIVE} {fence} RETURNING *",
+        (error, at, job_id, *mine),
     ).fetchone()
     return None if row is None else _job(row)
 
@@ -397,8 +490,17 @@ def cancel(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
     return None if row is None else _job(row)
 
 
-def mark_delivered(conn: sqlite3.Connection, job_id: int, at: str) -> None:
-    conn.execute("UPDATE jobs SET delivered_at = ? WHERE id = ?", (at, job_id))
+def mark_delivered(
+    conn: sqlite3.Connection, job_id: int, at: str, claimer: str | None = None
+) -> bool:
+    """Record that the member has the pictures; False if it was recorded already (or, with a
+    claimer, the job is no longer its), so nothing is charged twice."""
+    fence, mine = _fence(claimer)
+    changed = conn.execute(
+        f"UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL {fence}",  # noqa: S608
+        (at, job_id, *mine),
+    )
+    return changed.rowcount == 1
 
 
 def active_for_user(conn: sqlite3.Connection, user_id: int) -> list[Job]:

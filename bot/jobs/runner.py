@@ -12,10 +12,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import secrets
+import socket
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
@@ -64,8 +68,22 @@ UNEXPECTED_TEXT = "Something went wrong on Cameo's side. You were not charged; p
 
 @dataclass(frozen=True)
 class RunnerLimits:
-    running: int = 8  # jobs generating at once, across every member and service
+    running: int = 8  # jobs generating at once, across every member, service and worker
     per_member: int = 2  # jobs one member may have generating at once (the rest wait in line)
+    # How long a worker's claim on a job lasts unless renewed (it renews every third of it):
+    # a worker that dies leaves its jobs to the others after at most this long.
+    lease_seconds: float = 30.0
+
+
+# Workers wake each other through this channel (PostgreSQL's NOTIFY) when a job is queued or
+# a slot frees up.
+JOBS_CHANNEL = "cameo_jobs"
+
+
+def claimer_name() -> str:
+    """This process's name on the jobs it claims: host, process and a random part (a process
+    id is reused after a restart)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +188,9 @@ class JobRunner:
         self._delivering: set[int] = set()
         self._references: OrderedDict[str, ImageInput] = OrderedDict()
         self._reference_bytes = 0
+        self.claimer = claimer_name()
+        self._lease_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -192,12 +213,74 @@ class JobRunner:
         """
         if self._loop_task is not None:
             return
-        running, undelivered = await self.db.run_read(_left_over)
+        # On SQLite this is the only process there can be (the data directory is locked), so
+        # whatever is held was the last process's: take it all now. On PostgreSQL other
+        # workers may be alive: take only what their leases let go of.
+        running, undelivered = await self._take_over(every=self.db.backend == "sqlite")
+        await self.db.listen(JOBS_CHANNEL, self.wake)
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
         self._resume_task = asyncio.create_task(
             self._resume(running, undelivered), name="job-runner-resume"
         )
+        self._lease_task = asyncio.create_task(self._keep_leases(), name="job-leases")
         self.wake()
+
+    async def _take_over(self, *, every: bool = False) -> tuple[list[Job], list[Job]]:
+        now = self.clock.now()
+        return await self.db.run_transaction(
+            partial(
+                repo.take_over,
+                claimer=self.claimer,
+                now=timestamp(now),
+                lease_until=self._lease_from(now),
+                every=every,
+            )
+        )
+
+    def _lease_from(self, now: datetime) -> str:
+        return timestamp(now + timedelta(seconds=self.limits.lease_seconds))
+
+    async def _keep_leases(self) -> None:
+        """Renew this worker's leases; stop working on a job another worker took over (this
+        one stalled past its lease); take over the jobs of workers that died; and look at the
+        queue, in case a wake-up from another process was missed."""
+        while True:
+            await asyncio.sleep(self.limits.lease_seconds / 3)
+            try:
+                await self.renew_leases()
+                running, undelivered = await self._take_over()
+                if running or undelivered:
+                    log.info(
+                        "Took over %d running and %d finished jobs from a worker that stopped",
+                        len(running),
+                        len(undelivered),
+                    )
+                    self._spawn_resume(running, undelivered)
+                self.wake()
+            except Exception:
+                log.exception("Could not renew this worker's job leases; will retry")
+
+    async def renew_leases(self) -> None:
+        held = sorted(set(self._tasks) | self._delivering)
+        kept = await self.db.run_transaction(
+            partial(
+                repo.renew_leases,
+                claimer=self.claimer,
+                job_ids=held,
+                lease_until=self._lease_from(self.clock.now()),
+            )
+        )
+        for job_id in set(held) - kept:
+            task = self._tasks.get(job_id)
+            if task is not None and not task.done():
+                log.warning("Job %s is no longer this worker's; leaving it", job_id)
+                self._cancelled.add(job_id)
+                task.cancel()
+
+    def _spawn_resume(self, running: list[Job], undelivered: list[Job]) -> None:
+        task = asyncio.create_task(self._resume(running, undelivered), name="job-takeover")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         """Stop without failing anything: running asynchronous jobs resume on the next start.
@@ -205,12 +288,12 @@ class JobRunner:
         Jobs already posting their results get a short grace to finish, so a shutdown does not
         cut a delivery in half (which would post part of it twice after the restart).
         """
-        for task in (self._loop_task, self._resume_task):
+        for task in (self._loop_task, self._resume_task, self._lease_task, *self._background):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._loop_task = self._resume_task = None
+        self._loop_task = self._resume_task = self._lease_task = None
         delivering = [self._tasks[i] for i in self._delivering if i in self._tasks]
         if delivering:
             await asyncio.wait(delivering, timeout=DELIVERY_GRACE_SECONDS)
@@ -218,6 +301,11 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # What is left goes to the other workers at once, not when the leases run out.
+        try:
+            await self.db.run_transaction(partial(repo.release_leases, claimer=self.claimer))
+        except Exception:
+            log.exception("Could not let this worker's jobs go; they go when the leases run out")
 
     async def resumed(self) -> None:
         """Wait until what the last process left has been resumed, failed or posted."""
@@ -227,6 +315,15 @@ class JobRunner:
     def wake(self) -> None:
         """A job was queued or finished: look at the queue now."""
         self._wake.set()
+
+    async def job_queued(self) -> None:
+        """A job was queued: look at the queue now, here and in every other worker."""
+        self.wake()
+        await self.db.notify(JOBS_CHANNEL)
+
+    @property
+    def started(self) -> bool:
+        return self._loop_task is not None and not self._loop_task.done()
 
     @property
     def running_ids(self) -> set[int]:
@@ -261,8 +358,16 @@ class JobRunner:
             )
             if job is None:
                 return
-            now = timestamp(self.clock.now())
-            started = await self.db.run_transaction(partial(repo.start, job_id=job.id, at=now))
+            now = self.clock.now()
+            claim = repo.Claim(
+                self.claimer, self._lease_from(now), self.limits.running, self.limits.per_member
+            )
+            try:
+                started = await self.db.run_transaction(
+                    partial(repo.start, job_id=job.id, at=timestamp(now), claim=claim)
+                )
+            except repo.AtCapacity:
+                return  # other workers fill the slots; a finished job wakes this one
             if started is not None:
                 waited = self.clock.now() - parse_timestamp(started.created_at)
                 QUEUE_WAIT.observe(max(0.0, waited.total_seconds()))
@@ -275,9 +380,18 @@ class JobRunner:
         def done(_: asyncio.Task[None]) -> None:
             self._tasks.pop(job.id, None)
             self._cancelled.discard(job.id)
-            self._wake.set()  # a slot is free
+            self._wake.set()  # a slot is free, here and for every other worker
+            notice = asyncio.create_task(self._tell_others(), name="job-slot-free")
+            self._background.add(notice)
+            notice.add_done_callback(self._background.discard)
 
         task.add_done_callback(done)
+
+    async def _tell_others(self) -> None:
+        try:
+            await self.db.notify(JOBS_CHANNEL)
+        except Exception:
+            log.warning("Could not wake the other workers; they look again within seconds")
 
     # -- running one job --------------------------------------------------------------------
 
@@ -294,6 +408,7 @@ class JobRunner:
                         provider=provider,
                         service_job_id=submission.job_id,
                         seed=submission.seed,
+                        claimer=self.claimer,
                     )
                 )
                 if current is not None:
@@ -450,6 +565,7 @@ class JobRunner:
                 likeness=[(item.likeness, item.likeness_note) for item in stored],
                 held_back=held,
                 member_retries=reroll.member_pays,
+                claimer=self.claimer,
             )
             if finished is None:
                 return None
@@ -675,7 +791,8 @@ class JobRunner:
                 shown = len(stored)
 
                 def charge(conn: sqlite3.Connection) -> None:
-                    repo.mark_delivered(conn, job.id, at)
+                    if not repo.mark_delivered(conn, job.id, at, self.claimer):
+                        return  # delivered already, or another worker's now
                     held = (
                         job.held_back
                         if job.held_back
@@ -726,7 +843,7 @@ class JobRunner:
         at = timestamp(self.clock.now())
 
         def record(conn: sqlite3.Connection) -> Job | None:
-            failed = repo.fail(conn, job.id, member_text, at)
+            failed = repo.fail(conn, job.id, member_text, at, self.claimer)
             if failed is not None:
                 self.quota.refund(conn, job_id=job.id, reason=member_text)
             return failed
@@ -765,8 +882,3 @@ class JobRunner:
                 await self.deliver(job)
             except Exception:
                 log.exception("Could not post the results of job %s; will retry on restart", job.id)
-
-
-def _left_over(conn: sqlite3.Connection) -> tuple[list[Job], list[Job]]:
-    """The jobs the last process left running, and the finished ones it never posted."""
-    return repo.running(conn), repo.undelivered(conn)

@@ -344,7 +344,7 @@ class JobService:
             raise CameoError(
                 f"{character.name}'s picture changed just now. Please ask again."
             ) from None
-        self.runner.wake()
+        await self.runner.job_queued()
         return QueuedJob(job, await self._place_of(job.id), scene)
 
     def _member_may_pay_second_tries(
