@@ -104,7 +104,9 @@ def _first_line(error: Exception) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterator[CameoBot]:
+async def running_bot(
+    settings: Settings, *, role: str = "all", **bot_options: object
+) -> AsyncIterator[CameoBot]:
     """Start the bot in the background for the block; shut it down cleanly afterwards.
 
     `serve()` uses this in production and the end-to-end tests use it against the loopback
@@ -116,9 +118,10 @@ async def running_bot(settings: Settings, **bot_options: object) -> AsyncIterato
     with discord_endpoints(settings.discord_api_base, settings.discord_gateway), fair_gateway():
         async with open_resources(settings) as resources:
             sharded = "shard_ids" in bot_options
-            bot = (ShardedCameoBot if sharded else CameoBot)(resources, **bot_options)
+            bot = (ShardedCameoBot if sharded else CameoBot)(resources, role=role, **bot_options)
             async with bot, operator_endpoints(settings, resources, bot):
-                runner = asyncio.create_task(bot.start(token), name="cameo-discord-client")
+                life = bot.work(token) if role == "worker" else bot.start(token)
+                runner = asyncio.create_task(life, name="cameo-discord-client")
                 bot.runner = runner
                 try:
                     yield bot
@@ -136,7 +139,10 @@ async def operator_endpoints(
     if address is None:
         yield
         return
-    health = Health(ready=bot.is_ready, gateway_connected=bot.gateway_connected)
+    if bot.role == "worker":
+        health = Health(ready=bot.is_working, gateway_connected=None)
+    else:
+        health = Health(ready=bot.is_ready, gateway_connected=bot.gateway_connected)
     endpoints = OperatorEndpoints(resources.db, health, *address)
     try:
         await endpoints.start()
@@ -163,9 +169,9 @@ async def _finish(runner: asyncio.Task[None]) -> None:
         runner.result()
 
 
-async def serve(settings: Settings, shards: ShardPlan | None = None) -> None:
+async def serve(settings: Settings, shards: ShardPlan | None = None, role: str = "all") -> None:
     """Run the bot until SIGTERM or SIGINT, then shut down gracefully; with `shards`, those
-    gateway shards in this process."""
+    gateway shards in this process; `role` gateway or worker for only half the work."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -175,7 +181,9 @@ async def serve(settings: Settings, shards: ShardPlan | None = None) -> None:
         if shards is not None:
             options = {"shard_ids": list(shards.shard_ids), "shard_count": shards.shard_count}
             log.info("Running %s", describe(shards.shard_ids, shards.shard_count))
-        async with running_bot(settings, **options) as bot:
+        if role != "all":
+            log.info("Running as a %s", role)
+        async with running_bot(settings, role=role, **options) as bot:
             assert bot.runner is not None
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([bot.runner, stopping], return_when=asyncio.FIRST_COMPLETED)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.cli.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from bot.client.sharding import ShardPlan
+from bot.client.sharding import ROLES, ShardPlan
 from bot.errors import CameoError
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -42,12 +42,26 @@ _SHARDING_REFUSED = {
 def _shard_plan(args: argparse.Namespace) -> ShardPlan | None:
     """`cameo run`'s --shards and --shard-count; a mistake is the operator's to fix (status 2)."""
     try:
-        return ShardPlan.parse(args.shards, args.shard_count)
+        plan = ShardPlan.parse(args.shards, args.shard_count)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    if plan is not None and args.role == "worker":
+        raise SettingsError("A worker has no gateway connection: --shards is for --role gateway.")
+    return plan
 
 
-def _run(settings: Settings, plan: ShardPlan | None = None) -> int:
+def _role(settings: Settings, role: str) -> str:
+    """`cameo run --role`: gateway and worker processes share their work through PostgreSQL."""
+    if role != "all" and settings.postgres_url is None:
+        raise SettingsError(
+            f"--role {role} splits the work between processes, which share it through "
+            "PostgreSQL: set CAMEO_DATABASE_URL (see the README's Scaling out). With SQLite, "
+            "run one process with every role (leave --role out)."
+        )
+    return role
+
+
+def _run(settings: Settings, plan: ShardPlan | None = None, role: str = "all") -> int:
     import discord
 
     from bot.app import serve
@@ -57,9 +71,10 @@ def _run(settings: Settings, plan: ShardPlan | None = None) -> int:
     if settings.discord_token is None:
         print(DISCORD_SETUP_HELP, file=sys.stderr)
         return EXIT_USAGE
+    role = _role(settings, role)
     configure_logging(settings.log_level, settings.secrets())
     try:
-        asyncio.run(serve(settings, plan))
+        asyncio.run(serve(settings, plan, role))
     except StorageError as exc:
         failure = (str(exc), EXIT_USAGE)
     except discord.LoginFailure:
@@ -178,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="how many shards the bot has in all (Discord requires sharding past 2,500 servers)",
     )
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="gateway: answer Discord and queue jobs; worker: run jobs and deliver them, with no "
+        "gateway connection; all (default): both. Split roles need CAMEO_DATABASE_URL",
+    )
     invite = commands.add_parser(
         "invite", help="print the URL that adds the bot to a server, with the permissions it needs"
     )
@@ -205,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
-        "run": lambda settings: _run(settings, _shard_plan(args)),
+        "run": lambda settings: _run(settings, _shard_plan(args), args.role),
         "invite": lambda settings: _invite(settings, args.application_id),
         "generate": lambda settings: _generate(settings, args),
         "check": _check,

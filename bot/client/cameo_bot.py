@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -15,11 +16,12 @@ from discord.ext import commands
 from bot.client.answers_first import AnswersFirst
 from bot.client.command_sync import sync_if_changed
 from bot.client.interaction_errors import SHUTTING_DOWN_TEXT, report_error, send_private
-from bot.client.sharding import IdentifyBuckets
+from bot.client.sharding import IDENTIFY_INTERVAL_SECONDS, IdentifyBuckets
 from bot.client.viewer import viewer_from
 from bot.images.store import ORPHAN_GRACE_SECONDS
 from bot.moderation.service import BlockedMember, NoAccess
 from bot.observability.metrics import INTERACTIONS, discord_http_trace
+from storage.locks import Lock
 
 if TYPE_CHECKING:
     from bot.observability.server import OperatorEndpoints
@@ -138,7 +140,7 @@ async def allowed_here(interaction: discord.Interaction[CameoBot]) -> bool:
 class CameoBot(commands.Bot):
     """Cameo's Discord client; everything it needs is opened outside and handed in."""
 
-    def __init__(self, resources: Resources, **options: object) -> None:
+    def __init__(self, resources: Resources, *, role: str = "all", **options: object) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=required_intents(),
@@ -152,6 +154,9 @@ class CameoBot(commands.Bot):
             **options,  # type: ignore[arg-type]
         )
         self.resources = resources
+        # "all", "gateway" (no jobs run here) or "worker" (no gateway: see `work`).
+        self.role = role
+        self._worked = asyncio.Event()
         self.settings = resources.settings
         self.services = resources.services
         self.shutting_down = False
@@ -171,6 +176,8 @@ class CameoBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         assert self.application_id is not None  # login() fetched the application before this
+        if self.role == "worker":
+            return  # the gateway processes answer commands, and keep them in sync
         self.commands_synced = await sync_if_changed(
             self.tree,
             self.resources.db,
@@ -197,8 +204,20 @@ class CameoBot(commands.Bot):
         _freeze_startup_objects()  # before jobs resume, so its one pause delays none of them
         # Jobs start once the channel cache is filled, so results find their channels and
         # permissions. A reconnect's READY finds the runner already started.
-        if not self.shutting_down:
+        if not self.shutting_down and self.role == "all":
             await self.services.runner.start()
+
+    async def work(self, token: str) -> None:
+        """A worker's life: log in over REST (no gateway connection), run jobs and deliver
+        them until closed. What `start` is for the other roles."""
+        await self.login(token)
+        _freeze_startup_objects()
+        await self.services.runner.start()
+        await self._worked.wait()
+
+    def is_working(self) -> bool:
+        """A worker is ready once its job runner runs (for /healthz)."""
+        return self.services.runner.started
 
     async def on_interaction(self, interaction: discord.Interaction[CameoBot]) -> None:
         INTERACTIONS.labels(kind=_INTERACTION_KINDS.get(interaction.type, "other")).inc()
@@ -235,15 +254,21 @@ class CameoBot(commands.Bot):
 
     async def close(self) -> None:
         self.answers.close()
+        self._worked.set()
         await super().close()
 
 
 class ShardedCameoBot(CameoBot, commands.AutoShardedBot):
     """Cameo with several gateway shards in this process (see bot/client/sharding.py)."""
 
-    def __init__(self, resources: Resources, **options: object) -> None:
-        super().__init__(resources, **options)
-        self._identify = IdentifyBuckets(self._max_concurrency)
+    def __init__(self, resources: Resources, *, role: str = "all", **options: object) -> None:
+        super().__init__(resources, role=role, **options)
+        self._identify = IdentifyBuckets(
+            self._max_concurrency,
+            elsewhere=partial(
+                resources.db.wait_turn, Lock.IDENTIFY_BUCKET, hold_seconds=IDENTIFY_INTERVAL_SECONDS
+            ),
+        )
 
     async def _max_concurrency(self) -> int:
         _, _, limits = await self.http.get_bot_gateway()

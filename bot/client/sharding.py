@@ -19,6 +19,12 @@ from dataclasses import dataclass
 IDENTIFY_INTERVAL_SECONDS = 5.0
 
 
+# What a process does (`cameo run --role`): everything (the default); only gateway shards
+# (answers interactions, queues jobs); or only jobs, delivered over REST with no gateway
+# connection. Any mix shares one PostgreSQL database.
+ROLES = ("all", "gateway", "worker")
+
+
 @dataclass(frozen=True)
 class ShardPlan:
     """Which shards this process runs, of how many."""
@@ -65,7 +71,11 @@ class IdentifyBuckets:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        elsewhere: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
+        # Waits for a bucket's turn among every process of the bot (through the database),
+        # after this process's own pacing: shards in other processes share the buckets.
+        self._elsewhere = elsewhere
         self._max_concurrency = max_concurrency
         self._known: int | None = None
         self._interval = interval
@@ -91,6 +101,8 @@ class IdentifyBuckets:
                 wait = last + self._interval - self._clock()
                 if wait > 0:
                     await self._sleep(wait)
+            if self._elsewhere is not None:
+                await self._elsewhere(bucket)
             self._last[bucket] = self._clock()
 
 

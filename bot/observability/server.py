@@ -31,8 +31,9 @@ DATABASE_TIMEOUT_SECONDS = 2.0
 class Health:
     """How the process is doing, asked fresh on every request."""
 
-    ready: Callable[[], bool]  # the bot has connected and received its guilds
-    gateway_connected: Callable[[], bool]  # its gateway connection is open now
+    ready: Callable[[], bool]  # the bot has connected and received its guilds (a worker: runs jobs)
+    # Its gateway connection is open now; None for a worker, which has none.
+    gateway_connected: Callable[[], bool] | None
 
 
 class OperatorEndpoints:
@@ -64,11 +65,10 @@ class OperatorEndpoints:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         database = await self._database_answers()
-        checks = {
-            "ready": self._health.ready(),
-            "gateway_connected": self._health.gateway_connected(),
-            "database": database,
-        }
+        checks = {"ready": self._health.ready()}
+        if self._health.gateway_connected is not None:
+            checks["gateway_connected"] = self._health.gateway_connected()
+        checks["database"] = database
         healthy = all(checks.values())
         return web.json_response(
             {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503

@@ -346,7 +346,8 @@ class SceneDelivery:
         self, job: Job, place: CardPlace, channel: discord.TextChannel
     ) -> _Target:
         no_threads = "I need the Create Public Threads permission here to put results in a thread."
-        if not channel.permissions_for(channel.guild.me).create_public_threads:
+        me: discord.Member | None = channel.guild.me  # None in a worker: Discord decides
+        if me is not None and not channel.permissions_for(me).create_public_threads:
             return _Target(channel, [no_threads], reply_to_card=True)
         if place.message_id is None:
             return _Target(channel)
@@ -594,7 +595,12 @@ def _missing_permissions(channel: Messageable) -> str | None:
     """Name the permission the bot lacks to post results here, judged from the cache."""
     if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
         return None
-    permissions = channel.permissions_for(channel.guild.me)
+    # None in a worker's channel, fetched over REST with no member cache: Discord's answer
+    # will say (discord.py types it as always there).
+    me: discord.Member | None = channel.guild.me
+    if me is None:
+        return None
+    permissions = channel.permissions_for(me)
     send = (
         permissions.send_messages_in_threads
         if isinstance(channel, discord.Thread)

@@ -104,3 +104,44 @@ def test_unknown_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture[str])
         main(["paint"])
     assert raised.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "database_url", "says"),
+    [
+        (["--role", "worker"], None, "CAMEO_DATABASE_URL"),
+        (["--role", "gateway"], None, "CAMEO_DATABASE_URL"),
+        (
+            ["--role", "worker", "--shards", "0", "--shard-count", "2"],
+            "postgresql://h/db",
+            "--shards",
+        ),
+    ],
+)
+def test_split_roles_are_refused_where_they_cannot_work(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    database_url: str | None,
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAMEO_DISCORD_TOKEN", "a-token")
+    if database_url is not None:
+        monkeypatch.setenv("CAMEO_DATABASE_URL", database_url)
+    assert main(["run", *arguments]) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "Traceback" not in err
+
+
+def test_a_database_url_that_is_not_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAMEO_DATABASE_URL", "mysql://user:hunter2@db/cameo")
+    assert main(["invite", "--application-id", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "CAMEO_DATABASE_URL" in err
+    assert "hunter2" not in err
