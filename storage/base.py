@@ -168,18 +168,18 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def report_lock_waits(self, on_wait: Callable[[float], None] | None) -> None: ...
 
-    async def notify(self, channel: str) -> None:  # noqa: B027 (SQLite has nothing to do)
-        """Tell the other processes on this database something happened on `channel`.
-        Nothing to do on SQLite: there is no other process."""
+    async def notify(self, channel: str, payload: str = "") -> None:  # noqa: B027 (SQLite: none)
+        """Tell the other processes on this database something happened on `channel`
+        (`payload`: what). Nothing to do on SQLite: there is no other process."""
 
     async def wait_turn(self, lock: Lock, bucket: int, hold_seconds: float) -> None:  # noqa: B027
         """Return once this process holds `lock` for `bucket` among every process on the
         database, and keep it `hold_seconds` (so the next holder comes at least that much
         later). Nothing to wait for on SQLite: there is no other process."""
 
-    async def listen(self, channel: str, callback: Callable[[], None]) -> None:  # noqa: B027
-        """Have `callback()` called whenever another process notifies `channel` (never, on
-        SQLite)."""
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:  # noqa: B027
+        """Have `callback(payload)` called whenever another process notifies `channel`
+        (never, on SQLite)."""
 
 
 async def run_sync(conn: Connection, work: Callable[[sqlite3.Connection], T]) -> T:

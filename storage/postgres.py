@@ -335,17 +335,18 @@ class PostgresDatabase(Database):
         if isinstance(self._lock, WaitTimedLock):
             self._lock.on_wait = on_wait
 
-    async def notify(self, channel: str) -> None:
+    async def notify(self, channel: str, payload: str = "") -> None:
         """NOTIFY, outside any transaction (so delivered at once). Channels are Cameo's own
         names, never input."""
         async with self._lock:
-            await self._conn.execute("SELECT pg_notify($1, '')", channel)
+            await self._conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
-    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """LISTEN on a connection of its own: the main one is busy with transactions, and a
         notification only arrives on an idle connection."""
         aside = await self._aside()
-        await aside.add_listener(channel, lambda *_: callback())
+        # asyncpg calls back with (connection, pid, channel, payload).
+        await aside.add_listener(channel, lambda *heard: callback(heard[3]))
 
     async def wait_turn(self, lock: locks.Lock, bucket: int, hold_seconds: float) -> None:
         """A session advisory lock on the connection aside, tried every quarter second (so a

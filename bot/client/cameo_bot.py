@@ -173,6 +173,7 @@ class CameoBot(commands.Bot):
         # In the background, never between the bot and coming online: after a year of use the
         # sweep has tens of thousands of images to check, in short steps that let commands in.
         self._sweeper = asyncio.create_task(self._sweep_orphans_periodically(), name="orphan-sweep")
+        await self.services.moderation.listen_for_changes()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         assert self.application_id is not None  # login() fetched the application before this

@@ -217,7 +217,7 @@ class JobRunner:
         # whatever is held was the last process's: take it all now. On PostgreSQL other
         # workers may be alive: take only what their leases let go of.
         running, undelivered = await self._take_over(every=self.db.backend == "sqlite")
-        await self.db.listen(JOBS_CHANNEL, self.wake)
+        await self.db.listen(JOBS_CHANNEL, lambda _: self.wake())
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
         self._resume_task = asyncio.create_task(
             self._resume(running, undelivered), name="job-runner-resume"

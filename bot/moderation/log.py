@@ -67,6 +67,10 @@ class ModerationLog:
             )
         return self._channels[guild_id]
 
+    def forget_channel(self, guild_id: int) -> None:
+        """Read the server's log channel again next time (another process changed it)."""
+        self._channels.pop(guild_id, None)
+
     async def set_channel(self, guild_id: int, channel_id: int | None) -> None:
         await self.db.run_transaction(
             partial(repo.set_log_channel, guild_id=guild_id, channel_id=channel_id)

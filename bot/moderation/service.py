@@ -65,6 +65,8 @@ class _Rules:
 
 
 _DEFAULTS = TermList.of(term_key(term) for term in DEFAULT_TERMS)
+# Processes sharing a database tell each other which server's rules changed (its id) here.
+RULES_CHANNEL = "cameo_rules"
 
 
 class ModerationService:
@@ -125,7 +127,7 @@ class ModerationService:
 
         if not await self.db.run_transaction(add):
             raise CameoError(f"{shown(key)} is already on this server's list.")
-        self._rules.pop(guild, None)
+        await self._changed(guild)
         log.info("Blocked term added in %s by %s", guild, viewer.user_id)
         return key
 
@@ -135,13 +137,13 @@ class ModerationService:
         removed = await self.db.run_transaction(partial(repo.remove_term, guild_id=guild, key=key))
         if not removed:
             raise CameoError(f"{shown(key)} isn't on this server's list.")
-        self._rules.pop(guild, None)
+        await self._changed(guild)
         return key
 
     async def use_default_terms(self, viewer: Viewer, on: bool) -> None:
         guild = self._staff_server(viewer)
         await self.db.run_transaction(partial(repo.set_default_terms, guild_id=guild, on=on))
-        self._rules.pop(guild, None)
+        await self._changed(guild)
 
     # -- age-restricted results --------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class ModerationService:
         )
         await self.db.run_transaction(partial(repo.block, new=new))
         (await self._blocks_of(guild))[member_id] = new
+        await self._changed(guild, here=False)
         log.info("A member was blocked in %s by %s", guild, viewer.user_id)
         until = f" until <t:{int(parse_timestamp(new.until).timestamp())}:f>" if new.until else ""
         self.log.record(
@@ -222,6 +225,7 @@ class ModerationService:
             partial(repo.unblock, guild_id=guild, user_id=member_id)
         )
         (await self._blocks_of(guild)).pop(member_id, None)
+        await self._changed(guild, here=False)
         if removed:
             self.log.record(guild, LogEntry(f"✅ <@{viewer.user_id}> unblocked <@{member_id}>."))
         return removed
@@ -273,7 +277,9 @@ class ModerationService:
         return await self.log.channel(self._staff_server(viewer))
 
     async def set_log_channel(self, viewer: Viewer, channel_id: int | None) -> None:
-        await self.log.set_channel(self._staff_server(viewer), channel_id)
+        guild = self._staff_server(viewer)
+        await self.log.set_channel(guild, channel_id)
+        await self._changed(guild, here=False)
 
     async def _blocks_of(self, guild: int) -> dict[int, repo.Block]:
         cached = self._blocks.get(guild)
@@ -343,8 +349,33 @@ class ModerationService:
                     repo.remove_access(conn, guild, kind, target)
 
         await self.db.run_transaction(change)
-        self._access.pop(guild, None)
+        await self._changed(guild)
         return await self.access(guild)
+
+    # -- the other processes' copies ---------------------------------------------------------
+
+    async def listen_for_changes(self) -> None:
+        """Drop this process's copy of a server's rules whenever another process changes them
+        (several processes on one PostgreSQL database; never on SQLite)."""
+        await self.db.listen(RULES_CHANNEL, self._forget_copy)
+
+    def _forget_copy(self, payload: str) -> None:
+        if payload.isdigit():
+            guild = int(payload)
+            self._rules.pop(guild, None)
+            self._blocks.pop(guild, None)
+            self._access.pop(guild, None)
+            self.log.forget_channel(guild)
+
+    async def _changed(self, guild: int, *, here: bool = True) -> None:
+        """A server's rules changed: forget this process's copy (`here`; a block updates it in
+        place instead) and tell the other processes to forget theirs."""
+        if here:
+            self._forget_copy(str(guild))
+        try:
+            await self.db.notify(RULES_CHANNEL, str(guild))
+        except Exception:
+            log.exception("Could not tell the other processes of a rule change in %s", guild)
 
     def _staff_server(self, viewer: Viewer) -> int:
         """The server a staff command is about; refused unless the member manages it."""
