@@ -16,7 +16,7 @@ from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
 from bot.jobs.likeness import LikenessScorer
 from bot.jobs.results import ResultService
-from bot.jobs.runner import JobRunner
+from bot.jobs.runner import JobRunner, RunnerLimits
 from bot.jobs.service import JobService
 from bot.moderation.blocks import MemberBlocks
 from bot.moderation.reports import ReportService
@@ -128,6 +128,7 @@ def build_services(
         quota,
         None,
         clock,
+        RunnerLimits(lease_seconds=settings.job_lease_seconds),
         safety=vision if settings.safety_check else None,
     )
     if vision is not None:

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # This process's share of Discord's global limit of REST requests a second (50 per bot,
     # unless Discord raised it): with several processes, split it so the sum stays within.
     rest_budget: float = Field(default=50.0, ge=5, le=10_000)
+    # How long a worker's claim on a job lasts unless renewed (every third of it): with several
+    # workers, how soon one that died has its jobs taken over by the others.
+    job_lease_seconds: float = Field(default=30.0, ge=3, le=600)
     # Where stored images live: a folder (default: `images` in the data directory) or an
     # S3-compatible bucket, "s3://bucket/prefix", reached with the four settings after it
     # (unset ones come from the usual AWS_* environment variables).

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 # The part of a process's REST budget its pacers share out.
 PACED_SHARE = 0.9
+# Discord's global limit for a bot, which CAMEO_REST_BUDGET divides between processes.
+GLOBAL_LIMIT = 50.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class RestShares:
     @property
     def log_burst(self) -> int:
         return max(1, math.floor(self.budget * 0.04))
+
+    def per_channel(self, calls: int) -> int:
+        """This process's part of a limit Discord keeps per channel (`calls` in a window):
+        the same share as of the global limit, so that processes splitting the budget also
+        split each channel's (at least one call a window each, so nothing stalls)."""
+        return max(1, math.floor(calls * min(1.0, self.budget / GLOBAL_LIMIT)))
 
     @property
     def _after_bursts(self) -> float:

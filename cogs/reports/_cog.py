@@ -38,7 +38,7 @@ class ModerationLogPoster(commands.Cog, name="ModerationLog"):
         # The log's own share of this process's REST budget (see RestShares).
         shares = RestShares(bot.settings.rest_budget)
         self.pacer = RatePacer(shares.log_rate, shares.log_burst)
-        self.per_channel = KeyedWindow(5, 5.5)
+        self.per_channel = KeyedWindow(shares.per_channel(5), 5.5)
 
     async def cog_load(self) -> None:
         self.bot.services.moderation.log.publisher = self

@@ -101,7 +101,7 @@ class SceneDelivery:
         self.pacer = RatePacer(
             shares.delivery_rate, shares.delivery_burst, reserve=shares.delivery_reserve
         )
-        self.per_channel = KeyedWindow(PER_CHANNEL_CALLS, PER_CHANNEL_SECONDS)
+        self.per_channel = KeyedWindow(shares.per_channel(PER_CHANNEL_CALLS), PER_CHANNEL_SECONDS)
         self.cards = CardEditor(bot, self.pacer, self.per_channel)
         self.places = SceneCards(bot.resources.db)
         # Job id -> its card on the way, done once the card is recorded or will not come.
@@ -128,7 +128,9 @@ class SceneDelivery:
                 job.id, message.channel.id, message.id, interaction.filesize_limit
             )
             self.cards.posted(message.id)
-            if queued.position is not None:
+            # A gateway process leaves cards to the workers, which own the channel's edits once
+            # they claim the job: no two processes edit cards in one channel on a schedule.
+            if queued.position is not None and self.bot.role != "gateway":
                 self._queued_shown[job.id] = queued.position
                 self._ensure_refresher()
         finally:
