@@ -13,8 +13,10 @@ RUN /opt/cameo/bin/pip install --no-cache-dir --no-deps --no-build-isolation .
 
 # Runtime stage: only the virtualenv, run as an unprivileged user, data on a volume.
 FROM python:3.11-slim
+# /images: where compose.yaml mounts the pictures its processes share (a new volume takes this
+# folder's owner, so Cameo can write there).
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin cameo \
-    && mkdir /data && chown cameo /data
+    && mkdir /data /images && chown cameo /data /images
 COPY --from=build /opt/cameo /opt/cameo
 ENV PATH=/opt/cameo/bin:$PATH \
     CAMEO_DATA_DIR=/data \

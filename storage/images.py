@@ -173,3 +173,12 @@ def known_with_prefix(conn: sqlite3.Connection, prefix: str) -> set[str]:
         "SELECT sha256 FROM images WHERE sha256 >= ? AND sha256 < ?", (prefix, upper)
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def rows_with_prefix(conn: sqlite3.Connection, prefix: str) -> list[ImageRow]:
+    """The images recorded under one two-character prefix (one folder of the store)."""
+    rows = conn.execute(
+        f"{_ROW} WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256",
+        (prefix, prefix + "g"),
+    ).fetchall()
+    return [ImageRow(*row) for row in rows]

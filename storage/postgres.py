@@ -369,6 +369,85 @@ class PostgresDatabase(Database):
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
 
+    # -- copying a database in (storage/transfer.py) -----------------------------------------
+
+    async def tables_parents_first(self) -> list[str]:
+        """Cameo's tables, each after every table its foreign keys point at."""
+        async with self._lock:
+            tables = [
+                row[0]
+                for row in await self._conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename <> 'cameo_schema' ORDER BY tablename"
+                )
+            ]
+            edges = await self._conn.fetch(
+                "SELECT c.conrelid::regclass::text, c.confrelid::regclass::text "
+                "FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid <> c.confrelid"
+            )
+        parents: dict[str, set[str]] = {table: set() for table in tables}
+        for child, parent in edges:
+            parents.setdefault(child, set()).add(parent)
+        ordered: list[str] = []
+        while len(ordered) < len(tables):
+            ready = [t for t in tables if t not in ordered and parents[t] <= set(ordered)]
+            if not ready:
+                raise StorageError("The tables' foreign keys form a cycle; nothing copied.")
+            ordered.extend(ready)
+        return ordered
+
+    async def insertable_columns(self, table: str) -> list[str]:
+        """The table's columns a copy writes (not the generated ones), in order."""
+        async with self._lock:
+            rows = await self._conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
+                "AND table_schema = current_schema() AND is_generated = 'NEVER' "
+                "ORDER BY ordinal_position",
+                table,
+            )
+        return [row[0] for row in rows]
+
+    async def primary_key(self, table: str) -> list[str]:
+        async with self._lock:
+            rows = await self._conn.fetch(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indrelid = $1::regclass AND i.indisprimary "
+                "ORDER BY array_position(i.indkey, a.attnum)",
+                table,
+            )
+        return [row[0] for row in rows]
+
+    async def insert_rows(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> int:
+        """Insert rows that are not there yet (by any unique key), in one write transaction;
+        return how many were added. Names come from the schema, never from input."""
+        names = ", ".join(f'"{column}"' for column in columns)
+        marks = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        sql = f'INSERT INTO "{table}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING'  # noqa: S608
+        async with self._lock, self._conn.transaction():
+            await self._conn.execute(_WRITE_LOCK)
+            before = await self._conn.fetchval(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608
+            await self._conn.executemany(sql, rows)
+            after = await self._conn.fetchval(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608
+        return int(after) - int(before)
+
+    async def count_rows(self, table: str) -> int:
+        async with self._lock:
+            return int(await self._conn.fetchval(f'SELECT COUNT(*) FROM "{table}"'))  # noqa: S608
+
+    async def move_identities_past_copied_ids(self) -> None:
+        """Set every identity column's sequence past the largest id copied in."""
+        async with self._lock:
+            columns = await self._conn.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND is_identity = 'YES'"
+            )
+            for table, column in columns:
+                await self._conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "  # noqa: S608
+                    f'COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, false)'
+                )
+
     async def _aside(self) -> asyncpg.Connection:
         """The second connection: notifications, and locks held across transactions."""
         async with self._aside_lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot import __version__
 from bot.cli.status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -176,6 +176,13 @@ def _health(settings: Settings) -> int:
     return EXIT_OK if checks.get("status") == "ok" else EXIT_FAILED
 
 
+def _migrate_to(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.cli.migrate import run_migrate_to
+
+    _quiet_logging(settings)
+    return run_migrate_to(settings, args.database_url, args.image_store)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cameo",
@@ -221,17 +228,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "health", help="ask the running bot's /healthz; exit 0 only if it is ready and connected"
     )
+    migrate = commands.add_parser(
+        "migrate-to",
+        help="copy this bot's SQLite database (and pictures) to PostgreSQL (and a bucket); "
+        "stop the bot first; run again to carry on after an interruption",
+    )
+    migrate.add_argument(
+        "--database-url", required=True, help="the PostgreSQL database: postgresql://user:…@host/db"
+    )
+    migrate.add_argument(
+        "--image-store",
+        help="where the pictures go: s3://bucket/prefix (with the CAMEO_S3_* settings) or a "
+        "folder (default: they stay where they are)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {
+    commands: dict[str, Callable[[Settings], int]] = {
         "run": lambda settings: _run(settings, _shard_plan(args), args.role),
         "invite": lambda settings: _invite(settings, args.application_id),
         "generate": lambda settings: _generate(settings, args),
         "check": _check,
         "health": _health,
+        "migrate-to": lambda settings: _migrate_to(settings, args),
     }
     try:
         return commands[args.command](load_settings())

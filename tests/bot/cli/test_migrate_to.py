@@ -1,0 +1,177 @@
+"""`cameo migrate-to`: a bot's SQLite database and picture folder moved to PostgreSQL and
+another store, checked, and carried on after an interruption."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.characters.service import CharacterService
+from bot.cli.main import main
+from bot.clock import SystemClock
+from bot.images.processing import ImageWorkers
+from bot.images.store import ImageStore
+from bot.models import JobKind, Viewer
+from bot.providers.request import SceneOptions
+from storage import characters as character_rows
+from storage import jobs, quotas
+from storage.database import SqliteDatabase, exclusive_data_dir, open_database
+from storage.postgres import PostgresDatabase
+from storage.transfer import copy_rows
+from tests.imagefactory import png
+from tests.postgres import drop_postgres_database, fresh_postgres_database
+from tests.s3server import Bucket
+
+ALICE = Viewer(1, 10)
+
+
+@pytest.fixture
+async def empty_url(postgres_server: str) -> AsyncIterator[str]:
+    found = await fresh_postgres_database(postgres_server, "template0")
+    yield found
+    await drop_postgres_database(postgres_server, found)
+
+
+async def a_bot_that_has_been_used(data_dir: Path) -> None:
+    """Characters (with pictures), a finished scene with a favourite picture, ledger rows."""
+    async with open_database(data_dir / "cameo.sqlite3") as db:
+        characters = CharacterService(
+            db, ImageStore(data_dir / "images", db), ImageWorkers(), SystemClock()
+        )
+        mira = await characters.create(ALICE, name="Mira", image=png(seed=1))
+        await characters.create(ALICE, name="Kael", image=png(seed=2))
+
+        def a_scene(conn):  # type: ignore[no-untyped-def]
+            job = jobs.insert(
+                conn,
+                jobs.NewJob(
+                    kind=JobKind.SCENE, guild_id=10, channel_id=20, user_id=1,
+                    character_id=mira.id, character_name="Mira",
+                    reference_sha256=mira.image_sha256, edit_image_sha256=None,
+                    edit_mask_sha256=None, options=SceneOptions(prompt="rain"), image_count=1,
+                    preferred_provider=None, credits=15, created_at="2026-11-21T12:00:00Z",
+                ),
+            )  # fmt: skip
+            jobs.start(conn, job.id, "2026-11-21T12:00:01Z")
+            jobs.succeed(
+                conn, job.id, provider="apiframe", seed=7, cost=None,
+                image_hashes=[mira.image_sha256], error=None, at="2026-11-21T12:00:09Z",
+            )  # fmt: skip
+            conn.execute("UPDATE job_images SET favorite = 1 WHERE job_id = ?", (job.id,))
+            quotas.record(
+                conn,
+                quotas.LedgerEntry(
+                    0, 10, 1, job.id, "charge", 15, 15, "2026-11-21", "2026-11", "scene", None,
+                    "2026-11-21T12:00:10Z",
+                ),
+            )  # fmt: skip
+
+        await db.run_transaction(a_scene)
+
+
+async def counts(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return {
+            table: await conn.fetchval(f"SELECT COUNT(*) FROM {table}")
+            for table in ("characters", "looks", "jobs", "job_images", "favorite_pictures",
+                          "credit_ledger", "credit_usage", "images")
+        }  # fmt: skip
+    finally:
+        await conn.close()
+
+
+async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
+    tmp_path: Path,
+    empty_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data_dir = tmp_path / "data"
+    await a_bot_that_has_been_used(data_dir)
+    destination = tmp_path / "moved-images"
+    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)
+
+    # Interrupted after the first tables: the run that follows carries on.
+    source = await SqliteDatabase.open(data_dir / "cameo.sqlite3")
+    target = await PostgresDatabase.open(empty_url)
+    await copy_rows(source, target, tables=["images", "characters"])
+    await source.close()
+    await target.close()
+
+    arguments = ["migrate-to", "--database-url", empty_url, "--image-store", str(destination)]
+    assert await asyncio.to_thread(main, arguments) == 0
+    said = capsys.readouterr().out
+    assert "Everything arrived" in said
+    assert f"CAMEO_IMAGE_STORE={destination}" in said
+    moved = await counts(empty_url)
+    assert moved == {
+        "characters": 2, "looks": 2, "jobs": 1, "job_images": 1, "favorite_pictures": 1,
+        "credit_ledger": 1, "credit_usage": 1, "images": 2,
+    }  # fmt: skip
+    pictures = sorted(p for p in destination.rglob("*") if p.is_file())
+    assert len(pictures) == 2
+    for picture in pictures:
+        assert hashlib.sha256(picture.read_bytes()).hexdigest() == picture.stem.split(".")[0]
+
+    assert await asyncio.to_thread(main, arguments) == 0
+    assert "0 copied this run" in capsys.readouterr().out
+
+    # What the bot reads, as it reads it; and new rows never reuse a copied id.
+    async with open_database(empty_url) as db:
+        found = await character_rows.find_visible(
+            db, user_id=1, scope=10, public_id=None, name_key="mira"
+        )
+        assert [c.name for c in found] == ["Mira"]
+        characters = CharacterService(
+            db, ImageStore(destination, db), ImageWorkers(), SystemClock()
+        )
+        newest = await characters.create(ALICE, name="Orin", image=png(seed=3))
+        assert newest.id > max(c.id for c in found)
+    # Once the new database is in use, a copy no longer matches: said, not papered over.
+    assert await asyncio.to_thread(main, arguments) == 1
+    assert "used since" in capsys.readouterr().out
+
+
+async def test_a_running_bot_or_a_wrong_url_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    await a_bot_that_has_been_used(data_dir)
+    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)
+    wrong = ["migrate-to", "--database-url", "mysql://db/cameo"]
+    assert await asyncio.to_thread(main, wrong) == 2
+    assert "postgresql://" in capsys.readouterr().err
+    running = ["migrate-to", "--database-url", "postgresql://127.0.0.1:1/x"]
+    with exclusive_data_dir(data_dir):  # the bot is running
+        assert await asyncio.to_thread(main, running) == 2
+    err = capsys.readouterr().err
+    assert "Another Cameo process" in err
+    assert "Traceback" not in err
+
+
+async def test_pictures_move_into_a_bucket(
+    tmp_path: Path,
+    empty_url: str,
+    bucket: Bucket,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data_dir = tmp_path / "data"
+    await a_bot_that_has_been_used(data_dir)
+    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
+    for key, value in bucket.settings().items():
+        if key != "image_store":
+            monkeypatch.setenv(f"CAMEO_{key.upper()}", str(value))
+    monkeypatch.chdir(tmp_path)
+    arguments = ["migrate-to", "--database-url", empty_url, "--image-store", bucket.url]
+    assert await asyncio.to_thread(main, arguments) == 0
+    assert "2 copied" in capsys.readouterr().out
+    assert len([key for key in bucket.object_keys() if key.startswith("images/")]) == 2
