@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.discord.emulator import DiscordEmulator
 from tests.fakes import FakeApiframe
+from tests.fakes.base import FakeService
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,16 +123,18 @@ class Cluster:
 
 def cluster_environment(
     emulator: DiscordEmulator,
-    apiframe: FakeApiframe,
-    database_url: str,
+    service: FakeService,
+    database_url: str | None,
     images: Path,
     *,
     lease_seconds: float = 3,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Settings every process gets: the emulator, Apiframe only (asynchronous: a job taken
-    over resumes polling), one database and one image folder. Give each its share of
-    Discord's global REST limit when starting it (most to the workers: they post)."""
+    """Settings every process gets: the emulator, one image service (Apiframe for the tests:
+    asynchronous, so a job taken over resumes polling), one database (None: each process's
+    own SQLite file) and one image folder. Give each its share of Discord's global REST limit
+    when starting it (most to the workers: they post)."""
+    provider = "apiframe" if isinstance(service, FakeApiframe) else "segmind"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("CAMEO_")}
     environment.update(
         {
@@ -139,17 +142,18 @@ def cluster_environment(
             "CAMEO_DISCORD_TOKEN": emulator.bot_token,
             "CAMEO_DISCORD_API_BASE": emulator.api_base,
             "CAMEO_DISCORD_GATEWAY": emulator.gateway_url,
-            "CAMEO_DATABASE_URL": database_url,
             "CAMEO_IMAGE_STORE": str(images),
-            "CAMEO_PROVIDERS": "apiframe",
-            "CAMEO_APIFRAME_API_KEY": apiframe.api_key,
-            "CAMEO_APIFRAME_BASE_URL": apiframe.base_url,
+            "CAMEO_PROVIDERS": provider,
+            f"CAMEO_{provider.upper()}_API_KEY": service.api_key,
+            f"CAMEO_{provider.upper()}_BASE_URL": service.base_url,
             "CAMEO_PROVIDER_POLL_SECONDS": "0.05",
             "CAMEO_SAFETY_CHECK": "false",
             "CAMEO_JOB_LEASE_SECONDS": str(lease_seconds),
             "CAMEO_LOG_LEVEL": "INFO",
         }
     )
+    if database_url is not None:
+        environment["CAMEO_DATABASE_URL"] = database_url
     environment.update(extra or {})
     return environment
 

@@ -3,7 +3,6 @@ another store, checked, and carried on after an interruption."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,6 @@ import asyncpg
 import pytest
 
 from bot.characters.service import CharacterService
-from bot.cli.main import main
 from bot.clock import SystemClock
 from bot.images.processing import ImageWorkers
 from bot.images.store import ImageStore
@@ -23,6 +21,7 @@ from storage import jobs, quotas
 from storage.database import SqliteDatabase, exclusive_data_dir, open_database
 from storage.postgres import PostgresDatabase
 from storage.transfer import copy_rows
+from tests.bot.cli.test_generate_command import cameo
 from tests.imagefactory import png
 from tests.postgres import drop_postgres_database, fresh_postgres_database
 from tests.s3server import Bucket
@@ -87,16 +86,11 @@ async def counts(url: str) -> dict[str, int]:
 
 
 async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
-    tmp_path: Path,
-    empty_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, empty_url: str
 ) -> None:
     data_dir = tmp_path / "data"
     await a_bot_that_has_been_used(data_dir)
     destination = tmp_path / "moved-images"
-    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
-    monkeypatch.chdir(tmp_path)
 
     # Interrupted after the first tables: the run that follows carries on.
     source = await SqliteDatabase.open(data_dir / "cameo.sqlite3")
@@ -106,8 +100,8 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
     await target.close()
 
     arguments = ["migrate-to", "--database-url", empty_url, "--image-store", str(destination)]
-    assert await asyncio.to_thread(main, arguments) == 0
-    said = capsys.readouterr().out
+    status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir))
+    assert status == 0, said
     assert "Everything arrived" in said
     assert f"CAMEO_IMAGE_STORE={destination}" in said
     moved = await counts(empty_url)
@@ -120,8 +114,9 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
     for picture in pictures:
         assert hashlib.sha256(picture.read_bytes()).hexdigest() == picture.stem.split(".")[0]
 
-    assert await asyncio.to_thread(main, arguments) == 0
-    assert "0 copied this run" in capsys.readouterr().out
+    status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir))
+    assert status == 0
+    assert "0 copied this run" in said
 
     # What the bot reads, as it reads it; and new rows never reuse a copied id.
     async with open_database(empty_url) as db:
@@ -135,43 +130,36 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
         newest = await characters.create(ALICE, name="Orin", image=png(seed=3))
         assert newest.id > max(c.id for c in found)
     # Once the new database is in use, a copy no longer matches: said, not papered over.
-    assert await asyncio.to_thread(main, arguments) == 1
-    assert "used since" in capsys.readouterr().out
+    status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir))
+    assert status == 1
+    assert "used since" in said
 
 
-async def test_a_running_bot_or_a_wrong_url_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_a_running_bot_or_a_wrong_url_is_refused(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     await a_bot_that_has_been_used(data_dir)
-    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
-    monkeypatch.chdir(tmp_path)
     wrong = ["migrate-to", "--database-url", "mysql://db/cameo"]
-    assert await asyncio.to_thread(main, wrong) == 2
-    assert "postgresql://" in capsys.readouterr().err
+    status, _, err = await cameo(tmp_path, *wrong, CAMEO_DATA_DIR=str(data_dir))
+    assert status == 2
+    assert "postgresql://" in err
     running = ["migrate-to", "--database-url", "postgresql://127.0.0.1:1/x"]
     with exclusive_data_dir(data_dir):  # the bot is running
-        assert await asyncio.to_thread(main, running) == 2
-    err = capsys.readouterr().err
+        status, _, err = await cameo(tmp_path, *running, CAMEO_DATA_DIR=str(data_dir))
+    assert status == 2
     assert "Another Cameo process" in err
     assert "Traceback" not in err
 
 
-async def test_pictures_move_into_a_bucket(
-    tmp_path: Path,
-    empty_url: str,
-    bucket: Bucket,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+async def test_pictures_move_into_a_bucket(tmp_path: Path, empty_url: str, bucket: Bucket) -> None:
     data_dir = tmp_path / "data"
     await a_bot_that_has_been_used(data_dir)
-    monkeypatch.setenv("CAMEO_DATA_DIR", str(data_dir))
-    for key, value in bucket.settings().items():
-        if key != "image_store":
-            monkeypatch.setenv(f"CAMEO_{key.upper()}", str(value))
-    monkeypatch.chdir(tmp_path)
+    settings = {
+        f"CAMEO_{key.upper()}": str(value)
+        for key, value in bucket.settings().items()
+        if key != "image_store"
+    }
     arguments = ["migrate-to", "--database-url", empty_url, "--image-store", bucket.url]
-    assert await asyncio.to_thread(main, arguments) == 0
-    assert "2 copied" in capsys.readouterr().out
+    status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir), **settings)
+    assert status == 0, said
+    assert "2 copied" in said
     assert len([key for key in bucket.object_keys() if key.startswith("images/")]) == 2
