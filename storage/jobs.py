@@ -386,7 +386,8 @@ def release_leases(conn: sqlite3.Connection, claimer: str) -> None:
     """A worker shutting down lets its jobs go at once (no lease: see take_over): another
     worker resumes them without waiting for the leases to run out."""
     conn.execute(
-        f"UPDATE jobs SET lease_until = NULL WHERE claimed_by = ? AND {_HELD}",  # noqa: S608
+        "UPDATE jobs SET lease_until = NULL WHERE id IN (SELECT id FROM jobs INDEXED BY "  # noqa: S608
+        f"jobs_leases WHERE {_HELD} AND claimed_by = ?)",
         (claimer,),
     )
 

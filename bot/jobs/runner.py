@@ -351,27 +351,36 @@ class JobRunner:
 
     async def _fill(self) -> None:
         while len(self._tasks) < self.limits.running:
-            # Chosen by a read, outside the write lock; starting re-checks that the job is still
-            # queued (a member may cancel it in between), and if not, the next one is chosen.
-            job = await self.db.run_read(
-                partial(repo.next_runnable, per_user_limit=self.limits.per_member)
-            )
-            if job is None:
+            if not await self.start_next():
                 return
-            now = self.clock.now()
-            claim = repo.Claim(
-                self.claimer, self._lease_from(now), self.limits.running, self.limits.per_member
+
+    async def start_next(self) -> bool:
+        """Start the job that should run next, if any and if the bounds allow; return whether
+        it is worth looking again now.
+
+        Chosen by a read, outside the write lock; starting re-checks that the job is still
+        queued (a member may cancel it in between), and if not, the next one is chosen.
+        """
+        job = await self.db.run_read(
+            partial(repo.next_runnable, per_user_limit=self.limits.per_member)
+        )
+        if job is None:
+            return False
+        now = self.clock.now()
+        claim = repo.Claim(
+            self.claimer, self._lease_from(now), self.limits.running, self.limits.per_member
+        )
+        try:
+            started = await self.db.run_transaction(
+                partial(repo.start, job_id=job.id, at=timestamp(now), claim=claim)
             )
-            try:
-                started = await self.db.run_transaction(
-                    partial(repo.start, job_id=job.id, at=timestamp(now), claim=claim)
-                )
-            except repo.AtCapacity:
-                return  # other workers fill the slots; a finished job wakes this one
-            if started is not None:
-                waited = self.clock.now() - parse_timestamp(started.created_at)
-                QUEUE_WAIT.observe(max(0.0, waited.total_seconds()))
-                self._spawn(started, self._run(started))
+        except repo.AtCapacity:
+            return False  # other workers fill the slots; a finished job wakes this one
+        if started is not None:
+            waited = self.clock.now() - parse_timestamp(started.created_at)
+            QUEUE_WAIT.observe(max(0.0, waited.total_seconds()))
+            self._spawn(started, self._run(started))
+        return True
 
     def _spawn(self, job: Job, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work, name=f"job-{job.id}")
