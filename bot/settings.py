@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -283,7 +284,12 @@ class Settings(BaseSettings):
             self.pixeldojo_api_key,
             self.s3_secret_access_key,
         )
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        url = self.postgres_url
+        password = urlsplit(url).password if url else None
+        if password:
+            found += [url, password]  # type: ignore[list-item]
+        return found
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -369,11 +369,17 @@ def take_over(
 ) -> tuple[list[Job], list[Job]]:
     """Claim the jobs whose worker's lease ran out (`every`: all held jobs, for the only process
     there can be, after a restart); return them as (running, finished but not posted)."""
-    expired = "" if every else "AND (lease_until < ? OR lease_until IS NULL)"
+    # Never its own: a worker whose renewals failed for a while must not start its jobs twice.
+    expired = (
+        ""
+        if every
+        else "AND (lease_until < ? OR lease_until IS NULL) "
+        "AND (claimed_by IS NULL OR claimed_by <> ?)"
+    )
     rows = conn.execute(
         f"UPDATE jobs SET claimed_by = ?, lease_until = ? WHERE id IN ("  # noqa: S608
         f"SELECT id FROM jobs INDEXED BY jobs_leases WHERE {_HELD} {expired}) RETURNING *",
-        (claimer, lease_until) + (() if every else (now,)),
+        (claimer, lease_until) + (() if every else (now, claimer)),
     ).fetchall()
     jobs = sorted((_job(row) for row in rows), key=lambda job: job.id)
     return (
@@ -491,15 +497,12 @@ def cancel(conn: sqlite3.Connection, job_id: int, at: str) -> Job | None:
     return None if row is None else _job(row)
 
 
-def mark_delivered(
-    conn: sqlite3.Connection, job_id: int, at: str, claimer: str | None = None
-) -> bool:
-    """Record that the member has the pictures; False if it was recorded already (or, with a
-    claimer, the job is no longer its), so nothing is charged twice."""
-    fence, mine = _fence(claimer)
+def mark_delivered(conn: sqlite3.Connection, job_id: int, at: str) -> bool:
+    """Record that the member has the pictures; False if it was recorded already, so nothing
+    is charged twice. Not fenced by the claimer: pictures already posted are recorded (and
+    charged) whichever worker holds the job now, so the other does not post them again."""
     changed = conn.execute(
-        f"UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL {fence}",  # noqa: S608
-        (at, job_id, *mine),
+        "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL", (at, job_id)
     )
     return changed.rowcount == 1
 

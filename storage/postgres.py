@@ -53,8 +53,10 @@ T = TypeVar("T")
 _BEGIN_IMMEDIATE = re.compile(r"^\s*BEGIN\s+IMMEDIATE\s*;?\s*$", re.IGNORECASE)
 _WRITE_LOCK = "SELECT pg_advisory_xact_lock({}, {})".format(*locks.key(locks.Lock.WRITE))
 _POSTGRES_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# How long the first statement may wait to connect, and any statement for its answer.
+# How long a connection may take to open, and any statement (waits for locks included).
 CONNECT_TIMEOUT_SECONDS = 10.0
+STATEMENT_TIMEOUT_SECONDS = 60.0
+IDLE_IN_TRANSACTION_MS = 60_000
 # How often a process waiting for its turn (`wait_turn`) asks again.
 TURN_RETRY_SECONDS = 0.25
 
@@ -251,7 +253,8 @@ class PostgresDatabase(Database):
         return await _finish(loop.run_in_executor(self._thread, call))
 
     async def schema_version(self) -> int:
-        return await _schema_version(self._conn)
+        async with self._lock:
+            return await _schema_version(self._conn)
 
     async def _migrate(self, migrations: list[Migration]) -> None:
         async with self._conn.transaction():
@@ -435,8 +438,9 @@ class PostgresDatabase(Database):
         async with self._lock:
             return int(await self._conn.fetchval(f'SELECT COUNT(*) FROM "{table}"'))  # noqa: S608
 
-    async def move_identities_past_copied_ids(self) -> None:
-        """Set every identity column's sequence past the largest id copied in."""
+    async def move_identities_past_copied_ids(self, handed_out: dict[str, int]) -> None:
+        """Set every identity column's sequence past the largest id copied in, and past
+        `handed_out[table]` (the largest the old database ever gave, deleted rows' included)."""
         async with self._lock:
             columns = await self._conn.fetch(
                 "SELECT table_name, column_name FROM information_schema.columns "
@@ -445,7 +449,9 @@ class PostgresDatabase(Database):
             for table, column in columns:
                 await self._conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'), "  # noqa: S608
-                    f'COALESCE((SELECT MAX("{column}") FROM "{table}"), 0) + 1, false)'
+                    f'GREATEST(COALESCE((SELECT MAX("{column}") FROM "{table}"), 0), $1) + 1, '
+                    "false)",
+                    handed_out.get(table, 0),
                 )
 
     async def _aside(self) -> asyncpg.Connection:
@@ -460,7 +466,14 @@ async def connect(url: str) -> asyncpg.Connection:
     """A connection with SQLite's habits where Cameo relies on them: the sum of integers is an
     integer (PostgreSQL's SUM of BIGINT is NUMERIC, which asyncpg would hand over as
     Decimal)."""
-    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+    conn = await asyncpg.connect(
+        url,
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        command_timeout=STATEMENT_TIMEOUT_SECONDS,
+        # A process that stalls inside a transaction holds the writers' lock for everyone: the
+        # server ends such a session (and its lock) rather than let every process wait.
+        server_settings={"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)},
+    )
     await conn.set_type_codec(
         "numeric", schema="pg_catalog", encoder=str, decoder=_number, format="text"
     )

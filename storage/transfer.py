@@ -75,8 +75,19 @@ async def copy_rows(
         copies.append(copy)
         if on_table is not None:
             on_table(copy)
-    await target.move_identities_past_copied_ids()
+    await target.move_identities_past_copied_ids(await source.run_read(_ids_handed_out))
     return copies
+
+
+def _ids_handed_out(conn: sqlite3.Connection) -> dict[str, int]:
+    """The largest id each AUTOINCREMENT table ever handed out, deleted rows' included: ids
+    that are never reused (a deleted character's old jobs still name its id) stay unused."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        return {
+            str(name): int(seq)
+            for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")
+        }
+    return {}
 
 
 def _tables(conn: sqlite3.Connection) -> list[str]:

@@ -186,6 +186,9 @@ class JobRunner:
         self._loop_task: asyncio.Task[None] | None = None
         self._resume_task: asyncio.Task[None] | None = None
         self._delivering: set[int] = set()
+        # Every job this worker has claimed and not yet let go of (running, or finished and
+        # waiting in the backlog to be posted): all of them have their leases renewed.
+        self._held: set[int] = set()
         self._references: OrderedDict[str, ImageInput] = OrderedDict()
         self._reference_bytes = 0
         self.claimer = claimer_name()
@@ -227,7 +230,7 @@ class JobRunner:
 
     async def _take_over(self, *, every: bool = False) -> tuple[list[Job], list[Job]]:
         now = self.clock.now()
-        return await self.db.run_transaction(
+        running, undelivered = await self.db.run_transaction(
             partial(
                 repo.take_over,
                 claimer=self.claimer,
@@ -236,6 +239,8 @@ class JobRunner:
                 every=every,
             )
         )
+        self._held.update(job.id for job in [*running, *undelivered])
+        return running, undelivered
 
     def _lease_from(self, now: datetime) -> str:
         return timestamp(now + timedelta(seconds=self.limits.lease_seconds))
@@ -261,7 +266,7 @@ class JobRunner:
                 log.exception("Could not renew this worker's job leases; will retry")
 
     async def renew_leases(self) -> None:
-        held = sorted(set(self._tasks) | self._delivering)
+        held = sorted(self._held | set(self._tasks) | self._delivering)
         kept = await self.db.run_transaction(
             partial(
                 repo.renew_leases,
@@ -271,6 +276,7 @@ class JobRunner:
             )
         )
         for job_id in set(held) - kept:
+            self._held.discard(job_id)
             task = self._tasks.get(job_id)
             if task is not None and not task.done():
                 log.warning("Job %s is no longer this worker's; leaving it", job_id)
@@ -377,6 +383,7 @@ class JobRunner:
         except repo.AtCapacity:
             return False  # other workers fill the slots; a finished job wakes this one
         if started is not None:
+            self._held.add(started.id)
             waited = self.clock.now() - parse_timestamp(started.created_at)
             QUEUE_WAIT.observe(max(0.0, waited.total_seconds()))
             self._spawn(started, self._run(started))
@@ -386,8 +393,10 @@ class JobRunner:
         task = asyncio.create_task(work, name=f"job-{job.id}")
         self._tasks[job.id] = task
 
-        def done(_: asyncio.Task[None]) -> None:
-            self._tasks.pop(job.id, None)
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._tasks.get(job.id) is finished:
+                self._tasks.pop(job.id, None)
+                self._held.discard(job.id)
             self._cancelled.discard(job.id)
             self._wake.set()  # a slot is free, here and for every other worker
             notice = asyncio.create_task(self._tell_others(), name="job-slot-free")
@@ -800,8 +809,8 @@ class JobRunner:
                 shown = len(stored)
 
                 def charge(conn: sqlite3.Connection) -> None:
-                    if not repo.mark_delivered(conn, job.id, at, self.claimer):
-                        return  # delivered already, or another worker's now
+                    if not repo.mark_delivered(conn, job.id, at):
+                        return  # recorded already (another worker posted them too)
                     held = (
                         job.held_back
                         if job.held_back
@@ -877,6 +886,8 @@ class JobRunner:
 
     async def _resume(self, running: list[Job], undelivered: list[Job]) -> None:
         for job in running:
+            if job.id in self._tasks:
+                continue  # already working on it here
             try:
                 provider = self.router.get(job.provider) if job.provider else None
                 if job.service_job_id and provider is not None and provider.asynchronous:
@@ -887,7 +898,11 @@ class JobRunner:
             except Exception:
                 log.exception("Could not resume job %s; it stays as it was", job.id)
         for job in undelivered:
+            if job.id in self._delivering:
+                continue
             try:
                 await self.deliver(job)
             except Exception:
                 log.exception("Could not post the results of job %s; will retry on restart", job.id)
+            finally:
+                self._held.discard(job.id)

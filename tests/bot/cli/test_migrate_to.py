@@ -36,14 +36,17 @@ async def empty_url(postgres_server: str) -> AsyncIterator[str]:
     await drop_postgres_database(postgres_server, found)
 
 
-async def a_bot_that_has_been_used(data_dir: Path) -> None:
-    """Characters (with pictures), a finished scene with a favourite picture, ledger rows."""
+async def a_bot_that_has_been_used(data_dir: Path) -> int:
+    """Characters (with pictures), a finished scene with a favourite picture, ledger rows, and
+    the newest character deleted: return its id, which must never be handed out again."""
     async with open_database(data_dir / "cameo.sqlite3") as db:
         characters = CharacterService(
             db, ImageStore(data_dir / "images", db), ImageWorkers(), SystemClock()
         )
         mira = await characters.create(ALICE, name="Mira", image=png(seed=1))
         await characters.create(ALICE, name="Kael", image=png(seed=2))
+        ghost = await characters.create(ALICE, name="Ghost", image=png(seed=4))
+        await characters.delete(ALICE, ghost.id)
 
         def a_scene(conn):  # type: ignore[no-untyped-def]
             job = jobs.insert(
@@ -71,6 +74,7 @@ async def a_bot_that_has_been_used(data_dir: Path) -> None:
             )  # fmt: skip
 
         await db.run_transaction(a_scene)
+    return ghost.id
 
 
 async def counts(url: str) -> dict[str, int]:
@@ -89,7 +93,7 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
     tmp_path: Path, empty_url: str
 ) -> None:
     data_dir = tmp_path / "data"
-    await a_bot_that_has_been_used(data_dir)
+    ghost = await a_bot_that_has_been_used(data_dir)
     destination = tmp_path / "moved-images"
 
     # Interrupted after the first tables: the run that follows carries on.
@@ -128,7 +132,7 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
             db, ImageStore(destination, db), ImageWorkers(), SystemClock()
         )
         newest = await characters.create(ALICE, name="Orin", image=png(seed=3))
-        assert newest.id > max(c.id for c in found)
+        assert newest.id > ghost  # not even a deleted character's id comes back
     # Once the new database is in use, a copy no longer matches: said, not papered over.
     status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir))
     assert status == 1

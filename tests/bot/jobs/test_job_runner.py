@@ -424,6 +424,39 @@ async def test_results_not_yet_posted_are_posted_after_a_restart(
     assert apiframe_fake.billed == 1
 
 
+async def test_a_backlog_slower_than_a_lease_is_posted_once(
+    db: Database,
+    store: ImageStore,
+    mira: Character,
+    http: httpx.AsyncClient,
+    apiframe_fake: FakeApiframe,
+    segmind_fake: FakeSegmind,
+) -> None:
+    """Finished jobs waiting in the backlog after a restart keep their leases while the ones
+    before them are posted, so the worker never takes them over from itself and posts twice."""
+    router = make_router(http, apiframe_fake, segmind_fake)
+    runner, listener = make_runner(db, store, router)
+    listener.deliver = False  # Discord was unreachable when the images arrived
+    await runner.start()
+    jobs = [await queue(db, mira) for _ in range(3)]
+    runner.wake()
+    await listener.until(lambda: len(listener.finished) == 3)
+    await runner.stop()
+    again, listener = make_runner(db, store, router, RunnerLimits(lease_seconds=0.6))
+    slow = listener.job_finished
+
+    async def posting_slowly(job: Job, images: list[StoredResult]) -> bool:
+        await asyncio.sleep(0.5)  # each post outlasts most of a lease
+        return await slow(job, images)
+
+    listener.job_finished = posting_slowly  # type: ignore[method-assign]
+    await again.start()
+    await again.resumed()
+    await asyncio.sleep(1.5)  # renewals and look-outs for expired leases meanwhile
+    await again.stop()
+    assert sorted(j.id for j, _ in listener.finished) == [job.id for job in jobs]
+
+
 async def test_a_cancelled_running_job_stops_quietly(
     db: Database,
     store: ImageStore,
