@@ -115,3 +115,19 @@ async def database_target(
         yield url
     finally:
         await drop_postgres_database(server, url)
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str, postgres_template: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database at the current schema (for tests about PostgreSQL alone)."""
+    url = await fresh_postgres_database(postgres_server, postgres_template)
+    yield url
+    await drop_postgres_database(postgres_server, url)
+
+
+@pytest.fixture
+async def empty_postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """A PostgreSQL database with nothing in it yet, not even the schema."""
+    url = await fresh_postgres_database(postgres_server, "template0")
+    yield url
+    await drop_postgres_database(postgres_server, url)

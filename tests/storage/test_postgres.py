@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -14,7 +13,6 @@ from storage.database import StorageError, connect, open_database, run_sync
 from storage.dialect import to_postgres, undo_alone
 from storage.locks import Lock
 from storage.postgres import PostgresDatabase, load_postgres_migrations, redacted
-from tests.postgres import drop_postgres_database, fresh_postgres_database
 
 
 def test_parameters_are_numbered_outside_literals_and_casts() -> None:
@@ -58,24 +56,9 @@ def test_the_baseline_then_every_later_number_makes_the_postgres_migrations() ->
     )
 
 
-@pytest.fixture
-async def url(postgres_server: str, postgres_template: str) -> AsyncIterator[str]:
-    found = await fresh_postgres_database(postgres_server, postgres_template)
-    yield found
-    await drop_postgres_database(postgres_server, found)
-
-
-@pytest.fixture
-async def empty_url(postgres_server: str) -> AsyncIterator[str]:
-    """A database with nothing in it yet (not even the schema)."""
-    found = await fresh_postgres_database(postgres_server, "template0")
-    yield found
-    await drop_postgres_database(postgres_server, found)
-
-
-async def test_processes_starting_together_migrate_once(empty_url: str) -> None:
+async def test_processes_starting_together_migrate_once(empty_postgres_url: str) -> None:
     latest = load_postgres_migrations()[-1].version
-    opened = await asyncio.gather(*(connect(empty_url) for _ in range(3)))
+    opened = await asyncio.gather(*(connect(empty_postgres_url) for _ in range(3)))
     try:
         assert [await db.schema_version() for db in opened] == [latest] * 3
         # The same database for all: one id, which the image bucket's owner marker names.
@@ -86,14 +69,14 @@ async def test_processes_starting_together_migrate_once(empty_url: str) -> None:
             await db.close()
 
 
-async def test_a_database_from_a_newer_cameo_is_refused(url: str) -> None:
-    conn = await asyncpg.connect(url)
+async def test_a_database_from_a_newer_cameo_is_refused(postgres_url: str) -> None:
+    conn = await asyncpg.connect(postgres_url)
     try:
         await conn.execute("UPDATE cameo_schema SET version = version + 1")
     finally:
         await conn.close()
     with pytest.raises(StorageError, match="newer version of Cameo"):
-        await connect(url)
+        await connect(postgres_url)
 
 
 async def test_an_unreachable_server_is_an_operators_sentence(postgres_server: str) -> None:
@@ -104,8 +87,10 @@ async def test_an_unreachable_server_is_an_operators_sentence(postgres_server: s
     assert "s3cret" not in str(refused.value)
 
 
-async def test_a_broken_constraint_reads_as_sqlites_and_spares_the_transaction(url: str) -> None:
-    async with open_database(url) as db:
+async def test_a_broken_constraint_reads_as_sqlites_and_spares_the_transaction(
+    postgres_url: str,
+) -> None:
+    async with open_database(postgres_url) as db:
         assert isinstance(db, PostgresDatabase)
 
         def work(conn: sqlite3.Connection) -> str:
@@ -126,9 +111,9 @@ async def test_a_broken_constraint_reads_as_sqlites_and_spares_the_transaction(u
 
 
 async def test_a_failed_or_cancelled_transaction_leaves_nothing_and_the_connection_usable(
-    url: str,
+    postgres_url: str,
 ) -> None:
-    async with open_database(url) as db:
+    async with open_database(postgres_url) as db:
         with pytest.raises(RuntimeError):
             async with db.transaction() as conn:
                 await run_sync(conn, lambda raw: raw.execute("INSERT INTO meta VALUES ('x', '1')"))
@@ -156,10 +141,10 @@ async def test_a_failed_or_cancelled_transaction_leaves_nothing_and_the_connecti
         assert "z" in keys
 
 
-async def test_a_writer_waits_for_another_processes_writer(url: str) -> None:
+async def test_a_writer_waits_for_another_processes_writer(postgres_url: str) -> None:
     """The writers' advisory lock: a second connection's transaction starts only once the
     first has committed, and then sees its write."""
-    async with open_database(url) as first, open_database(url) as second:
+    async with open_database(postgres_url) as first, open_database(postgres_url) as second:
         order: list[str] = []
         holding = asyncio.Event()
 
@@ -184,9 +169,11 @@ async def test_a_writer_waits_for_another_processes_writer(url: str) -> None:
         assert order == ["first commits", "second writes"]
 
 
-async def test_a_turn_is_one_processes_at_a_time_for_as_long_as_it_is_held(url: str) -> None:
+async def test_a_turn_is_one_processes_at_a_time_for_as_long_as_it_is_held(
+    postgres_url: str,
+) -> None:
     """Gateway processes take turns to IDENTIFY per bucket through the database."""
-    async with open_database(url) as first, open_database(url) as second:
+    async with open_database(postgres_url) as first, open_database(postgres_url) as second:
         await first.wait_turn(Lock.IDENTIFY_BUCKET, 0, hold_seconds=0.6)
         other_bucket = asyncio.create_task(second.wait_turn(Lock.IDENTIFY_BUCKET, 1, 0.6))
         same_bucket = asyncio.create_task(second.wait_turn(Lock.IDENTIFY_BUCKET, 0, 0.6))

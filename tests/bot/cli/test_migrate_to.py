@@ -4,11 +4,9 @@ another store, checked, and carried on after an interruption."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from bot.characters.service import CharacterService
 from bot.clock import SystemClock
@@ -23,17 +21,9 @@ from storage.postgres import PostgresDatabase
 from storage.transfer import copy_rows
 from tests.bot.cli.test_generate_command import cameo
 from tests.imagefactory import png
-from tests.postgres import drop_postgres_database, fresh_postgres_database
 from tests.s3server import Bucket
 
 ALICE = Viewer(1, 10)
-
-
-@pytest.fixture
-async def empty_url(postgres_server: str) -> AsyncIterator[str]:
-    found = await fresh_postgres_database(postgres_server, "template0")
-    yield found
-    await drop_postgres_database(postgres_server, found)
 
 
 async def a_bot_that_has_been_used(data_dir: Path) -> int:
@@ -77,8 +67,8 @@ async def a_bot_that_has_been_used(data_dir: Path) -> int:
     return ghost.id
 
 
-async def counts(url: str) -> dict[str, int]:
-    conn = await asyncpg.connect(url)
+async def counts(postgres_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(postgres_url)
     try:
         return {
             table: await conn.fetchval(f"SELECT COUNT(*) FROM {table}")
@@ -90,7 +80,7 @@ async def counts(url: str) -> dict[str, int]:
 
 
 async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
-    tmp_path: Path, empty_url: str
+    tmp_path: Path, empty_postgres_url: str
 ) -> None:
     data_dir = tmp_path / "data"
     ghost = await a_bot_that_has_been_used(data_dir)
@@ -98,17 +88,23 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
 
     # Interrupted after the first tables: the run that follows carries on.
     source = await SqliteDatabase.open(data_dir / "cameo.sqlite3")
-    target = await PostgresDatabase.open(empty_url)
+    target = await PostgresDatabase.open(empty_postgres_url)
     await copy_rows(source, target, tables=["images", "characters"])
     await source.close()
     await target.close()
 
-    arguments = ["migrate-to", "--database-url", empty_url, "--image-store", str(destination)]
+    arguments = [
+        "migrate-to",
+        "--database-url",
+        empty_postgres_url,
+        "--image-store",
+        str(destination),
+    ]
     status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir))
     assert status == 0, said
     assert "Everything arrived" in said
     assert f"CAMEO_IMAGE_STORE={destination}" in said
-    moved = await counts(empty_url)
+    moved = await counts(empty_postgres_url)
     assert moved == {
         "characters": 2, "looks": 2, "jobs": 1, "job_images": 1, "favorite_pictures": 1,
         "credit_ledger": 1, "credit_usage": 1, "images": 2,
@@ -123,7 +119,7 @@ async def test_a_used_bot_moves_whole_and_a_second_run_changes_nothing(
     assert "0 copied this run" in said
 
     # What the bot reads, as it reads it; and new rows never reuse a copied id.
-    async with open_database(empty_url) as db:
+    async with open_database(empty_postgres_url) as db:
         found = await character_rows.find_visible(
             db, user_id=1, scope=10, public_id=None, name_key="mira"
         )
@@ -154,7 +150,9 @@ async def test_a_running_bot_or_a_wrong_url_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
-async def test_pictures_move_into_a_bucket(tmp_path: Path, empty_url: str, bucket: Bucket) -> None:
+async def test_pictures_move_into_a_bucket(
+    tmp_path: Path, empty_postgres_url: str, bucket: Bucket
+) -> None:
     data_dir = tmp_path / "data"
     await a_bot_that_has_been_used(data_dir)
     settings = {
@@ -162,7 +160,7 @@ async def test_pictures_move_into_a_bucket(tmp_path: Path, empty_url: str, bucke
         for key, value in bucket.settings().items()
         if key != "image_store"
     }
-    arguments = ["migrate-to", "--database-url", empty_url, "--image-store", bucket.url]
+    arguments = ["migrate-to", "--database-url", empty_postgres_url, "--image-store", bucket.url]
     status, said, _ = await cameo(tmp_path, *arguments, CAMEO_DATA_DIR=str(data_dir), **settings)
     assert status == 0, said
     assert "2 copied" in said

@@ -32,20 +32,12 @@ from tests.bot.jobs.test_job_runner import (
 )
 from tests.fakes import FakeApiframe, FakeSegmind
 from tests.imagefactory import png
-from tests.postgres import drop_postgres_database, fresh_postgres_database
 
 
 @pytest.fixture
-async def url(postgres_server: str, postgres_template: str) -> AsyncIterator[str]:
-    found = await fresh_postgres_database(postgres_server, postgres_template)
-    yield found
-    await drop_postgres_database(postgres_server, found)
-
-
-@pytest.fixture
-async def db(url: str) -> AsyncIterator[Database]:
+async def db(postgres_url: str) -> AsyncIterator[Database]:
     """Overrides the package's: these tests are about several processes, so PostgreSQL only."""
-    async with open_database(url) as database:
+    async with open_database(postgres_url) as database:
         yield database
 
 
@@ -64,14 +56,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def worker(
-    url: str,
+    postgres_url: str,
     store_dir: Path,
     http: httpx.AsyncClient,
     apiframe: FakeApiframe,
     segmind: FakeSegmind,
     limits: RunnerLimits,
 ) -> tuple[Database, JobRunner, Listener]:
-    other = await connect(url)
+    other = await connect(postgres_url)
     runner, listener = make_runner(
         other, ImageStore(store_dir, other), make_router(http, apiframe, segmind), limits
     )
@@ -93,7 +85,7 @@ def die(runner: JobRunner) -> None:
 
 async def test_a_dead_workers_job_is_taken_over_after_its_lease_and_paid_once(
     db: Database,
-    url: str,
+    postgres_url: str,
     tmp_path: Path,
     mira: Character,
     http: httpx.AsyncClient,
@@ -103,10 +95,10 @@ async def test_a_dead_workers_job_is_taken_over_after_its_lease_and_paid_once(
     limits = RunnerLimits(lease_seconds=1.5)
     apiframe_fake.polls_before_done = 10_000  # still generating when its worker dies
     first_db, first, first_listener = await worker(
-        url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits
+        postgres_url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits
     )
     second_db, second, second_listener = await worker(
-        url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits
+        postgres_url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits
     )
     try:
         await first.start()
@@ -168,7 +160,7 @@ async def test_a_worker_that_lost_its_job_changes_nothing_of_it(
 
 async def test_the_bounds_hold_across_workers(
     db: Database,
-    url: str,
+    postgres_url: str,
     tmp_path: Path,
     mira: Character,
     http: httpx.AsyncClient,
@@ -180,7 +172,7 @@ async def test_the_bounds_hold_across_workers(
     apiframe_fake.polls_before_done = 3
     limits = RunnerLimits(running=3, per_member=2)
     workers = [
-        await worker(url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits)
+        await worker(postgres_url, tmp_path / "images", http, apiframe_fake, segmind_fake, limits)
         for _ in range(2)
     ]
     samples: list[tuple[int, int]] = []

@@ -4,27 +4,16 @@ through one reaches the other's next check, not its next restart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bot.clock import SystemClock
 from bot.errors import CameoError
 from bot.models import Viewer
 from bot.moderation.service import BlockedMember, ModerationService
 from storage.database import open_database
-from tests.postgres import drop_postgres_database, fresh_postgres_database
 
 GUILD = 10
 MEMBER = Viewer(1, GUILD)
 MODERATOR = Viewer(2, GUILD, can_manage_guild=True)
-
-
-@pytest.fixture
-async def url(postgres_server: str, postgres_template: str) -> AsyncIterator[str]:
-    found = await fresh_postgres_database(postgres_server, postgres_template)
-    yield found
-    await drop_postgres_database(postgres_server, found)
 
 
 async def eventually(check) -> None:  # type: ignore[no-untyped-def]
@@ -35,8 +24,8 @@ async def eventually(check) -> None:  # type: ignore[no-untyped-def]
     await asyncio.wait_for(keep_trying(), 5)
 
 
-async def test_a_block_and_a_term_made_elsewhere_apply_here(url: str) -> None:
-    async with open_database(url) as here_db, open_database(url) as there_db:
+async def test_a_block_and_a_term_made_elsewhere_apply_here(postgres_url: str) -> None:
+    async with open_database(postgres_url) as here_db, open_database(postgres_url) as there_db:
         here = ModerationService(here_db, SystemClock())
         there = ModerationService(there_db, SystemClock())
         await here.listen_for_changes()
