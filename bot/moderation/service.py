@@ -76,6 +76,9 @@ class ModerationService:
         self._rules: dict[int, _Rules] = {}
         self._blocks: dict[int, dict[int, repo.Block]] = {}
         self._access: dict[int, Access] = {}
+        # Per server, how many times its copy was dropped: a read that began before a drop
+        # (another process changed the rules meanwhile) is used once, not kept.
+        self._generation: dict[int, int] = {}
         # The server's moderation log (entries batched; the Discord layer posts them).
         self.log = ModerationLog(db)
 
@@ -167,8 +170,10 @@ class ModerationService:
             own = TermList.of(key for _, key in repo.terms_of(conn, guild))
             return _Rules(own, _DEFAULTS if repo.default_terms_on(conn, guild) else None)
 
+        generation = self._generation.get(guild, 0)
         rules = await self.db.run_read(read)
-        self._rules[guild] = rules
+        if self._generation.get(guild, 0) == generation:
+            self._rules[guild] = rules
         return rules
 
     # -- blocked members --------------------------------------------------------------------
@@ -294,8 +299,10 @@ class ModerationService:
             ).fetchall()
             return {row[1]: repo.Block(*row) for row in rows}
 
+        generation = self._generation.get(guild, 0)
         blocks = await self.db.run_read(read)
-        self._blocks[guild] = blocks
+        if self._generation.get(guild, 0) == generation:
+            self._blocks[guild] = blocks
         return blocks
 
     # -- who and where ----------------------------------------------------------------------
@@ -319,8 +326,11 @@ class ModerationService:
     async def access(self, guild: int) -> Access:
         cached = self._access.get(guild)
         if cached is None:
+            generation = self._generation.get(guild, 0)
             roles, channels = await self.db.run_read(partial(repo.access_of, guild_id=guild))
-            cached = self._access[guild] = Access(frozenset(roles), frozenset(channels))
+            cached = Access(frozenset(roles), frozenset(channels))
+            if self._generation.get(guild, 0) == generation:
+                self._access[guild] = cached
         return cached
 
     async def access_limits(self, viewer: Viewer) -> Access:
@@ -362,6 +372,7 @@ class ModerationService:
     def _forget_copy(self, payload: str) -> None:
         if payload.isdigit():
             guild = int(payload)
+            self._generation[guild] = self._generation.get(guild, 0) + 1
             self._rules.pop(guild, None)
             self._blocks.pop(guild, None)
             self._access.pop(guild, None)
