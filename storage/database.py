@@ -308,7 +308,9 @@ def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
 def _ensure_writable_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".cameo-write-test"
+        # A name of this process's own: two processes opening one database at once (a CLI next
+        # to the bot, the quota tests' second process) must not remove each other's probe.
+        probe = directory / f".cameo-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
