@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from storage.dialect import dialect, json_values, undo_alone
 
@@ -39,13 +40,85 @@ def delete_if_unused(conn: sqlite3.Connection, sha256: str) -> bool:
     Every table that points at an image does so with ON DELETE RESTRICT, so SQLite refuses the
     delete while any reference remains: new kinds of reference are covered without changes here.
     Each of those references is indexed, so the check is a few index look-ups.
+
+    On a database several processes share (PostgreSQL), the picture is written down in
+    `image_releases` in the same transaction: its file goes after a grace period (`due`), not
+    right after the commit (migration 0024 says why).
     """
     try:
         with undo_alone(conn):
-            cursor = conn.execute("DELETE FROM images WHERE sha256 = ?", (sha256,))
+            # Every row read: SQLite finishes a RETURNING statement only when it is exhausted.
+            gone = conn.execute(
+                "DELETE FROM images WHERE sha256 = ? RETURNING format", (sha256,)
+            ).fetchall()
     except sqlite3.IntegrityError:
         return False
-    return cursor.rowcount > 0
+    if gone and shared(conn):
+        conn.execute(
+            "INSERT INTO image_releases (sha256, format, released_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (sha256) DO UPDATE SET released_at = excluded.released_at",
+            (sha256, gone[0][0], _now()),
+        )
+    return bool(gone)
+
+
+def shared(conn: sqlite3.Connection) -> bool:
+    """Whether several processes may share this database and its pictures (PostgreSQL); an
+    SQLite file is one process's (the data directory's lock)."""
+    return dialect(conn) == "postgresql"
+
+
+def _now() -> str:
+    # The form of bot.clock.timestamp. The host's clock, as a file's modification time is:
+    # grace periods are minutes, far longer than hosts' clocks drift apart.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_released(conn: sqlite3.Connection, sha256: str) -> bool:
+    """Whether the picture is waiting to be deleted (a look-up by primary key)."""
+    found = conn.execute("SELECT 1 FROM image_releases WHERE sha256 = ?", (sha256,))
+    return found.fetchone() is not None
+
+
+def keep(conn: sqlite3.Connection, sha256: str) -> None:
+    """Take the picture off the list of those waiting to be deleted: an upload is adding it."""
+    conn.execute("DELETE FROM image_releases WHERE sha256 = ?", (sha256,))
+
+
+def release_files(conn: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
+    """Write down files no row names (the orphan sweep's finds) to be deleted after the grace
+    period, unless a row names them by now; ones written down already keep their time."""
+    conn.executemany(
+        "INSERT INTO image_releases (sha256, format, released_at) "
+        "SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM images WHERE sha256 = ?) "
+        "ON CONFLICT (sha256) DO NOTHING",
+        [(sha256, image_format, _now(), sha256) for sha256, image_format in files],
+    )
+
+
+@dataclass(frozen=True)
+class Due:
+    sha256: str
+    format: str
+    in_use: bool  # a row names it again: uploaded anew since it was let go of
+
+
+def due(conn: sqlite3.Connection, released_before: str, limit: int) -> list[Due]:
+    """The oldest pictures let go of before `released_before`, up to `limit`, each with whether
+    a row names it again (then its file stays). One index range and a look-up each."""
+    rows = conn.execute(
+        "SELECT r.sha256, r.format, EXISTS (SELECT 1 FROM images i WHERE i.sha256 = r.sha256) "
+        "FROM image_releases r WHERE r.released_at < ? ORDER BY r.released_at LIMIT ?",
+        (released_before, limit),
+    ).fetchall()
+    return [Due(row[0], row[1], bool(row[2])) for row in rows]
+
+
+def forget_released(conn: sqlite3.Connection, hashes: list[str]) -> None:
+    conn.execute(
+        f"DELETE FROM image_releases WHERE sha256 IN ({json_values(conn)})",  # noqa: S608 (a placeholder)
+        (json.dumps(hashes),),
+    )
 
 
 def get(conn: sqlite3.Connection, sha256: str) -> ImageRow | None:

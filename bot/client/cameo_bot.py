@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 from functools import partial
 from typing import TYPE_CHECKING
@@ -60,6 +61,9 @@ _INTERACTION_KINDS = {
 
 # How often stored images that nothing references (left by a crash) are looked for.
 ORPHAN_SWEEP_INTERVAL = 60 * 60
+# How often, with a shared database, pictures let go of and past their grace are deleted:
+# forget-me's pictures are gone within the grace and this.
+PURGE_INTERVAL = 5 * 60
 # How long a shutdown waits for commands already running to finish.
 SHUTDOWN_GRACE_SECONDS = 10.0
 
@@ -187,17 +191,24 @@ class CameoBot(commands.Bot):
         )
 
     async def _sweep_orphans_periodically(self) -> None:
-        # The first sweep takes every orphan at once: a file written by an upload still in
-        # progress is protected by the store's lock, not by its age, and at start the oldest
-        # orphans are the crash's.
-        grace = 0.0
-        while True:
+        store = self.services.images
+        # The first sweep takes every orphan at once: in one process, a file written by an
+        # upload still in progress is protected by the store's lock, not by its age, and at
+        # start the oldest orphans are the crash's. Other processes sharing the store have no
+        # such lock: their uploads are protected by age alone.
+        grace = ORPHAN_GRACE_SECONDS if store.shared else 0.0
+        # Only a shared database has pictures waiting for a purge between sweeps.
+        pause = PURGE_INTERVAL if store.shared else ORPHAN_SWEEP_INTERVAL
+        for round_number in itertools.count():
             try:
-                await self.services.images.sweep_orphans(grace_seconds=grace)
+                if round_number % (ORPHAN_SWEEP_INTERVAL // pause) == 0:
+                    await store.sweep_orphans(grace_seconds=grace)  # purges too
+                else:
+                    await store.purge()
             except Exception:
                 log.exception("Sweeping orphaned image files failed; will retry")
             grace = ORPHAN_GRACE_SECONDS
-            await asyncio.sleep(ORPHAN_SWEEP_INTERVAL)
+            await asyncio.sleep(pause)
 
     async def on_ready(self) -> None:
         assert self.user is not None

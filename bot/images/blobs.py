@@ -51,6 +51,11 @@ class Blobs(Protocol):
         """Remove these names; names already gone are fine."""
         ...
 
+    def delete_blocking(self, names: Sequence[str]) -> None:
+        """`delete`, from a thread that may block: inside a database transaction, so that no
+        other process's write comes between the check that the names are unused and this."""
+        ...
+
     async def listing(self, folder: str) -> list[Listed]:
         """Every name in one folder ("ab"), with when it was written."""
         ...
@@ -76,7 +81,10 @@ class LocalBlobs:
 
     async def delete(self, names: Sequence[str]) -> None:
         if names:
-            await asyncio.to_thread(_unlink_all, [self.path(name) for name in names])
+            await asyncio.to_thread(self.delete_blocking, names)
+
+    def delete_blocking(self, names: Sequence[str]) -> None:
+        _unlink_all([self.path(name) for name in names])
 
     async def listing(self, folder: str) -> list[Listed]:
         return await asyncio.to_thread(_list_folder, self.root, folder)
@@ -181,6 +189,12 @@ class BucketBlobs:
 
         if names:
             await obstore.delete_async(self._store, list(names))
+
+    def delete_blocking(self, names: Sequence[str]) -> None:
+        import obstore
+
+        if names:
+            obstore.delete(self._store, list(names))
 
     async def listing(self, folder: str) -> list[Listed]:
         import obstore

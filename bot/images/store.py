@@ -6,9 +6,12 @@ The invariants, whatever crashes or fails part-way:
 - a file is removed only after its row is gone (commit, then unlink);
 - a file with no row (a crash between the two steps) is an orphan, and `sweep_orphans`, run in
   the background from start-up and periodically, removes it once it is older than a grace period.
-One lock orders every mutation, so "is this image still used?" and the unlink cannot race a new
-upload of the same content. The store (a folder or a bucket prefix) belongs to one Cameo
-database and its one process, as blobs.py explains, so that lock orders everything.
+The store (a folder or a bucket prefix) belongs to one Cameo database, as blobs.py explains.
+With SQLite that is one process, and one lock orders every mutation, so "is this image still
+used?" and the unlink cannot race a new upload of the same content. Processes sharing a
+PostgreSQL database have no lock between them, so there a picture let go of is written down and
+deleted after a grace period, in a write transaction that checks no row names it (`purge`),
+and an upload takes its picture off that list before storing the file (migration 0024).
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from bot.clock import timestamp
 from bot.errors import CameoError
 from bot.images.blobs import PARTIAL_SUFFIX, Blobs, Listed, LocalBlobs
 from bot.images.processing import EXTENSIONS, CleanImage
@@ -40,7 +46,17 @@ SWEEP_PROGRESS_KEY = "orphan_sweep"
 ROWS_PHASE = "rows:"
 FILES_PHASE = "files:"
 # Files younger than this are never swept: they may belong to an upload still in progress.
+# With a shared database, pictures let go of wait as long before they are deleted: an upload
+# that found its file already there records its row well within it (seconds, at most the
+# database's one-minute statement timeout plus the bucket's 15 s of retries).
 ORPHAN_GRACE_SECONDS = 15 * 60
+# Pictures let go of deleted per write transaction by `purge`: one bucket request.
+PURGE_BATCH = 100
+# Who sweeps, with a shared database: one process at a time, "<sweeper>|<until>" (Unix
+# seconds). Longer than the bot's hourly sweep, so the process sweeping keeps its turn; one
+# that stopped hands it on once its turn runs out.
+SWEEPER_KEY = "orphan_sweeper"
+SWEEPING_TURN_SECONDS = 90 * 60
 
 
 class ImageMissing(CameoError):
@@ -55,7 +71,11 @@ class ImageStore:
     def __init__(self, location: Path | Blobs, db: Database) -> None:
         self.blobs: Blobs = LocalBlobs(location) if isinstance(location, Path) else location
         self.db = db
+        # Whether other processes may share the database and these pictures (PostgreSQL). Then
+        # this process's lock orders nothing for them: deletions wait for `purge`.
+        self.shared = db.backend == "postgresql"
         self._lock = asyncio.Lock()
+        self._sweeper = secrets.token_hex(8)
 
     @property
     def root(self) -> Path:
@@ -79,6 +99,8 @@ class ImageStore:
         """
         assert self._lock.locked(), "write files inside ImageStore.mutation()"
         name = name_for(sha256, image_format)
+        if self.shared:
+            await self._keep(sha256)
         try:
             await self.blobs.put_new(name, data)
         except OSError:
@@ -87,6 +109,14 @@ class ImageStore:
                 "Cameo couldn't save the picture: its storage is full or unavailable. Nothing was "
                 "saved; please tell the server staff."
             ) from None
+
+    async def _keep(self, sha256: str) -> None:
+        """Before storing a picture another process let go of, take it off the list of those
+        to delete: a purge then either finds it off the list and keeps the file, or deleted the
+        file first and the write that follows stores it anew. A look-up by primary key, and a
+        write only for a picture let go of in the last minutes."""
+        if await self.db.run_read(partial(image_rows.is_released, sha256=sha256)):
+            await self.db.run_transaction(partial(image_rows.keep, sha256=sha256))
 
     async def read(self, sha256: str, image_format: str) -> bytes:
         name = name_for(sha256, image_format)
@@ -114,6 +144,10 @@ class ImageStore:
         a file that cannot be removed now is only an orphan: the sweep takes it later, and the
         member's request that let go of it still succeeds."""
         assert self._lock.locked(), "remove files inside ImageStore.mutation()"
+        if self.shared:
+            # Written down when their rows went; another process may be adding one of them
+            # again right now, so `purge` deletes them after the grace period.
+            return
         names = [name_for(sha256, fmt) for sha256, fmt in files]
         try:
             await self.blobs.delete(names)
@@ -128,7 +162,12 @@ class ImageStore:
         the sweep works in short steps: a batch of rows per transaction, one folder of files
         at a time under the store's lock, yielding in between. Where it has got to is kept in
         the database, so a restart carries on instead of starting over.
+
+        With a shared database one process sweeps at a time (the others only purge), and what
+        it finds is written down and deleted by `purge` once the grace has passed again.
         """
+        if self.shared and not await self._take_sweeping_turn():
+            return await self.purge(grace_seconds)
         progress = await meta.get_value(self.db, SWEEP_PROGRESS_KEY) or ROWS_PHASE
         if progress.startswith(ROWS_PHASE):
             await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
@@ -137,9 +176,23 @@ class ImageStore:
             after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
         )
         await meta.set_value(self.db, SWEEP_PROGRESS_KEY, ROWS_PHASE)
+        removed += await self.purge(grace_seconds)
         if removed:
             log.info("Removed %d orphaned image files", removed)
         return removed
+
+    async def _take_sweeping_turn(self) -> bool:
+        """Whether this process sweeps now: it did last time, or whoever did has stopped."""
+        now = time.time()
+
+        def take(conn: sqlite3.Connection) -> bool:
+            holder, _, until = (meta.read(conn, SWEEPER_KEY) or "|0").partition("|")
+            if holder != self._sweeper and float(until) > now:
+                return False
+            meta.put(conn, SWEEPER_KEY, f"{self._sweeper}|{now + SWEEPING_TURN_SECONDS}")
+            return True
+
+        return await self.db.run_transaction(take)
 
     async def _sweep_rows(self, after: str) -> None:
         """Rows first: a row nothing references (a failed commit half-cleaned, a released
@@ -169,15 +222,66 @@ class ImageStore:
             async with self._lock:
                 known = await self.db.run_read(partial(image_rows.known_with_prefix, prefix=prefix))
                 orphans = _orphans(listed, known, time.time() - grace_seconds)
+                if self.shared:
+                    # Another process's upload may be recording a row for one of them right
+                    # now: pictures wait for `purge`; anything else (partial writes) goes.
+                    named = {name: _picture(name) for name in orphans}
+                    pictures = [picture for picture in named.values() if picture is not None]
+                    orphans = [name for name, picture in named.items() if picture is None]
+                    if pictures:
+                        await self.db.run_transaction(
+                            partial(image_rows.release_files, files=pictures)
+                        )
                 await self.blobs.delete(orphans)
                 removed += len(orphans)
             await meta.set_value(self.db, SWEEP_PROGRESS_KEY, FILES_PHASE + prefix)
+        return removed
+
+    async def purge(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
+        """Delete the files of pictures let go of more than `grace_seconds` ago that no row
+        names again; return how many went. Only a shared database has any waiting.
+
+        Each batch is one write transaction that deletes its files before it commits, and every
+        other process's writes wait for it meanwhile: an upload taking its picture off the list
+        comes wholly before (the file stays) or wholly after (its write stores the file anew).
+        A batch whose files cannot be deleted is rolled back whole and tried again next time.
+        """
+        if not self.shared:
+            return 0
+        released_before = timestamp(datetime.now(UTC) - timedelta(seconds=grace_seconds))
+
+        def step(conn: sqlite3.Connection) -> tuple[int, bool]:
+            due = image_rows.due(conn, released_before, PURGE_BATCH)
+            unused = [name_for(item.sha256, item.format) for item in due if not item.in_use]
+            self.blobs.delete_blocking(unused)
+            image_rows.forget_released(conn, [item.sha256 for item in due])
+            return len(unused), len(due) == PURGE_BATCH
+
+        removed, more = 0, True
+        while more:
+            async with self._lock:
+                deleted, more = await self.db.run_transaction(step)
+            removed += deleted
+            await asyncio.sleep(0)  # let commands in between
         return removed
 
 
 def name_for(sha256: str, image_format: str) -> str:
     """A stored image's name: a folder per first two hex digits of its hash."""
     return f"{sha256[:2]}/{sha256}.{EXTENSIONS[image_format]}"
+
+
+def _picture(name: str) -> tuple[str, str] | None:
+    """The (hash, format) a stored picture's name gives, or None for any other name."""
+    base = name.rsplit("/", 1)[-1]
+    sha256, _, extension = base.partition(".")
+    image_format = _FORMATS.get(extension)
+    if image_format is None or len(sha256) != 64 or sha256.strip("0123456789abcdef"):
+        return None
+    return sha256, image_format
+
+
+_FORMATS = {extension: image_format for image_format, extension in EXTENSIONS.items()}
 
 
 def _orphans(listed: list[Listed], known: set[str], cutoff: float) -> list[str]:

@@ -20,6 +20,7 @@ from bot.prefs.preset import Preset
 from storage.database import Database
 from tests.bot.jobs.test_jobs import ALICE, BOB, GUILD
 from tests.imagefactory import png
+from tests.postgres import let_grace_pass
 
 CAROL = Viewer(4, GUILD)
 
@@ -113,6 +114,7 @@ async def test_deleting_a_character_removes_every_looks_picture(setup, db: Datab
         lambda conn: conn.execute("SELECT count(*) FROM images").fetchone()[0]
     )
     assert remaining == 0
+    await let_grace_pass(characters.store)  # with PostgreSQL, files wait out a grace period
     assert list(characters.store.root.glob("*/*")) == []
 
 

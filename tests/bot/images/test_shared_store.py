@@ -1,0 +1,247 @@
+"""Pictures shared by several processes (one PostgreSQL database, one folder or bucket): a
+picture one process lets go of while another adds the same bytes again is never lost.
+
+Each "process" here is its own database connection and image store over the same pictures, as
+two hosts would have. The interleavings that could lose a picture are played step by step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from bot.images.blobs import Blobs, LocalBlobs
+from bot.images.store import SWEEPER_KEY, ImageStore, name_for
+from storage import images as image_rows
+from storage import meta
+from storage.database import Database, open_database
+from tests.bot.images.test_bucket_store import open_bucket
+from tests.bot.images.test_image_store import hold_as_edit
+from tests.postgres import let_grace_pass
+from tests.s3server import Bucket
+
+
+@dataclass
+class Process:
+    db: Database
+    store: ImageStore
+
+
+@pytest.fixture(params=["folder", "bucket"])
+def pictures(request: pytest.FixtureRequest, tmp_path: Path) -> Blobs:
+    """Where both processes keep pictures: one folder (a shared volume) or one bucket."""
+    if request.param == "folder":
+        return LocalBlobs(tmp_path / "images")
+    bucket: Bucket = request.getfixturevalue("bucket")
+    return open_bucket(bucket)
+
+
+@pytest.fixture
+async def first(postgres_url: str, pictures: Blobs) -> AsyncIterator[Process]:
+    async with open_database(postgres_url) as db:
+        yield Process(db, ImageStore(pictures, db))
+
+
+@pytest.fixture
+async def second(postgres_url: str, pictures: Blobs) -> AsyncIterator[Process]:
+    async with open_database(postgres_url) as db:
+        yield Process(db, ImageStore(pictures, db))
+
+
+@pytest.fixture
+async def on_disk(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Process, Process]]:
+    """Two processes sharing a folder, whose files' times a test can set back."""
+    async with open_database(postgres_url) as one, open_database(postgres_url) as two:
+        folder = tmp_path / "images"
+        yield Process(one, ImageStore(folder, one)), Process(two, ImageStore(folder, two))
+
+
+PICTURE = b"the same picture, uploaded twice"
+DIGEST = hashlib.sha256(PICTURE).hexdigest()
+
+
+async def store_file(process: Process) -> None:
+    """The first half of every upload: the file, before its row."""
+    async with process.store.mutation():
+        await process.store.write(DIGEST, "png", PICTURE)
+
+
+async def record_row(process: Process) -> None:
+    """The second half: the row, and what uses it (a finished region edit keeps its image)."""
+
+    def insert(conn: sqlite3.Connection) -> None:
+        image_rows.insert(conn, image_rows.ImageRow(DIGEST, "png", 1, 1, len(PICTURE)), "t")
+
+    await process.db.run_transaction(insert)
+    await hold_as_edit(process.db, DIGEST, DIGEST)
+
+
+async def add(process: Process) -> None:
+    await store_file(process)
+    await record_row(process)
+
+
+async def release_row(process: Process) -> None:
+    """The first half of deleting the last use of a picture: the rows go, in one commit."""
+
+    def delete(conn: sqlite3.Connection) -> list[image_rows.ImageRow]:
+        conn.execute("DELETE FROM jobs WHERE edit_image_sha256 = ?", (DIGEST,))
+        return image_rows.release(conn, [DIGEST])
+
+    released = await process.db.run_transaction(delete)
+    assert [row.sha256 for row in released] == [DIGEST]
+
+
+async def discard_file(process: Process) -> None:
+    """The second half: the file of a picture let go of is discarded, after the commit."""
+    async with process.store.mutation():
+        await process.store.discard(DIGEST, "png")
+
+
+async def let_go(process: Process) -> None:
+    await release_row(process)
+    await discard_file(process)
+
+
+async def waiting(db: Database) -> list[str]:
+    found = await db.run_read(
+        lambda conn: conn.execute("SELECT sha256 FROM image_releases").fetchall()
+    )
+    return [row[0] for row in found]
+
+
+async def stored(process: Process) -> bool:
+    try:
+        return await process.store.blobs.get(name_for(DIGEST, "png")) == PICTURE
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_picture_let_go_of_is_deleted_only_after_the_grace(first: Process) -> None:
+    await add(first)
+    await let_go(first)
+    assert await stored(first)  # not at once: another process may be adding it again
+    assert await waiting(first.db) == [DIGEST]
+    assert await first.store.purge() == 0  # within the grace: kept
+    assert await stored(first)
+    assert await let_grace_pass(first.store) == 1
+    assert not await stored(first)
+    assert await waiting(first.db) == []
+
+
+async def test_an_upload_of_a_picture_let_go_of_elsewhere_keeps_it(
+    first: Process, second: Process
+) -> None:
+    await add(first)
+    await release_row(first)
+    # The second process finds the file there (the same bytes, the same name), so it writes
+    # nothing, and is about to record its row when the first discards the file and, later,
+    # purges. Deleting the file at once here is what lost pictures.
+    await store_file(second)
+    await discard_file(first)
+    assert await let_grace_pass(first.store) == 0
+    await record_row(second)
+    assert await second.store.read(DIGEST, "png") == PICTURE
+
+
+async def test_an_upload_after_the_purge_stores_the_picture_anew(
+    first: Process, second: Process
+) -> None:
+    await add(first)
+    await let_go(first)
+    assert await let_grace_pass(first.store) == 1
+    await add(second)
+    assert await second.store.read(DIGEST, "png") == PICTURE
+
+
+async def test_a_row_recorded_again_keeps_the_file_and_ends_its_wait(
+    first: Process, second: Process
+) -> None:
+    await add(first)
+    await let_go(first)
+    # The second process had stored its file (found there) before the first let go, so it did
+    # not take the picture off the list; its row lands during the grace.
+    await record_row(second)
+    assert await let_grace_pass(first.store) == 0
+    assert await waiting(first.db) == []
+    assert await second.store.read(DIGEST, "png") == PICTURE
+
+
+async def test_many_pictures_are_purged_in_batches(first: Process) -> None:
+    digests = []
+    for n in range(130):  # more than one batch
+        data = f"picture {n}".encode()
+        digest = hashlib.sha256(data).hexdigest()
+        digests.append(digest)
+        async with first.store.mutation():
+            await first.store.write(digest, "png", data)
+
+    def insert_then_release(conn: sqlite3.Connection) -> None:
+        for digest in digests:
+            image_rows.insert(conn, image_rows.ImageRow(digest, "png", 1, 1, 9), "t")
+        assert len(image_rows.release(conn, digests)) == len(digests)
+
+    await first.db.run_transaction(insert_then_release)
+    assert await let_grace_pass(first.store) == len(digests)
+    assert await first.store.blobs.listing(digests[0][:2]) == []
+    assert await waiting(first.db) == []
+
+
+async def test_orphans_found_by_the_sweep_wait_for_a_purge(
+    on_disk: tuple[Process, Process],
+) -> None:
+    first, second = on_disk
+    orphan_path = first.store.path_for(DIGEST, "png")
+    orphan_path.parent.mkdir(parents=True)
+    orphan_path.write_bytes(PICTURE)  # a crash between a file and its row, two hours ago
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+    partial_write = orphan_path.with_name(f".{DIGEST}.png.1234.partial")
+    partial_write.write_bytes(b"half")
+    os.utime(partial_write, (two_hours_ago, two_hours_ago))
+
+    # A partial write is nobody's picture and goes; the orphan is written down, and stays.
+    assert await first.store.sweep_orphans() == 1
+    assert not partial_write.exists()
+    assert orphan_path.exists()
+    assert await waiting(first.db) == [DIGEST]
+    # Meanwhile the second process uploads the same picture: the file is there already.
+    await add(second)
+    assert await let_grace_pass(first.store) == 0
+    assert await second.store.read(DIGEST, "png") == PICTURE
+
+
+async def test_one_process_sweeps_at_a_time(on_disk: tuple[Process, Process]) -> None:
+    first, second = on_disk
+    orphan_path = first.store.path_for(DIGEST, "png")
+    orphan_path.parent.mkdir(parents=True)
+    orphan_path.write_bytes(PICTURE)
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+
+    await first.store.sweep_orphans()
+    await first.db.run_transaction(lambda conn: conn.execute("DELETE FROM image_releases"))
+    await second.store.sweep_orphans()  # the first's turn: the second only purges
+    assert await waiting(first.db) == []
+    # The first process stops; once its turn runs out, the second takes over.
+    await first.db.run_transaction(partial(meta.put, key=SWEEPER_KEY, value="gone|0"))
+    await second.store.sweep_orphans()
+    assert await waiting(first.db) == [DIGEST]
+
+
+async def test_with_sqlite_one_process_deletes_at_once(tmp_path: Path) -> None:
+    async with open_database(tmp_path / "cameo.sqlite3") as db:
+        process = Process(db, ImageStore(tmp_path / "images", db))
+        assert not process.store.shared
+        await add(process)
+        await let_go(process)
+        assert not await stored(process)
+        assert await waiting(db) == []
