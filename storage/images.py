@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from storage.dialect import dialect, json_values, undo_alone
 
@@ -57,7 +56,7 @@ def delete_if_unused(conn: sqlite3.Connection, sha256: str) -> bool:
         conn.execute(
             "INSERT INTO image_releases (sha256, format, released_at) VALUES (?, ?, ?) "
             "ON CONFLICT (sha256) DO UPDATE SET released_at = excluded.released_at",
-            (sha256, gone[0][0], _now()),
+            (sha256, gone[0][0], database_time(conn)),
         )
     return bool(gone)
 
@@ -68,10 +67,18 @@ def shared(conn: sqlite3.Connection) -> bool:
     return dialect(conn) == "postgresql"
 
 
-def _now() -> str:
-    # The form of bot.clock.timestamp. The host's clock, as a file's modification time is:
-    # grace periods are minutes, far longer than hosts' clocks drift apart.
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def database_time(conn: sqlite3.Connection, seconds_ago: float = 0.0) -> str:
+    """The database's time (`seconds_ago` back), in bot.clock.timestamp's form: the one clock
+    every process sharing the database reads, so a grace period never depends on which host
+    let a picture go and which one purges it."""
+    if dialect(conn) == "postgresql":
+        sql = (
+            "SELECT to_char((now() - make_interval(secs => ?)) AT TIME ZONE 'UTC', "
+            '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
+        )
+    else:
+        sql = "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now', printf('-%f seconds', ?))"
+    return str(conn.execute(sql, (float(seconds_ago),)).fetchone()[0])
 
 
 def is_released(conn: sqlite3.Connection, sha256: str) -> bool:
@@ -88,11 +95,12 @@ def keep(conn: sqlite3.Connection, sha256: str) -> None:
 def release_files(conn: sqlite3.Connection, files: list[tuple[str, str]]) -> None:
     """Write down files no row names (the orphan sweep's finds) to be deleted after the grace
     period, unless a row names them by now; ones written down already keep their time."""
+    now = database_time(conn)
     conn.executemany(
         "INSERT INTO image_releases (sha256, format, released_at) "
         "SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM images WHERE sha256 = ?) "
         "ON CONFLICT (sha256) DO NOTHING",
-        [(sha256, image_format, _now(), sha256) for sha256, image_format in files],
+        [(sha256, image_format, now, sha256) for sha256, image_format in files],
     )
 
 
@@ -103,13 +111,13 @@ class Due:
     in_use: bool  # a row names it again: uploaded anew since it was let go of
 
 
-def due(conn: sqlite3.Connection, released_before: str, limit: int) -> list[Due]:
-    """The oldest pictures let go of before `released_before`, up to `limit`, each with whether
-    a row names it again (then its file stays). One index range and a look-up each."""
+def due(conn: sqlite3.Connection, grace_seconds: float, limit: int) -> list[Due]:
+    """The oldest pictures let go of more than `grace_seconds` ago, up to `limit`, each with
+    whether a row names it again (then its file stays). One index range and a look-up each."""
     rows = conn.execute(
         "SELECT r.sha256, r.format, EXISTS (SELECT 1 FROM images i WHERE i.sha256 = r.sha256) "
         "FROM image_releases r WHERE r.released_at < ? ORDER BY r.released_at LIMIT ?",
-        (released_before, limit),
+        (database_time(conn, grace_seconds), limit),
     ).fetchall()
     return [Due(row[0], row[1], bool(row[2])) for row in rows]
 
@@ -118,6 +126,15 @@ def forget_released(conn: sqlite3.Connection, hashes: list[str]) -> None:
     conn.execute(
         f"DELETE FROM image_releases WHERE sha256 IN ({json_values(conn)})",  # noqa: S608 (a placeholder)
         (json.dumps(hashes),),
+    )
+
+
+def postpone(conn: sqlite3.Connection, hashes: list[str]) -> None:
+    """Start these pictures' wait again (their files could not be deleted just now), so the
+    next purges get on with the others instead of meeting them first every time."""
+    conn.execute(
+        f"UPDATE image_releases SET released_at = ? WHERE sha256 IN ({json_values(conn)})",  # noqa: S608 (a placeholder)
+        (database_time(conn), json.dumps(hashes)),
     )
 
 

@@ -25,6 +25,7 @@ from tests import postgres_cluster
 
 if TYPE_CHECKING:
     from bot.images.store import ImageStore
+    from storage.database import Database
 
 TEMPLATE = "cameo_template"
 BACKENDS = ("sqlite", "postgresql")
@@ -142,7 +143,12 @@ async def let_grace_pass(store: ImageStore) -> int:
     are deleted, unless a row names them again. Nothing waits on SQLite. How many went."""
     if not store.shared:
         return 0
-    await store.db.run_transaction(
-        lambda conn: conn.execute("UPDATE image_releases SET released_at = '2000-01-01T00:00:00Z'")
-    )
+    await age_releases(store.db)
     return await store.purge()
+
+
+async def age_releases(db: Database, released_at: str = "2000-01-01T00:00:00Z") -> None:
+    """Set back when every picture waiting to be deleted was let go of."""
+    await db.run_transaction(
+        lambda conn: conn.execute("UPDATE image_releases SET released_at = ?", (released_at,))
+    )

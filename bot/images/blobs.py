@@ -6,15 +6,19 @@ already holds these bytes), a read of a missing name raises FileNotFoundError, a
 gives each name with when it was written, which the orphan sweep needs.
 
 Each belongs to one Cameo database, as the data directory does: that database's rows say which
-pictures are in use, and its process alone writes and deletes them. A folder is locked like the
-data directory; a bucket prefix carries an owner marker naming the database (`claim`).
+pictures are in use. With SQLite one process writes and deletes them, and a folder is locked
+like the data directory; processes sharing a PostgreSQL database share its pictures too (see
+bot/images/store.py for how they delete safely). A bucket prefix carries an owner marker naming
+the database (`claim`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,10 +28,15 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from obstore.store import S3Store
 
+log = logging.getLogger(__name__)
+
 # What a write leaves behind in a local folder if it is interrupted (the sweep removes them).
 PARTIAL_SUFFIX = ".partial"
 # The object naming the Cameo database a bucket prefix belongs to (outside the image folders).
 OWNER_MARKER = "cameo-owner"
+# How long one request of `delete_blocking` may take (and its one-by-one fallback in all): far
+# within the database's minute for a transaction left idle (storage/postgres.py).
+DELETE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,11 @@ class Blobs(Protocol):
         """Remove these names; names already gone are fine."""
         ...
 
-    def delete_blocking(self, names: Sequence[str]) -> None:
+    def delete_blocking(self, names: Sequence[str]) -> list[str]:
         """`delete`, from a thread that may block: inside a database transaction, so that no
-        other process's write comes between the check that the names are unused and this."""
+        other process's write comes between the check that the names are unused and this.
+        Return the names that could not be removed (the others went), within seconds: every
+        process's writes wait meanwhile."""
         ...
 
     async def listing(self, folder: str) -> list[Listed]:
@@ -81,10 +92,18 @@ class LocalBlobs:
 
     async def delete(self, names: Sequence[str]) -> None:
         if names:
-            await asyncio.to_thread(self.delete_blocking, names)
+            failed = await asyncio.to_thread(self.delete_blocking, names)
+            if failed:
+                raise OSError(f"could not remove {len(failed)} files, {self.describe(failed[0])}")
 
-    def delete_blocking(self, names: Sequence[str]) -> None:
-        _unlink_all([self.path(name) for name in names])
+    def delete_blocking(self, names: Sequence[str]) -> list[str]:
+        failed = []
+        for name in names:
+            try:
+                self.path(name).unlink(missing_ok=True)
+            except OSError:
+                failed.append(name)
+        return failed
 
     async def listing(self, folder: str) -> list[Listed]:
         return await asyncio.to_thread(_list_folder, self.root, folder)
@@ -96,8 +115,11 @@ class BucketBlobs:
     Create-only writes use S3's conditional put (If-None-Match).
     """
 
-    def __init__(self, store: S3Store, url: str) -> None:
+    def __init__(self, store: S3Store, url: str, deleter: S3Store | None = None) -> None:
         self._store = store
+        # `delete_blocking` runs while every process's writes wait: a client of its own that
+        # gives up in seconds.
+        self._deleter = deleter or store
         self._url = url.rstrip("/")
 
     @classmethod
@@ -124,21 +146,28 @@ class BucketBlobs:
             config["access_key_id"] = access_key_id
         if secret_access_key:
             config["secret_access_key"] = secret_access_key
-        store = S3Store(
-            bucket,
-            prefix=prefix.strip("/") or None,
-            config=config,  # type: ignore[arg-type]
-            client_options={
-                # Plain http only for an endpoint given as such (a MinIO on this host, tests).
-                "allow_http": bool(endpoint and endpoint.startswith("http://")),
-                "connect_timeout": timedelta(seconds=5),
-                "timeout": timedelta(seconds=60),
-            },
-            # A member waits for an upload: a bucket that keeps failing is reported in
-            # seconds, not after obstore's default three minutes of retries.
-            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=15)},
+
+        def client(timeout: float, retries: int, retrying: float) -> S3Store:
+            return S3Store(
+                bucket,
+                prefix=prefix.strip("/") or None,
+                config=config,  # type: ignore[arg-type]
+                client_options={
+                    # Plain http only for an endpoint given as such (a MinIO on this host, tests).
+                    "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                    "connect_timeout": timedelta(seconds=min(5, timeout)),
+                    "timeout": timedelta(seconds=timeout),
+                },
+                retry_config={"max_retries": retries, "retry_timeout": timedelta(seconds=retrying)},
+            )
+
+        # A member waits for an upload: a bucket that keeps failing is reported in seconds,
+        # not after obstore's default three minutes of retries.
+        return cls(
+            client(timeout=60, retries=3, retrying=15),
+            url,
+            deleter=client(timeout=DELETE_TIMEOUT_SECONDS, retries=1, retrying=5),
         )
-        return cls(store, url)
 
     def describe(self, name: str) -> str:
         return f"{self._url}/{name}"
@@ -190,11 +219,30 @@ class BucketBlobs:
         if names:
             await obstore.delete_async(self._store, list(names))
 
-    def delete_blocking(self, names: Sequence[str]) -> None:
+    def delete_blocking(self, names: Sequence[str]) -> list[str]:
+        """One bulk request; if it fails, each name on its own (one the bucket refuses must not
+        hold back the rest) while DELETE_TIMEOUT_SECONDS last, the untried counting as failed."""
         import obstore
 
-        if names:
-            obstore.delete(self._store, list(names))
+        if not names:
+            return []
+        try:
+            obstore.delete(self._deleter, list(names))
+        except Exception:  # obstore's errors, whatever the bucket answered
+            log.warning("The bucket refused a bulk delete; deleting one by one", exc_info=True)
+        else:
+            return []
+        deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
+        failed = []
+        for name in names:
+            if time.monotonic() >= deadline:
+                failed.append(name)
+                continue
+            try:
+                obstore.delete(self._deleter, name)
+            except Exception:
+                failed.append(name)
+        return failed
 
     async def listing(self, folder: str) -> list[Listed]:
         import obstore
@@ -229,11 +277,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
-
-
-def _unlink_all(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink(missing_ok=True)
 
 
 def _list_folder(root: Path, folder: str) -> list[Listed]:

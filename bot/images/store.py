@@ -23,16 +23,15 @@ import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from bot.clock import timestamp
 from bot.errors import CameoError
 from bot.images.blobs import PARTIAL_SUFFIX, Blobs, Listed, LocalBlobs
 from bot.images.processing import EXTENSIONS, CleanImage
 from storage import images as image_rows
 from storage import meta
+from storage.base import run_sync
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -166,8 +165,12 @@ class ImageStore:
         With a shared database one process sweeps at a time (the others only purge), and what
         it finds is written down and deleted by `purge` once the grace has passed again.
         """
-        if self.shared and not await self._take_sweeping_turn():
-            return await self.purge(grace_seconds)
+        if self.shared:
+            # Another process's upload may be between its file and its row for a while: with a
+            # shared database nothing younger than the grace is swept, whatever the caller asks.
+            grace_seconds = max(grace_seconds, ORPHAN_GRACE_SECONDS)
+            if not await self._take_sweeping_turn():
+                return await self.purge(grace_seconds)
         progress = await meta.get_value(self.db, SWEEP_PROGRESS_KEY) or ROWS_PHASE
         if progress.startswith(ROWS_PHASE):
             await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
@@ -175,7 +178,7 @@ class ImageStore:
         removed = await self._sweep_files(
             after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
         )
-        await meta.set_value(self.db, SWEEP_PROGRESS_KEY, ROWS_PHASE)
+        await self._record_progress(ROWS_PHASE)
         removed += await self.purge(grace_seconds)
         if removed:
             log.info("Removed %d orphaned image files", removed)
@@ -189,10 +192,24 @@ class ImageStore:
             holder, _, until = (meta.read(conn, SWEEPER_KEY) or "|0").partition("|")
             if holder != self._sweeper and float(until) > now:
                 return False
-            meta.put(conn, SWEEPER_KEY, f"{self._sweeper}|{now + SWEEPING_TURN_SECONDS}")
+            self._renew_turn(conn, now)
             return True
 
         return await self.db.run_transaction(take)
+
+    def _renew_turn(self, conn: sqlite3.Connection, now: float) -> None:
+        meta.put(conn, SWEEPER_KEY, f"{self._sweeper}|{now + SWEEPING_TURN_SECONDS}")
+
+    async def _record_progress(self, progress: str) -> None:
+        """Where the sweep has got to; with a shared database, also that this process is
+        still sweeping (a sweep of a huge store may outlast one turn)."""
+
+        def record(conn: sqlite3.Connection) -> None:
+            meta.put(conn, SWEEP_PROGRESS_KEY, progress)
+            if self.shared:
+                self._renew_turn(conn, time.time())
+
+        await self.db.run_transaction(record)
 
     async def _sweep_rows(self, after: str) -> None:
         """Rows first: a row nothing references (a failed commit half-cleaned, a released
@@ -234,34 +251,52 @@ class ImageStore:
                         )
                 await self.blobs.delete(orphans)
                 removed += len(orphans)
-            await meta.set_value(self.db, SWEEP_PROGRESS_KEY, FILES_PHASE + prefix)
+            await self._record_progress(FILES_PHASE + prefix)
         return removed
 
     async def purge(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
-        """Delete the files of pictures let go of more than `grace_seconds` ago that no row
-        names again; return how many went. Only a shared database has any waiting.
+        """Delete the files of pictures let go of more than `grace_seconds` ago (never less
+        than ORPHAN_GRACE_SECONDS) that no row names again; return how many went. Only a
+        shared database has any waiting.
 
-        Each batch is one write transaction that deletes its files before it commits, and every
-        other process's writes wait for it meanwhile: an upload taking its picture off the list
-        comes wholly before (the file stays) or wholly after (its write stores the file anew).
-        A batch whose files cannot be deleted is rolled back whole and tried again next time.
+        Each batch is one write transaction of its own that deletes its files before it
+        commits, and every other process's writes wait for it meanwhile: an upload taking its
+        picture off the list comes wholly before (the file stays) or wholly after (its write
+        stores the file anew). A file that cannot be deleted starts its wait again, so it
+        never holds back the others: the rest of its batch goes, and the next batches next round.
         """
         if not self.shared:
             return 0
-        released_before = timestamp(datetime.now(UTC) - timedelta(seconds=grace_seconds))
+        grace_seconds = max(grace_seconds, ORPHAN_GRACE_SECONDS)
 
-        def step(conn: sqlite3.Connection) -> tuple[int, bool]:
-            due = image_rows.due(conn, released_before, PURGE_BATCH)
-            unused = [name_for(item.sha256, item.format) for item in due if not item.in_use]
-            self.blobs.delete_blocking(unused)
-            image_rows.forget_released(conn, [item.sha256 for item in due])
-            return len(unused), len(due) == PURGE_BATCH
+        def step(conn: sqlite3.Connection) -> tuple[int, list[str], bool]:
+            due = image_rows.due(conn, grace_seconds, PURGE_BATCH)
+            unused = {
+                name_for(item.sha256, item.format): item.sha256 for item in due if not item.in_use
+            }
+            failed = self.blobs.delete_blocking(list(unused))
+            stuck = {unused[name] for name in failed}
+            image_rows.forget_released(
+                conn, [item.sha256 for item in due if item.sha256 not in stuck]
+            )
+            if stuck:
+                image_rows.postpone(conn, sorted(stuck))
+            return len(unused) - len(failed), failed, len(due) == PURGE_BATCH
 
         removed, more = 0, True
         while more:
-            async with self._lock:
-                deleted, more = await self.db.run_transaction(step)
+            async with self._lock, self.db.transaction() as conn:
+                deleted, failed, more = await run_sync(conn, step)
             removed += deleted
+            if failed:
+                # Whatever refused them (a bucket that is down) would likely refuse the next
+                # batch too, while every process's writes wait: the rest go next round.
+                log.warning(
+                    "Could not delete %d stored images (%s first); trying again after the grace",
+                    len(failed),
+                    self.blobs.describe(failed[0]),
+                )
+                break
             await asyncio.sleep(0)  # let commands in between
         return removed
 

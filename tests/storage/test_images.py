@@ -107,3 +107,34 @@ def test_a_database_in_memory_is_released_from_too() -> None:
     conn.execute("INSERT INTO uses VALUES (?)", (sha(1),))
     assert [row.sha256 for row in images.release(conn, [sha(1), sha(2)])] == [sha(2)]
     conn.close()
+
+
+async def test_pictures_let_go_of_are_due_by_the_databases_clock(db: Database) -> None:
+    def work(conn: sqlite3.Connection) -> list[list[tuple[str, bool]]]:
+        conn.execute(
+            "INSERT INTO image_releases (sha256, format, released_at) "
+            "VALUES (?, 'png', ?), (?, 'png', ?), (?, 'png', ?)",
+            (
+                sha(1),  # let go of, then recorded again: its file stays
+                images.database_time(conn, 300),
+                sha(20),
+                images.database_time(conn, 200),
+                sha(21),
+                images.database_time(conn, 30),
+            ),
+        )
+        seen = [
+            [(item.sha256, item.in_use) for item in images.due(conn, grace, 10)]
+            for grace in (400, 100, 10)
+        ]
+        images.forget_released(conn, [sha(1)])
+        images.postpone(conn, [sha(20)])  # could not be deleted: its wait starts again
+        seen.append([(item.sha256, item.in_use) for item in images.due(conn, 10, 10)])
+        return seen
+
+    assert await db.run_transaction(work) == [
+        [],
+        [(sha(1), True), (sha(20), False)],
+        [(sha(1), True), (sha(20), False), (sha(21), False)],
+        [(sha(21), False)],
+    ]

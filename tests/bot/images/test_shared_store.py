@@ -7,9 +7,13 @@ two hosts would have. The interleavings that could lose a picture are played ste
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
+import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.images import store as store_module
 from bot.images.blobs import Blobs, LocalBlobs
 from bot.images.store import SWEEPER_KEY, ImageStore, name_for
 from storage import images as image_rows
@@ -25,7 +30,7 @@ from storage import meta
 from storage.database import Database, open_database
 from tests.bot.images.test_bucket_store import open_bucket
 from tests.bot.images.test_image_store import hold_as_edit
-from tests.postgres import let_grace_pass
+from tests.postgres import age_releases, let_grace_pass
 from tests.s3server import Bucket
 
 
@@ -131,6 +136,7 @@ async def test_a_picture_let_go_of_is_deleted_only_after_the_grace(first: Proces
     assert await stored(first)  # not at once: another process may be adding it again
     assert await waiting(first.db) == [DIGEST]
     assert await first.store.purge() == 0  # within the grace: kept
+    assert await first.store.purge(grace_seconds=0) == 0  # shared: never less than the grace
     assert await stored(first)
     assert await let_grace_pass(first.store) == 1
     assert not await stored(first)
@@ -173,6 +179,91 @@ async def test_a_row_recorded_again_keeps_the_file_and_ends_its_wait(
     assert await let_grace_pass(first.store) == 0
     assert await waiting(first.db) == []
     assert await second.store.read(DIGEST, "png") == PICTURE
+
+
+async def test_a_purge_holds_every_processs_writes_while_it_deletes(
+    first: Process, second: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add(first)
+    await let_go(first)
+    await age_releases(first.db)
+    deleting, carry_on = threading.Event(), threading.Event()
+    delete = first.store.blobs.delete_blocking
+
+    def paused(names: list[str]) -> list[str]:
+        deleting.set()
+        carry_on.wait(timeout=60)
+        return delete(names)
+
+    monkeypatch.setattr(first.store.blobs, "delete_blocking", paused)
+    purging = asyncio.create_task(first.store.purge())
+    assert await asyncio.to_thread(deleting.wait, 60)
+    # The second process uploads the same picture while the first is deleting its file.
+    adding = asyncio.create_task(add(second))
+    await asyncio.sleep(0.5)
+    assert not adding.done()  # its writes wait for the purge's transaction
+    carry_on.set()
+    assert await purging == 1
+    await adding  # then it stores the file anew
+    assert await second.store.read(DIGEST, "png") == PICTURE
+    assert await waiting(first.db) == []
+
+
+async def add_picture(process: Process, data: bytes) -> str:
+    """Store a picture and its row, used by nothing (each test releases it)."""
+    digest = hashlib.sha256(data).hexdigest()
+    async with process.store.mutation():
+        await process.store.write(digest, "png", data)
+    row = image_rows.ImageRow(digest, "png", 1, 1, len(data))
+    await process.db.run_transaction(partial(image_rows.insert, row=row, created_at="t"))
+    return digest
+
+
+async def test_a_file_that_cannot_be_deleted_waits_again_and_holds_back_no_other(
+    on_disk: tuple[Process, Process],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, _ = on_disk
+    monkeypatch.setattr(store_module, "PURGE_BATCH", 1)  # the stuck one alone fills a batch
+    stuck = await add_picture(first, b"a picture whose file cannot go")
+    other = await add_picture(first, b"a picture let go of after it")
+    for digest, when in ((stuck, "2000-01-01T00:00:00Z"), (other, "2000-01-02T00:00:00Z")):
+        await first.db.run_transaction(partial(image_rows.release, hashes=[digest]))
+        await first.db.run_transaction(
+            lambda conn, digest=digest, when=when: conn.execute(
+                "UPDATE image_releases SET released_at = ? WHERE sha256 = ?", (when, digest)
+            )
+        )
+    # Something no unlink can remove has taken the stuck one's name (here a folder).
+    stuck_path = first.store.path_for(stuck, "png")
+    stuck_path.unlink()
+    (stuck_path / "inside").mkdir(parents=True)
+
+    with caplog.at_level(logging.WARNING, logger="bot.images.store"):
+        assert await first.store.purge() == 0  # the round stops at the failure
+    assert "Could not delete 1 stored images" in caplog.text
+    # Its wait started again, so the next round gets on with the other one.
+    assert await first.store.purge() == 1
+    assert not first.store.path_for(other, "png").exists()
+    assert stuck_path.is_dir()
+    assert await waiting(first.db) == [stuck]
+    # Once an operator clears the way, it goes after its wait.
+    shutil.rmtree(stuck_path)
+    assert await let_grace_pass(first.store) == 1
+    assert await waiting(first.db) == []
+
+
+async def test_a_row_nothing_uses_is_swept_and_its_file_waits_for_a_purge(
+    first: Process,
+) -> None:
+    digest = await add_picture(first, PICTURE)  # a failed commit left a row nothing uses
+    assert await first.store.sweep_orphans() == 0  # the row goes; its file waits
+    assert not await first.db.run_read(partial(image_rows.exists, sha256=digest))
+    assert await stored(first)
+    assert await waiting(first.db) == [digest]
+    assert await let_grace_pass(first.store) == 1
+    assert not await stored(first)
 
 
 async def test_many_pictures_are_purged_in_batches(first: Process) -> None:
