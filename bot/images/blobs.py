@@ -1,8 +1,9 @@
 """Where stored images' bytes live: a local folder (the default) or an S3-compatible bucket.
 
 Both hold the same names ("ab/<sha256>.png", under a folder per first two hex digits) and
-promise the same: a write is create-only (the name is the content's hash, so an existing name
-already holds these bytes), a read of a missing name raises FileNotFoundError, and a listing
+promise the same: a write never leaves a name half-written and never changes its bytes (the
+name is the content's hash: a bucket's write is create-only, a folder's replaces the file with
+the same bytes), a read of a missing name raises FileNotFoundError, and a listing
 gives each name with when it was written, which the orphan sweep needs.
 
 Each belongs to one Cameo database, as the data directory does: that database's rows say which
@@ -51,7 +52,7 @@ class Blobs(Protocol):
         ...
 
     async def put_new(self, name: str, data: bytes) -> None:
-        """Store `data` under `name` durably, unless the name exists already."""
+        """Store `data` under `name` durably (a name there already holds these bytes)."""
         ...
 
     async def get(self, name: str) -> bytes: ...
@@ -258,8 +259,9 @@ def _seconds(moment: datetime) -> float:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    if path.exists() and path.stat().st_size == len(data):
-        return  # same hash, same bytes: content addressing makes this a duplicate
+    # A file already there is written again (the same bytes, by its name) rather than trusted:
+    # on a volume hosts share (NFS), a cached look may still show a file another host has just
+    # deleted, and a row would then name a picture that is gone. Re-uploads are rare.
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
     try:
