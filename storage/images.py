@@ -70,10 +70,11 @@ def shared(conn: sqlite3.Connection) -> bool:
 def database_time(conn: sqlite3.Connection, seconds_ago: float = 0.0) -> str:
     """The database's time (`seconds_ago` back), in bot.clock.timestamp's form: the one clock
     every process sharing the database reads, so a grace period never depends on which host
-    let a picture go and which one purges it."""
+    let a picture go and which one purges it. The time of the statement, not of the
+    transaction's start: that may precede a wait for the writers' lock."""
     if dialect(conn) == "postgresql":
         sql = (
-            "SELECT to_char((now() - make_interval(secs => ?)) AT TIME ZONE 'UTC', "
+            "SELECT to_char((clock_timestamp() - make_interval(secs => ?)) AT TIME ZONE 'UTC', "
             '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
         )
     else:

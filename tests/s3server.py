@@ -1,12 +1,18 @@
 """A loopback S3 server for the tests of the bucket image store: moto's server mode, one per
-test session, with a fresh bucket per test."""
+test session, with a fresh bucket per test; and a front for it that refuses chosen requests,
+as a bucket policy protecting an object would."""
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -69,3 +75,59 @@ def bucket(s3_endpoint: str) -> Bucket:
     name = f"cameo-{next(_buckets)}"
     _client(s3_endpoint).create_bucket(Bucket=name)
     return Bucket(s3_endpoint, name)
+
+
+# What S3 answers a request it will not carry out.
+_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+)
+
+
+@contextmanager
+def refusing_front(endpoint: str, refuse: Callable[[str, str, bytes], bool]) -> Iterator[str]:
+    """An endpoint in front of the S3 server at `endpoint` that answers 403 AccessDenied to
+    every request `refuse(method, path_with_query, body)` picks and passes the others through;
+    yields its URL."""
+    target = urlsplit(endpoint)
+
+    class Front(BaseHTTPRequestHandler):
+        def _relay(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if refuse(self.command, self.path, body or b""):
+                self.send_response(403)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(_ACCESS_DENIED)))
+                self.end_headers()
+                self.wfile.write(_ACCESS_DENIED)
+                return
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            try:
+                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+                answer = upstream.getresponse()
+                data = answer.read()
+            finally:
+                upstream.close()
+            self.send_response(answer.status)
+            for name, value in answer.getheaders():
+                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # one line per request otherwise
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    thread = threading.Thread(target=server.serve_forever, name="s3-front", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

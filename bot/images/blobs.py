@@ -35,9 +35,13 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial"
 # The object naming the Cameo database a bucket prefix belongs to (outside the image folders).
 OWNER_MARKER = "cameo-owner"
-# How long one request of `delete_blocking` may take (and its one-by-one fallback in all): far
-# within the database's minute for a transaction left idle (storage/postgres.py).
+# How long one call of `delete_blocking` may take, every request and retry included: far within
+# the database's minute for a transaction left idle (storage/postgres.py), after which the
+# writers' lock is gone and deleting on would no longer be safe.
 DELETE_TIMEOUT_SECONDS = 10.0
+# One request of a bucket's delete, connecting included, tried once: a request is started only
+# while it can end before the deadline.
+DELETE_REQUEST_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,14 @@ class LocalBlobs:
                 raise OSError(f"could not remove {len(failed)} files, {self.describe(failed[0])}")
 
     def delete_blocking(self, names: Sequence[str]) -> list[str]:
+        # Each unlink is quick on a local disk; on a shared volume (NFS) one may hang as long
+        # as the mount lets it, which is why such a mount must fail well within the deadline.
+        deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
         failed = []
         for name in names:
+            if time.monotonic() >= deadline:
+                failed.append(name)
+                continue
             try:
                 self.path(name).unlink(missing_ok=True)
             except OSError:
@@ -156,8 +166,8 @@ class BucketBlobs:
                 client_options={
                     # Plain http only for an endpoint given as such (a MinIO on this host, tests).
                     "allow_http": bool(endpoint and endpoint.startswith("http://")),
-                    "connect_timeout": timedelta(seconds=min(5, timeout)),
-                    "timeout": timedelta(seconds=timeout),
+                    "connect_timeout": timedelta(seconds=min(2, timeout)),
+                    "timeout": timedelta(seconds=timeout),  # the whole request
                 },
                 retry_config={"max_retries": retries, "retry_timeout": timedelta(seconds=retrying)},
             )
@@ -167,7 +177,7 @@ class BucketBlobs:
         return cls(
             client(timeout=60, retries=3, retrying=15),
             url,
-            deleter=client(timeout=DELETE_TIMEOUT_SECONDS, retries=1, retrying=5),
+            deleter=client(timeout=DELETE_REQUEST_SECONDS, retries=0, retrying=0),
         )
 
     def describe(self, name: str) -> str:
@@ -221,22 +231,23 @@ class BucketBlobs:
             await obstore.delete_async(self._store, list(names))
 
     def delete_blocking(self, names: Sequence[str]) -> list[str]:
-        """One bulk request; if it fails, each name on its own (one the bucket refuses must not
-        hold back the rest) while DELETE_TIMEOUT_SECONDS last, the untried counting as failed."""
+        """One bulk request; if it fails (a bucket refuses a whole request that names an
+        object it protects), each name on its own, so one refused name does not hold back the
+        rest. Within DELETE_TIMEOUT_SECONDS: names left untried count as failed."""
         import obstore
 
         if not names:
             return []
+        deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
         try:
             obstore.delete(self._deleter, list(names))
         except Exception:  # obstore's errors, whatever the bucket answered
             log.warning("The bucket refused a bulk delete; deleting one by one", exc_info=True)
         else:
             return []
-        deadline = time.monotonic() + DELETE_TIMEOUT_SECONDS
         failed = []
         for name in names:
-            if time.monotonic() >= deadline:
+            if time.monotonic() + DELETE_REQUEST_SECONDS > deadline:
                 failed.append(name)
                 continue
             try:

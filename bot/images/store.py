@@ -175,10 +175,11 @@ class ImageStore:
         if progress.startswith(ROWS_PHASE):
             await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
             progress = FILES_PHASE
-        removed = await self._sweep_files(
+        removed, finished = await self._sweep_files(
             after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
         )
-        await self._record_progress(ROWS_PHASE)
+        if finished:
+            await self._record_progress(ROWS_PHASE)
         removed += await self.purge(grace_seconds)
         if removed:
             log.info("Removed %d orphaned image files", removed)
@@ -200,16 +201,22 @@ class ImageStore:
     def _renew_turn(self, conn: sqlite3.Connection, now: float) -> None:
         meta.put(conn, SWEEPER_KEY, f"{self._sweeper}|{now + SWEEPING_TURN_SECONDS}")
 
-    async def _record_progress(self, progress: str) -> None:
-        """Where the sweep has got to; with a shared database, also that this process is
-        still sweeping (a sweep of a huge store may outlast one turn)."""
+    async def _record_progress(self, progress: str) -> bool:
+        """Record where the sweep has got to; with a shared database, also that this process
+        is still sweeping (a sweep of a huge store may outlast one turn). False, recording
+        nothing, if another process has taken the turn over meanwhile (this one stalled):
+        then this sweep stops, and the other carries on from where it has got to."""
 
-        def record(conn: sqlite3.Connection) -> None:
-            meta.put(conn, SWEEP_PROGRESS_KEY, progress)
+        def record(conn: sqlite3.Connection) -> bool:
             if self.shared:
+                holder = (meta.read(conn, SWEEPER_KEY) or "|").partition("|")[0]
+                if holder != self._sweeper:
+                    return False
                 self._renew_turn(conn, time.time())
+            meta.put(conn, SWEEP_PROGRESS_KEY, progress)
+            return True
 
-        await self.db.run_transaction(record)
+        return await self.db.run_transaction(record)
 
     async def _sweep_rows(self, after: str) -> None:
         """Rows first: a row nothing references (a failed commit half-cleaned, a released
@@ -227,7 +234,8 @@ class ImageStore:
             cursor = await self.db.run_transaction(step)
             await asyncio.sleep(0)  # let commands in between
 
-    async def _sweep_files(self, after: str, grace_seconds: float) -> int:
+    async def _sweep_files(self, after: str, grace_seconds: float) -> tuple[int, bool]:
+        """How many files went, and whether the sweep went through every folder."""
         removed = 0
         for prefix in _PREFIXES:
             if prefix <= after:
@@ -251,8 +259,9 @@ class ImageStore:
                         )
                 await self.blobs.delete(orphans)
                 removed += len(orphans)
-            await self._record_progress(FILES_PHASE + prefix)
-        return removed
+            if not await self._record_progress(FILES_PHASE + prefix):
+                return removed, False
+        return removed, True
 
     async def purge(self, grace_seconds: float = ORPHAN_GRACE_SECONDS) -> int:
         """Delete the files of pictures let go of more than `grace_seconds` ago (never less

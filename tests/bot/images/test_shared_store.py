@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.images import blobs as blobs_module
 from bot.images import store as store_module
-from bot.images.blobs import Blobs, LocalBlobs
+from bot.images.blobs import Blobs, Listed, LocalBlobs
 from bot.images.store import SWEEPER_KEY, ImageStore, name_for
 from storage import images as image_rows
 from storage import meta
@@ -31,7 +32,7 @@ from storage.database import Database, open_database
 from tests.bot.images.test_bucket_store import open_bucket
 from tests.bot.images.test_image_store import hold_as_edit
 from tests.postgres import age_releases, let_grace_pass
-from tests.s3server import Bucket
+from tests.s3server import Bucket, refusing_front
 
 
 @dataclass
@@ -252,6 +253,94 @@ async def test_a_file_that_cannot_be_deleted_waits_again_and_holds_back_no_other
     shutil.rmtree(stuck_path)
     assert await let_grace_pass(first.store) == 1
     assert await waiting(first.db) == []
+
+
+async def date_releases(process: Process, digests: list[str]) -> None:
+    """Set when these pictures were let go of: the first longest ago, all past the grace."""
+    for day, digest in enumerate(digests, start=1):
+        await process.db.run_transaction(
+            lambda conn, digest=digest, day=day: conn.execute(
+                "UPDATE image_releases SET released_at = ? WHERE sha256 = ?",
+                (f"2000-01-{day:02d}T00:00:00Z", digest),
+            )
+        )
+
+
+async def release_in_order(process: Process, digests: list[str]) -> None:
+    """Let go of pictures used by nothing, the first longest ago, all past the grace."""
+    await process.db.run_transaction(partial(image_rows.release, hashes=digests))
+    await date_releases(process, digests)
+
+
+async def test_a_bucket_that_refuses_to_delete_one_picture_lets_the_others_go(
+    postgres_url: str, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_database(postgres_url) as db:
+        uploader = Process(db, ImageStore(open_bucket(bucket), db))
+        stuck = await add_picture(uploader, b"a picture a bucket policy protects")
+        other = await add_picture(uploader, b"a picture nothing protects")
+        await release_in_order(uploader, [stuck, other])
+
+        def refuse(method: str, path: str, body: bytes) -> bool:
+            # A policy protects one object: any delete naming it is refused, a bulk one too.
+            return method in {"POST", "DELETE"} and stuck.encode() in path.encode() + body
+
+        with refusing_front(bucket.endpoint, refuse) as endpoint:
+            purger = Process(db, ImageStore(open_bucket(Bucket(endpoint, bucket.name)), db))
+            # Every process's writes wait while a purge deletes: with no time left after the
+            # bulk request, it starts no other, and what is left waits again.
+            monkeypatch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
+            assert await purger.store.purge() == 0
+            assert sorted(await waiting(db)) == sorted([stuck, other])
+            monkeypatch.undo()
+            await date_releases(purger, [stuck, other])
+            assert await purger.store.purge() == 1  # one by one: the other went
+        assert await waiting(db) == [stuck]  # its wait started again
+        assert f"images/{name_for(stuck, 'png')}" in bucket.object_keys()
+        assert f"images/{name_for(other, 'png')}" not in bucket.object_keys()
+
+
+async def test_a_folder_purge_stops_at_its_deadline_and_what_is_left_waits(
+    on_disk: tuple[Process, Process], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = on_disk
+    digests = [await add_picture(first, f"picture {n}".encode()) for n in range(3)]
+    await release_in_order(first, digests)
+    # Past its deadline (here before the first file) a purge unlinks nothing more.
+    monkeypatch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
+    assert await first.store.purge() == 0
+    assert sorted(await waiting(first.db)) == sorted(digests)
+    assert all(first.store.path_for(digest, "png").exists() for digest in digests)
+    monkeypatch.undo()
+    assert await let_grace_pass(first.store) == 3
+
+
+async def test_a_sweeper_that_stalled_past_its_turn_stops_for_the_one_that_took_over(
+    on_disk: tuple[Process, Process], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = on_disk
+    orphan_path = first.store.path_for(DIGEST, "png")
+    orphan_path.parent.mkdir(parents=True)
+    orphan_path.write_bytes(PICTURE)
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+    listing = first.store.blobs.listing
+    stalled = False
+
+    async def stalling(folder: str) -> list[Listed]:
+        # While the first lists its first folder, its turn runs out and the second takes it.
+        nonlocal stalled
+        if not stalled:
+            stalled = True
+            await first.db.run_transaction(partial(meta.put, key=SWEEPER_KEY, value="gone|0"))
+            assert await second.store.sweep_orphans() == 0
+        return await listing(folder)
+
+    monkeypatch.setattr(first.store.blobs, "listing", stalling)
+    await first.store.sweep_orphans()
+    assert await waiting(first.db) == [DIGEST]  # found once, by the second's sweep
+    progress = await meta.get_value(first.db, store_module.SWEEP_PROGRESS_KEY)
+    assert progress == store_module.ROWS_PHASE  # the second's finished sweep, not overwritten
 
 
 async def test_a_row_nothing_uses_is_swept_and_its_file_waits_for_a_purge(
