@@ -90,6 +90,18 @@ async def record_row(process: Process) -> None:
     await hold_as_edit(process.db, DIGEST, DIGEST)
 
 
+TWO_HOURS_AGO = time.time() - 2 * 3600
+
+
+def leave_orphan(process: Process) -> Path:
+    """A file with no row, written two hours ago: a crash between an upload's file and row."""
+    path = process.store.path_for(DIGEST, "png")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PICTURE)
+    os.utime(path, (TWO_HOURS_AGO, TWO_HOURS_AGO))
+    return path
+
+
 async def add(process: Process) -> None:
     await store_file(process)
     await record_row(process)
@@ -319,11 +331,7 @@ async def test_a_sweeper_that_stalled_past_its_turn_stops_for_the_one_that_took_
     on_disk: tuple[Process, Process], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = on_disk
-    orphan_path = first.store.path_for(DIGEST, "png")
-    orphan_path.parent.mkdir(parents=True)
-    orphan_path.write_bytes(PICTURE)
-    two_hours_ago = time.time() - 2 * 3600
-    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+    leave_orphan(first)
     listing = first.store.blobs.listing
     stalled = False
 
@@ -379,14 +387,10 @@ async def test_orphans_found_by_the_sweep_wait_for_a_purge(
     on_disk: tuple[Process, Process],
 ) -> None:
     first, second = on_disk
-    orphan_path = first.store.path_for(DIGEST, "png")
-    orphan_path.parent.mkdir(parents=True)
-    orphan_path.write_bytes(PICTURE)  # a crash between a file and its row, two hours ago
-    two_hours_ago = time.time() - 2 * 3600
-    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+    orphan_path = leave_orphan(first)
     partial_write = orphan_path.with_name(f".{DIGEST}.png.1234.partial")
     partial_write.write_bytes(b"half")
-    os.utime(partial_write, (two_hours_ago, two_hours_ago))
+    os.utime(partial_write, (TWO_HOURS_AGO, TWO_HOURS_AGO))
 
     # A partial write is nobody's picture and goes; the orphan is written down, and stays.
     assert await first.store.sweep_orphans() == 1
@@ -401,11 +405,7 @@ async def test_orphans_found_by_the_sweep_wait_for_a_purge(
 
 async def test_one_process_sweeps_at_a_time(on_disk: tuple[Process, Process]) -> None:
     first, second = on_disk
-    orphan_path = first.store.path_for(DIGEST, "png")
-    orphan_path.parent.mkdir(parents=True)
-    orphan_path.write_bytes(PICTURE)
-    two_hours_ago = time.time() - 2 * 3600
-    os.utime(orphan_path, (two_hours_ago, two_hours_ago))
+    leave_orphan(first)
 
     await first.store.sweep_orphans()
     await first.db.run_transaction(lambda conn: conn.execute("DELETE FROM image_releases"))
