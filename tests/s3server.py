@@ -8,6 +8,7 @@ import http.client
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,35 +86,59 @@ _ACCESS_DENIED = (
 
 
 @contextmanager
-def refusing_front(endpoint: str, refuse: Callable[[str, str, bytes], bool]) -> Iterator[str]:
+def refusing_front(
+    endpoint: str, refuse: Callable[[str, str, bytes], bool], after_seconds: float = 0.0
+) -> Iterator[str]:
     """An endpoint in front of the S3 server at `endpoint` that answers 403 AccessDenied to
-    every request `refuse(method, path_with_query, body)` picks and passes the others through;
-    yields its URL."""
+    every request `refuse(method, path_with_query, body)` picks (after `after_seconds`: a
+    bucket too slow to answer in time) and passes the others through; yields its URL."""
     target = urlsplit(endpoint)
 
     class Front(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the blank line after the last chunk
+                return b"".join(chunks)
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
         def _relay(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            if refuse(self.command, self.path, body or b""):
+            body = self._body()
+            if refuse(self.command, self.path, body):
+                time.sleep(after_seconds)
                 self.send_response(403)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(_ACCESS_DENIED)))
                 self.end_headers()
                 self.wfile.write(_ACCESS_DENIED)
                 return
+            headers = {
+                name: value
+                for name, value in self.headers.items()
+                if name.lower() not in {"transfer-encoding", "content-length", "connection"}
+            }
             upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
             try:
-                upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
             finally:
                 upstream.close()
-            self.send_response(answer.status)
+            self.send_response_only(answer.status)
+            # A HEAD's Content-Length is the object's size; otherwise it is set below.
+            dropped = {"transfer-encoding", "connection"} | (
+                set() if self.command == "HEAD" else {"content-length"}
+            )
             for name, value in answer.getheaders():
-                if name.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                if name.lower() not in dropped:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
+            if self.command != "HEAD":
+                self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)

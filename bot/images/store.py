@@ -172,12 +172,14 @@ class ImageStore:
             if not await self._take_sweeping_turn():
                 return await self.purge(grace_seconds)
         progress = await meta.get_value(self.db, SWEEP_PROGRESS_KEY) or ROWS_PHASE
+        removed, finished = 0, True
         if progress.startswith(ROWS_PHASE):
-            await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
+            finished = await self._sweep_rows(after=progress.removeprefix(ROWS_PHASE))
             progress = FILES_PHASE
-        removed, finished = await self._sweep_files(
-            after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
-        )
+        if finished:
+            removed, finished = await self._sweep_files(
+                after=progress.removeprefix(FILES_PHASE), grace_seconds=grace_seconds
+            )
         if finished:
             await self._record_progress(ROWS_PHASE)
         removed += await self.purge(grace_seconds)
@@ -208,31 +210,44 @@ class ImageStore:
         then this sweep stops, and the other carries on from where it has got to."""
 
         def record(conn: sqlite3.Connection) -> bool:
-            if self.shared:
-                holder = (meta.read(conn, SWEEPER_KEY) or "|").partition("|")[0]
-                if holder != self._sweeper:
-                    return False
-                self._renew_turn(conn, time.time())
+            if not self._still_sweeping(conn):
+                return False
             meta.put(conn, SWEEP_PROGRESS_KEY, progress)
             return True
 
         return await self.db.run_transaction(record)
 
-    async def _sweep_rows(self, after: str) -> None:
+    def _still_sweeping(self, conn: sqlite3.Connection) -> bool:
+        """Whether this process still has the sweeping turn (always, on SQLite), renewed."""
+        if not self.shared:
+            return True
+        holder = (meta.read(conn, SWEEPER_KEY) or "|").partition("|")[0]
+        if holder != self._sweeper:
+            return False
+        self._renew_turn(conn, time.time())
+        return True
+
+    async def _sweep_rows(self, after: str) -> bool:
         """Rows first: a row nothing references (a failed commit half-cleaned, a released
-        reference) would otherwise keep its file forever."""
+        reference) would otherwise keep its file forever. False if the sweeping turn passed
+        to another process meanwhile (then this sweep stops)."""
         refs = await self.db.run_read(image_rows.references)
         cursor: str | None = after
         while cursor is not None:
             start = cursor
 
-            def step(conn: sqlite3.Connection, start: str = start) -> str | None:
+            def step(conn: sqlite3.Connection, start: str = start) -> tuple[bool, str | None]:
+                if not self._still_sweeping(conn):
+                    return False, None
                 _, last = image_rows.delete_unreferenced_after(conn, start, SWEEP_BATCH, refs)
                 meta.put(conn, SWEEP_PROGRESS_KEY, ROWS_PHASE + (last or "~"))
-                return last
+                return True, last
 
-            cursor = await self.db.run_transaction(step)
+            mine, cursor = await self.db.run_transaction(step)
+            if not mine:
+                return False
             await asyncio.sleep(0)  # let commands in between
+        return True
 
     async def _sweep_files(self, after: str, grace_seconds: float) -> tuple[int, bool]:
         """How many files went, and whether the sweep went through every folder."""

@@ -301,15 +301,42 @@ async def test_a_bucket_that_refuses_to_delete_one_picture_lets_the_others_go(
             purger = Process(db, ImageStore(open_bucket(Bucket(endpoint, bucket.name)), db))
             # Every process's writes wait while a purge deletes: with no time left after the
             # bulk request, it starts no other, and what is left waits again.
-            monkeypatch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
-            assert await purger.store.purge() == 0
+            with monkeypatch.context() as patch:
+                patch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
+                assert await purger.store.purge() == 0
             assert sorted(await waiting(db)) == sorted([stuck, other])
-            monkeypatch.undo()
             await date_releases(purger, [stuck, other])
             assert await purger.store.purge() == 1  # one by one: the other went
         assert await waiting(db) == [stuck]  # its wait started again
         assert f"images/{name_for(stuck, 'png')}" in bucket.object_keys()
         assert f"images/{name_for(other, 'png')}" not in bucket.object_keys()
+
+
+async def test_a_bucket_too_slow_to_answer_is_given_up_on_in_time(
+    postgres_url: str, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A request's limit shortened so that the test takes about a second.
+    monkeypatch.setattr(blobs_module, "DELETE_REQUEST_SECONDS", 0.3)
+    monkeypatch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 3.0)
+    async with open_database(postgres_url) as db:
+        uploader = Process(db, ImageStore(open_bucket(bucket), db))
+        digests = [await add_picture(uploader, f"picture {n}".encode()) for n in range(3)]
+        await release_in_order(uploader, digests)
+        asked: list[str] = []
+
+        def slow(method: str, path: str, body: bytes) -> bool:
+            if method in {"POST", "DELETE"}:
+                asked.append(method)
+                return True
+            return False
+
+        with refusing_front(bucket.endpoint, slow, after_seconds=10.0) as endpoint:
+            purger = Process(db, ImageStore(open_bucket(Bucket(endpoint, bucket.name)), db))
+            assert await purger.store.purge() == 0
+        # Each request given up on after 0.3 s: the bulk one, then each name on its own, all
+        # well within the 3 s (waiting for the answer would have used the time up).
+        assert asked == ["POST"] * 4
+        assert sorted(await waiting(db)) == sorted(digests)
 
 
 async def test_a_folder_purge_stops_at_its_deadline_and_what_is_left_waits(
@@ -319,11 +346,11 @@ async def test_a_folder_purge_stops_at_its_deadline_and_what_is_left_waits(
     digests = [await add_picture(first, f"picture {n}".encode()) for n in range(3)]
     await release_in_order(first, digests)
     # Past its deadline (here before the first file) a purge unlinks nothing more.
-    monkeypatch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
-    assert await first.store.purge() == 0
+    with monkeypatch.context() as patch:
+        patch.setattr(blobs_module, "DELETE_TIMEOUT_SECONDS", 0.0)
+        assert await first.store.purge() == 0
     assert sorted(await waiting(first.db)) == sorted(digests)
     assert all(first.store.path_for(digest, "png").exists() for digest in digests)
-    monkeypatch.undo()
     assert await let_grace_pass(first.store) == 3
 
 
@@ -346,6 +373,8 @@ async def test_a_sweeper_that_stalled_past_its_turn_stops_for_the_one_that_took_
 
     monkeypatch.setattr(first.store.blobs, "listing", stalling)
     await first.store.sweep_orphans()
+    holder = (await meta.get_value(first.db, SWEEPER_KEY) or "").partition("|")[0]
+    assert holder == second.store._sweeper  # the first gave the turn up
     assert await waiting(first.db) == [DIGEST]  # found once, by the second's sweep
     progress = await meta.get_value(first.db, store_module.SWEEP_PROGRESS_KEY)
     assert progress == store_module.ROWS_PHASE  # the second's finished sweep, not overwritten
