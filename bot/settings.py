@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # How long to wait before the first status poll of an asynchronous job; later polls wait
     # half as long again each time, up to 5 s (or this value, if larger).
     provider_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # At most one edit of a scene's card per this many seconds: progress that passes within
+    # one interval is folded into the next edit. Shorter feels livelier and costs more edits
+    # (each channel's edits stay within Discord's per-channel limit either way).
+    card_edit_seconds: float = Field(default=3.0, gt=0, le=60)
     # Optional: the public URL at which Apiframe can reach this bot's webhook listener (which
     # serves /webhooks/apiframe on CAMEO_WEBHOOK_LISTEN). Unset: Cameo only polls.
     apiframe_webhook_url: str | None = None

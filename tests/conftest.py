@@ -40,6 +40,9 @@ def make_settings(emulator: DiscordEmulator, data_dir: Path, **overrides: object
         "dev_guild_id": emulator.guild.id,
         # Every test bot serves /healthz and /metrics, on a port of its own.
         "metrics_listen": "127.0.0.1:0",
+        # Cards refresh quickly so tests see "Done" without waiting out Discord-friendly pacing;
+        # the tests of the pacing itself set their own interval.
+        "card_edit_seconds": 0.1,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

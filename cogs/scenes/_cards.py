@@ -22,8 +22,6 @@ from cogs.common import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 
-# At most one edit of a card per this many seconds.
-CARD_EDIT_INTERVAL = 3.0
 _FINISHED_REMEMBERED = 10_000
 
 
@@ -56,7 +54,7 @@ class CardEditor:
         client: discord.Client,
         pacer: RatePacer,
         per_channel: KeyedWindow,
-        interval: float = CARD_EDIT_INTERVAL,
+        interval: float,
     ) -> None:
         self.client = client
         self.pacer = pacer

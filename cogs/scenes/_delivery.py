@@ -102,7 +102,7 @@ class SceneDelivery:
             shares.delivery_rate, shares.delivery_burst, reserve=shares.delivery_reserve
         )
         self.per_channel = KeyedWindow(shares.per_channel(PER_CHANNEL_CALLS), PER_CHANNEL_SECONDS)
-        self.cards = CardEditor(bot, self.pacer, self.per_channel)
+        self.cards = CardEditor(bot, self.pacer, self.per_channel, bot.settings.card_edit_seconds)
         self.places = SceneCards(bot.resources.db)
         # Job id -> its card on the way, done once the card is recorded or will not come.
         self._cards_due: dict[int, asyncio.Future[None]] = {}

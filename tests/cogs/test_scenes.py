@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -271,6 +273,41 @@ async def test_options_no_service_can_honour_are_refused_before_queueing(
     assert segmind_fake.requests == []
     jobs = await emulator.slash(emulator.user("alice"), "jobs")
     assert "no pictures on the way" in (await jobs.response()).content
+
+
+async def test_a_card_is_edited_at_most_once_per_interval_and_ends_done(
+    emulator: DiscordEmulator,
+    data_dir: Path,
+    segmind_fake: FakeSegmind,
+    apiframe_fake: FakeApiframe,
+    pixeldojo_fake: FakePixelDojo,
+) -> None:
+    interval = 1.0
+    settings = provider_settings(
+        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, card_edit_seconds=interval
+    )
+    # Every answer of the service takes a while, so the job passes through several looks over
+    # about two intervals: submitted, each poll, fetching, done.
+    apiframe_fake.latency = 0.3
+    apiframe_fake.polls_before_done = 3
+    async with running_bot(settings, guild_ready_timeout=0.1) as bot:
+        await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
+        await register(emulator)
+        card, _ = await scene(emulator, provider="apiframe")
+        posted = time.monotonic()
+        await results_in_thread(emulator, card)
+    edits = [
+        entry.time
+        for entry in emulator.request_log
+        if entry.method == "PATCH"
+        and entry.path == f"/channels/{card.channel_id}/messages/{card.id}"
+    ]
+    assert len(edits) >= 2  # the job outlasts one interval: its progress shows, then "Done"
+    # Loose by the time a request spends between the bot's clock and the emulator's log.
+    slack = 0.3
+    assert edits[0] - posted >= interval - slack
+    assert all(later - earlier >= interval - slack for earlier, later in pairwise(edits))
+    assert "Done" in status(emulator.message(card.id))
 
 
 # -- buttons ---------------------------------------------------------------------------------
