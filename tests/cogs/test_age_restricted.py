@@ -8,7 +8,6 @@ loopback Discord and the fake Segmind."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bot.app import running_bot
 from bot.client.cameo_bot import CameoBot
@@ -16,7 +15,7 @@ from bot.vision.service import SafetyVerdict
 from tests.cogs.test_gallery import lines, page_of
 from tests.cogs.test_quotas import admin, quota_of
 from tests.cogs.test_scenes import (
-    provider_settings,
+    SettingsWith,
     register,
     results_in_thread,
     scene,
@@ -24,7 +23,6 @@ from tests.cogs.test_scenes import (
     until_status,
 )
 from tests.discord.emulator import DiscordEmulator
-from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
 
 
 class FlagFirst:
@@ -92,15 +90,9 @@ async def test_in_an_age_restricted_channel_it_is_posted_behind_a_spoiler_and_ke
 
 
 async def test_an_operator_may_turn_the_check_off_and_staff_are_told(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
+    emulator: DiscordEmulator, scene_settings_with: SettingsWith
 ) -> None:
-    settings = provider_settings(
-        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, safety_check=False
-    )
+    settings = scene_settings_with(safety_check=False)
     async with running_bot(settings, guild_ready_timeout=0.1) as running:
         await asyncio.wait_for(running.wait_until_ready(), timeout=15)
         await emulator.wait_for_commands(timeout=15)

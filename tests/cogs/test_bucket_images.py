@@ -10,24 +10,16 @@ import pytest
 from bot.app import running_bot
 from bot.settings import Settings, SettingsError
 from storage.database import StorageError
-from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
+from tests.cogs.test_scenes import SettingsWith, register, results_in_thread, scene
 from tests.conftest import make_settings
 from tests.discord.emulator import DiscordEmulator
-from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
 from tests.s3server import Bucket
 
 
 async def test_characters_and_scenes_keep_their_pictures_in_the_bucket(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    bucket: Bucket,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
+    emulator: DiscordEmulator, data_dir: Path, bucket: Bucket, scene_settings_with: SettingsWith
 ) -> None:
-    settings = provider_settings(
-        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, **bucket.settings()
-    )
+    settings = scene_settings_with(**bucket.settings())
     async with running_bot(settings, guild_ready_timeout=0.1) as bot:
         await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
         await register(emulator)

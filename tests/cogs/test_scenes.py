@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
 from pathlib import Path
 
@@ -43,15 +43,14 @@ def provider_settings(
     return make_settings(emulator, data_dir, **values)
 
 
+# Settings for a bot that uses every fake service, with a test's own overrides as keywords
+# (the `scene_settings_with` fixture).
+SettingsWith = Callable[..., Settings]
+
+
 @pytest.fixture
-def scene_settings(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
-) -> Settings:
-    return provider_settings(emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake)
+def scene_settings(scene_settings_with: SettingsWith) -> Settings:
+    return scene_settings_with()
 
 
 @pytest.fixture
@@ -181,16 +180,10 @@ async def test_inside_a_thread_results_stay_in_that_thread(
 
 
 async def test_in_dms_results_come_inline(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
+    emulator: DiscordEmulator, scene_settings_with: SettingsWith
 ) -> None:
     # Commands reach DMs only when synced globally, as on Discord.
-    settings = provider_settings(
-        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, dev_guild_id=None
-    )
+    settings = scene_settings_with(dev_guild_id=None)
     async with running_bot(settings, guild_ready_timeout=0.1) as bot:
         await asyncio.wait_for(bot.wait_until_ready(), timeout=15)
         await emulator.wait_for_commands()
@@ -276,16 +269,10 @@ async def test_options_no_service_can_honour_are_refused_before_queueing(
 
 
 async def test_a_card_is_edited_at_most_once_per_interval_and_ends_done(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
+    emulator: DiscordEmulator, scene_settings_with: SettingsWith, apiframe_fake: FakeApiframe
 ) -> None:
     interval = 1.0
-    settings = provider_settings(
-        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, card_edit_seconds=interval
-    )
+    settings = scene_settings_with(card_edit_seconds=interval)
     # Every answer of the service takes a while, so the job passes through several looks over
     # about two intervals: submitted, each poll, fetching, done.
     apiframe_fake.latency = 0.3

@@ -8,33 +8,23 @@ import asyncio
 import json
 import urllib.request
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.app import running_bot
 from bot.client.cameo_bot import CameoBot
 from bot.settings import Settings
-from tests.cogs.test_scenes import provider_settings, register, results_in_thread, scene
+from tests.cogs.test_scenes import SettingsWith, register, results_in_thread, scene
 from tests.discord.emulator import DiscordEmulator
-from tests.fakes import FakeApiframe, FakePixelDojo, FakeSegmind
 from tests.postgres import drop_postgres_database, fresh_postgres_database
 
 
 @pytest.fixture
 async def shared_settings(
-    emulator: DiscordEmulator,
-    data_dir: Path,
-    segmind_fake: FakeSegmind,
-    apiframe_fake: FakeApiframe,
-    pixeldojo_fake: FakePixelDojo,
-    postgres_server: str,
-    postgres_template: str,
+    scene_settings_with: SettingsWith, postgres_server: str, postgres_template: str
 ) -> AsyncIterator[Settings]:
     url = await fresh_postgres_database(postgres_server, postgres_template)
-    yield provider_settings(
-        emulator, data_dir, segmind_fake, apiframe_fake, pixeldojo_fake, database_url=url
-    )
+    yield scene_settings_with(database_url=url)
     await drop_postgres_database(postgres_server, url)
 
 
